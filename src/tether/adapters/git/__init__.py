@@ -1,0 +1,30 @@
+"""The Git source: a shared cache of bare repositories read without checkouts.
+
+All functions block; the controller calls them from worker threads.
+"""
+
+from tether.adapters.git.errors import (
+    GitError,
+    HostKeyError,
+    PathNotFoundError,
+    RevisionNotFoundError,
+)
+from tether.adapters.git.repo_cache import CommitInfo, GitIdentity, RepoCache
+from tether.adapters.git.tree import PathEscapeError, paths_touch
+from tether.adapters.git.urls import cache_key
+from tether.engine.credentials import GitCredentials, credentials_for
+
+__all__ = [
+    "CommitInfo",
+    "GitCredentials",
+    "GitError",
+    "GitIdentity",
+    "HostKeyError",
+    "PathEscapeError",
+    "PathNotFoundError",
+    "RepoCache",
+    "RevisionNotFoundError",
+    "cache_key",
+    "credentials_for",
+    "paths_touch",
+]

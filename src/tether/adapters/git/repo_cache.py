@@ -1,0 +1,285 @@
+"""A shared cache of bare repositories, one per normalised repository URL.
+
+Every application that points at a repository shares one bare clone, so one
+fetch serves them all. Calls block (libgit2 does network and disk I/O in C):
+the controller runs them in threads, and a lock per repository keeps two
+threads from fetching into the same object database at once.
+
+Fetches are shallow (depth 1) where the transport allows, since rendering only
+needs the tree at one commit; operations that need history (revert) unshallow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from tether.adapters.git import tree
+from tether.adapters.git.errors import (
+    GitError,
+    RevisionNotFoundError,
+    describe_transport_failure,
+    scrub,
+)
+from tether.adapters.git.transport import TetherCallbacks
+from tether.adapters.git.urls import cache_dir_name, cache_key, fetch_url, merge_url_credentials
+from tether.engine.credentials import GitCredentials, strip_userinfo
+
+_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_UNSHALLOW = 2147483647  # GIT_FETCH_DEPTH_UNSHALLOW
+_ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+
+
+@dataclass(frozen=True)
+class GitIdentity:
+    """Author and committer of commits Tether writes (rollback --git)."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author_name: str
+    author_email: str
+    time: int  # seconds since the epoch, committer time
+
+
+class RepoCache:
+    """Bare repositories under ``cache_dir``; all methods are blocking and thread-safe."""
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._heads: dict[str, tuple[float, dict[str, str]]] = {}
+
+    # -- plumbing -----------------------------------------------------------
+
+    def lock(self, url: str) -> threading.RLock:
+        """The lock that serialises every operation on ``url``'s repository."""
+        key = cache_key(url)
+        with self._guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+    def _repo(self, url: str) -> pygit2.Repository:
+        path = self.cache_dir / cache_dir_name(url)
+        if (path / "HEAD").exists():
+            return pygit2.Repository(str(path))
+        return pygit2.init_repository(str(path), bare=True)
+
+    def _remote(self, repo: pygit2.Repository, url: str) -> Any:
+        return repo.remotes.create_anonymous(fetch_url(url))
+
+    def _fail(self, url: str, exc: Exception, creds: GitCredentials | None) -> GitError:
+        if isinstance(exc, GitError):
+            return exc
+        secrets = [creds.password, creds.ssh_private_key] if creds else []
+        reason = describe_transport_failure(scrub(str(exc), secrets))
+        return GitError(f"cannot reach {strip_userinfo(url)}: {reason}")
+
+    def _list_heads(self, url: str, creds: GitCredentials | None) -> dict[str, str]:
+        """Advertised refs -> commit sha (tags peeled), as ``git ls-remote``."""
+        creds = merge_url_credentials(url, creds)
+        repo = self._repo(url)
+        callbacks = TetherCallbacks(url, creds)
+        try:
+            heads = self._remote(repo, url).list_heads(callbacks=callbacks)
+        except Exception as exc:
+            raise self._fail(url, exc, creds) from None
+        out: dict[str, str] = {}
+        for head in heads:
+            name, oid = head.name, str(head.oid)
+            if not name:
+                continue
+            if name.endswith("^{}"):
+                out[name[:-3]] = oid  # the peeled commit of an annotated tag wins
+            else:
+                out.setdefault(name, oid)
+            if head.symref_target and name == "HEAD":
+                out["HEAD->"] = head.symref_target
+        self._heads[cache_key(url)] = (time.monotonic(), out)
+        return out
+
+    def _fetch_refspecs(
+        self, url: str, refspecs: list[str], creds: GitCredentials | None, depth: int
+    ) -> None:
+        creds = merge_url_credentials(url, creds)
+        repo = self._repo(url)
+        if depth == 0 and repo.is_shallow:
+            depth = _UNSHALLOW
+        attempts = [depth, 0] if depth not in (0, _UNSHALLOW) else [depth]
+        last: Exception | None = None
+        for attempt_depth in attempts:
+            try:
+                self._remote(repo, url).fetch(
+                    refspecs, callbacks=TetherCallbacks(url, creds), depth=attempt_depth
+                )
+                return
+            except GitError:
+                raise
+            except Exception as exc:  # shallow unsupported by the transport: full fetch
+                last = exc
+                if "shallow" not in str(exc).lower():
+                    break
+        assert last is not None
+        raise self._fail(url, last, creds) from None
+
+    def _commit(self, repo: pygit2.Repository, sha: str) -> pygit2.Commit | None:
+        try:
+            obj = repo.revparse_single(sha) if len(sha) < 40 else repo.get(sha)
+            return obj.peel(pygit2.Commit) if obj is not None else None
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            return None
+
+    def _ensure_commit(
+        self, url: str, sha: str, creds: GitCredentials | None, depth: int = 1
+    ) -> pygit2.Commit:
+        repo = self._repo(url)
+        commit = self._commit(repo, sha)
+        if commit is not None and not (depth == 0 and repo.is_shallow):
+            return commit
+        if _HEX.match(sha) and len(sha) == 40:
+            # the server may refuse wants by id: then fall back to all refs
+            with contextlib.suppress(GitError):
+                self._fetch_refspecs(url, [f"+{sha}:refs/tether/{sha}"], creds, depth)
+            commit = self._commit(self._repo(url), sha)
+        if commit is None or (depth == 0 and self._repo(url).is_shallow):
+            self._fetch_refspecs(url, _ALL_REFS, creds, 0)
+            commit = self._commit(self._repo(url), sha)
+        if commit is None:
+            raise RevisionNotFoundError(f"revision '{sha}' not found in {strip_userinfo(url)}")
+        return commit
+
+    # -- public API ---------------------------------------------------------
+
+    def fetch(
+        self,
+        url: str,
+        credentials: GitCredentials | None = None,
+        revision: str | None = None,
+        depth: int = 1,
+    ) -> None:
+        """Fetch ``revision`` (branch, tag or sha; all branches and tags when None)."""
+        with self.lock(url):
+            if revision is None:
+                self._fetch_refspecs(url, _ALL_REFS, credentials, depth)
+            else:
+                self._resolve_locked(url, revision, credentials, max_age=0.0, depth=depth)
+
+    def resolve(
+        self,
+        url: str,
+        revision: str,
+        credentials: GitCredentials | None = None,
+        max_age: float = 0.0,
+    ) -> str:
+        """The commit sha that ``revision`` names now, fetched into the cache.
+
+        ``revision`` is a branch, tag, full ref, ``HEAD``/empty or a (short)
+        sha. Remote refs listed less than ``max_age`` seconds ago are reused,
+        so many apps on one repository cost one ``ls-remote`` per poll.
+        """
+        with self.lock(url):
+            return self._resolve_locked(url, revision, credentials, max_age, depth=1)
+
+    def _resolve_locked(
+        self,
+        url: str,
+        revision: str,
+        creds: GitCredentials | None,
+        max_age: float,
+        depth: int,
+    ) -> str:
+        revision = (revision or "HEAD").strip()
+        repo = self._repo(url)
+        if _HEX.match(revision) and len(revision) == 40:
+            return str(self._ensure_commit(url, revision.lower(), creds, depth).id)
+        cached = self._heads.get(cache_key(url))
+        if cached and time.monotonic() - cached[0] <= max_age:
+            heads = cached[1]
+        else:
+            heads = self._list_heads(url, creds)
+        for ref in (revision, f"refs/heads/{revision}", f"refs/tags/{revision}"):
+            if ref in heads and ref != "HEAD->":
+                sha = heads[ref]
+                if self._commit(repo, sha) is None:
+                    local = ref if ref.startswith("refs/") else "refs/tether/HEAD"
+                    self._fetch_refspecs(url, [f"+{ref}:{local}"], creds, depth)
+                return str(self._ensure_commit(url, sha, creds, depth).id)
+        if _HEX.match(revision):
+            return str(self._ensure_commit(url, revision.lower(), creds, depth).id)
+        raise RevisionNotFoundError(f"revision '{revision}' not found in {strip_userinfo(url)}")
+
+    def read_tree(
+        self, url: str, sha: str, path: str = "", credentials: GitCredentials | None = None
+    ) -> dict[str, bytes]:
+        """Files under ``path`` at commit ``sha``, keyed relative to ``path``."""
+        with self.lock(url):
+            commit = self._ensure_commit(url, sha, credentials)
+            return tree.read_files(self._repo(url), commit, path, strip_userinfo(url))
+
+    def path_exists(
+        self, url: str, sha: str, path: str, credentials: GitCredentials | None = None
+    ) -> bool:
+        with self.lock(url):
+            return tree.exists(self._repo(url), self._ensure_commit(url, sha, credentials), path)
+
+    def changed_paths(
+        self, url: str, old_sha: str, new_sha: str, credentials: GitCredentials | None = None
+    ) -> set[str]:
+        """Repository paths that differ between two commits (old and new names)."""
+        with self.lock(url):
+            old = self._ensure_commit(url, old_sha, credentials)
+            new = self._ensure_commit(url, new_sha, credentials)
+            return tree.diff_paths(self._repo(url), old, new)
+
+    def commit_message(self, url: str, sha: str, credentials: GitCredentials | None = None) -> str:
+        return self.commit_info(url, sha, credentials).message
+
+    def commit_info(
+        self, url: str, sha: str, credentials: GitCredentials | None = None
+    ) -> CommitInfo:
+        with self.lock(url):
+            commit = self._ensure_commit(url, sha, credentials)
+            return CommitInfo(
+                sha=str(commit.id),
+                message=commit.message,
+                author_name=commit.author.name,
+                author_email=commit.author.email,
+                time=commit.commit_time,
+            )
+
+    def revert(
+        self,
+        url: str,
+        sha: str,
+        author: GitIdentity,
+        branch: str,
+        credentials: GitCredentials | None = None,
+    ) -> str:
+        """Commit the inverse of ``sha`` on top of ``branch`` and push it; the new sha."""
+        from tether.adapters.git.revert import revert_and_push
+
+        with self.lock(url):
+            self._fetch_refspecs(url, [f"+refs/heads/{branch}:refs/heads/{branch}"], credentials, 0)
+            target = self._ensure_commit(url, sha, credentials, depth=0)
+            return revert_and_push(
+                self._repo(url),
+                self._remote,
+                url,
+                target,
+                author,
+                branch,
+                merge_url_credentials(url, credentials),
+            )

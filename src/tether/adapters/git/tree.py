@@ -1,0 +1,172 @@
+"""Reading files at a commit straight from the object database.
+
+No checkout: many applications render from the same repository at different
+commits at once, and a work tree per app and commit would be slow and racy.
+Symbolic links are followed inside the repository (a link is stored as a blob
+whose content is the target) and any path or link that would leave the
+repository is an error naming it, since a renderer must never read the host.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import pygit2
+
+from tether.adapters.git.errors import GitError, PathNotFoundError
+
+_LINK_MODE = 0o120000
+_TREE_MODE = 0o040000
+_COMMIT_MODE = 0o160000
+_MAX_LINK_HOPS = 40
+_MAX_DEPTH = 64
+
+
+class PathEscapeError(GitError):
+    """A path or symbolic link points outside the repository."""
+
+
+def normalise_repo_path(path: str) -> str:
+    """``path`` relative to the repository root, or PathEscapeError naming it."""
+    raw = (path or "").replace("\\", "/").strip()
+    rel = posixpath.normpath(raw.lstrip("/")) if raw else "."
+    if rel == ".." or rel.startswith("../"):
+        raise PathEscapeError(f"path '{path}' escapes the repository")
+    return "" if rel == "." else rel
+
+
+def _join_link(link_path: str, target: str) -> str:
+    if target.startswith("/"):
+        raise PathEscapeError(
+            f"symlink '{link_path}' -> '{target}' escapes the repository (absolute target)"
+        )
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
+    if joined == ".." or joined.startswith("../"):
+        raise PathEscapeError(f"symlink '{link_path}' -> '{target}' escapes the repository")
+    return "" if joined == "." else joined
+
+
+def _link_target(repo: pygit2.Repository, entry: Any) -> str:
+    blob = repo[entry.id]
+    if not isinstance(blob, pygit2.Blob):
+        return ""
+    return bytes(blob.data).decode("utf-8", errors="surrogateescape")
+
+
+def resolve(repo: pygit2.Repository, root: pygit2.Tree, path: str) -> tuple[str, Any] | None:
+    """Follow ``path`` from ``root`` through links; (canonical path, object) or None."""
+    pending = [part for part in normalise_repo_path(path).split("/") if part]
+    current: Any = root
+    done: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if not isinstance(current, pygit2.Tree) or part not in current:
+            return None
+        entry = current[part]
+        here = "/".join([*done, part])
+        if entry.filemode == _LINK_MODE:
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise GitError(f"too many levels of symbolic links at '{here}'")
+            target = _join_link(here, _link_target(repo, entry))
+            pending = [p for p in target.split("/") if p] + pending
+            current, done = root, []
+            continue
+        if entry.filemode == _COMMIT_MODE:
+            return None
+        current = repo[entry.id]
+        done.append(part)
+    return "/".join(done), current
+
+
+def _walk(
+    repo: pygit2.Repository,
+    root: pygit2.Tree,
+    tree: pygit2.Tree,
+    prefix: str,
+    canonical: str,
+    out: dict[str, bytes],
+    chain: tuple[str, ...],
+) -> None:
+    if len(chain) > _MAX_DEPTH:
+        raise GitError(f"directory nesting too deep at '{canonical}'")
+    for entry in tree:
+        name = entry.name or ""
+        rel = f"{prefix}/{name}" if prefix else name
+        repo_path = f"{canonical}/{name}" if canonical else name
+        if entry.filemode == _COMMIT_MODE:
+            continue  # submodules are not part of this repository's content
+        if entry.filemode == _LINK_MODE:
+            target = _join_link(repo_path, _link_target(repo, entry))
+            found = resolve(repo, root, target)
+            if found is None:
+                continue  # dangling link: nothing to read
+            target_path, obj = found
+            if isinstance(obj, pygit2.Tree):
+                if target_path in chain:
+                    continue  # a link back to an enclosing directory
+                _walk(repo, root, obj, rel, target_path, out, (*chain, target_path))
+            elif isinstance(obj, pygit2.Blob):
+                out[rel] = bytes(obj.data)
+            continue
+        obj = repo[entry.id]
+        if isinstance(obj, pygit2.Tree):
+            _walk(repo, root, obj, rel, repo_path, out, (*chain, repo_path))
+        elif isinstance(obj, pygit2.Blob):
+            out[rel] = bytes(obj.data)
+
+
+def read_files(
+    repo: pygit2.Repository, commit: pygit2.Commit, path: str, where: str
+) -> dict[str, bytes]:
+    """Files under ``path`` at ``commit``, keyed by path relative to ``path``.
+
+    A file path yields one entry keyed by its base name.
+    """
+    clean = normalise_repo_path(path)
+    root = commit.tree
+    found = resolve(repo, root, clean) if clean else ("", root)
+    if found is None:
+        raise PathNotFoundError(f"path '{clean}' not found at {str(commit.id)[:12]} in {where}")
+    canonical, obj = found
+    out: dict[str, bytes] = {}
+    if isinstance(obj, pygit2.Blob):
+        out[posixpath.basename(clean)] = bytes(obj.data)
+    else:
+        _walk(repo, root, obj, "", canonical, out, (canonical,))
+    return out
+
+
+def exists(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> bool:
+    clean = normalise_repo_path(path)
+    return not clean or resolve(repo, commit.tree, clean) is not None
+
+
+def diff_paths(repo: pygit2.Repository, old: pygit2.Commit, new: pygit2.Commit) -> set[str]:
+    """Paths added, removed, modified or renamed between two commits (both sides)."""
+    diff = repo.diff(old, new)
+    changed: set[str] = set()
+    for delta in diff.deltas:
+        if delta.old_file.path:
+            changed.add(delta.old_file.path)
+        if delta.new_file.path:
+            changed.add(delta.new_file.path)
+    return changed
+
+
+def paths_touch(changed: set[str], app_path: str) -> bool:
+    """Whether any changed path lies under ``app_path`` (or is a parent of it).
+
+    Helps the controller skip re-rendering apps whose directory was not
+    touched. It cannot see through kustomize bases or symlinks that point
+    outside ``app_path``; callers add those dependencies to ``app_path``s.
+    """
+    base = normalise_repo_path(app_path)
+    if not base:
+        return bool(changed)
+    for path in changed:
+        if path == base or path.startswith(base + "/") or base.startswith(path + "/"):
+            return True
+    return False

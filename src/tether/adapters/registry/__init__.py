@@ -1,0 +1,1 @@
+"""Registry credentials against the outside world: token providers, login checks, pulls."""

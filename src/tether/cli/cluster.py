@@ -1,0 +1,98 @@
+"""``tether cluster``: the local control plane for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tether.testenv import binaries, cluster as localcluster
+
+err = Console(stderr=True)
+out = Console()
+
+dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="State directory (default: $TETHER_CACHE_DIR/cluster).",
+)
+
+
+@click.group()
+def cluster() -> None:
+    """Run a real Kubernetes control plane locally (etcd, apiserver, controllers, kwok nodes)."""
+
+
+@cluster.command()
+def build() -> None:
+    """Build the control-plane binaries from the Go module proxy (cached by version)."""
+    try:
+        with err.status("building kube-apiserver, controller-manager, scheduler and etcd"):
+            cp = binaries.build_control_plane()
+        with err.status("building kwok"):
+            kwok = binaries.build_kwok()
+        with err.status("installing helm"):
+            helm = binaries.install_helm()
+    except binaries.BinariesMissing as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    out.print(f"control plane: {cp}\nkwok: {kwok}\nhelm: {helm}")
+
+
+@cluster.command()
+@click.option("--nodes", default=3, show_default=True, help="Number of fake (kwok) nodes.")
+@click.option("--port", "port", type=int, default=None, help="kube-apiserver port (default: free).")
+@dir_option
+def up(nodes: int, port: int | None, directory: Path | None) -> None:
+    """Start the control plane and wait until its nodes are Ready."""
+    try:
+        with err.status("starting") as status:
+            state = localcluster.up(
+                directory, nodes=nodes, apiserver_port=port, progress=lambda m: status.update(m)
+            )
+    except (localcluster.ClusterError, binaries.BinariesMissing) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    out.print(f"[green]cluster ready[/] at {state.server} with {nodes} nodes")
+    out.print(f"  export KUBECONFIG={state.kubeconfig}")
+    out.print("  kubectl get nodes")
+    out.print(f"  stop it with: tether cluster down{_dir_arg(directory)}")
+
+
+@cluster.command()
+@dir_option
+def down(directory: Path | None) -> None:
+    """Stop every process the cluster started and remove its state."""
+    try:
+        stopped = localcluster.down(directory)
+    except localcluster.ClusterError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    out.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@cluster.command()
+@dir_option
+def status(directory: Path | None) -> None:
+    """Report each component of the local control plane."""
+    state, comps = localcluster.status(directory)
+    if state is None:
+        out.print("no cluster: start one with `tether cluster up`")
+        sys.exit(3)
+    table = Table("component", "pid", "status")
+    for comp in comps:
+        colour = "green" if comp.running else "red"
+        table.add_row(comp.name, str(comp.pid or "-"), f"[{colour}]{comp.detail}[/]")
+    out.print(table)
+    out.print(f"KUBECONFIG={state.kubeconfig}")
+    if not all(c.running for c in comps):
+        sys.exit(1)
+
+
+def _dir_arg(directory: Path | None) -> str:
+    return f" --dir {directory}" if directory else ""

@@ -1,0 +1,372 @@
+"""The local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok.
+
+A real Kubernetes control plane on loopback, without containers: real
+controllers create ReplicaSets and Pods, the real scheduler binds them, and
+kwok plays the kubelet on fake nodes (including the failure modes in
+``kwok-stages.yaml``). Its state (certificates, etcd data, logs, pids) lives
+in one directory; ``down`` stops exactly the processes recorded there.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tether.testenv import pki, processes
+from tether.testenv.binaries import Binaries, cache_dir
+
+STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class ClusterError(RuntimeError):
+    """The local control plane could not be started, reached or stopped."""
+
+
+@dataclass
+class Component:
+    name: str
+    pid: int
+    log: str
+
+
+@dataclass
+class ClusterState:
+    directory: str
+    server: str
+    kubeconfig: str
+    ca_file: str
+    token: str
+    nodes: int
+    components: list[Component] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory) / "state.json"
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(asdict(self), indent=2))
+        self.path.chmod(0o600)
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterState | None:
+        path = directory / "state.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        data["components"] = [Component(**c) for c in data.get("components", [])]
+        return cls(**data)
+
+    def client(self, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server,
+            verify=self.ca_file,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=timeout,
+        )
+
+
+def default_dir() -> Path:
+    return cache_dir() / "cluster"
+
+
+def _marker(directory: Path) -> str:
+    return str(directory.resolve())
+
+
+def up(
+    directory: Path | None = None,
+    *,
+    nodes: int = 3,
+    apiserver_port: int | None = None,
+    binaries: Binaries | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+    timeout: float = 120.0,
+) -> ClusterState:
+    directory = (directory or default_dir()).resolve()
+    existing = ClusterState.load(directory)
+    if existing is not None:
+        alive = [c.name for c in existing.components if processes.is_running(c.pid, _marker(directory))]
+        if alive:
+            raise ClusterError(
+                f"a cluster is already running from {directory} ({', '.join(alive)}); "
+                f"use it with KUBECONFIG={existing.kubeconfig}, or stop it with "
+                f"`tether cluster down --dir {directory}`"
+            )
+        raise ClusterError(
+            f"stale cluster state in {directory}: its processes are gone; "
+            f"clean it up with `tether cluster down --dir {directory}`"
+        )
+    if apiserver_port is not None and not processes.port_is_free(apiserver_port):
+        raise ClusterError(f"port {apiserver_port} for kube-apiserver is already in use on 127.0.0.1")
+    bins = binaries or Binaries.locate()
+    if directory.exists() and any(directory.iterdir()):
+        raise ClusterError(f"{directory} is not empty: choose another --dir or remove it")
+    for sub in ("pki", "etcd", "logs"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    keys = pki.generate(directory / "pki")
+    port = apiserver_port or processes.free_port()
+    state = ClusterState(
+        directory=str(directory),
+        server=f"https://127.0.0.1:{port}",
+        kubeconfig=str(directory / "kubeconfig"),
+        ca_file=str(keys.ca_cert),
+        token=keys.admin_token,
+        nodes=nodes,
+    )
+    _write_kubeconfig(state)
+    try:
+        _start_all(state, bins, keys, port, progress, timeout)
+    except BaseException:
+        down(directory, remove=False)
+        raise
+    return state
+
+
+def _start_all(
+    state: ClusterState,
+    bins: Binaries,
+    keys: pki.Pki,
+    port: int,
+    progress: Callable[[str], None],
+    timeout: float,
+) -> None:
+    d = Path(state.directory)
+    cp = str(bins.control_plane)
+    etcd_port, peer_port = processes.free_port(), processes.free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+
+    def launch(name: str, cmd: list[str]) -> Component:
+        log = d / "logs" / f"{name}.log"
+        comp = Component(name=name, pid=processes.start(cmd, log, d), log=str(log))
+        state.components.append(comp)
+        state.save()
+        return comp
+
+    progress("starting etcd")
+    etcd = launch("etcd", [
+        cp, "etcd", "--name=default", f"--data-dir={d / 'etcd'}",
+        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=default={peer_url}", "--unsafe-no-fsync",
+        "--log-level=warn", "--quota-backend-bytes=8589934592",
+    ])
+    _wait(state, etcd, timeout, lambda: _http_ok(f"{etcd_url}/health"), "etcd /health")
+
+    progress("starting kube-apiserver")
+    apiserver = launch("kube-apiserver", [
+        cp, "kube-apiserver", f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
+        f"--cert-dir={d / 'pki'}", f"--tls-cert-file={keys.serving_cert}",
+        f"--tls-private-key-file={keys.serving_key}", f"--client-ca-file={keys.ca_cert}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={keys.sa_pub}",
+        f"--service-account-signing-key-file={keys.sa_key}",
+        f"--token-auth-file={keys.token_file}", "--authorization-mode=RBAC",
+        "--allow-privileged=true", "--profiling=false", "--v=0",
+        "--event-ttl=1h", "--disable-admission-plugins=TaintNodesByCondition",
+    ])
+    with state.client() as client:
+        _wait(state, apiserver, timeout, lambda: _api_ready(client), "kube-apiserver /readyz")
+
+    kubeconfig = state.kubeconfig
+    progress("starting kube-controller-manager and kube-scheduler")
+    launch("kube-controller-manager", [
+        cp, "kube-controller-manager", f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+        "--secure-port=0", f"--service-account-private-key-file={keys.sa_key}",
+        f"--root-ca-file={keys.ca_cert}", "--use-service-account-credentials=false",
+        "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+        "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+        "--kube-api-qps=200", "--kube-api-burst=400",
+    ])
+    launch("kube-scheduler", [
+        cp, "kube-scheduler", f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+        "--secure-port=0", "--kube-api-qps=200", "--kube-api-burst=400",
+    ])
+
+    progress(f"starting kwok with {state.nodes} fake nodes")
+    launch("kwok", [
+        str(bins.kwok), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+        f"--config={STAGES_FILE}", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.2",
+        f"--server-address=127.0.0.1:{processes.free_port()}",
+    ])
+    with state.client() as client:
+        for i in range(state.nodes):
+            _create_node(client, f"kwok-node-{i}")
+        _wait(state, None, timeout, lambda: _nodes_ready(client, state.nodes), "Ready nodes")
+        _wait(state, None, timeout, lambda: _default_sa(client), "the default ServiceAccount")
+    progress("cluster ready")
+
+
+def _wait(
+    state: ClusterState,
+    comp: Component | None,
+    timeout: float,
+    check: Callable[[], bool],
+    what: str,
+) -> None:
+    deadline = time.monotonic() + timeout
+    marker = _marker(Path(state.directory))
+    while time.monotonic() < deadline:
+        for c in state.components:
+            if not processes.is_running(c.pid, marker):
+                raise ClusterError(
+                    f"{c.name} exited early; last lines of {c.log}:\n"
+                    + processes.log_tail(Path(c.log))
+                )
+        if check():
+            return
+        time.sleep(0.2)
+    hint = f"; last lines of {comp.log}:\n{processes.log_tail(Path(comp.log))}" if comp else ""
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _api_ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _create_node(client: httpx.Client, name: str) -> None:
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+                "node-role.kubernetes.io/agent": "",
+                "type": "kwok",
+            },
+        },
+        "spec": {},
+        "status": {
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+                "operatingSystem": "linux",
+            },
+            "phase": "Running",
+        },
+    }
+    resp = client.post("/api/v1/nodes", json=node)
+    if resp.status_code not in (201, 409):
+        raise ClusterError(f"could not create node {name}: {resp.status_code} {resp.text[:300]}")
+
+
+def _nodes_ready(client: httpx.Client, want: int) -> bool:
+    try:
+        items = client.get("/api/v1/nodes").json().get("items", [])
+    except (httpx.HTTPError, ValueError):
+        return False
+    ready = 0
+    for node in items:
+        conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+        ready += conds.get("Ready") == "True"
+    return ready >= want
+
+
+def _default_sa(client: httpx.Client) -> bool:
+    try:
+        return client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _write_kubeconfig(state: ClusterState) -> None:
+    ca = base64.b64encode(Path(state.ca_file).read_bytes()).decode()
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "tether-local", "cluster": {
+            "server": state.server, "certificate-authority-data": ca}}],
+        "users": [{"name": "admin", "user": {"token": state.token}}],
+        "contexts": [{"name": "tether-local", "context": {
+            "cluster": "tether-local", "user": "admin", "namespace": "default"}}],
+        "current-context": "tether-local",
+    }
+    path = Path(state.kubeconfig)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
+    """Stop every process recorded in the state directory; returns what was stopped."""
+    directory = (directory or default_dir()).resolve()
+    state = ClusterState.load(directory)
+    stopped: list[str] = []
+    if state is not None:
+        marker = _marker(directory)
+        for comp in reversed(state.components):
+            was_running = processes.is_running(comp.pid, marker)
+            if not processes.stop(comp.pid, marker):
+                raise ClusterError(f"could not stop {comp.name} (pid {comp.pid})")
+            if was_running:
+                stopped.append(comp.name)
+    if remove and directory.exists():
+        shutil.rmtree(directory)
+    return stopped
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    detail: str
+
+
+def status(directory: Path | None = None) -> tuple[ClusterState | None, list[ComponentStatus]]:
+    directory = (directory or default_dir()).resolve()
+    state = ClusterState.load(directory)
+    if state is None:
+        return None, []
+    marker = _marker(directory)
+    by_name = {c.name: c for c in state.components}
+    out: list[ComponentStatus] = []
+    for name in COMPONENTS:
+        comp = by_name.get(name)
+        if comp is None:
+            out.append(ComponentStatus(name, None, False, "not started"))
+            continue
+        running = processes.is_running(comp.pid, marker)
+        out.append(ComponentStatus(name, comp.pid, running, "running" if running else "exited"))
+    if all(c.running for c in out):
+        with state.client(timeout=3) as client:
+            ready = _api_ready(client)
+            nodes = _nodes_ready(client, state.nodes)
+        out[1] = ComponentStatus(
+            "kube-apiserver", out[1].pid, ready, "ready" if ready else "not ready"
+        )
+        out[4] = ComponentStatus(
+            "kwok", out[4].pid, nodes, f"{state.nodes} nodes Ready" if nodes else "nodes not Ready"
+        )
+    return state, out
