@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -70,7 +71,7 @@ class ClusterState:
     def client(self, timeout: float = 10.0) -> httpx.Client:
         return httpx.Client(
             base_url=self.server,
-            verify=self.ca_file,
+            verify=ssl.create_default_context(cafile=self.ca_file),
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=timeout,
         )

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from fixtures.moto_ecr import ACCOUNT, MotoServer
+from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import EcrProvider, ExecProvider, ProviderError
+from tether.engine.registry import RegistryCredentialSpec
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ECR_HOST = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
@@ -21,7 +23,13 @@ PLUGIN = Path(__file__).parents[2] / "fixtures" / "kubelet_plugin.py"
 
 
 def test_ecr_token_is_decoded_from_get_authorization_token(moto_ecr: MotoServer) -> None:
-    provider = EcrProvider(endpoint_url=moto_ecr.url, clock=lambda: NOW, **moto_ecr.keys)
+    keys = moto_ecr.keys
+    provider = EcrProvider(
+        endpoint_url=moto_ecr.url,
+        access_key_id=keys["access_key_id"],
+        secret_access_key=keys["secret_access_key"],
+        clock=lambda: NOW,
+    )
     token = provider.fetch(ECR_HOST)  # region comes from the host
     assert token.username == "AWS"
     assert token.password == f"{ACCOUNT}-auth-token"
@@ -146,3 +154,51 @@ def test_exec_plugin_missing_binary_is_exec_failed() -> None:
         ExecProvider("/nonexistent/credential-provider").fetch(ECR_HOST)
     assert info.value.reason == "ExecFailed"
     assert "/nonexistent/credential-provider" in info.value.message
+
+
+# ------------------------------------------------------------ spec -> provider
+
+
+def test_spec_with_ecr_provider_builds_a_working_provider(moto_ecr: MotoServer) -> None:
+    spec = RegistryCredentialSpec.model_validate(
+        {
+            "registry": "*.dkr.ecr.*.amazonaws.com",
+            "provider": {
+                "type": "ecr",
+                "ecr": {
+                    "endpointURL": moto_ecr.url,
+                    "credentialsSecretRef": {"name": "aws", "namespace": "tether-system"},
+                },
+            },
+            "secretName": "ecr-pull",
+            "namespaces": {"names": ["finance"]},
+        }
+    )
+    secret = {"AWS_ACCESS_KEY_ID": b"testing", "AWS_SECRET_ACCESS_KEY": b"testing"}
+    provider = build_provider(spec, secret, host=ECR_HOST)
+    assert provider.fetch(ECR_HOST).username == "AWS"
+    with pytest.raises(ProviderError, match="AWS_ACCESS_KEY_ID"):
+        build_provider(spec, {}, host=ECR_HOST)
+
+
+def test_spec_with_exec_provider_passes_env_and_image_to_the_plugin(tmp_path: Path) -> None:
+    record = tmp_path / "request.json"
+    spec = RegistryCredentialSpec.model_validate(
+        {
+            "registry": "*.example.com",
+            "provider": {
+                "type": "exec",
+                "exec": {
+                    "command": sys.executable,
+                    "args": [str(PLUGIN)],
+                    "env": [{"name": "PLUGIN_RECORD", "value": str(record)}],
+                    "registryHost": "registry.example.com/team/app",
+                },
+            },
+            "secretName": "pull",
+            "namespaces": {"names": ["finance"]},
+        }
+    )
+    token = build_provider(spec).fetch("registry.example.com")
+    assert token.username == "plugin-user"
+    assert json.loads(record.read_text())["image"] == "registry.example.com/team/app"

@@ -28,7 +28,7 @@ Clock = Callable[[], datetime]
 KUBELET_API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -99,7 +99,7 @@ class EcrProvider:
         role_arn: str | None = None,
         web_identity_token_file: str | None = None,
         timeout: float = 10.0,
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
@@ -232,7 +232,7 @@ class BasicProvider:
     tokens accept any username); add a ``username`` key to override it.
     """
 
-    def __init__(self, data: Mapping[str, str | bytes], *, clock: Clock = _utcnow) -> None:
+    def __init__(self, data: Mapping[str, str | bytes], *, clock: Clock = utcnow) -> None:
         self._data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
         self._clock = clock
 
@@ -278,7 +278,7 @@ class ExecProvider:
         image: str | None = None,
         timeout: timedelta = timedelta(seconds=10),
         default_cache_duration: timedelta = timedelta(minutes=5),
-        clock: Clock = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.command = command
         self.args = list(args or [])

@@ -1,0 +1,329 @@
+"""An asynchronous Kubernetes client that speaks plain JSON.
+
+The engine works on objects as the API server returns them, for any kind,
+so this client keeps them as dicts: discovery maps apiVersion/kind to a
+resource path, server-side apply is a PATCH with the apply content type, and
+watches are streamed lines. Keeping it this thin avoids a model layer on the
+hot path (decoding thousands of objects per relist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tether.adapters.kube import config as kubeconfig
+from tether.adapters.kube import errors
+from tether.engine.objects import Obj, group_of, version_of
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_CONTENT_TYPE = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name)}"
+        return base
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
+    object: Obj
+
+
+class KubeClient:
+    """One HTTP/1.1 connection pool to one API server, plus a discovery cache."""
+
+    def __init__(self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "tether"}
+        if conn.token:
+            headers["Authorization"] = f"Bearer {conn.token}"
+        self.conn = conn
+        self.http = httpx.AsyncClient(
+            base_url=conn.server,
+            verify=conn.ssl_context(),
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self._resources: dict[tuple[str, str], ApiResource] = {}
+        self._discovered = False
+        self._discovery_lock = asyncio.Lock()
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubeClient:
+        return cls(kubeconfig.load(path, context))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # -- raw requests -----------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        content = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if content is not None else None
+        resp = await self.http.request(method, path, params=params, content=content, headers=headers)
+        if resp.status_code >= 400:
+            try:
+                payload: Any = resp.json()
+            except ValueError:
+                payload = resp.text
+            raise errors.from_status(resp.status_code, payload)
+        return resp.json() if resp.content else None
+
+    # -- discovery --------------------------------------------------------
+    async def discover(self, *, refresh: bool = False) -> dict[tuple[str, str], ApiResource]:
+        async with self._discovery_lock:
+            if self._discovered and not refresh:
+                return self._resources
+            found: dict[tuple[str, str], ApiResource] = {}
+            core = await self.request("GET", "/api")
+            group_versions = [("", v) for v in core.get("versions", [])]
+            groups = await self.request("GET", "/apis")
+            for group in groups.get("groups", []):
+                preferred = group.get("preferredVersion", {}).get("version")
+                for ver in group.get("versions", []):
+                    group_versions.append((group["name"], ver["version"]))
+                    _ = preferred
+
+            async def fetch(group: str, version: str) -> None:
+                path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+                try:
+                    doc = await self.request("GET", path)
+                except errors.ApiError:
+                    return
+                for res in doc.get("resources", []):
+                    if "/" in res["name"]:
+                        continue
+                    api = ApiResource(
+                        group=group,
+                        version=version,
+                        kind=res["kind"],
+                        plural=res["name"],
+                        namespaced=bool(res.get("namespaced")),
+                        verbs=frozenset(res.get("verbs", [])),
+                    )
+                    found[(api.api_version, api.kind)] = api
+
+            await asyncio.gather(*(fetch(g, v) for g, v in group_versions))
+            self._resources = found
+            self._discovered = True
+            return found
+
+    async def resource_for(self, api_version: str, kind: str) -> ApiResource:
+        resources = await self.discover()
+        found = resources.get((api_version, kind))
+        if found is None:
+            resources = await self.discover(refresh=True)
+            found = resources.get((api_version, kind))
+        if found is None:
+            raise errors.UnknownKind(api_version, kind)
+        return found
+
+    async def preferred_resources(self) -> list[ApiResource]:
+        """One resource per group/kind (the first served version), for listing live state."""
+        seen: dict[tuple[str, str], ApiResource] = {}
+        for api in (await self.discover()).values():
+            seen.setdefault((api.group, api.kind), api)
+        return list(seen.values())
+
+    # -- objects ----------------------------------------------------------
+    async def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj:
+        api = await self.resource_for(api_version, kind)
+        obj: Obj = await self.request("GET", api.path(namespace, name))
+        return obj
+
+    async def get_or_none(
+        self, api_version: str, kind: str, name: str, namespace: str = ""
+    ) -> Obj | None:
+        try:
+            return await self.get(api_version, kind, name, namespace)
+        except errors.NotFound:
+            return None
+
+    async def list(
+        self,
+        api: ApiResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """All items (paged), with apiVersion/kind filled in, and the list's resourceVersion."""
+        items: list[Obj] = []
+        params: dict[str, Any] = {"limit": 500}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        while True:
+            page = await self.request("GET", api.path(namespace), params=params)
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", api.api_version)
+                item.setdefault("kind", api.kind)
+                items.append(item)
+            cont = page.get("metadata", {}).get("continue")
+            if not cont:
+                return items, str(page.get("metadata", {}).get("resourceVersion", ""))
+            params["continue"] = cont
+
+    async def watch(
+        self,
+        api: ApiResource,
+        resource_version: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream changes after resource_version; raises errors.Gone when it is too old."""
+        params: dict[str, Any] = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        if label_selector:
+            params["labelSelector"] = label_selector
+        timeout = httpx.Timeout(timeout_seconds + 30, connect=10.0)
+        async with self.http.stream(
+            "GET", api.path(namespace), params=params, timeout=timeout
+        ) as resp:
+            if resp.status_code >= 400:
+                body = await resp.aread()
+                try:
+                    payload: Any = json.loads(body)
+                except ValueError:
+                    payload = body.decode(errors="replace")
+                raise errors.from_status(resp.status_code, payload)
+            async for line in resp.aiter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object", {})
+                    raise errors.from_status(int(status.get("code", 500)), status)
+                obj = event.get("object", {})
+                obj.setdefault("apiVersion", api.api_version)
+                obj.setdefault("kind", api.kind)
+                yield WatchEvent(type=str(event.get("type")), object=obj)
+
+    async def apply(
+        self,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Server-side apply; returns the object as the API server would store it."""
+        api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
+        meta = obj.get("metadata", {})
+        path = api.path(meta.get("namespace") or None, meta["name"])
+        if subresource:
+            path += f"/{subresource}"
+        params: dict[str, Any] = {"fieldManager": field_manager, "force": str(force).lower()}
+        if dry_run:
+            params["dryRun"] = "All"
+        result: Obj = await self.request(
+            "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
+        )
+        return result
+
+    async def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
+        params = {"dryRun": "All"} if dry_run else None
+        ns = obj.get("metadata", {}).get("namespace") or None
+        result: Obj = await self.request("POST", api.path(ns), params=params, body=obj)
+        return result
+
+    async def replace(self, obj: Obj) -> Obj:
+        api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
+        meta = obj["metadata"]
+        result: Obj = await self.request(
+            "PUT", api.path(meta.get("namespace") or None, meta["name"]), body=obj
+        )
+        return result
+
+    async def merge_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str = "",
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        api = await self.resource_for(api_version, kind)
+        path = api.path(namespace or None, name) + (f"/{subresource}" if subresource else "")
+        result: Obj = await self.request(
+            "PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE
+        )
+        return result
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        *,
+        propagation: str = "Background",
+        dry_run: bool = False,
+    ) -> None:
+        api = await self.resource_for(api_version, kind)
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if dry_run:
+            body["dryRun"] = ["All"]
+        try:
+            await self.request("DELETE", api.path(namespace or None, name), body=body)
+        except errors.NotFound:
+            return
+
+
+def obj_api_version(obj: Obj) -> tuple[str, str]:
+    api_version = str(obj.get("apiVersion", ""))
+    return group_of(api_version), version_of(api_version)
