@@ -145,15 +145,17 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{seconds // 86400} d"
 
 
-def object_link(node: TreeNode) -> Link:
+def object_link(node: TreeNode, reason: str = "") -> Link:
     health = node.health
+    reason = reason or health.reason or str(health.status)
+    subject = f"{node.key.kind} {node.key.name}"
     return Link(
         node.key.kind,
         node.key.name,
         str(health.status),
-        health.reason,
+        reason,
         health.message,
-        f"{node.key.kind} {node.key.name} {health.reason or health.status}",
+        f"{subject} {reason}",
     )
 
 
@@ -203,8 +205,8 @@ def diagnose(
     if not failing:
         return Diagnosis(app, status, chain, "nothing to do: every resource is healthy")
     first, *rest = failing
-    chain.append(object_link(first))
     error = errors.get((first.key.group, first.key.kind, first.key.name))
+    chain.append(object_link(first, "SyncFailed" if error else ""))
     next_step = explain_node(ctx, first, error, chain)
     also = [f"{n.key.kind} {n.key.name}: {n.health.reason or n.health.status}" for n in rest]
     for err in sync_errors:

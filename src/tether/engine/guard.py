@@ -72,10 +72,7 @@ def describe_owner(target: Obj, owner_lookup: OwnerLookup) -> str | None:
                 f"ReplicaSet {me.name} is owned by Deployment {parent.name} and kept as "
                 f"revision {mine} for rollback; roll back with `tether app rollback`"
             )
-    return (
-        f"{me.kind} {me.name} is owned by {chain}; it would be recreated. "
-        f"change {top} instead"
-    )
+    return f"{me.kind} {me.name} is owned by {chain}; it would be recreated. change {top} instead"
 
 
 def check_delete(

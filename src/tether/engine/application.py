@@ -1,0 +1,231 @@
+"""The Application resource: what to deploy from Git, where, and how.
+
+The spec is shaped like Argo CD's so its users feel at home; the models
+validate it (an invalid spec becomes a condition naming the field, not a
+crash) and convert Argo CD manifests. The CRD itself is in
+``crds/application.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+GROUP = "tether.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Application"
+PLURAL = "applications"
+IN_CLUSTER = "https://kubernetes.default.svc"
+INSTANCE_LABEL = "app.tether.dev/instance"
+PAUSE_ANNOTATION = "tether.dev/auto-sync-paused"
+REFRESH_ANNOTATION = "tether.dev/refresh"
+FIELD_MANAGER = "tether"
+
+KNOWN_SYNC_OPTIONS = {
+    "CreateNamespace": {"true", "false"},
+    "PruneLast": {"true", "false"},
+    "ApplyOutOfSyncOnly": {"true", "false"},
+    "Replace": {"true", "false"},
+    "AllowEmpty": {"true", "false"},
+    "Validate": {"true", "false"},
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class DirectorySource(_Model):
+    recurse: bool = False
+    include: str = ""
+    exclude: str = ""
+
+
+class KustomizeSource(_Model):
+    name_prefix: str = Field("", alias="namePrefix")
+    name_suffix: str = Field("", alias="nameSuffix")
+    images: list[str] = Field(default_factory=list)
+    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
+
+
+class HelmParameter(_Model):
+    name: str
+    value: str
+    force_string: bool = Field(False, alias="forceString")
+
+
+class HelmSource(_Model):
+    release_name: str = Field("", alias="releaseName")
+    value_files: list[str] = Field(default_factory=list, alias="valueFiles")
+    values: str = ""
+    parameters: list[HelmParameter] = Field(default_factory=list)
+
+
+class Source(_Model):
+    repo_url: str = Field(alias="repoURL", min_length=1)
+    target_revision: str = Field("HEAD", alias="targetRevision")
+    path: str = "."
+    directory: DirectorySource | None = None
+    kustomize: KustomizeSource | None = None
+    helm: HelmSource | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("must be a path inside the repository")
+        return value.strip("/") or "."
+
+
+class Destination(_Model):
+    namespace: str = Field(min_length=1)
+    server: str = IN_CLUSTER
+
+    @field_validator("server")
+    @classmethod
+    def _in_cluster(cls, value: str) -> str:
+        if value not in (IN_CLUSTER, ""):
+            raise ValueError("only the cluster Tether runs in is supported yet")
+        return IN_CLUSTER
+
+
+class Automated(_Model):
+    prune: bool = False
+    self_heal: bool = Field(False, alias="selfHeal")
+    allow_empty: bool = Field(False, alias="allowEmpty")
+
+
+class Backoff(_Model):
+    duration: str = "5s"
+    factor: int = 2
+    max_duration: str = Field("3m", alias="maxDuration")
+
+
+class Retry(_Model):
+    limit: int = 5
+    backoff: Backoff = Field(default_factory=lambda: Backoff.model_validate({}))
+
+
+class SyncPolicy(_Model):
+    automated: Automated | None = None
+    sync_options: list[str] = Field(default_factory=list, alias="syncOptions")
+    retry: Retry | None = None
+
+    @field_validator("sync_options")
+    @classmethod
+    def _known(cls, options: list[str]) -> list[str]:
+        for option in options:
+            key, _, value = option.partition("=")
+            if key not in KNOWN_SYNC_OPTIONS or value not in KNOWN_SYNC_OPTIONS[key]:
+                known = ", ".join(f"{k}=true" for k in KNOWN_SYNC_OPTIONS)
+                raise ValueError(f"unknown sync option {option!r} (known: {known})")
+        return options
+
+    def option(self, name: str) -> bool:
+        return f"{name}=true" in self.sync_options
+
+
+class IgnoreDifference(_Model):
+    group: str = ""
+    kind: str
+    name: str = ""
+    namespace: str = ""
+    json_pointers: list[str] = Field(default_factory=list, alias="jsonPointers")
+    managed_fields_managers: list[str] = Field(default_factory=list, alias="managedFieldsManagers")
+
+
+class ApplicationSpec(_Model):
+    source: Source
+    destination: Destination
+    sync_policy: SyncPolicy = Field(
+        default_factory=lambda: SyncPolicy.model_validate({}), alias="syncPolicy"
+    )
+    ignore_differences: list[IgnoreDifference] = Field(
+        default_factory=list, alias="ignoreDifferences"
+    )
+    revision_history_limit: int = Field(10, alias="revisionHistoryLimit", ge=1, le=100)
+    project: str = "default"
+
+
+class SpecError(ValueError):
+    """An Application spec that cannot be used; the message names each bad field."""
+
+
+def parse_spec(spec: dict[str, Any], *, where: str = "spec") -> ApplicationSpec:
+    try:
+        return ApplicationSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise SpecError(_describe(exc, where)) from None
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join([where, *(str(p) for p in err["loc"])])
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def new_application(name: str, namespace: str, spec: ApplicationSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        | {
+            "source": spec.source.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "destination": spec.destination.model_dump(by_alias=True, mode="json"),
+        },
+    }
+
+
+ARGO_SUPPORTED_SPEC = {
+    "source",
+    "destination",
+    "syncPolicy",
+    "ignoreDifferences",
+    "revisionHistoryLimit",
+    "project",
+}
+ARGO_SUPPORTED_SOURCE = {"repoURL", "targetRevision", "path", "directory", "kustomize", "helm"}
+
+
+def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """Convert an argoproj.io/v1alpha1 Application; unsupported fields are named in the error."""
+    spec = dict(manifest.get("spec") or {})
+    unsupported = [f"spec.{k}" for k in spec if k not in ARGO_SUPPORTED_SPEC]
+    source = dict(spec.get("source") or {})
+    unsupported += [f"spec.source.{k}" for k in source if k not in ARGO_SUPPORTED_SOURCE]
+    if spec.get("project", "default") != "default":
+        unsupported.append("spec.project (only 'default')")
+    dest = dict(spec.get("destination") or {})
+    if dest.get("name") and dest["name"] != "in-cluster":
+        unsupported.append("spec.destination.name (only in-cluster)")
+    dest.pop("name", None)
+    spec["destination"] = dest
+    policy = dict(spec.get("syncPolicy") or {})
+    for key in list(policy):
+        if key not in {"automated", "syncOptions", "retry"}:
+            unsupported.append(f"spec.syncPolicy.{key}")
+    automated = policy.get("automated")
+    if isinstance(automated, dict):
+        automated.pop("enabled", None)
+    options = [
+        o for o in policy.get("syncOptions") or [] if o.partition("=")[0] != "ServerSideApply"
+    ]
+    policy["syncOptions"] = options
+    spec["syncPolicy"] = policy
+    if unsupported:
+        name = (manifest.get("metadata") or {}).get("name", "?")
+        raise SpecError(
+            f"Argo CD Application {name}: fields not supported yet: {', '.join(unsupported)}"
+        )
+    parsed = parse_spec(spec)
+    meta = manifest.get("metadata") or {}
+    return new_application(str(meta.get("name", "")), namespace, parsed)
+
+
+SyncStatus = Literal["Synced", "OutOfSync", "Unknown"]
