@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import click
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
 
+import click
+import yaml
+
+from tether.cli import app as app_commands
 from tether.cli import cluster
+from tether.cli.context import coroutine, err, helm_binary, kube_options, out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,8 +23,76 @@ def cli() -> None:
 
 
 cli.add_command(cluster.cluster)
+cli.add_command(app_commands.app)
 
 
+@cli.command()
+@kube_options
+@coroutine
+async def install(kubeconfig: str | None, app_namespace: str) -> None:
+    """Install Tether's CRDs and the namespace Applications live in."""
+    from tether.adapters.kube import KubeClient
+    from tether.controller.install import install as do_install
+
+    async with KubeClient.from_kubeconfig(kubeconfig) as kube:
+        for line in await do_install(kube, app_namespace):
+            out.print(f"applied {line}")
+
+
+@cli.command()
+@click.option("--listen", default=None, help="Serve the API and UI on HOST:PORT (e.g. 127.0.0.1:8080).")
+@click.option("--poll", "poll_interval", default=60.0, show_default=True, help="Git poll interval (s).")
+@click.option("--workers", default=8, show_default=True, help="Apps reconciled at once.")
+@click.option("-v", "--verbose", is_flag=True)
+@kube_options
+def controller(listen: str | None, poll_interval: float, workers: int, verbose: bool,
+               kubeconfig: str | None, app_namespace: str) -> None:
+    """Run the reconcilers (and, with --listen, the API and web UI) in the foreground."""
+    from tether.cli.serve import surface_for
+    from tether.controller.server import run
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(kubeconfig=kubeconfig, namespace=app_namespace, poll_interval=poll_interval,
+                  workers=workers, helm_path=helm_binary(), stop=stop,
+                  surface=surface_for(listen) if listen else None)
+
+    asyncio.run(main())
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--path", default=".", show_default=True, help="Path inside the repository.")
+@click.option("--revision", default=None, help="Commit, branch or tag (repositories only).")
+@click.option("--namespace", default="default", show_default=True)
+def render(source: str, path: str, revision: str | None, namespace: str) -> None:
+    """Print the rendered YAML of a directory or repository path, offline."""
+    from tether.adapters import git
+    from tether.adapters.render import RenderError
+    from tether.adapters.render import render as do_render
+    from tether.cli.context import make_sources
+
+    try:
+        if Path(source).is_dir() and revision is None and not (Path(source) / ".git").exists():
+            objects = do_render(str(source), {"path": path}, namespace=namespace,
+                                helm_path=helm_binary())
+        else:
+            repos = make_sources().repos
+            url = str(Path(source).resolve()) if Path(source).exists() else source
+            sha = repos.resolve(url, revision or "HEAD")
+            objects = do_render(repos.read_tree(url, sha, ""), {"path": path},
+                                namespace=namespace, helm_path=helm_binary())
+    except (RenderError, git.GitError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    click.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,32 @@
 
 Every read and every action goes through ``AppService`` so the CLI, the API
 and the UI show the same truth and record actions the same way (a
-Kubernetes Event naming who did it).
+Kubernetes Event naming who did it). Inside the controller process reads
+come from its warm live cache; the CLI builds a short-lived cache instead.
+Actions are requests written onto the Application (an ``operation``, an
+annotation) that the controller carries out, so they survive a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from tether.engine.objects import Obj
+from tether.adapters.kube import ApiError, KubeClient
+from tether.controller import events as app_events
+from tether.controller.live_cache import CHILD_KINDS, LiveCache
+from tether.controller.reconciler import Reconciler, Stop
+from tether.controller.runtime import Controller
+from tether.engine import application as appmodel
+from tether.engine import diagnosis, guard
+from tether.engine.diff import mask_secret
+from tether.engine.objects import Obj, ObjectKey, key_of
+from tether.engine.tree import ResourceTree, build_tree
 
 
 class AppNotFound(LookupError):
@@ -31,53 +47,319 @@ class SyncRequest:
 
 
 class AppService:
-    """Reads come from the live cache when running in the controller, else from the API server."""
+    def __init__(
+        self,
+        kube: KubeClient,
+        reconciler: Reconciler,
+        *,
+        controller: Controller | None = None,
+        namespace: str = "tether",
+        wait_timeout: float = 120.0,
+    ) -> None:
+        self.kube = kube
+        self.reconciler = reconciler
+        self.controller = controller
+        self.namespace = namespace
+        self.wait_timeout = wait_timeout
+        self._queues: dict[asyncio.Queue[str], Any] = {}
 
+    @property
+    def live(self) -> LiveCache:
+        return self.reconciler.live
+
+    # -- reads ---------------------------------------------------------------
     async def list_apps(self) -> list[Obj]:
-        raise NotImplementedError
+        if self.controller is not None:
+            return sorted(self.controller.apps(), key=lambda a: a["metadata"]["name"])
+        api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
+        items, _ = await self.kube.list(api, self.namespace)
+        return sorted(items, key=lambda a: a["metadata"]["name"])
 
     async def get_app(self, name: str) -> Obj:
-        raise NotImplementedError
+        if self.controller is not None:
+            app = self.controller.app(name)
+        else:
+            app = await self.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, name,
+                                              self.namespace)
+        if app is None:
+            raise AppNotFound(f"application {name!r} not found in namespace {self.namespace}")
+        return app
+
+    async def _tree(self, app: Obj, events: list[Obj] | None = None) -> ResourceTree:
+        status = app.get("status") or {}
+        ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
+        desired = [
+            {"apiVersion": f"{r['group']}/{r['version']}" if r.get("group") else r.get("version", "v1"),
+             "kind": r["kind"], "metadata": {"name": r["name"], "namespace": r.get("namespace", "")}}
+            for r in status.get("resources") or [] if not r.get("requiresPruning")
+        ]
+        kinds = {(d["apiVersion"], d["kind"]) for d in desired} | set(CHILD_KINDS)
+        await self.live.ensure_kinds(kinds)
+        scope = self.live.in_namespace(ns) + [
+            o for o in (self.live.get(key_of(d)) for d in desired)
+            if o is not None and not key_of(o).namespace
+        ]
+        return build_tree(desired, scope, app_name=app["metadata"]["name"], namespace=ns,
+                          events=events or ())
 
     async def tree(self, name: str) -> dict[str, Any]:
-        """{"nodes": [...], "edges": [...], "orphans": [...]} (engine.tree ResourceTree.to_json)."""
-        raise NotImplementedError
+        tree = await self._tree(await self.get_app(name))
+        return tree.to_json()
 
     async def diff(self, name: str) -> list[dict[str, Any]]:
-        """[{group, kind, namespace, name, status, diff}] with Secret values masked."""
-        raise NotImplementedError
+        app = await self.get_app(name)
+        try:
+            p = await self.reconciler.preview(app)
+        except Stop as stop:
+            raise ActionRefused(stop.message) from None
+        assert p.comparison is not None
+        out = []
+        for key, d in sorted(p.comparison.diffs.items()):
+            out.append(_key_json(key) | {"status": d.status, "diff": d.text() if d.status != "Synced" else ""})
+        for key, err in sorted(p.comparison.errors.items()):
+            out.append(_key_json(key) | {"status": "Error", "diff": "", "message": err.message})
+        for key in p.extras:
+            live = self.live.get(key)
+            text = ""
+            if live is not None:
+                from tether.engine.diff import ResourceDiff, normalise
+                text = ResourceDiff(key, "OutOfSync", None, normalise(live)).text()
+            out.append(_key_json(key) | {"status": "RequiresPruning", "diff": text})
+        return out
 
     async def history(self, name: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    async def explain(self, name: str) -> dict[str, Any]:
-        """{"status", "text", "chain": [...], "nextStep"}."""
-        raise NotImplementedError
+        app = await self.get_app(name)
+        return list((app.get("status") or {}).get("history") or [])
 
     async def events(self, name: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        app = await self.get_app(name)
+        ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
+        found = await self._events(ns) + [
+            e for e in await self._events(self.namespace)
+            if (e.get("involvedObject") or {}).get("name") == name
+        ]
+        return [_event_json(e) for e in sorted(found, key=_event_time)]
+
+    async def _events(self, namespace: str) -> list[Obj]:
+        try:
+            api = await self.kube.resource_for("v1", "Event")
+            items, _ = await self.kube.list(api, namespace)
+        except ApiError:
+            return []
+        return items
+
+    async def explain(self, name: str) -> dict[str, Any]:
+        app = await self.get_app(name)
+        ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
+        events = await self._events(ns)
+        tree = await self._tree(app, events)
+        health, _message = tree.health()
+        status = app.get("status") or {}
+        errors = [
+            diagnosis.SyncError(ObjectKey(r.get("group", ""), r["kind"], r.get("namespace", ""),
+                                          r["name"]), r["message"])
+            for r in status.get("resources") or [] if r.get("message")
+        ]
+        for cond in status.get("conditions") or []:
+            if cond.get("type") in ("ComparisonError", "InvalidSpec"):
+                text = f"{cond['type']}: {cond.get('message', '')}"
+                return {"status": "Unknown", "text": text, "chain": [], "nextStep":
+                        "fix the source in Git (the cluster keeps its last good state)"}
+        if errors and str(health) == "Healthy":
+            from tether.engine.health import HealthStatus
+            health = HealthStatus.DEGRADED
+        result = diagnosis.diagnose(
+            name, health, tree, now=dt.datetime.now(dt.UTC), events=events, sync_errors=errors,
+            credentials=await self._credential_facts(), pull_secrets=await self._pull_secrets(ns),
+        )
+        data = result.to_json()
+        data["text"] = result.to_text()
+        return data
+
+    async def _pull_secrets(self, namespace: str) -> list[diagnosis.PullSecretInfo] | None:
+        try:
+            api = await self.kube.resource_for("v1", "Secret")
+            items, _ = await self.kube.list(api, namespace)
+        except ApiError:
+            return None
+        out = []
+        for secret in items:
+            if secret.get("type") != "kubernetes.io/dockerconfigjson":
+                continue
+            try:
+                raw = base64.b64decode((secret.get("data") or {}).get(".dockerconfigjson", ""))
+                hosts = tuple(sorted((json.loads(raw).get("auths") or {}).keys()))
+            except ValueError:
+                hosts = ()
+            out.append(diagnosis.PullSecretInfo(secret["metadata"]["name"], namespace, hosts))
+        return out
+
+    async def _credential_facts(self) -> list[diagnosis.CredentialFact]:
+        try:
+            api = await self.kube.resource_for("tether.dev/v1alpha1", "RegistryCredential")
+            items, _ = await self.kube.list(api)
+        except ApiError:
+            return []
+        from tether.controller.registry_facts import facts_from
+        return facts_from(items)
 
     async def resource(
         self, name: str, group: str, kind: str, namespace: str, resource_name: str
     ) -> dict[str, Any]:
-        """{"manifest": masked live object, "events": [...], "diff": text or ""}."""
-        raise NotImplementedError
+        app = await self.get_app(name)
+        key = ObjectKey(group, kind, namespace, resource_name)
+        tree = await self._tree(app)
+        obj = next((o for o in tree.objects.values() if key_of(o) == key), None)
+        if obj is None:
+            raise AppNotFound(f"{kind} {resource_name} is not part of application {name}")
+        events = [_event_json(e) for e in await self._events(namespace)
+                  if (e.get("involvedObject") or {}).get("name") == resource_name
+                  and (e.get("involvedObject") or {}).get("kind") == kind]
+        text = ""
+        if (app.get("status") or {}).get("sync", {}).get("status") == "OutOfSync":
+            try:
+                diffs = await self.diff(name)
+                text = next((d["diff"] for d in diffs if (d["kind"], d["name"]) == (kind, resource_name)), "")
+            except ActionRefused:
+                text = ""
+        return {"manifest": mask_secret(obj), "events": events, "diff": text}
 
+    # -- actions -------------------------------------------------------------
     async def sync(self, name: str, request: SyncRequest, *, initiated_by: str) -> dict[str, Any]:
-        raise NotImplementedError
+        await self.get_app(name)
+        op: dict[str, Any] = {"dryRun": request.dry_run}
+        if request.revision:
+            op["revision"] = request.revision
+        if request.prune is not None:
+            op["prune"] = request.prune
+        if request.resources:
+            op["resources"] = list(request.resources)
+        return await self._operate(name, {"sync": op}, initiated_by, "SyncRequested",
+                                   f"sync requested by {initiated_by}")
 
     async def rollback(self, name: str, history_id: int, *, initiated_by: str) -> dict[str, Any]:
-        raise NotImplementedError
+        app = await self.get_app(name)
+        history = (app.get("status") or {}).get("history") or []
+        entry = next((h for h in history if int(h.get("id", -1)) == history_id), None)
+        if entry is None:
+            ids = ", ".join(str(h.get("id")) for h in history) or "none"
+            raise ActionRefused(f"history entry {history_id} not found (known: {ids})")
+        reason = f"rolled back to history {history_id} ({entry['revision'][:12]}) by {initiated_by}"
+        await self.kube.merge_patch(
+            appmodel.API_VERSION, appmodel.KIND, name,
+            {"metadata": {"annotations": {appmodel.PAUSE_ANNOTATION: reason}}}, self.namespace,
+        )
+        return await self._operate(
+            name, {"sync": {"revision": entry["revision"]}, "rollback": history_id},
+            initiated_by, "RollbackRequested", reason,
+        )
 
     async def resume(self, name: str, *, initiated_by: str) -> None:
-        raise NotImplementedError
+        app = await self.get_app(name)
+        await self.kube.merge_patch(
+            appmodel.API_VERSION, appmodel.KIND, name,
+            {"metadata": {"annotations": {appmodel.PAUSE_ANNOTATION: None,
+                                          appmodel.REFRESH_ANNOTATION: app_events.now_iso()}}},
+            self.namespace,
+        )
+        await app_events.record(self.kube, app, "AutoSyncResumed",
+                                f"auto-sync resumed by {initiated_by}")
 
     async def refresh(self, name: str) -> None:
-        raise NotImplementedError
+        await self.get_app(name)
+        if self.controller is not None:
+            self.controller.enqueue(name, fresh=True)
+            return
+        await self.kube.merge_patch(
+            appmodel.API_VERSION, appmodel.KIND, name,
+            {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(time.time())}}},
+            self.namespace,
+        )
 
+    async def delete_resource(
+        self, name: str, kind: str, resource_name: str, *, force: bool, initiated_by: str
+    ) -> str:
+        app = await self.get_app(name)
+        tree = await self._tree(app)
+        target = next((o for o in tree.objects.values()
+                       if (key_of(o).kind, key_of(o).name) == (kind, resource_name)), None)
+        if target is None:
+            raise AppNotFound(f"{kind} {resource_name} is not part of application {name}")
+        managed = {n.key for n in tree.by_role("managed")}
+        automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") is not None
+        paused = appmodel.PAUSE_ANNOTATION in (app["metadata"].get("annotations") or {})
+
+        def lookup(key: ObjectKey) -> Obj | None:
+            return self.live.get(key)
+
+        refusal = guard.check_delete(target, managed, automated and not paused, lookup)
+        if refusal is not None and not force:
+            raise ActionRefused(refusal.reason)
+        key = key_of(target)
+        await self.kube.delete(str(target["apiVersion"]), key.kind, key.name, key.namespace)
+        await app_events.record(self.kube, app, "ResourceDeleted",
+                                f"{key.kind} {key.name} deleted by {initiated_by}"
+                                + (" (forced)" if refusal else ""), warning=bool(refusal))
+        return f"deleted {key.kind} {key.name}"
+
+    async def _operate(
+        self, name: str, operation: dict[str, Any], initiated_by: str, reason: str, message: str
+    ) -> dict[str, Any]:
+        started = app_events.now_iso()
+        operation["initiatedBy"] = {"username": initiated_by}
+        app = await self.kube.merge_patch(
+            appmodel.API_VERSION, appmodel.KIND, name, {"operation": operation}, self.namespace
+        )
+        await app_events.record(self.kube, app, reason, message)
+        if self.controller is not None:
+            self.controller.enqueue(name, fresh=True)
+        deadline = time.monotonic() + self.wait_timeout
+        while time.monotonic() < deadline:
+            app = await self.kube.get(appmodel.API_VERSION, appmodel.KIND, name, self.namespace)
+            state = (app.get("status") or {}).get("operationState") or {}
+            if app.get("operation") is None and state.get("finishedAt", "") >= started:
+                return dict(state)
+            await asyncio.sleep(0.2)
+        raise ActionRefused(
+            f"the operation on {name} was requested but did not finish within "
+            f"{self.wait_timeout:.0f}s: is `tether controller` running?"
+        )
+
+    # -- live updates ----------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[str]:
-        """A queue that receives an app name each time that app or its tree changes."""
-        raise NotImplementedError
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10000)
+
+        def push(name: str) -> None:
+            if not queue.full():
+                queue.put_nowait(name)
+
+        self._queues[queue] = push
+        if self.controller is not None:
+            self.controller.add_listener(push)
+        return queue
 
     def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
-        raise NotImplementedError
+        push = self._queues.pop(queue, None)
+        if push is not None and self.controller is not None:
+            self.controller.remove_listener(push)
+
+
+def _key_json(key: ObjectKey) -> dict[str, Any]:
+    return {"group": key.group, "kind": key.kind, "namespace": key.namespace, "name": key.name}
+
+
+def _event_time(event: Obj) -> str:
+    return str(event.get("lastTimestamp") or event.get("eventTime") or
+               (event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _event_json(event: Obj) -> dict[str, Any]:
+    involved = event.get("involvedObject") or {}
+    return {
+        "type": event.get("type", ""),
+        "reason": event.get("reason", ""),
+        "message": event.get("message", ""),
+        "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        "count": event.get("count", 1),
+        "lastTimestamp": _event_time(event),
+    }

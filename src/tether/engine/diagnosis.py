@@ -17,7 +17,7 @@ registry hosts they cover, never by their values.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -94,14 +94,7 @@ class Link:
     headline: str
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "status": self.status,
-            "reason": self.reason,
-            "cause": self.cause,
-            "headline": self.headline,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

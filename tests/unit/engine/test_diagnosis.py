@@ -107,8 +107,7 @@ def test_seed_chain_reads_as_arrows_from_app_to_next_step() -> None:
         '  <- "no basic auth credentials" pulling '
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/finance-api:1.4",
         "  <- imagePullSecret ecr-pull expired 3 h ago",
-        "  -> refresh the registry credential (managed by tether-registry): "
-        "`tether registry list`",
+        "  -> refresh the registry credential (managed by tether-registry): `tether registry list`",
     ]
 
 

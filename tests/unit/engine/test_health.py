@@ -114,7 +114,7 @@ def test_readiness_event_in_events_k8s_io_format_is_used() -> None:
         "reason": "Unhealthy",
         "type": "Warning",
         "eventTime": "2026-11-26T10:06:30.000000Z",
-        "note": "Readiness probe failed: Get \"http://10.244.1.9:80/\": connection refused",
+        "note": 'Readiness probe failed: Get "http://10.244.1.9:80/": connection refused',
     }
     result = assess(pod, events=[event])
     assert result.reason == "ReadinessProbeFailed"

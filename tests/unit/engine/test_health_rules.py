@@ -85,7 +85,9 @@ def test_failing_message_expression_keeps_the_status() -> None:
 
 
 def test_rules_for_other_kinds_leave_built_in_health_alone() -> None:
-    rules = load_rules("- {group: acme.io, kind: Widget, rules: [{when: 'true', status: Degraded}]}")
+    rules = load_rules(
+        "- {group: acme.io, kind: Widget, rules: [{when: 'true', status: Degraded}]}"
+    )
     svc = {"apiVersion": "v1", "kind": "Service", "spec": {"type": "ClusterIP"}}
     assert assess(svc, rules=rules).status is HealthStatus.HEALTHY
 

@@ -149,7 +149,7 @@ def classify_api_error(message: str, code: int = 0, kind: str = "", namespace: s
             hook,
             "AdmissionDenied",
             f"admission webhook {hook} denied the object: {why}",
-            f"change the object in Git to satisfy the policy ({why}), "
+            f"change the object in Git to satisfy the policy, "
             f"or ask the owner of {hook} for an exception",
         )
     if match := POLICY.search(message):
@@ -159,7 +159,7 @@ def classify_api_error(message: str, code: int = 0, kind: str = "", namespace: s
             policy,
             "AdmissionDenied",
             f"ValidatingAdmissionPolicy {policy} denied the object: {why}",
-            f"change the object in Git to satisfy {policy} ({why})",
+            f"change the object in Git to satisfy {policy}",
         )
     if "field is immutable" in message:
         match = IMMUTABLE.search(message)

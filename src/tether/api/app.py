@@ -1,0 +1,90 @@
+"""The HTTP surface of Tether: JSON API, live streams, metrics, probes and the UI.
+
+``create_app`` only wires parts together; every part is passed in (the
+application service, registry service, token table, metrics registry,
+readiness check) so the controller runs it against the live cache and tests
+run it against fakes, with no globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from tether.api import errors, static
+from tether.api.auth import Auth, require_reader
+from tether.api.mask import MaskedJSONResponse
+from tether.api.routes_apps import router as apps_router
+from tether.api.routes_registry import RegistryService
+from tether.api.routes_registry import router as registry_router
+from tether.api.streams import router as stream_router
+from tether.controller.service import AppService
+
+ReadyCheck = Callable[[], bool]
+
+
+def create_app(
+    service: AppService,
+    registries: RegistryService | None,
+    auth: Auth,
+    metrics: CollectorRegistry,
+    *,
+    ready: ReadyCheck | None = None,
+    public_metrics: bool = False,
+    web_dist: Path | None = None,
+    stream_interval: float = 0.2,
+) -> FastAPI:
+    """The ASGI app. Serve it with uvicorn; nothing runs until a request arrives.
+
+    ``ready`` answers /readyz (default: always ready). ``public_metrics``
+    lets Prometheus scrape /metrics without a token; by default it needs one
+    (any role), since metrics name every application.
+    """
+    app = FastAPI(
+        title="Tether",
+        summary="GitOps continuous delivery for Kubernetes",
+        version="v1",
+        default_response_class=MaskedJSONResponse,
+    )
+    app.state.service = service
+    app.state.registries = registries
+    app.state.auth = auth
+    app.state.stream_interval = stream_interval
+    errors.install(app)
+
+    @app.middleware("http")
+    async def _headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        if ready is None or ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"error": "not ready: the controller is still filling its cache"}, 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        if not public_metrics:
+            await require_reader(request)
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(apps_router)
+    app.include_router(registry_router)
+    app.include_router(stream_router)
+    static.install(app, web_dist)
+    return app

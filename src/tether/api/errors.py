@@ -1,0 +1,63 @@
+"""One error shape for every failure: ``{"error": "<what went wrong and what to do>"}``.
+
+Clients (the UI, scripts, curl users) read a single field; each message names
+the thing to fix. Domain errors from the control plane map to HTTP codes here
+so routes can simply let them propagate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tether.controller.service import ActionRefused, AppNotFound
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def describe_validation(errors: list[Any]) -> str:
+    """'body.prune: Input should be a valid boolean; query.kind: Field required'."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown option"
+        elif err.get("type") == "missing":
+            msg = "required"
+        else:
+            msg = str(err.get("msg", "invalid"))
+        parts.append(f"{loc}: {msg}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AppNotFound)
+    async def _not_found(_: Request, exc: AppNotFound) -> JSONResponse:
+        name = str(exc.args[0]) if exc.args else "?"
+        return error(404, f"no application named {name!r}; list them with GET /api/v1/apps")
+
+    @app.exception_handler(ActionRefused)
+    async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
+        return error(409, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        fields = [".".join(str(p) for p in e.get("loc", ()) if p != "body") for e in errors]
+        body: dict[str, Any] = {"error": describe_validation(errors), "fields": fields}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint; see /openapi.json for the API"
+        if exc.status_code == 405:
+            message = "method not allowed on this endpoint; see /openapi.json"
+        return error(exc.status_code, message, dict(exc.headers or {}))

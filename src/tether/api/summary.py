@@ -1,0 +1,80 @@
+"""The compact form of an Application that the list, the stream and the UI use.
+
+A full Application carries its resource list and history; a thousand of them
+are megabytes. The list only needs the columns people scan, so summaries are
+built here once, in one shape, for the list route and both streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tether.engine.objects import Obj
+
+UNKNOWN = "Unknown"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def last_synced_at(status: dict[str, Any]) -> str:
+    finished = _dict(status.get("operationState")).get("finishedAt")
+    if finished:
+        return str(finished)
+    history = [h for h in status.get("history") or [] if isinstance(h, dict)]
+    return str(history[-1].get("deployedAt") or "") if history else ""
+
+
+def summarize(app: Obj) -> dict[str, Any]:
+    meta = _dict(app.get("metadata"))
+    spec = _dict(app.get("spec"))
+    status = _dict(app.get("status"))
+    source = _dict(spec.get("source"))
+    sync = _dict(status.get("sync"))
+    health = _dict(status.get("health"))
+    operation = _dict(status.get("operationState"))
+    paused = _dict(status.get("autoSyncPaused"))
+    revision = str(sync.get("revision") or "")
+    return {
+        "name": str(meta.get("name", "")),
+        "namespace": str(_dict(spec.get("destination")).get("namespace", "")),
+        "repoURL": str(source.get("repoURL", "")),
+        "path": str(source.get("path", ".")),
+        "targetRevision": str(source.get("targetRevision", "HEAD")),
+        "sync": str(sync.get("status") or UNKNOWN),
+        "health": str(health.get("status") or UNKNOWN),
+        "healthMessage": str(health.get("message") or ""),
+        "revision": revision[:7],
+        "revisionMessage": str(status.get("revisionMessage") or ""),
+        "lastSyncedAt": last_synced_at(status),
+        "operation": str(operation.get("phase") or ""),
+        "autoSync": bool(_dict(spec.get("syncPolicy")).get("automated") is not None),
+        "paused": bool(paused.get("paused")),
+        "pausedReason": str(paused.get("reason") or ""),
+    }
+
+
+def _wanted(value: str, wanted: str | None) -> bool:
+    if not wanted:
+        return True
+    return value.lower() in {w.strip().lower() for w in wanted.split(",") if w.strip()}
+
+
+def filter_summaries(
+    summaries: Iterable[dict[str, Any]],
+    search: str | None = None,
+    sync: str | None = None,
+    health: str | None = None,
+) -> list[dict[str, Any]]:
+    """Summaries matching all filters; ``sync``/``health`` take comma-separated values."""
+    needle = (search or "").strip().lower()
+    out = []
+    for s in summaries:
+        haystack = " ".join((s["name"], s["namespace"], s["repoURL"], s["path"])).lower()
+        if needle and needle not in haystack:
+            continue
+        if _wanted(s["sync"], sync) and _wanted(s["health"], health):
+            out.append(s)
+    return sorted(out, key=lambda s: str(s["name"]))

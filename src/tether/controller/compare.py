@@ -1,0 +1,96 @@
+"""Compare desired objects with the cluster through server-side-apply dry runs.
+
+A dry run per object is what makes the diff the API server's truth, but it
+costs a request, so the answer is cached by (desired content, live
+resourceVersion): while neither changes, the comparison is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from tether.adapters.kube import ApiError, KubeClient, NotFound, UnknownKind
+from tether.engine import diff as diffing
+from tether.engine.application import FIELD_MANAGER
+from tether.engine.objects import Obj, ObjectKey, key_of
+
+
+@dataclass
+class Comparison:
+    diffs: dict[ObjectKey, diffing.ResourceDiff] = field(default_factory=dict)
+    errors: dict[ObjectKey, ApiError] = field(default_factory=dict)
+
+    @property
+    def out_of_sync(self) -> set[ObjectKey]:
+        return {k for k, d in self.diffs.items() if d.status != "Synced"} | set(self.errors)
+
+    @property
+    def status(self) -> str:
+        return "OutOfSync" if self.out_of_sync else "Synced"
+
+
+class DryRunCache:
+    def __init__(self, max_entries: int = 20000) -> None:
+        self._entries: OrderedDict[tuple[str, str], Obj] = OrderedDict()
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, str]) -> Obj | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return found
+
+    def put(self, key: tuple[str, str], value: Obj) -> None:
+        self.misses += 1
+        self._entries[key] = value
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+def content_hash(obj: Obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+async def compare(
+    kube: KubeClient,
+    desired: list[Obj],
+    live_of: dict[ObjectKey, Obj | None],
+    rules: list[diffing.IgnoreRule],
+    cache: DryRunCache,
+    *,
+    concurrency: int = 8,
+) -> Comparison:
+    result = Comparison()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(obj: Obj) -> None:
+        key = key_of(obj)
+        live = live_of.get(key)
+        rv = str((live or {}).get("metadata", {}).get("resourceVersion", "absent"))
+        cache_key = (content_hash(obj), rv)
+        predicted = cache.get(cache_key)
+        if predicted is None:
+            async with gate:
+                try:
+                    predicted = await kube.apply(obj, field_manager=FIELD_MANAGER, dry_run=True)
+                except UnknownKind as exc:
+                    result.errors[key] = exc
+                    return
+                except NotFound:
+                    predicted = obj  # its namespace does not exist yet: it will be created
+                except ApiError as exc:
+                    result.errors[key] = exc
+                    return
+            if live is not None or predicted is not obj:
+                cache.put(cache_key, predicted)
+        result.diffs[key] = diffing.compare(predicted, live, rules)
+
+    await asyncio.gather(*(one(o) for o in desired))
+    return result

@@ -1,0 +1,156 @@
+"""A watch-based cache of live cluster objects.
+
+One list + watch per resource type, cluster-wide, shared by every
+Application: drift and Pod changes arrive within a watch round-trip instead
+of waiting for a poll. Watches resume from the last resourceVersion
+(bookmarks keep it fresh) and relist when the server answers 410 Gone.
+managedFields are kept only on objects Tether manages, where they tell which
+field manager changed what; everything else is stored without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from tether.adapters.kube import ApiError, ApiResource, Gone, KubeClient
+from tether.engine.application import INSTANCE_LABEL
+from tether.engine.objects import Obj, ObjectKey, key_of
+
+log = logging.getLogger(__name__)
+
+ChangeHandler = Callable[[str, Obj], None]
+
+CHILD_KINDS = (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("batch/v1", "Job"))
+
+
+class LiveCache:
+    def __init__(self, kube: KubeClient, on_change: ChangeHandler) -> None:
+        self.kube = kube
+        self.on_change = on_change
+        self._objects: dict[ObjectKey, Obj] = {}
+        self._by_uid: dict[str, ObjectKey] = {}
+        self._by_namespace: dict[str, set[ObjectKey]] = defaultdict(set)
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._synced: dict[tuple[str, str], asyncio.Event] = {}
+        self.relists = 0
+        self.watch_restarts = 0
+
+    # -- reading ------------------------------------------------------------
+    def get(self, key: ObjectKey) -> Obj | None:
+        return self._objects.get(key)
+
+    def watching(self, api_version: str, kind: str) -> bool:
+        return (api_version, kind) in self._tasks
+
+    def in_namespace(self, namespace: str) -> list[Obj]:
+        return [self._objects[k] for k in self._by_namespace.get(namespace, ()) if k in self._objects]
+
+    def by_uid(self, uid: str) -> Obj | None:
+        key = self._by_uid.get(uid)
+        return self._objects.get(key) if key else None
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # -- watching -----------------------------------------------------------
+    async def ensure(self, resources: Iterable[ApiResource], *, wait: bool = True) -> None:
+        """Start watching each resource type not watched yet; wait for their first list."""
+        waits = []
+        for api in resources:
+            ident = (api.api_version, api.kind)
+            if ident not in self._tasks:
+                if "watch" not in api.verbs or "list" not in api.verbs:
+                    continue
+                self._synced[ident] = asyncio.Event()
+                self._tasks[ident] = asyncio.create_task(self._run(api), name=f"watch {api.kind}")
+            waits.append(self._synced[ident].wait())
+        if wait and waits:
+            await asyncio.gather(*waits)
+
+    async def ensure_kinds(self, kinds: Iterable[tuple[str, str]], *, wait: bool = True) -> None:
+        apis = []
+        for api_version, kind in kinds:
+            if self.watching(api_version, kind):
+                if wait:
+                    await self._synced[(api_version, kind)].wait()
+                continue
+            try:
+                apis.append(await self.kube.resource_for(api_version, kind))
+            except ApiError:
+                continue
+        await self.ensure(apis, wait=wait)
+
+    async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _run(self, api: ApiResource) -> None:
+        ident = (api.api_version, api.kind)
+        resource_version = ""
+        delay = 0.5
+        while True:
+            try:
+                if not resource_version:
+                    resource_version = await self._relist(api)
+                    self._synced[ident].set()
+                async for event in self.kube.watch(api, resource_version):
+                    delay = 0.5
+                    rv = event.object.get("metadata", {}).get("resourceVersion")
+                    if rv:
+                        resource_version = str(rv)
+                    if event.type != "BOOKMARK":
+                        self._store(event.type, event.object)
+                self.watch_restarts += 1
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                resource_version = ""
+            except Exception as exc:  # keep watching through transient API errors
+                log.warning("watch %s failed: %s; retrying in %.1fs", api.kind, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                if isinstance(exc, ApiError) and exc.status in (403, 404):
+                    self._synced[ident].set()
+
+    async def _relist(self, api: ApiResource) -> str:
+        self.relists += 1
+        items, resource_version = await self.kube.list(api)
+        seen = set()
+        for obj in items:
+            seen.add(key_of(obj))
+            self._store("ADDED", obj, notify=False)
+        stale = [k for k, o in self._objects.items()
+                 if (o.get("apiVersion"), o.get("kind")) == (api.api_version, api.kind)
+                 and k not in seen]
+        for key in stale:
+            self._store("DELETED", self._objects[key])
+        return resource_version
+
+    def _store(self, event_type: str, obj: Obj, *, notify: bool = True) -> None:
+        meta = obj.get("metadata") or {}
+        if not (meta.get("labels") or {}).get(INSTANCE_LABEL):
+            meta.pop("managedFields", None)
+        key = key_of(obj)
+        uid = str(meta.get("uid", ""))
+        if event_type == "DELETED":
+            self._objects.pop(key, None)
+            self._by_uid.pop(uid, None)
+            self._by_namespace.get(key.namespace, set()).discard(key)
+        else:
+            self._objects[key] = obj
+            if uid:
+                self._by_uid[uid] = key
+            self._by_namespace[key.namespace].add(key)
+        if notify:
+            try:
+                self.on_change(event_type, obj)
+            except Exception:  # a handler bug must not stop the watch
+                log.exception("live cache change handler failed")

@@ -1,0 +1,219 @@
+"""The controller loop: watch Applications and live objects, queue, reconcile.
+
+One process, one asyncio loop. A change reaches an app's queue from four
+places: its Application object (spec, annotations, a requested operation), a
+live object it manages or owns (drift and rollout progress), a Git webhook,
+and its poll timer (default 60 s with jitter). The queue holds each app once,
+so a burst of Pod events costs one reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tether.adapters import git
+from tether.adapters.kube import KubeClient
+from tether.controller.live_cache import LiveCache
+from tether.controller.reconciler import Reconciler, Settings
+from tether.controller.source import Sources
+from tether.engine import application as appmodel
+from tether.engine.credentials import comparable_url
+from tether.engine.objects import Obj, ObjectKey, labels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Metrics:
+    reconciles: int = 0
+    reconcile_seconds: list[float] = field(default_factory=list)
+    sync_results: dict[str, int] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        settings: Settings | None = None,
+        cache_dir: Path,
+        helm_path: str | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings or Settings()
+        self.live = LiveCache(kube, self._on_change)
+        repos = git.RepoCache(cache_dir / "repos")
+        self.sources = Sources(repos, helm_path=helm_path,
+                               max_age=min(30.0, self.settings.poll_interval / 2))
+        self.reconciler = Reconciler(kube, self.live, self.sources, self.settings)
+        self.workers = workers
+        self.metrics = Metrics()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._fresh: set[str] = set()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._seen: dict[str, tuple[object, ...]] = {}
+        self._by_namespace: dict[str, set[str]] = {}
+        self._listeners: list[Callable[[str], None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        await self.kube.discover()
+        await self.live.ensure_kinds(
+            [(appmodel.API_VERSION, appmodel.KIND), ("v1", "Namespace")]
+        )
+        self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{i}")
+                       for i in range(self.workers)]
+        self.ready.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for timer in self._timers.values():
+            timer.cancel()
+        await self.live.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    # -- public -------------------------------------------------------------
+    def apps(self) -> list[Obj]:
+        return [o for o in self.live.in_namespace(self.settings.app_namespace)
+                if o.get("kind") == appmodel.KIND and o.get("apiVersion") == appmodel.API_VERSION]
+
+    def app(self, name: str) -> Obj | None:
+        return self.live.get(ObjectKey(appmodel.GROUP, appmodel.KIND,
+                                       self.settings.app_namespace, name))
+
+    def enqueue(self, name: str, *, fresh: bool = False, delay: float = 0.0) -> None:
+        if fresh:
+            self._fresh.add(name)
+        if delay > 0:
+            old = self._timers.pop(name, None)
+            if old:
+                old.cancel()
+            self._timers[name] = asyncio.get_running_loop().call_later(delay, self.enqueue, name)
+            return
+        if name in self._running:
+            self._again.add(name)
+            return
+        if name not in self._queued:
+            self._queued.add(name)
+            self._queue.put_nowait(name)
+
+    def refresh_repo(self, repo_url: str) -> list[str]:
+        """A push arrived for ``repo_url``: refresh every app that uses it, now."""
+        want = comparable_url(repo_url)
+        hit = []
+        for app in self.apps():
+            url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
+            if url and comparable_url(url) == want:
+                hit.append(app["metadata"]["name"])
+                self.enqueue(app["metadata"]["name"], fresh=True)
+        return hit
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[str], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    # -- events -------------------------------------------------------------
+    def _notify(self, name: str) -> None:
+        for listener in list(self._listeners):
+            listener(name)
+
+    def _on_change(self, event_type: str, obj: Obj) -> None:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == appmodel.KIND and obj.get("apiVersion") == appmodel.API_VERSION:
+            if meta.get("namespace") != self.settings.app_namespace:
+                return
+            self._on_app(event_type, obj)
+            return
+        owner = labels(obj).get(appmodel.INSTANCE_LABEL)
+        if owner and self.app(owner) is not None:
+            self.enqueue(owner)
+            self._notify(owner)
+            return
+        for name in self._by_namespace.get(str(meta.get("namespace") or ""), ()):
+            self.enqueue(name)
+            self._notify(name)
+
+    def _on_app(self, event_type: str, app: Obj) -> None:
+        meta = app["metadata"]
+        name = str(meta["name"])
+        dest = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
+        for apps in self._by_namespace.values():
+            apps.discard(name)
+        if event_type == "DELETED":
+            self._seen.pop(name, None)
+            self.sources.forget(name)
+            self.reconciler.memory.pop(name, None)
+            timer = self._timers.pop(name, None)
+            if timer:
+                timer.cancel()
+            self._notify(name)
+            return
+        if dest:
+            self._by_namespace.setdefault(dest, set()).add(name)
+        signature = (meta.get("generation"), repr(meta.get("annotations")), repr(app.get("operation")))
+        self._notify(name)
+        if self._seen.get(name) != signature:
+            refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
+            previous = self._seen.get(name)
+            self._seen[name] = signature
+            self.enqueue(name, fresh=bool(refresh) or app.get("operation") is not None
+                         or previous is None)
+
+    # -- workers ------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            name = await self._queue.get()
+            self._queued.discard(name)
+            app = self.app(name)
+            if app is None:
+                continue
+            self._running.add(name)
+            fresh = name in self._fresh
+            self._fresh.discard(name)
+            started = time.perf_counter()
+            try:
+                delay = await self.reconciler.reconcile(app, fresh=fresh)
+            except Exception:
+                log.exception("reconcile of %s failed", name)
+                delay = 10.0
+            finally:
+                self._running.discard(name)
+            self.metrics.reconciles += 1
+            self.metrics.reconcile_seconds.append(time.perf_counter() - started)
+            if len(self.metrics.reconcile_seconds) > 10000:
+                del self.metrics.reconcile_seconds[:5000]
+            self._notify(name)
+            if name in self._again:
+                self._again.discard(name)
+                self.enqueue(name)
+            elif delay is not None:
+                self.enqueue(name, delay=delay)

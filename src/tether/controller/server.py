@@ -1,0 +1,52 @@
+"""Run the controller, optionally with an HTTP surface built by the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from tether.adapters.kube import KubeClient
+from tether.controller.reconciler import Settings
+from tether.controller.runtime import Controller
+from tether.controller.service import AppService
+from tether.testenv.binaries import cache_dir
+
+log = logging.getLogger(__name__)
+
+Surface = Callable[[Controller, AppService], Awaitable[None]]
+
+
+async def run(
+    *,
+    kubeconfig: str | None,
+    namespace: str,
+    poll_interval: float,
+    workers: int,
+    helm_path: str | None,
+    stop: asyncio.Event,
+    surface: Surface | None = None,
+    cache: Path | None = None,
+) -> None:
+    kube = KubeClient.from_kubeconfig(kubeconfig)
+    controller = Controller(
+        kube,
+        settings=Settings(app_namespace=namespace, poll_interval=poll_interval),
+        cache_dir=cache or cache_dir(),
+        helm_path=helm_path,
+        workers=workers,
+    )
+    service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
+    await controller.start()
+    log.info("controller started: watching Applications in namespace %s", namespace)
+    tasks = [asyncio.create_task(stop.wait())]
+    if surface is not None:
+        tasks.append(asyncio.create_task(surface(controller, service)))
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await controller.stop()
+        await kube.close()

@@ -1,0 +1,155 @@
+"""From an Application's source to rendered objects: resolve, read, render.
+
+Git and the renderers block, so they run in worker threads. Renders are
+cached by (repo, commit, path, options), and a new commit that does not touch
+an app's path reuses that app's previous render: in a monorepo one commit
+re-renders only the apps it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.adapters import git
+from tether.adapters.render import RenderCache
+from tether.engine.application import ApplicationSpec
+from tether.engine.objects import Obj
+
+
+@dataclass
+class RenderResult:
+    sha: str
+    objects: list[Obj]
+    rendered: bool  # False when an earlier render was reused
+    message: str = ""
+
+
+@dataclass
+class SourceStats:
+    renders: int = 0
+    reuses: int = 0
+    resolves: int = 0
+    fetch_errors: int = 0
+    fetch_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Memo:
+    sha: str
+    options: str
+    objects: list[Obj]
+
+
+class Sources:
+    def __init__(
+        self,
+        repos: git.RepoCache,
+        *,
+        helm_path: str | None = None,
+        kubectl_path: str | None = None,
+        max_age: float = 30.0,
+    ) -> None:
+        self.repos = repos
+        self.renders = RenderCache(max_entries=4096)
+        self.helm_path = helm_path
+        self.kubectl_path = kubectl_path
+        self.max_age = max_age
+        self.stats = SourceStats()
+        self._memo: dict[str, _Memo] = {}
+        self._lock = threading.Lock()
+
+    async def resolve(
+        self,
+        spec: ApplicationSpec,
+        revision: str | None,
+        credentials: git.GitCredentials | None,
+        *,
+        fresh: bool = False,
+    ) -> str:
+        self.stats.resolves += 1
+        target = revision or spec.source.target_revision or "HEAD"
+        try:
+            return await asyncio.to_thread(
+                self.repos.resolve,
+                spec.source.repo_url,
+                target,
+                credentials,
+                0.0 if fresh else self.max_age,
+            )
+        except git.GitError:
+            self.stats.fetch_errors += 1
+            raise
+
+    async def render(
+        self,
+        app_key: str,
+        spec: ApplicationSpec,
+        sha: str,
+        credentials: git.GitCredentials | None,
+        *,
+        app_name: str,
+    ) -> RenderResult:
+        return await asyncio.to_thread(self._render, app_key, spec, sha, credentials, app_name)
+
+    def _render(
+        self,
+        app_key: str,
+        spec: ApplicationSpec,
+        sha: str,
+        credentials: git.GitCredentials | None,
+        app_name: str,
+    ) -> RenderResult:
+        url = spec.source.repo_url
+        source: dict[str, Any] = spec.source.model_dump(by_alias=True, exclude_none=True)
+        options = repr(sorted(source.items()))
+        memo = self._memo.get(app_key)
+        if memo and memo.options == options:
+            if memo.sha == sha:
+                return RenderResult(sha, memo.objects, rendered=False)
+            changed = self.repos.changed_paths(url, memo.sha, sha, credentials)
+            if not git.paths_touch(changed, spec.source.path) and not _touches_outside(
+                changed, spec
+            ):
+                self.stats.reuses += 1
+                self._memo[app_key] = _Memo(sha, options, memo.objects)
+                return RenderResult(sha, memo.objects, rendered=False)
+        if not self.repos.path_exists(url, sha, spec.source.path, credentials):
+            raise git.PathNotFoundError(
+                f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
+            )
+        self.stats.renders += 1
+        objects = self.renders.render(
+            url,
+            sha,
+            lambda: self.repos.read_tree(url, sha, "", credentials),
+            source,
+            app_name=app_name,
+            namespace=spec.destination.namespace,
+            helm_path=self.helm_path,
+            kubectl_path=self.kubectl_path,
+        )
+        with self._lock:
+            self._memo[app_key] = _Memo(sha, options, objects)
+        return RenderResult(sha, objects, rendered=True)
+
+    def forget(self, app_key: str) -> None:
+        self._memo.pop(app_key, None)
+
+    async def commit_subject(
+        self, url: str, sha: str, credentials: git.GitCredentials | None
+    ) -> str:
+        try:
+            info = await asyncio.to_thread(self.repos.commit_info, url, sha, credentials)
+        except git.GitError:
+            return ""
+        return info.message.strip().splitlines()[0] if info.message.strip() else ""
+
+
+def _touches_outside(changed: set[str], spec: ApplicationSpec) -> bool:
+    """Kustomize bases and helm value files may live outside the app path."""
+    if spec.source.kustomize is not None or spec.source.helm is not None:
+        return bool(changed)
+    return False

@@ -1,0 +1,87 @@
+"""Building the Application's status block: conditions, resources, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.controller.events import now_iso
+from tether.engine import plan
+from tether.engine.diff import ResourceDiff
+from tether.engine.objects import ObjectKey
+from tether.engine.tree import ResourceTree
+
+
+def set_condition(
+    status: dict[str, Any], ctype: str, message: str | None, *, reason: str = ""
+) -> None:
+    """Set (message) or clear (None) a condition of type ``ctype``."""
+    conds = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
+    previous = next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
+    if message is not None:
+        same = previous is not None and previous.get("message") == message
+        conds.append({
+            "type": ctype,
+            "status": "True",
+            "reason": reason or ctype,
+            "message": message,
+            "lastTransitionTime": previous["lastTransitionTime"] if same and previous else now_iso(),
+        })
+    status["conditions"] = sorted(conds, key=lambda c: c["type"])
+
+
+def condition(status: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
+
+
+def resources(
+    desired_keys: list[ObjectKey],
+    versions: dict[ObjectKey, str],
+    diffs: dict[ObjectKey, ResourceDiff],
+    errors: dict[ObjectKey, str],
+    tree: ResourceTree | None,
+    extras: list[ObjectKey],
+) -> list[dict[str, Any]]:
+    health_by_key = {}
+    if tree is not None:
+        for node in tree.by_role("managed"):
+            health_by_key[node.key] = node.health
+    out: list[dict[str, Any]] = []
+    for key in sorted(desired_keys, key=plan.apply_order):
+        entry: dict[str, Any] = {
+            "group": key.group,
+            "version": versions.get(key, ""),
+            "kind": key.kind,
+            "namespace": key.namespace,
+            "name": key.name,
+            "status": "OutOfSync" if key in errors else (diffs[key].status if key in diffs else "Unknown"),
+        }
+        health = health_by_key.get(key)
+        if health is not None:
+            entry["health"] = {"status": str(health.status), "message": health.message}
+        if key in errors:
+            entry["message"] = errors[key]
+        out.append(entry)
+    for key in extras:
+        out.append({
+            "group": key.group, "version": "", "kind": key.kind, "namespace": key.namespace,
+            "name": key.name, "status": "OutOfSync", "requiresPruning": True,
+        })
+    return out
+
+
+def append_history(
+    status: dict[str, Any], *, revision: str, initiated_by: str, message: str, limit: int,
+    source: dict[str, Any],
+) -> int:
+    history = list(status.get("history") or [])
+    next_id = (max((h.get("id", 0) for h in history), default=0)) + 1
+    history.append({
+        "id": next_id,
+        "revision": revision,
+        "deployedAt": now_iso(),
+        "initiatedBy": initiated_by,
+        "message": message,
+        "source": source,
+    })
+    status["history"] = history[-limit:]
+    return next_id

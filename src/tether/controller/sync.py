@@ -1,0 +1,119 @@
+"""Carry out a sync plan: apply in order, wait for CRDs, then prune.
+
+Objects are applied with server-side apply under Tether's field manager
+(``Replace=true`` uses create/replace instead). Namespaces and CRDs go first
+and a CRD must be Established before custom resources of its kind are
+applied, so a CRD and its resources can live in one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound
+from tether.engine.application import FIELD_MANAGER
+from tether.engine.objects import Obj, ObjectKey, conditions, key_of
+from tether.engine.plan import SyncPlan
+
+CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+
+@dataclass
+class SyncOutcome:
+    applied: list[ObjectKey] = field(default_factory=list)
+    pruned: list[ObjectKey] = field(default_factory=list)
+    errors: dict[ObjectKey, ApiError] = field(default_factory=dict)
+    results: dict[ObjectKey, Obj] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def message(self) -> str:
+        if self.ok:
+            parts = [f"applied {len(self.applied)}"]
+            if self.pruned:
+                parts.append(f"pruned {len(self.pruned)}")
+            return "sync succeeded: " + ", ".join(parts)
+        first = next(iter(self.errors.items()))
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        return f"sync failed: {first[0]}: {first[1].message}{more}"
+
+
+async def _wait_established(kube: KubeClient, name: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        crd = await kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        if crd and conditions(crd).get("Established", {}).get("status") == "True":
+            await kube.discover(refresh=True)
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _apply_one(kube: KubeClient, obj: Obj, *, replace: bool, dry_run: bool) -> Obj:
+    if not replace:
+        return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=dry_run)
+    if dry_run:
+        return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+    try:
+        return await kube.create(obj)
+    except Conflict:
+        live = await kube.get(
+            str(obj["apiVersion"]), str(obj["kind"]), obj["metadata"]["name"],
+            obj["metadata"].get("namespace", ""),
+        )
+        obj = dict(obj, metadata=dict(obj["metadata"],
+                                      resourceVersion=live["metadata"]["resourceVersion"]))
+        return await kube.replace(obj)
+
+
+async def execute(
+    kube: KubeClient,
+    plan: SyncPlan,
+    *,
+    replace: bool = False,
+    dry_run: bool = False,
+    concurrency: int = 8,
+) -> SyncOutcome:
+    outcome = SyncOutcome()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def apply(obj: Obj) -> None:
+        key = key_of(obj)
+        async with gate:
+            try:
+                outcome.results[key] = await _apply_one(kube, obj, replace=replace, dry_run=dry_run)
+                outcome.applied.append(key)
+            except ApiError as exc:
+                outcome.errors[key] = exc
+
+    # Waves: Namespaces, then CRDs (waiting until Established), then the rest.
+    namespaces = [o for o in plan.apply if o.get("kind") == "Namespace"]
+    crds = [o for o in plan.apply if (key_of(o).group, key_of(o).kind) == CRD_KIND]
+    rest = [o for o in plan.apply if o not in namespaces and o not in crds]
+    for wave in (namespaces, crds):
+        await asyncio.gather(*(apply(o) for o in wave))
+    if crds and not dry_run:
+        await asyncio.gather(*(_wait_established(kube, o["metadata"]["name"]) for o in crds))
+    await asyncio.gather(*(apply(o) for o in rest))
+    if outcome.errors:
+        return outcome  # never prune after a failed apply
+    for key in plan.prune:
+        try:
+            api_version = await _api_version_for(kube, key)
+            await kube.delete(api_version, key.kind, key.name, key.namespace, dry_run=dry_run)
+            outcome.pruned.append(key)
+        except NotFound:
+            outcome.pruned.append(key)
+        except ApiError as exc:
+            outcome.errors[key] = exc
+    return outcome
+
+
+async def _api_version_for(kube: KubeClient, key: ObjectKey) -> str:
+    for api in await kube.preferred_resources():
+        if (api.group, api.kind) == (key.group, key.kind):
+            return api.api_version
+    raise NotFound(404, "NotFound", f"{key.kind} is no longer served by the cluster")

@@ -1,0 +1,102 @@
+"""Git push webhooks from GitHub, GitLab, Gitea and Bitbucket: verify, then name the repo.
+
+Pure functions over headers and body. A push is accepted only with a valid
+signature (HMAC-SHA256 of the body for GitHub, Gitea and Bitbucket; the
+shared token for GitLab), so anyone who can reach the endpoint cannot make
+Tether fetch at will.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class WebhookError(ValueError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Push:
+    provider: str
+    urls: tuple[str, ...]
+    ref: str
+
+
+def _hmac_ok(secret: str, body: bytes, signature: str) -> bool:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(digest, signature.removeprefix("sha256="))
+
+
+def parse(headers: Mapping[str, str], body: bytes, secret: str) -> Push | None:
+    """The push this request announces; None for other events (ping, issues...)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    if not secret:
+        raise WebhookError(503, "webhook secret not configured: set TETHER_WEBHOOK_SECRET")
+    if "x-github-event" in h:
+        provider, event, ok = "github", h["x-github-event"], _hmac_ok(
+            secret, body, h.get("x-hub-signature-256", ""))
+        is_push = event == "push"
+    elif "x-gitea-event" in h:
+        provider, event, ok = "gitea", h["x-gitea-event"], _hmac_ok(
+            secret, body, h.get("x-gitea-signature", ""))
+        is_push = event == "push"
+    elif "x-gitlab-event" in h:
+        provider, event = "gitlab", h["x-gitlab-event"]
+        ok = hmac.compare_digest(h.get("x-gitlab-token", ""), secret)
+        is_push = event in ("Push Hook", "Tag Push Hook")
+    elif "x-event-key" in h:
+        provider, event, ok = "bitbucket", h["x-event-key"], _hmac_ok(
+            secret, body, h.get("x-hub-signature", ""))
+        is_push = event in ("repo:push", "repo:refs_changed")
+    else:
+        raise WebhookError(400, "not a GitHub, GitLab, Gitea or Bitbucket webhook")
+    if not ok:
+        raise WebhookError(401, f"{provider} webhook signature does not match the secret")
+    if not is_push:
+        return None
+    try:
+        payload: dict[str, Any] = json.loads(body)
+    except ValueError:
+        raise WebhookError(400, f"{provider} webhook body is not JSON") from None
+    return Push(provider, _urls(provider, payload), _ref(payload))
+
+
+def _urls(provider: str, payload: dict[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    repo = payload.get("repository") or {}
+    if provider in ("github", "gitea"):
+        found += [repo.get(k, "") for k in ("clone_url", "html_url", "ssh_url", "git_url")]
+    elif provider == "gitlab":
+        project = payload.get("project") or {}
+        found += [project.get(k, "") for k in ("git_http_url", "git_ssh_url", "web_url")]
+    else:
+        links = repo.get("links") or {}
+        for clone in links.get("clone") or []:
+            found.append(clone.get("href", ""))
+        html = links.get("html") or links.get("self") or {}
+        if isinstance(html, dict):
+            found.append(html.get("href", ""))
+        elif isinstance(html, list):
+            found += [h.get("href", "") for h in html]
+    return tuple(u for u in found if u)
+
+
+def _ref(payload: dict[str, Any]) -> str:
+    if isinstance(payload.get("ref"), str):
+        return str(payload["ref"])
+    changes = payload.get("changes") or []
+    if changes and isinstance(changes[0], dict):
+        return str((changes[0].get("ref") or {}).get("id", ""))
+    return ""
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The GitHub/Gitea style signature header value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
