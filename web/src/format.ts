@@ -11,7 +11,9 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
+  if (s < 86400 * 60) return `${Math.floor(s / 86400)} d ago`;
+  if (s < 86400 * 730) return `${Math.floor(s / (86400 * 30))} months ago`;
+  return `${Math.floor(s / (86400 * 365))} years ago`;
 }
 
 export function until(iso: string | null | undefined, now = Date.now()): string {
@@ -22,7 +24,8 @@ export function until(iso: string | null | undefined, now = Date.now()): string 
   if (s <= 0) return `expired ${ago(iso, now)}`;
   if (s < 3600) return `in ${Math.ceil(s / 60)} min`;
   if (s < 86400 * 2) return `in ${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `in ${Math.floor(s / 86400)} days`;
+  if (s < 86400 * 60) return `in ${Math.floor(s / 86400)} days`;
+  return `in ${Math.floor(s / (86400 * 30))} months`;
 }
 
 export function localTime(iso: string | null | undefined): string {
@@ -34,17 +37,6 @@ export function localTime(iso: string | null | undefined): string {
 export const HEALTH = ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"];
 export const SYNC = ["Synced", "OutOfSync", "Unknown"];
 
-const ICONS: Record<string, string> = {
-  Healthy: "\u2713",
-  Progressing: "\u21bb",
-  Degraded: "\u2715",
-  Suspended: "\u275a\u275a",
-  Missing: "?",
-  Unknown: "\u00b7",
-  Synced: "\u2713",
-  OutOfSync: "\u0394",
-};
-
 export function statusClass(status: string): string {
   return `st-${(status || "Unknown").toLowerCase()}`;
 }
@@ -54,11 +46,27 @@ export function badge(status: string, testid: string, title = ""): HTMLSpanEleme
   return h(
     "span",
     { class: `badge ${statusClass(status)}`, testid, title: title || null, "data-status": status },
-    h("span", { class: "badge-icon", "aria-hidden": "true" }, ICONS[status] ?? "\u00b7"),
     label,
   );
 }
 
 export function shortSha(sha: string): string {
   return sha ? sha.slice(0, 7) : "";
+}
+
+/** Text with `backtick` spans shown as code (diagnosis next steps name commands that way). */
+export function withCode(text: string): (string | HTMLElement)[] {
+  return text
+    .split(/(`[^`]+`)/)
+    .filter(Boolean)
+    .map((part) =>
+      part.startsWith("`") && part.endsWith("`") ? h("code", { class: "cmd" }, part.slice(1, -1)) : part,
+    );
+}
+
+/** Long generated names (Pods) keep their start and their unique suffix. */
+export function middleTruncate(name: string, max = 30): string {
+  if (name.length <= max) return name;
+  const tail = Math.min(10, Math.floor(max / 3));
+  return `${name.slice(0, max - tail - 1)}\u2026${name.slice(-tail)}`;
 }

@@ -22,16 +22,23 @@ export function navigate(path: string, replace = false): void {
 }
 
 function link(path: string, label: string, testid: string): HTMLAnchorElement {
-  const active = path === "/" ? location.pathname === "/" || location.pathname.startsWith("/apps") : location.pathname.startsWith(path);
-  return h("a", {
-    href: path,
-    class: active ? "nav-link active" : "nav-link",
-    testid,
-    onclick: (e: Event) => {
-      e.preventDefault();
-      navigate(path);
+  const active =
+    path === "/"
+      ? location.pathname === "/" || location.pathname.startsWith("/apps")
+      : location.pathname.startsWith(path);
+  return h(
+    "a",
+    {
+      href: path,
+      class: active ? "nav-link active" : "nav-link",
+      testid,
+      onclick: (e: Event) => {
+        e.preventDefault();
+        navigate(path);
+      },
     },
-  }, label);
+    label,
+  );
 }
 
 function shell(who: Session): HTMLElement {
@@ -39,13 +46,50 @@ function shell(who: Session): HTMLElement {
   const header = h(
     "header",
     { class: "topbar" },
-    h("a", { class: "brand", href: "/", onclick: (e: Event) => { e.preventDefault(); navigate("/"); } },
-      h("span", { class: "brand-mark", "aria-hidden": "true" }), "Tether"),
-    h("nav", { class: "nav" }, link("/", "Applications", "nav-apps"), link("/registries", "Registry credentials", "nav-registries")),
-    h("div", { class: "who", testid: "session" },
+    h(
+      "a",
+      {
+        class: "brand",
+        href: "/",
+        onclick: (e: Event) => {
+          e.preventDefault();
+          navigate("/");
+        },
+      },
+      h("span", { class: "brand-mark", "aria-hidden": "true" }),
+      "Tether",
+    ),
+    h(
+      "nav",
+      { class: "nav" },
+      link("/", "Applications", "nav-apps"),
+      link("/registries", "Registry credentials", "nav-registries"),
+    ),
+    h(
+      "div",
+      { class: "who", testid: "session" },
       h("span", { class: "who-user" }, who.user),
-      h("span", { class: `role role-${who.role}`, title: who.role === "admin" ? "can sync and roll back" : "can look, not act" }, who.role),
-      h("button", { class: "btn btn-quiet", testid: "sign-out", onclick: () => { clearToken(); session = null; navigate("/login"); } }, "Sign out"),
+      h(
+        "span",
+        {
+          class: `role role-${who.role}`,
+          title: who.role === "admin" ? "can sync and roll back" : "can look, not act",
+        },
+        who.role,
+      ),
+      h(
+        "button",
+        {
+          class: "btn btn-quiet",
+          testid: "sign-out",
+          onclick: () => {
+            clearToken();
+            session = null;
+            navigate("/login");
+          },
+        },
+        "Sign out",
+      ),
     ),
   );
   root.append(header, main);
@@ -59,7 +103,8 @@ async function render(): Promise<void> {
   const path = location.pathname;
   const token = getToken();
   if (path === "/login" || !token) {
-    if (path !== "/login") history.replaceState(null, "", `/login?next=${encodeURIComponent(path + location.search)}`);
+    if (path !== "/login")
+      history.replaceState(null, "", `/login?next=${encodeURIComponent(path + location.search)}`);
     cleanup = mountLogin(root, (who) => {
       session = who;
       const next = new URLSearchParams(location.search).get("next");

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tether.api import errors, static
-from tether.api.auth import Auth, require_reader
+from tether.api.auth import Auth, QueryTokenMiddleware, require_reader
 from tether.api.mask import MaskedJSONResponse
 from tether.api.routes_apps import router as apps_router
 from tether.api.routes_registry import RegistryService
@@ -87,4 +87,5 @@ def create_app(
     app.include_router(registry_router)
     app.include_router(stream_router)
     static.install(app, web_dist)
+    app.add_middleware(QueryTokenMiddleware)
     return app

@@ -21,8 +21,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, HTTPException, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 READONLY = "readonly"
 ADMIN = "admin"
@@ -151,11 +153,6 @@ async def require_reader(request: Request) -> Principal:
     return await _principal(request, bearer_token(request))
 
 
-async def require_stream_reader(request: Request) -> Principal:
-    """Like ``require_reader`` but also takes ``?token=``: EventSource cannot send headers."""
-    return await _principal(request, bearer_token(request) or request.query_params.get("token"))
-
-
 async def require_admin(request: Request) -> Principal:
     principal = await require_reader(request)
     if not principal.is_admin:
@@ -170,5 +167,29 @@ async def require_admin(request: Request) -> Principal:
 
 
 Reader = Annotated[Principal, Depends(require_reader)]
-StreamReader = Annotated[Principal, Depends(require_stream_reader)]
 Admin = Annotated[Principal, Depends(require_admin)]
+
+
+class QueryTokenMiddleware:
+    """Turns ``?token=`` on stream URLs into an Authorization header.
+
+    EventSource cannot send headers, so the UI puts its token in the query.
+    The scope is changed in place, which also keeps the token out of the
+    server's access log (uvicorn logs the path from this same scope).
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str = "/api/v1/stream/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith(self.prefix):
+            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
+            token = next((v for k, v in pairs if k == "token"), None)
+            if token is not None:
+                scope["query_string"] = urlencode(
+                    [(k, v) for k, v in pairs if k != "token"]
+                ).encode()
+                headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+                scope["headers"] = [*headers, (b"authorization", f"Bearer {token}".encode())]
+        await self.app(scope, receive, send)

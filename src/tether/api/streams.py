@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from tether.api.auth import StreamReader
+from tether.api.auth import Reader
 from tether.api.mask import mask
 from tether.api.summary import filter_summaries, summarize
 from tether.controller.service import AppNotFound, AppService
@@ -58,7 +58,7 @@ def _settings(request: Request) -> tuple[AppService, float]:
 
 
 @router.get("/apps")
-async def stream_apps(request: Request, _: StreamReader) -> EventSourceResponse:
+async def stream_apps(request: Request, _: Reader) -> EventSourceResponse:
     """Event ``apps``: the summary list, at connect and after every change."""
     service, interval = _settings(request)
     queue = service.subscribe()
@@ -70,9 +70,13 @@ async def stream_apps(request: Request, _: StreamReader) -> EventSourceResponse:
 
     async def events() -> AsyncIterator[dict[str, str]]:
         try:
-            yield event("apps", first)
+            last = event("apps", first)
+            yield last
             async for _names in coalesced(queue, interval):
-                yield event("apps", await app_list(service))
+                latest = event("apps", await app_list(service))
+                if latest != last:  # tree-only changes leave the list as it was
+                    last = latest
+                    yield latest
         finally:
             service.unsubscribe(queue)
 
@@ -80,7 +84,7 @@ async def stream_apps(request: Request, _: StreamReader) -> EventSourceResponse:
 
 
 @router.get("/apps/{name}/tree")
-async def stream_tree(name: str, request: Request, _: StreamReader) -> EventSourceResponse:
+async def stream_tree(name: str, request: Request, _: Reader) -> EventSourceResponse:
     """Event ``tree``: ``{app: summary, tree}`` at connect and whenever this app changes."""
     service, interval = _settings(request)
     queue = service.subscribe()
@@ -92,15 +96,19 @@ async def stream_tree(name: str, request: Request, _: StreamReader) -> EventSour
 
     async def events() -> AsyncIterator[dict[str, str]]:
         try:
-            yield event("tree", first)
+            last = event("tree", first)
+            yield last
             async for names in coalesced(queue, interval):
                 if name not in names:
                     continue
                 try:
-                    yield event("tree", await app_tree(service, name))
+                    latest = event("tree", await app_tree(service, name))
                 except AppNotFound:
                     yield event("gone", {"error": f"application {name!r} was deleted"})
                     return
+                if latest != last:
+                    last = latest
+                    yield latest
         finally:
             service.unsubscribe(queue)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import httpx
 import yaml
 from rich.console import Console
 
@@ -80,6 +81,11 @@ def run(coro: Awaitable[T]) -> T:
         sys.exit(EXIT_REFUSED)
     except (ConfigError, ApiError, git.GitError) as exc:
         err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+    except httpx.HTTPError as exc:
+        where = getattr(exc.request, "url", "the API server") if hasattr(exc, "_request") else "the API server"
+        err.print(f"[red]error:[/] cannot reach {where}: {exc or type(exc).__name__}; "
+                  "is the cluster running and KUBECONFIG right?")
         sys.exit(EXIT_ERROR)
 
 

@@ -12,7 +12,8 @@ import click
 import yaml
 
 from tether.cli import app as app_commands
-from tether.cli import cluster
+from tether.cli import cluster, registry
+from tether.cli import token as token_commands
 from tether.cli.context import coroutine, err, helm_binary, kube_options, out
 
 
@@ -24,6 +25,8 @@ def cli() -> None:
 
 cli.add_command(cluster.cluster)
 cli.add_command(app_commands.app)
+cli.add_command(registry.registry)
+cli.add_command(token_commands.token)
 
 
 @cli.command()

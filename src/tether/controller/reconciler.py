@@ -332,9 +332,10 @@ class Reconciler:
                 if live is None and key in p.comparison.diffs:
                     parts.append(f"{key.kind} {key.name} was deleted; recreated")
                 continue
-            managers = _managers(live)
+            paths = d.changed_paths[:4]
+            managers = _managers(live, paths)
             who = f" by {', '.join(managers)}" if managers else ""
-            parts.append(f"{key.kind} {key.name}: {', '.join(d.changed_paths[:4])} changed{who}")
+            parts.append(f"{key.kind} {key.name}: {', '.join(paths)} changed{who}")
         if _deployed_revision(p.status) != p.sha:
             return ""
         return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
@@ -452,12 +453,44 @@ def _deployed_revision(status: dict[str, Any]) -> str:
     return str(history[-1]["revision"]) if history else ""
 
 
-def _managers(live: Obj) -> list[str]:
-    entries = (live.get("metadata") or {}).get("managedFields") or []
-    others = [e for e in entries if e.get("manager") not in (appmodel.FIELD_MANAGER, "")
-              and e.get("operation") == "Update" and e.get("subresource", "") in ("", "scale")]
-    others.sort(key=lambda e: e.get("time", ""), reverse=True)
-    return [str(e["manager"]) for e in others[:2]]
+def _managers(live: Obj, paths: list[str]) -> list[str]:
+    """Who changed ``paths``: the field managers owning them (or, failing that, the latest writers).
+
+    A manager is named with its subresource when it wrote through one
+    (``kubectl (scale subresource)``), since ``kubectl scale`` has no field
+    manager name of its own.
+    """
+    entries = [e for e in (live.get("metadata") or {}).get("managedFields") or []
+               if e.get("manager") not in (appmodel.FIELD_MANAGER, "")
+               and e.get("subresource", "") != "status"]
+    entries.sort(key=lambda e: e.get("time", ""), reverse=True)
+    owners = [e for e in entries
+              if any(_owns(e.get("fieldsV1") or {}, diffing.pointer_parts(p)) for p in paths)]
+    if not owners:
+        owners = [e for e in entries if e.get("operation") == "Update"][:2]
+    names: list[str] = []
+    for e in owners:
+        name = str(e["manager"])
+        if e.get("subresource"):
+            name += f" ({e['subresource']} subresource)"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _owns(fields: dict[str, Any], parts: list[str]) -> bool:
+    """Does a fieldsV1 set own the field at ``parts`` (or a list item on the way to it)?"""
+    node: Any = fields
+    for part in parts:
+        if not isinstance(node, dict):
+            return False
+        if f"f:{part}" in node:
+            node = node[f"f:{part}"]
+        elif part.isdigit() and any(k.startswith(("k:", "i:", "v:")) for k in node):
+            return True  # an item of an associative list: owned per item, good enough here
+        else:
+            return False
+    return True
 
 
 def _crd_scopes(objects: list[Obj]) -> dict[tuple[str, str], bool]:

@@ -21,6 +21,7 @@ from tether.adapters import git
 from tether.adapters.kube import KubeClient
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
+from tether.controller.registry import RegistryCredentialReconciler
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
 from tether.engine.credentials import comparable_url
@@ -66,6 +67,11 @@ class Controller:
         self._listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
+        # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
+        self.registry_credentials = RegistryCredentialReconciler(
+            kube, app_namespace=self.settings.app_namespace,
+            poll_interval=min(5.0, self.settings.poll_interval),
+        )
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -75,9 +81,13 @@ class Controller:
         )
         self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{i}")
                        for i in range(self.workers)]
+        for app in self.apps():  # the initial list does not notify: queue what exists
+            self._on_app("ADDED", app)
+        await self.registry_credentials.start()  # hook (registry credentials)
         self.ready.set()
 
     async def stop(self) -> None:
+        await self.registry_credentials.stop()  # hook (registry credentials)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -110,7 +110,7 @@ def mask_secret(obj: Obj | None) -> Obj | None:
 
 
 def _remove_pointer(obj: Any, pointer: str) -> None:
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    parts = pointer_parts(pointer)
     if not parts:
         return
     node = obj
@@ -175,12 +175,21 @@ def apply_ignores(desired: Obj, live: Obj | None, rules: list[IgnoreRule]) -> tu
     return desired, live_copy
 
 
+def pointer_token(key: object) -> str:
+    """One JSON-pointer token (RFC 6901): ``~`` and ``/`` escaped."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def pointer_parts(pointer: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+
+
 def changed_paths(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """JSON-pointer-like paths where two values differ (for messages and events)."""
+    """JSON pointers where two values differ (for messages and events)."""
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[str] = []
         for k in sorted(set(a) | set(b)):
-            out += changed_paths(a.get(k), b.get(k), f"{prefix}/{k}")
+            out += changed_paths(a.get(k), b.get(k), f"{prefix}/{pointer_token(k)}")
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         out = []

@@ -333,7 +333,7 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
             if was_running:
                 stopped.append(comp.name)
     if remove and directory.exists():
-        shutil.rmtree(directory)
+        shutil.rmtree(directory, ignore_errors=True)
     return stopped
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tether.controller.service import ActionRefused, AppNotFound, AppService, SyncRequest
@@ -17,6 +18,15 @@ ADMIN_TOKEN = "tth_admin-secret"
 READER_TOKEN = "tth_reader-secret"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 READER = {"Authorization": f"Bearer {READER_TOKEN}"}
+
+
+def iso(minutes: float) -> str:
+    """A timestamp ``minutes`` from now (negative: in the past), so pages read naturally."""
+    when = datetime.now(UTC) + timedelta(minutes=minutes)
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+SYNCED_AT = iso(-4)
 SHA = "3f9c2e1a7b4d5c6e8f90a1b2c3d4e5f6a7b8c9d0"
 
 
@@ -50,25 +60,25 @@ def application(
             "sync": {"status": sync, "revision": SHA},
             "health": {"status": health, "message": message},
             "revisionMessage": "Bump image to 1.4.2 and raise memory limit",
-            "reconciledAt": "2025-05-01T10:00:00Z",
+            "reconciledAt": iso(-1),
             "operationState": {
                 "phase": "Succeeded",
                 "message": "successfully synced",
-                "startedAt": "2025-05-01T09:59:50Z",
-                "finishedAt": "2025-05-01T10:00:00Z",
+                "startedAt": iso(-4.2),
+                "finishedAt": SYNCED_AT,
             },
             "history": [
                 {
                     "id": 0,
                     "revision": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
-                    "deployedAt": "2025-04-30T08:00:00Z",
+                    "deployedAt": iso(-2 * 24 * 60),
                     "initiatedBy": "auto-sync",
                     "message": "Initial deploy",
                 },
                 {
                     "id": 1,
                     "revision": SHA,
-                    "deployedAt": "2025-05-01T10:00:00Z",
+                    "deployedAt": SYNCED_AT,
                     "initiatedBy": "alice",
                     "message": "Bump image to 1.4.2 and raise memory limit",
                 },
@@ -204,6 +214,7 @@ class FakeAppService(AppService):
             for n, a in self.apps.items()
         }
         self.queues: list[asyncio.Queue[str]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.actions: list[tuple[str, str, Any]] = []
 
     def _app(self, name: str) -> Obj:
@@ -295,7 +306,7 @@ class FakeAppService(AppService):
                 "message": "Back-off pulling image",
                 "object": f"Pod/{name}-7d9c6b5f8-x2kqp",
                 "count": 12,
-                "lastTimestamp": "2025-05-01T10:01:00Z",
+                "lastTimestamp": iso(-2),
             },
         ]
 
@@ -348,6 +359,7 @@ class FakeAppService(AppService):
 
     def subscribe(self) -> asyncio.Queue[str]:
         queue: asyncio.Queue[str] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
         self.queues.append(queue)
         return queue
 
@@ -363,22 +375,22 @@ class FakeRegistries:
                 "name": "ecr-prod",
                 "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
                 "provider": "ecr",
-                "expiresAt": "2099-01-01T00:00:00Z",
-                "lastRefresh": "2025-05-01T09:00:00Z",
+                "expiresAt": iso(9 * 60),
+                "lastRefresh": iso(-45),
                 "lastError": "",
                 "namespaces": [
                     {
                         "namespace": "guestbook",
                         "secretName": "ecr-pull",
                         "ready": True,
-                        "expiresAt": "2099-01-01T00:00:00Z",
+                        "expiresAt": iso(9 * 60),
                         "lastError": "",
                     },
                     {
                         "namespace": "finance-api",
                         "secretName": "ecr-pull",
                         "ready": False,
-                        "expiresAt": "2025-05-01T06:00:00Z",
+                        "expiresAt": iso(-3 * 60),
                         "lastError": "AccessDenied: not authorized: ecr:GetAuthorizationToken",
                     },
                 ],

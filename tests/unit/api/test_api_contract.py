@@ -6,14 +6,24 @@ plane does behind these calls is tested against the real control plane.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from typing import Any
 
-from api_fakes import ADMIN, ADMIN_TOKEN, READER, READER_TOKEN, FakeAppService
+from api_fakes import ADMIN, ADMIN_TOKEN, READER, READER_TOKEN, SYNCED_AT, FakeAppService
 from fastapi.testclient import TestClient
 
-from tether.api.auth import Auth, hash_token, new_token, token_secret_entry, tokens_from_secret
+from tether.api.auth import (
+    Auth,
+    QueryTokenMiddleware,
+    hash_token,
+    new_token,
+    token_secret_entry,
+    tokens_from_secret,
+)
 from tether.api.mask import MASK
+from tether.api.streams import coalesced
 from tether.controller.service import SyncRequest
 
 
@@ -124,7 +134,7 @@ def test_list_summaries_and_filters(client: TestClient) -> None:
     assert guestbook["revision"] == "3f9c2e1"
     assert guestbook["revisionMessage"].startswith("Bump image")
     assert guestbook["autoSync"] is True
-    assert guestbook["lastSyncedAt"] == "2025-05-01T10:00:00Z"
+    assert guestbook["lastSyncedAt"] == SYNCED_AT
     assert "status" not in guestbook
     names = lambda q: [a["name"] for a in client.get(f"/api/v1/apps?{q}", headers=READER).json()]  # noqa: E731
     assert names("health=Degraded") == ["finance-api"]
@@ -223,3 +233,45 @@ async def test_auth_reloads_from_the_loader_when_a_new_token_appears() -> None:
     table[hash_token("t1")] = ("dave", "readonly")
     principal = await auth.authenticate("t1")
     assert principal is not None and principal.user == "dave" and not principal.is_admin
+
+
+def test_app_stream_sends_changes(client: TestClient, service: FakeAppService) -> None:
+    def change() -> None:
+        service.apps["guestbook"]["status"]["health"]["status"] = "Degraded"
+        service.changed("guestbook")
+
+    with client.stream("GET", f"/api/v1/stream/apps?token={READER_TOKEN}") as response:
+        datas = (json.loads(x[5:]) for x in response.iter_lines() if x.startswith("data:"))
+        first = next(datas)
+        assert {a["name"]: a["health"] for a in first}["guestbook"] == "Healthy"
+        assert service.loop is not None
+        service.loop.call_soon_threadsafe(change)
+        second = next(datas)
+        assert {a["name"]: a["health"] for a in second}["guestbook"] == "Degraded"
+
+
+async def test_changes_are_coalesced() -> None:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    batches = coalesced(queue, 0.05)
+    queue.put_nowait("a")
+    assert await anext(batches) == {"a"}
+    for name in ["b", "c", "b"]:
+        queue.put_nowait(name)
+    assert await anext(batches) == {"b", "c"}
+
+
+async def test_query_token_moves_to_the_header_and_out_of_the_logged_path() -> None:
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.update(scope)
+
+    scope = {
+        "type": "http",
+        "path": "/api/v1/stream/apps",
+        "query_string": b"token=tth_x&a=1",
+        "headers": [(b"host", b"t")],
+    }
+    await QueryTokenMiddleware(inner)(scope, None, None)  # type: ignore[arg-type]
+    assert scope["query_string"] == b"a=1"  # the very scope uvicorn logs from
+    assert (b"authorization", b"Bearer tth_x") in seen["headers"]

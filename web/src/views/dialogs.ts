@@ -18,11 +18,17 @@ export function toast(message: string, kind: "ok" | "error" = "ok"): void {
 }
 
 function modal(testid: string, title: string, ...content: HTMLElement[]): HTMLDialogElement {
-  const dialog = h("dialog", { class: "dialog", testid },
-    h("div", { class: "dialog-head" },
+  const dialog = h(
+    "dialog",
+    { class: "dialog", testid },
+    h(
+      "div",
+      { class: "dialog-head" },
       h("h2", {}, title),
-      h("button", { class: "btn btn-quiet", "aria-label": "Close", onclick: () => dialog.close() }, "\u2715")),
-    ...content);
+      h("button", { class: "btn btn-quiet", "aria-label": "Close", onclick: () => dialog.close() }, "\u2715"),
+    ),
+    ...content,
+  );
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();
@@ -38,8 +44,19 @@ function refOf(n: TreeNode): string {
 }
 
 export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy: boolean): void {
-  const revision = h("input", { class: "input", id: "sync-revision", placeholder: app.targetRevision || "HEAD", testid: "sync-revision", spellcheck: "false" });
-  const prune = h("input", { type: "checkbox", id: "sync-prune", testid: "sync-prune", checked: prunePolicy });
+  const revision = h("input", {
+    class: "input",
+    id: "sync-revision",
+    placeholder: app.targetRevision || "HEAD",
+    testid: "sync-revision",
+    spellcheck: "false",
+  });
+  const prune = h("input", {
+    type: "checkbox",
+    id: "sync-prune",
+    testid: "sync-prune",
+    checked: prunePolicy,
+  });
   const dryRun = h("input", { type: "checkbox", id: "sync-dry-run", testid: "sync-dry-run" });
   const boxes = managed.map((n) => ({
     ref: refOf(n),
@@ -49,21 +66,56 @@ export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy
   const error = h("p", { class: "form-error", role: "alert" });
   const result = h("div", { class: "dialog-result" });
   const confirm = h("button", { class: "btn btn-primary", testid: "sync-confirm", type: "submit" }, "Sync");
-  const form = h("form", { class: "dialog-body", method: "dialog" },
+  const form = h(
+    "form",
+    { class: "dialog-body", method: "dialog" },
     h("label", { class: "label", for: "sync-revision" }, "Revision"),
     revision,
-    h("p", { class: "hint" }, `Branch, tag or commit. Empty: ${app.targetRevision || "HEAD"} (the app's target revision).`),
-    h("label", { class: "check" }, prune, h("span", {}, h("strong", {}, "Prune"), " \u2014 delete objects that are no longer in Git")),
-    h("label", { class: "check" }, dryRun, h("span", {}, h("strong", {}, "Dry run"), " \u2014 show what would change, change nothing")),
+    h(
+      "p",
+      { class: "hint" },
+      `Branch, tag or commit. Empty: ${app.targetRevision || "HEAD"} (the app's target revision).`,
+    ),
+    h(
+      "label",
+      { class: "check" },
+      prune,
+      h("span", {}, h("strong", {}, "Prune"), " \u2014 delete objects that are no longer in Git"),
+    ),
+    h(
+      "label",
+      { class: "check" },
+      dryRun,
+      h("span", {}, h("strong", {}, "Dry run"), " \u2014 show what would change, change nothing"),
+    ),
     boxes.length
-      ? h("fieldset", { class: "resources" },
-        h("legend", {}, "Only these objects ", h("span", { class: "muted" }, "(none checked: all)")),
-        h("div", { class: "resource-list" }, ...boxes.map(({ box, node }) => h("label", { class: "check small" }, box,
-          h("span", {}, h("span", { class: "muted" }, `${node.kind}/`), node.name)))))
+      ? h(
+          "fieldset",
+          { class: "resources" },
+          h("legend", {}, "Only these objects ", h("span", { class: "muted" }, "(none checked: all)")),
+          h(
+            "div",
+            { class: "resource-list" },
+            ...boxes.map(({ box, node }) =>
+              h(
+                "label",
+                { class: "check small" },
+                box,
+                h("span", {}, h("span", { class: "muted" }, `${node.kind}/`), node.name),
+              ),
+            ),
+          ),
+        )
       : null,
-    error, result,
-    h("div", { class: "dialog-actions" },
-      h("button", { class: "btn", type: "button", onclick: () => dialog.close() }, "Cancel"), confirm));
+    error,
+    result,
+    h(
+      "div",
+      { class: "dialog-actions" },
+      h("button", { class: "btn", type: "button", onclick: () => dialog.close() }, "Cancel"),
+      confirm,
+    ),
+  );
   const dialog = modal("sync-dialog", `Sync ${app.name}`, form);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -77,7 +129,10 @@ export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy
       const res = await post<Record<string, unknown>>(`/apps/${encodeURIComponent(app.name)}/sync`, body);
       if (dryRun.checked) {
         clear(result);
-        result.append(h("p", { class: "label" }, "Dry run: nothing was changed"), h("pre", { class: "code" }, toYaml(res)));
+        result.append(
+          h("p", { class: "label" }, "Dry run: nothing was changed"),
+          h("pre", { class: "code" }, toYaml(res)),
+        );
         confirm.disabled = false;
       } else {
         dialog.close();
@@ -91,47 +146,92 @@ export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy
   revision.focus();
 }
 
-export function openHistoryDialog(app: AppSummary, currentRevision: string, canAct: boolean, readonlyHint: string): void {
+export function openHistoryDialog(
+  app: AppSummary,
+  currentRevision: string,
+  canAct: boolean,
+  readonlyHint: string,
+): void {
   const body = h("div", { class: "dialog-body" }, h("p", { class: "muted" }, "Loading\u2026"));
   const dialog = modal("history-dialog", `History of ${app.name}`, body);
   dialog.classList.add("dialog-wide");
-  get<HistoryEntry[]>(`/apps/${encodeURIComponent(app.name)}/history`).then((entries) => {
-    clear(body);
-    if (!entries.length) { body.append(h("p", { class: "muted" }, "No deployments recorded yet.")); return; }
-    const latest = entries.reduce((a, b) => (b.id > a.id ? b : a));
-    const rows = [...entries].sort((a, b) => b.id - a.id).map((entry) => {
-      const current = entry.id === latest.id && (!currentRevision || entry.revision.startsWith(currentRevision));
-      const button = h("button", {
-        class: "btn btn-small", testid: `rollback-${entry.id}`, disabled: !canAct || current,
-        title: !canAct ? readonlyHint : current ? "this is what runs now" : `deploy ${shortSha(entry.revision)} again`,
-      }, "Rollback");
-      let armed = false;
-      button.addEventListener("click", async () => {
-        if (!armed) { armed = true; button.textContent = "Confirm rollback"; button.classList.add("btn-danger"); return; }
-        button.disabled = true;
-        try {
-          const res = await post<Record<string, unknown>>(`/apps/${encodeURIComponent(app.name)}/rollback`, { id: entry.id });
-          dialog.close();
-          toast(message(res, `Rolling ${app.name} back to ${shortSha(entry.revision)}`));
-        } catch (err) {
-          toast(err instanceof ApiError ? err.message : String(err), "error");
-          button.disabled = false;
-        }
-      });
-      return h("tr", { testid: `history-${entry.id}` },
-        h("td", { class: "num" }, String(entry.id)),
-        h("td", {}, h("code", { class: "sha" }, shortSha(entry.revision)), " ", entry.message,
-          current ? h("span", { class: "tag tag-current" }, "current") : null),
-        h("td", { title: localTime(entry.deployedAt) }, ago(entry.deployedAt)),
-        h("td", {}, entry.initiatedBy || "\u2014"),
-        h("td", { class: "right" }, current ? null : button));
+  get<HistoryEntry[]>(`/apps/${encodeURIComponent(app.name)}/history`)
+    .then((entries) => {
+      clear(body);
+      if (!entries.length) {
+        body.append(h("p", { class: "muted" }, "No deployments recorded yet."));
+        return;
+      }
+      const latest = entries.reduce((a, b) => (b.id > a.id ? b : a));
+      const rows = [...entries]
+        .sort((a, b) => b.id - a.id)
+        .map((entry) => {
+          const current =
+            entry.id === latest.id && (!currentRevision || entry.revision.startsWith(currentRevision));
+          const button = h(
+            "button",
+            {
+              class: "btn btn-small",
+              testid: `rollback-${entry.id}`,
+              disabled: !canAct || current,
+              title: !canAct
+                ? readonlyHint
+                : current
+                  ? "this is what runs now"
+                  : `deploy ${shortSha(entry.revision)} again`,
+            },
+            "Rollback",
+          );
+          let armed = false;
+          button.addEventListener("click", async () => {
+            if (!armed) {
+              armed = true;
+              button.textContent = "Confirm rollback";
+              button.classList.add("btn-danger");
+              return;
+            }
+            button.disabled = true;
+            try {
+              const res = await post<Record<string, unknown>>(
+                `/apps/${encodeURIComponent(app.name)}/rollback`,
+                { id: entry.id },
+              );
+              dialog.close();
+              toast(message(res, `Rolling ${app.name} back to ${shortSha(entry.revision)}`));
+            } catch (err) {
+              toast(err instanceof ApiError ? err.message : String(err), "error");
+              button.disabled = false;
+            }
+          });
+          return h(
+            "tr",
+            { testid: `history-${entry.id}` },
+            h("td", { class: "num" }, String(entry.id)),
+            h(
+              "td",
+              { class: "grow" },
+              h("code", { class: "sha" }, shortSha(entry.revision)),
+              " ",
+              entry.message,
+              current ? h("span", { class: "tag tag-current" }, "current") : null,
+            ),
+            h("td", { title: localTime(entry.deployedAt) }, ago(entry.deployedAt)),
+            h("td", {}, entry.initiatedBy || "\u2014"),
+            h("td", { class: "right" }, current ? null : button),
+          );
+        });
+      body.append(
+        h(
+          "table",
+          { class: "grid-table" },
+          h("thead", {}, h("tr", {}, ...["#", "Revision", "Deployed", "By", ""].map((t) => h("th", {}, t)))),
+          h("tbody", {}, ...rows),
+        ),
+      );
+      if (!canAct) body.append(h("p", { class: "hint" }, readonlyHint));
+    })
+    .catch((err: unknown) => {
+      clear(body);
+      body.append(h("p", { class: "form-error" }, err instanceof ApiError ? err.message : String(err)));
     });
-    body.append(h("table", { class: "grid-table" },
-      h("thead", {}, h("tr", {}, ...["#", "Revision", "Deployed", "By", ""].map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rows)));
-    if (!canAct) body.append(h("p", { class: "hint" }, readonlyHint));
-  }).catch((err: unknown) => {
-    clear(body);
-    body.append(h("p", { class: "form-error" }, err instanceof ApiError ? err.message : String(err)));
-  });
 }

@@ -47,8 +47,11 @@ function repoLabel(a: AppSummary): string {
 }
 
 function autoSyncCell(a: AppSummary): HTMLElement {
-  if (a.paused) return h("span", { class: "pill pill-warn", title: a.pausedReason || "auto-sync paused" }, "Paused");
-  return a.autoSync ? h("span", { class: "pill" }, "Auto") : h("span", { class: "pill pill-quiet" }, "Manual");
+  if (a.paused)
+    return h("span", { class: "pill pill-warn", title: a.pausedReason || "auto-sync paused" }, "Paused");
+  return a.autoSync
+    ? h("span", { class: "pill" }, "Auto")
+    : h("span", { class: "pill pill-quiet" }, "Manual");
 }
 
 function rowFor(a: AppSummary): HTMLAnchorElement {
@@ -66,14 +69,20 @@ function rowFor(a: AppSummary): HTMLAnchorElement {
         navigate(`/apps/${encodeURIComponent(a.name)}`);
       },
     },
-    h("span", { class: "cell cell-name" },
+    h(
+      "span",
+      { class: "cell cell-name" },
       h("span", { class: "app-name" }, a.name),
-      h("span", { class: "sub", title: a.repoURL }, `${a.namespace} \u00b7 ${repoLabel(a)}`)),
+      h("span", { class: "sub", title: a.repoURL }, `${a.namespace} \u00b7 ${repoLabel(a)}`),
+    ),
     h("span", { class: "cell" }, badge(a.sync, "sync-badge")),
     h("span", { class: "cell" }, badge(a.health, "health-badge", a.healthMessage)),
-    h("span", { class: "cell cell-rev", title: a.revisionMessage },
+    h(
+      "span",
+      { class: "cell cell-rev", title: a.revisionMessage },
       a.revision ? h("code", { class: "sha" }, a.revision) : h("span", { class: "muted" }, "\u2014"),
-      h("span", { class: "rev-msg" }, a.revisionMessage)),
+      h("span", { class: "rev-msg" }, a.revisionMessage),
+    ),
     h("span", { class: "cell muted", title: localTime(a.lastSyncedAt) }, ago(a.lastSyncedAt)),
     h("span", { class: "cell" }, autoSyncCell(a)),
   );
@@ -93,12 +102,17 @@ function chips(
     const count = counts.get(value) ?? 0;
     if (!count && value !== active) continue;
     group.append(
-      h("button", {
-        class: `chip ${statusClass(value)}${value === active ? " on" : ""}`,
-        "aria-pressed": value === active ? "true" : "false",
-        testid: `${testid}-${value}`,
-        onclick: () => choose(value === active ? "" : value),
-      }, value === "OutOfSync" ? "Out of sync" : value, h("span", { class: "chip-count" }, count.toLocaleString())),
+      h(
+        "button",
+        {
+          class: `chip ${statusClass(value)}${value === active ? " on" : ""}`,
+          "aria-pressed": value === active ? "true" : "false",
+          testid: `${testid}-${value}`,
+          onclick: () => choose(value === active ? "" : value),
+        },
+        value === "OutOfSync" ? "Out of sync" : value,
+        h("span", { class: "chip-count" }, count.toLocaleString()),
+      ),
     );
   }
   return group;
@@ -125,15 +139,29 @@ export function mountList(main: HTMLElement): () => void {
   const inner = h("div", { class: "rows-inner" });
   const empty = h("div", { class: "empty", testid: "empty" });
   const scroller = h("div", { class: "rows", role: "rowgroup", testid: "app-list" }, inner, empty);
-  const head = h("div", { class: "row row-head", role: "row" },
-    ...["Application", "Sync", "Health", "Revision", "Last sync", "Auto-sync"].map((t) => h("span", { class: "cell", role: "columnheader" }, t)));
+  const head = h(
+    "div",
+    { class: "row row-head", role: "row" },
+    ...["Application", "Sync", "Health", "Revision", "Last sync", "Auto-sync"].map((t) =>
+      h("span", { class: "cell", role: "columnheader" }, t),
+    ),
+  );
 
   main.append(
-    h("section", { class: "page page-list" },
-      h("div", { class: "page-head" },
-        h("h1", {}, "Applications"), count, h("span", { class: "spacer" }), live),
+    h(
+      "section",
+      { class: "page page-list" },
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", {}, "Applications"),
+        count,
+        h("span", { class: "spacer" }),
+        live,
+      ),
       h("div", { class: "toolbar" }, search, filterBar),
-      h("div", { class: "table", role: "table", "aria-label": "Applications" }, head, scroller)),
+      h("div", { class: "table", role: "table", "aria-label": "Applications" }, head, scroller),
+    ),
   );
 
   function renderFilters(): void {
@@ -145,8 +173,14 @@ export function mountList(main: HTMLElement): () => void {
     }
     clear(filterBar);
     filterBar.append(
-      chips("Health", HEALTH, health, filters.health, "filter-health", (v) => { filters.health = v; update(); }),
-      chips("Sync", SYNC, sync, filters.sync, "filter-sync", (v) => { filters.sync = v; update(); }),
+      chips("Health", HEALTH, health, filters.health, "filter-health", (v) => {
+        filters.health = v;
+        update();
+      }),
+      chips("Sync", SYNC, sync, filters.sync, "filter-sync", (v) => {
+        filters.sync = v;
+        update();
+      }),
     );
   }
 
@@ -184,32 +218,57 @@ export function mountList(main: HTMLElement): () => void {
     shown = apps.filter((a) => matches(a, filters));
     inner.style.height = `${shown.length * ROW}px`;
     const total = apps.length.toLocaleString();
-    count.textContent = shown.length === apps.length ? `${total}` : `${shown.length.toLocaleString()} of ${total}`;
-    empty.textContent = !loaded ? "Loading applications…"
-      : apps.length === 0 ? "No applications yet. Apply an Application resource to the cluster and it shows up here."
-      : shown.length === 0 ? "No application matches these filters." : "";
+    count.textContent =
+      shown.length === apps.length ? `${total}` : `${shown.length.toLocaleString()} of ${total}`;
+    empty.textContent = !loaded
+      ? "Loading applications…"
+      : apps.length === 0
+        ? "No applications yet. Apply an Application resource to the cluster and it shows up here."
+        : shown.length === 0
+          ? "No application matches these filters."
+          : "";
     empty.hidden = loaded && shown.length > 0;
     renderFilters();
     renderRows();
   }
 
   let raf = 0;
-  scroller.addEventListener("scroll", () => {
-    if (!raf) raf = requestAnimationFrame(() => { raf = 0; renderRows(); });
-  }, { passive: true });
-  search.addEventListener("input", () => { scroller.scrollTop = 0; update(); });
+  scroller.addEventListener(
+    "scroll",
+    () => {
+      if (!raf)
+        raf = requestAnimationFrame(() => {
+          raf = 0;
+          renderRows();
+        });
+    },
+    { passive: true },
+  );
+  search.addEventListener("input", () => {
+    scroller.scrollTop = 0;
+    update();
+  });
   const onResize = (): void => renderRows();
   window.addEventListener("resize", onResize);
 
-  const states: Record<StreamState, string> = { connecting: "connecting…", live: "live", reconnecting: "reconnecting…" };
-  const close = stream<AppSummary[]>("/apps", "apps", (data) => {
-    apps = data;
-    loaded = true;
-    update();
-  }, (s) => {
-    live.textContent = states[s];
-    live.className = `live live-${s}`;
-  });
+  const states: Record<StreamState, string> = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: "reconnecting…",
+  };
+  const close = stream<AppSummary[]>(
+    "/apps",
+    "apps",
+    (data) => {
+      apps = data;
+      loaded = true;
+      update();
+    },
+    (s) => {
+      live.textContent = states[s];
+      live.className = `live live-${s}`;
+    },
+  );
   const tick = window.setInterval(() => renderRows(true), 30_000);
   update();
   search.focus();

@@ -16,11 +16,20 @@ export function mountLogin(root: HTMLElement, done: (who: Session) => void): () 
     required: true,
   });
   const error = h("p", { class: "form-error", role: "alert", testid: "login-error" });
-  const button = h("button", { class: "btn btn-primary btn-wide", type: "submit", testid: "login-submit" }, "Sign in");
+  const button = h(
+    "button",
+    { class: "btn btn-primary btn-wide", type: "submit", testid: "login-submit" },
+    "Sign in",
+  );
   const form = h(
     "form",
     { class: "login-card", testid: "login-form" },
-    h("div", { class: "login-brand" }, h("span", { class: "brand-mark big", "aria-hidden": "true" }), h("h1", {}, "Tether")),
+    h(
+      "div",
+      { class: "login-brand" },
+      h("span", { class: "brand-mark big", "aria-hidden": "true" }),
+      h("h1", {}, "Tether"),
+    ),
     h("p", { class: "muted" }, "GitOps continuous delivery. Sign in with an API token."),
     h("label", { for: "token", class: "label" }, "API token"),
     input,
@@ -31,7 +40,13 @@ export function mountLogin(root: HTMLElement, done: (who: Session) => void): () 
       { class: "login-help" },
       h("p", {}, "No token yet? Someone with access to the cluster can create one:"),
       h("pre", { class: "code" }, "tether token create YOUR-NAME --role readonly"),
-      h("p", { class: "muted small" }, "Use ", h("code", {}, "--role admin"), " to be able to sync, roll back and resume."),
+      h(
+        "p",
+        { class: "muted small" },
+        "Use ",
+        h("code", {}, "--role admin"),
+        " to be able to sync, roll back and resume.",
+      ),
     ),
   );
   form.addEventListener("submit", async (e) => {
@@ -45,9 +60,10 @@ export function mountLogin(root: HTMLElement, done: (who: Session) => void): () 
       setToken(token);
       done(who);
     } catch (err) {
-      error.textContent = err instanceof ApiError && err.status === 401
-        ? "That token is not valid (or was revoked). Check it was copied completely."
-        : String(err instanceof Error ? err.message : err);
+      error.textContent =
+        err instanceof ApiError && err.status === 401
+          ? "That token is not valid (or was revoked). Check it was copied completely."
+          : String(err instanceof Error ? err.message : err);
       button.disabled = false;
       input.select();
     }

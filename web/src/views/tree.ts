@@ -2,16 +2,29 @@
 
 import dagre from "@dagrejs/dagre";
 import { h, svg } from "../dom";
-import { statusClass } from "../format";
+import { middleTruncate, statusClass } from "../format";
 import type { AppSummary, Tree, TreeNode } from "../types";
 
-const NODE_W = 250;
+const NODE_W = 272;
 const NODE_H = 66;
 const MARGIN = 24;
 
 const KIND_ORDER = [
-  "Namespace", "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet", "Pod",
-  "Service", "EndpointSlice", "Endpoints", "Ingress", "HorizontalPodAutoscaler", "ConfigMap", "Secret",
+  "Namespace",
+  "Deployment",
+  "StatefulSet",
+  "DaemonSet",
+  "CronJob",
+  "Job",
+  "ReplicaSet",
+  "Pod",
+  "Service",
+  "EndpointSlice",
+  "Endpoints",
+  "Ingress",
+  "HorizontalPodAutoscaler",
+  "ConfigMap",
+  "Secret",
 ];
 
 function rank(n: TreeNode): string {
@@ -24,9 +37,17 @@ export const rootId = (app: string): string => `app:${app}`;
 
 function appNode(app: AppSummary): TreeNode {
   return {
-    id: rootId(app.name), uid: "", group: "tether.dev", kind: "Application", namespace: "",
-    name: app.name, role: "managed", health: { status: app.health, message: app.healthMessage },
-    revision: "", owner: "", note: "",
+    id: rootId(app.name),
+    uid: "",
+    group: "tether.dev",
+    kind: "Application",
+    namespace: "",
+    name: app.name,
+    role: "managed",
+    health: { status: app.health, message: app.healthMessage },
+    revision: "",
+    owner: "",
+    note: "",
   };
 }
 
@@ -40,27 +61,46 @@ function statusLine(n: TreeNode): string {
 
 function tags(n: TreeNode): HTMLElement[] {
   const out: HTMLElement[] = [];
-  if (n.kind === "ReplicaSet" && n.revision) out.push(h("span", { class: "tag", testid: "rs-revision" }, `rev ${n.revision}`));
-  if (n.role === "history") out.push(h("span", { class: "tag tag-history", testid: "history-badge", title: n.note }, "rollout history"));
+  if (n.kind === "ReplicaSet" && n.revision)
+    out.push(h("span", { class: "tag", testid: "rs-revision" }, `rev ${n.revision}`));
+  if (n.role === "history")
+    out.push(
+      h("span", { class: "tag tag-history", testid: "history-badge", title: n.note }, "rollout history"),
+    );
   if (n.role === "orphan") out.push(h("span", { class: "tag tag-orphan", title: n.note }, "orphan"));
-  if (!n.uid && n.kind !== "Application") out.push(h("span", { class: "tag tag-missing", title: "in Git, not in the cluster" }, "not created"));
+  if (!n.uid && n.kind !== "Application")
+    out.push(h("span", { class: "tag tag-missing", title: "in Git, not in the cluster" }, "not created"));
   return out;
 }
 
 function nodeEl(n: TreeNode, selected: boolean, select: (n: TreeNode) => void): HTMLElement {
   const cls = [
-    "tnode", statusClass(n.health.status), `role-${n.role}`, n.kind === "Application" ? "tnode-app" : "",
+    "tnode",
+    statusClass(n.health.status),
+    `role-${n.role}`,
+    n.kind === "Application" ? "tnode-app" : "",
     selected ? "selected" : "",
-  ].filter(Boolean).join(" ");
-  const title = [n.health.message, n.note].filter(Boolean).join("\n");
+  ]
+    .filter(Boolean)
+    .join(" ");
+  const title = [`${n.kind} ${n.name}`, n.health.message, n.note].filter(Boolean).join("\n");
   return h(
     "button",
-    { class: cls, testid: `tree-node-${n.kind}-${n.name}`, "data-id": n.id, title: title || null, onclick: () => select(n) },
-    h("span", { class: "tnode-top" },
+    {
+      class: cls,
+      testid: `tree-node-${n.kind}-${n.name}`,
+      "data-id": n.id,
+      title: title || null,
+      onclick: () => select(n),
+    },
+    h(
+      "span",
+      { class: "tnode-top" },
       h("span", { class: "dot", "aria-hidden": "true" }),
       h("span", { class: "tnode-kind" }, n.kind),
-      h("span", { class: "tnode-tags" }, ...tags(n))),
-    h("span", { class: "tnode-name" }, n.name),
+      h("span", { class: "tnode-tags" }, ...tags(n)),
+    ),
+    h("span", { class: "tnode-name" }, middleTruncate(n.name, 32)),
     h("span", { class: "tnode-status", testid: "node-status" }, statusLine(n)),
   );
 }
@@ -82,15 +122,16 @@ export function drawTree(
   g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 64, marginx: MARGIN, marginy: MARGIN });
   g.setDefaultEdgeLabel(() => ({}));
   const root = appNode(app);
-  const nodes = [root, ...[...tree.nodes].sort((a, b) => rank(a).localeCompare(rank(b)))];
+  // dagre stacks siblings in reverse insertion order; insert reversed so Deployments come first
+  const nodes = [root, ...[...tree.nodes].sort((a, b) => rank(b).localeCompare(rank(a)))];
   const byId = new Map(nodes.map((n) => [n.id, n]));
   for (const n of nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
   const edges: [string, string][] = [];
-  for (const n of tree.nodes) if (n.role === "managed") edges.push([root.id, n.id]);
+  for (const n of nodes) if (n.role === "managed" && n !== root) edges.push([root.id, n.id]);
   const sortedEdges = [...tree.edges].sort((a, b) => {
     const na = byId.get(a.to);
     const nb = byId.get(b.to);
-    return na && nb ? rank(na).localeCompare(rank(nb)) : 0;
+    return na && nb ? rank(nb).localeCompare(rank(na)) : 0;
   });
   for (const e of sortedEdges) if (byId.has(e.from) && byId.has(e.to)) edges.push([e.from, e.to]);
   for (const [a, b] of edges) g.setEdge(a, b);

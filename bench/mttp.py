@@ -1,0 +1,94 @@
+"""Scenario 1, mean time to production (after fluxcd/flux-benchmark's MTTP).
+
+N Applications are created up front, each pointing at ``apps/app-<i>/`` of
+one repository that does not hold them yet (they reconcile once and report
+the missing path). Then one commit adds all N apps, and we measure from the
+moment ``git push`` returns until all N Applications are Synced at that
+commit and Healthy; then a second commit changes every app's image tag, and
+the same again. The push reaches Tether the way it would in production: a
+signed GitHub-style webhook to ``/api/webhook`` (poll interval left at the
+60 s default); when the endpoint is missing, polling at 10 s instead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import manifests
+from bench.harness import Window, environment, log, mib, percentile
+
+POLL_WITH_WEBHOOK = 60.0
+POLL_WITHOUT_WEBHOOK = 10.0
+
+
+def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
+    with environment(f"mttp-{n}") as env:
+        assert env.git is not None
+        ingress = env.ingress_controller()
+        tracker = env.tracker()
+        env.git.commit({"README.md": "benchmark repository\n"}, "empty repository")
+        ctl = env.controller(poll=POLL_WITH_WEBHOOK, profile=profile)
+        if not ctl.webhook:
+            log("no /api/webhook answering: restarting the controller to poll every 10 s")
+            ctl.stop()
+            ctl = env.controller(poll=POLL_WITHOUT_WEBHOOK, profile=profile)
+        time.sleep(1.0)
+        ctl.meter.sample()
+        idle_rss = ctl.meter.last_rss
+        names = [manifests.app_name(i) for i in range(n)]
+        started = time.monotonic()
+        env.create_apps(manifests.applications(n, env.git.url))
+        created_in = time.monotonic() - started
+        if not tracker.wait_reconciled(names, timeout=60 + 0.2 * n):
+            log(f"not every Application reconciled before the push: {tracker.summary()}")
+        log(f"mttp-{n}: {n} Applications created in {created_in:.1f}s and seen by Tether")
+        time.sleep(2.0)
+        phases = []
+        for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
+            files = manifests.all_files(n, tag)
+            window = Window(env, ctl)
+            sha, pushed = env.git.commit(files, f"{label} {n} apps")
+            tracker.expect(sha)
+            refreshed = ctl.push_webhook(env.git.url) if ctl.webhook else None
+            timeout = 60 + 0.3 * n
+            ok = tracker.wait(names, timeout)
+            done = dict(tracker.done_at)
+            times = sorted(done[a] - pushed for a in names if a in done)
+            measured = window.close()
+            phase = {
+                "phase": label,
+                "trigger": "webhook" if ctl.webhook else f"poll {POLL_WITHOUT_WEBHOOK:.0f}s",
+                "webhook_refreshed": refreshed,
+                "complete": ok,
+                "apps_done": len(times),
+                "seconds_to_all": round(times[-1], 2) if ok and times else None,
+                "seconds_to_first": round(times[0], 2) if times else None,
+                "seconds_p50": percentile(times, 0.5),
+                "apps_per_second": round(n / times[-1], 1) if ok and times else None,
+                "timeout_seconds": timeout,
+                "states_at_end": tracker.summary(),
+                **measured,
+            }
+            log(f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
+                f"last at {phase['seconds_to_all']}s; tether cpu {measured.get('tether_cpu_seconds')}s, "
+                f"peak {measured.get('tether_peak_rss_mib')} MiB")
+            phases.append(phase)
+            time.sleep(2.0)
+        metrics = ctl.metrics() or {}
+        errors = ctl.errors()
+        totals = ctl.stop()
+        return {
+            "n": n,
+            "layout": "one repository, apps/app-<i>/ per app (4 files: Deployment at 0 replicas, "
+                      "ServiceAccount, Service, Ingress); one namespace per app, created by Tether",
+            "apps_created_seconds": round(created_in, 2),
+            "tether_idle_rss_mib": mib(idle_rss),
+            "phases": phases,
+            "tether": totals,
+            "tether_metrics": {k: v for k, v in metrics.items() if k.startswith("tether_")},
+            "ingress_status_patches": ingress.patched,
+            "controller_errors": errors,
+            "profile": str(profile) if profile else None,
+        }

@@ -1,0 +1,136 @@
+"""Serve the API, the UI, the Git webhook and /metrics from the controller process.
+
+One process keeps one live cache: the API answers from it and its streams
+see a change as soon as the controller does, which is what makes the UI's
+tree update within a second without polling the API server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from tether.adapters.kube import ApiError
+from tether.api.app import create_app
+from tether.api.auth import Auth, TokenTable, tokens_from_secret
+from tether.controller.runtime import Controller
+from tether.controller.service import AppService
+from tether.engine import webhook
+
+log = logging.getLogger(__name__)
+TOKENS_SECRET = "tether-api-tokens"
+WEBHOOK_SECRET = "tether-webhook"
+
+
+class ControllerCollector(Collector):
+    """Prometheus metrics read from the controller at scrape time (no hot-path cost)."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    def collect(self) -> Iterator[Any]:
+        c = self.controller
+        durations = c.metrics.reconcile_seconds
+        summary = SummaryMetricFamily("tether_reconcile_duration_seconds",
+                                      "Time to reconcile one Application")
+        summary.add_metric([], count_value=c.metrics.reconciles, sum_value=sum(durations))
+        yield summary
+        syncs = CounterMetricFamily("tether_syncs", "Sync operations run")
+        syncs.add_metric([], c.reconciler.sync_count)
+        yield syncs
+        stats = c.sources.stats
+        renders = CounterMetricFamily("tether_renders", "Manifest renders", labels=["result"])
+        renders.add_metric(["rendered"], stats.renders)
+        renders.add_metric(["reused"], stats.reuses)
+        yield renders
+        fetch = CounterMetricFamily("tether_git_resolves", "Git revision resolutions")
+        fetch.add_metric([], stats.resolves)
+        yield fetch
+        errors = CounterMetricFamily("tether_git_fetch_errors", "Git fetch errors")
+        errors.add_metric([], stats.fetch_errors)
+        yield errors
+        depth = GaugeMetricFamily("tether_queue_depth", "Applications waiting to reconcile")
+        depth.add_metric([], c.queue_depth)
+        yield depth
+        apps = GaugeMetricFamily("tether_applications", "Applications by sync and health",
+                                 labels=["sync", "health"])
+        counts: dict[tuple[str, str], int] = {}
+        for app in c.apps():
+            st = app.get("status") or {}
+            key = (st.get("sync", {}).get("status", "Unknown"),
+                   st.get("health", {}).get("status", "Unknown"))
+            counts[key] = counts.get(key, 0) + 1
+        for (s, h), n in counts.items():
+            apps.add_metric([s, h], n)
+        yield apps
+        cache = GaugeMetricFamily("tether_live_cache_objects", "Objects in the live cache")
+        cache.add_metric([], len(c.live))
+        yield cache
+
+
+async def _secret_data(controller: Controller, name: str) -> dict[str, Any] | None:
+    try:
+        return await controller.kube.get("v1", "Secret", name, controller.settings.app_namespace)
+    except ApiError:
+        return None
+
+
+async def serve_http(listen: str, controller: Controller, service: AppService) -> None:
+    host, _, port = listen.rpartition(":")
+
+    async def load_tokens() -> TokenTable:
+        secret = await _secret_data(controller, TOKENS_SECRET)
+        return tokens_from_secret(secret) if secret else {}
+
+    auth = Auth(loader=load_tokens)
+    await auth.reload()
+    metrics = CollectorRegistry()
+    metrics.register(ControllerCollector(controller))
+    registries = None
+    try:
+        from tether.controller.registry_service import RegistryApi
+
+        registries = RegistryApi(controller.kube)
+    except ImportError:
+        pass
+    app = create_app(service, registries, auth, metrics, ready=controller.ready.is_set)
+
+    @app.post("/api/webhook", tags=["webhook"])
+    async def git_webhook(request: Request) -> JSONResponse:
+        """Git push webhooks (GitHub, GitLab, Gitea, Bitbucket), verified by their secret."""
+        secret = os.environ.get("TETHER_WEBHOOK_SECRET", "")
+        if not secret:
+            stored = await _secret_data(controller, WEBHOOK_SECRET)
+            import base64
+
+            raw = ((stored or {}).get("data") or {}).get("secret", "")
+            secret = base64.b64decode(raw).decode() if raw else ""
+        body = await request.body()
+        try:
+            push = webhook.parse(request.headers, body, secret)
+        except webhook.WebhookError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        if push is None:
+            return JSONResponse({"refreshed": [], "message": "not a push event; ignored"})
+        refreshed: list[str] = []
+        for url in push.urls:
+            refreshed += [n for n in controller.refresh_repo(url) if n not in refreshed]
+        log.info("%s push to %s refreshed %d apps", push.provider, push.urls[:1], len(refreshed))
+        return JSONResponse({"refreshed": refreshed})
+
+    # The UI's catch-all route must stay last.
+    app.router.routes.sort(key=lambda r: getattr(r, "path", "") in ("/{path:path}", "/{full_path:path}"))
+    config = uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    log.info("API and UI on http://%s:%s", host or "127.0.0.1", port)
+    await server.serve()

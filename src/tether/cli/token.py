@@ -1,0 +1,47 @@
+"""``tether token``: API tokens, stored hashed in a Secret, shown once."""
+
+from __future__ import annotations
+
+import click
+
+from tether.adapters.kube import KubeClient, NotFound
+from tether.api.auth import ROLES, new_token, token_secret_entry
+from tether.cli.context import coroutine, kube_options, out
+from tether.cli.http import TOKENS_SECRET
+
+
+@click.group()
+def token() -> None:
+    """Create and revoke API tokens."""
+
+
+@token.command()
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="readonly", show_default=True)
+@kube_options
+@coroutine
+async def create(name: str, role: str, kubeconfig: str | None, app_namespace: str) -> None:
+    """Create a token for NAME; it is printed once and stored only as a hash."""
+    value = new_token()
+    user, encoded = token_secret_entry(name, role, value)
+    async with KubeClient.from_kubeconfig(kubeconfig) as kube:
+        try:
+            await kube.merge_patch("v1", "Secret", TOKENS_SECRET, {"data": {user: encoded}},
+                                   app_namespace)
+        except NotFound:
+            await kube.create({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                               "metadata": {"name": TOKENS_SECRET, "namespace": app_namespace},
+                               "data": {user: encoded}})
+    click.echo(value)
+    out.print(f"[dim]token for {name} ({role}); it is not stored anywhere in clear[/]", highlight=False)
+
+
+@token.command()
+@click.argument("name")
+@kube_options
+@coroutine
+async def revoke(name: str, kubeconfig: str | None, app_namespace: str) -> None:
+    """Revoke NAME's token."""
+    async with KubeClient.from_kubeconfig(kubeconfig) as kube:
+        await kube.merge_patch("v1", "Secret", TOKENS_SECRET, {"data": {name: None}}, app_namespace)
+    out.print(f"token of {name} revoked")

@@ -1,0 +1,466 @@
+"""Keep registry pull credentials valid from inside the cluster (the RegistryCredential loop).
+
+A 12-hour ECR token inside an imagePullSecret expires silently and the next
+scale-out fails with ImagePullBackOff. This reconciler owns such Secrets: for
+each RegistryCredential it fetches a token through the configured provider,
+writes the ``kubernetes.io/dockerconfigjson`` Secret into every selected
+namespace, refreshes it ``refresh.fraction`` into its lifetime, and says so in
+status, Events and metrics when it cannot.
+
+Design choices:
+
+* **Polling, not watching.** Every ``poll_interval`` seconds (default 5) one
+  pass lists RegistryCredentials, Namespaces, our managed Secrets and (when a
+  credential asks for ``fromApplications``) Applications. There are a handful
+  of credentials per cluster and refresh times are scheduled per credential
+  anyway, so a watch would only shave seconds off reacting to a new object
+  while adding relist/resume logic. A change of spec, of the provider Secret,
+  of the selected namespaces, or a deleted pull Secret triggers a refresh on
+  the next pass.
+* **Never make things worse.** A failed refresh only records the (redacted)
+  error and schedules a jittered exponential retry; it never deletes or blanks
+  a Secret. Namespaces that stop being selected keep their Secret.
+* **No credential ever leaves the token.** Status, Events, logs and metrics get
+  timestamps and provider errors (already safe, and redacted again here).
+* Providers are blocking (boto3, subprocesses), so they run in a thread; a
+  pass waits for all credentials, so a slow provider delays the others by at
+  most its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.registry.factory import build_provider
+from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
+from tether.controller import registry_writes as writes
+from tether.engine import application as appmodel
+from tether.engine import registry as model
+from tether.engine.registry import CredentialStatus, RegistryCredentialSpec
+
+log = logging.getLogger(__name__)
+
+EXPIRING = "Expiring"  # condition raised while a credential will lapse and refresh fails
+CONFIG_REASONS = frozenset({"InvalidSpec", "SecretNotFound", "BadSecret", "BadConfig"})
+
+
+@dataclass
+class _Memory:
+    """Per-credential scheduling state; lost on restart (then everything refreshes once)."""
+
+    fingerprint: tuple[object, ...] = ()
+    next_at: datetime | None = None
+    attempt: int = 0
+    last_error_event: str = ""
+    warned: bool = False
+    config_error: tuple[str, str] | None = None  # from the last refresh, until one succeeds
+
+
+@dataclass
+class _Pass:
+    """What one pass read from the cluster, shared by all credentials."""
+
+    now: datetime
+    namespaces: dict[str, dict[str, str]]  # live, not terminating: name -> labels
+    app_namespaces: set[str]
+    managed: dict[str, dict[str, Any]] = field(default_factory=dict)  # owner -> ns -> Secret
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors without the offending input (an exec env value may be a secret)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _decode(secret: dict[str, Any]) -> dict[str, str | bytes]:
+    out: dict[str, str | bytes] = {}
+    for key, value in (secret.get("data") or {}).items():
+        raw = base64.b64decode(value or "")
+        try:
+            out[key] = raw.decode()
+        except UnicodeDecodeError:
+            out[key] = raw
+    for key, value in (secret.get("stringData") or {}).items():
+        out[key] = str(value)
+    return out
+
+
+def _secret_ref(spec: RegistryCredentialSpec) -> model.SecretRef | None:
+    provider = spec.provider
+    if provider.basic is not None:
+        return provider.basic.secret_ref
+    if provider.ecr is not None:
+        return provider.ecr.credentials_secret_ref
+    return None
+
+
+def _fetch_host(spec: RegistryCredentialSpec) -> str:
+    exe = spec.provider.exec_
+    if exe is not None and exe.registry_host:
+        return exe.registry_host.split("/")[0]
+    return spec.registry.split("/")[0]
+
+
+def _human(delta: timedelta) -> str:
+    return model.format_duration(timedelta(seconds=max(int(abs(delta.total_seconds())), 1)))
+
+
+class RegistryCredentialReconciler:
+    """Runs inside the Controller's asyncio loop: ``await start()`` ... ``await stop()``."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        app_namespace: str = "tether",
+        poll_interval: float = 5.0,
+        metrics: CollectorRegistry | None = None,
+        clock: Clock = utcnow,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.kube = kube
+        self.app_namespace = app_namespace
+        self.poll_interval = poll_interval
+        self.metrics_registry = metrics if metrics is not None else CollectorRegistry()
+        self.metrics = writes.RegistryMetrics(self.metrics_registry)
+        self._clock = clock
+        self._rand = rand
+        self._memory: dict[str, _Memory] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._crd_missing_logged = False
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="registry-credentials")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("registry credential pass failed")
+            await asyncio.sleep(self.poll_interval)
+
+    # -- one pass -----------------------------------------------------------
+    async def run_once(self) -> None:
+        """Reconcile every RegistryCredential once (refreshing those that are due)."""
+        try:
+            api = await self.kube.resource_for(writes.GROUP_VERSION, writes.KIND)
+        except ApiError as exc:
+            if not self._crd_missing_logged:
+                log.warning("RegistryCredential CRD not served (%s); run `tether install`", exc)
+                self._crd_missing_logged = True
+            return
+        creds, _ = await self.kube.list(api)
+        ns_api = await self.kube.resource_for("v1", "Namespace")
+        ns_items, _ = await self.kube.list(ns_api)
+        namespaces = {
+            str(n["metadata"]["name"]): dict(n["metadata"].get("labels") or {})
+            for n in ns_items
+            if not n["metadata"].get("deletionTimestamp")
+        }
+        wants_apps = any(
+            ((c.get("spec") or {}).get("namespaces") or {}).get("fromApplications") for c in creds
+        )
+        ctx = _Pass(
+            self._clock(), namespaces, await self._app_namespaces() if wants_apps else set()
+        )
+        secret_api = await self.kube.resource_for("v1", "Secret")
+        managed, _ = await self.kube.list(secret_api, label_selector=writes.managed_selector())
+        for secret in managed:
+            ns = str(secret["metadata"].get("namespace", ""))
+            ctx.managed.setdefault(writes.owner_of(secret), {})[ns] = secret
+        await asyncio.gather(*(self._guarded(cred, ctx) for cred in creds))
+        live = {str(c["metadata"]["name"]) for c in creds}
+        for gone in set(self._memory) - live:
+            del self._memory[gone]
+
+    async def _app_namespaces(self) -> set[str]:
+        try:
+            api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
+            apps, _ = await self.kube.list(api, self.app_namespace)
+        except ApiError:
+            return set()
+        return {
+            str(((a.get("spec") or {}).get("destination") or {}).get("namespace") or "")
+            for a in apps
+        } - {""}
+
+    async def _guarded(self, cred: dict[str, Any], ctx: _Pass) -> None:
+        try:
+            await self.reconcile(cred, ctx)
+        except Exception:
+            log.exception("reconciling RegistryCredential %s failed", cred["metadata"]["name"])
+
+    # -- one credential -----------------------------------------------------
+    async def reconcile(self, cred: dict[str, Any], ctx: _Pass) -> None:
+        name = str(cred["metadata"]["name"])
+        mem = self._memory.setdefault(name, _Memory())
+        old = self._old_status(cred)
+        try:
+            spec = RegistryCredentialSpec.model_validate(cred.get("spec") or {})
+        except ValidationError as exc:
+            message = f"invalid spec: {validation_message(exc)}"
+            await self._finish(cred, None, mem, old.namespaces, ctx, ("InvalidSpec", message))
+            return
+
+        selected = sorted(
+            ns
+            for ns, labels in ctx.namespaces.items()
+            if model.namespace_selected(spec.namespaces, ns, labels, ctx.app_namespaces)
+        )
+        absent = sorted(set(spec.namespaces.names) - set(ctx.namespaces))
+        ref = _secret_ref(spec)
+        provider_secret = (
+            await self.kube.get_or_none("v1", "Secret", ref.name, ref.namespace) if ref else None
+        )
+        generation = cred["metadata"].get("generation")
+        secret_version = (provider_secret or {}).get("metadata", {}).get("resourceVersion")
+        fingerprint = (generation, secret_version, tuple(selected))
+        ours = ctx.managed.get(name, {})
+        lost = [ns for ns in selected if ns not in ours]
+        if fingerprint != mem.fingerprint:
+            mem.fingerprint, mem.next_at, mem.attempt = fingerprint, None, 0
+            mem.config_error = None
+        due = mem.next_at is None or ctx.now >= mem.next_at or (lost and mem.attempt == 0)
+
+        by_ns = {s.namespace: s for s in old.namespaces}
+        statuses = [
+            by_ns.get(ns) or CredentialStatus(namespace=ns, secret_name=spec.secret_name)
+            for ns in selected
+        ]
+        statuses = [s.model_copy(update={"secret_name": spec.secret_name}) for s in statuses]
+        missing: tuple[str, str] | None = None
+        if ref is not None and provider_secret is None:
+            missing = (
+                "SecretNotFound",
+                f"Secret {ref.namespace}/{ref.name} (provider.{spec.provider.type} secret "
+                "reference) not found",
+            )
+        config_error = missing or mem.config_error
+        if due:
+            statuses, config_error = await self._refresh(
+                cred, spec, mem, statuses, ctx, provider_secret, missing
+            )
+            mem.config_error = config_error
+        for ns in absent:
+            statuses.append(
+                model.record_failure(
+                    by_ns.get(ns) or CredentialStatus(namespace=ns, secret_name=spec.secret_name),
+                    ctx.now,
+                    f"NamespaceNotFound: namespace {ns} does not exist",
+                    [],
+                )
+            )
+        await self._finish(cred, spec, mem, statuses, ctx, config_error)
+
+    async def _refresh(
+        self,
+        cred: dict[str, Any],
+        spec: RegistryCredentialSpec,
+        mem: _Memory,
+        statuses: list[CredentialStatus],
+        ctx: _Pass,
+        provider_secret: dict[str, Any] | None,
+        missing: tuple[str, str] | None,
+    ) -> tuple[list[CredentialStatus], tuple[str, str] | None]:
+        name = str(cred["metadata"]["name"])
+        data = _decode(provider_secret) if provider_secret is not None else None
+        scrub = [
+            v.decode(errors="ignore") if isinstance(v, bytes) else v for v in (data or {}).values()
+        ]
+        host = _fetch_host(spec)
+        token: Token | None = None
+        config_error = missing
+        reason, message = missing or ("", "")
+        if missing is None:
+            try:
+                provider = build_provider(spec, data, host=host)
+                token = await asyncio.to_thread(provider.fetch, host)
+            except ProviderError as exc:
+                reason, message = exc.reason, model.redact(exc.message, scrub)
+                if reason in CONFIG_REASONS:
+                    config_error = (reason, message)
+            except Exception as exc:  # a provider bug must not stop the loop
+                reason, message = "ProviderFailed", f"{type(exc).__name__} fetching a token"
+        if token is None:
+            self._failed(name, spec, mem, ctx.now, reason)
+            mem.next_at = ctx.now + self._backoff(spec, mem)
+            text = f"{reason}: {message}"
+            if text != mem.last_error_event:
+                mem.last_error_event = text
+                await writes.record_event(self.kube, cred, "RefreshFailed", text)
+            log.warning("refreshing registry credential %s failed: %s", name, text)
+            return [model.record_failure(s, ctx.now, text, scrub) for s in statuses], config_error
+
+        scrub.append(token.password)
+        config = model.dockerconfigjson(spec.registry, token.username, token.password)
+        ours = ctx.managed.get(name, {})
+        out, failed = [], False
+        for st in statuses:
+            ns = st.namespace
+            body = writes.desired_secret(cred, spec.secret_name, ns, config)
+            try:
+                existing = ours.get(ns) or await self.kube.get_or_none(
+                    "v1", "Secret", spec.secret_name, ns
+                )
+                await writes.write_secret(self.kube, body, existing)
+                no_sa = await writes.patch_service_accounts(
+                    self.kube, ns, spec.service_accounts, spec.secret_name
+                )
+            except (writes.WriteRefused, ApiError) as exc:
+                failed = True
+                out.append(model.record_failure(st, ctx.now, f"WriteFailed: {exc}", scrub))
+                continue
+            if no_sa:
+                log.info("ServiceAccounts %s not found in %s (yet)", ", ".join(no_sa), ns)
+            out.append(model.record_refresh(st, ctx.now, token.expires_at))
+        mem.next_at = model.next_refresh(
+            token.issued_at,
+            token.expires_at,
+            spec.refresh.fraction,
+            ctx.now,
+            min_interval=spec.refresh.min_interval,
+        )
+        if failed:
+            self._failed(name, spec, mem, ctx.now, "WriteFailed")
+            mem.next_at = min(mem.next_at, ctx.now + self._backoff(spec, mem))
+        else:
+            mem.attempt, mem.last_error_event = 0, ""
+            self.metrics.refreshes.labels(name, spec.registry).inc()
+            log.info(
+                "refreshed registry credential %s in %d namespaces (next at %s)",
+                name,
+                len(out),
+                mem.next_at.isoformat(timespec="seconds"),
+            )
+        return out, None
+
+    def _failed(
+        self, name: str, spec: RegistryCredentialSpec, mem: _Memory, now: datetime, reason: str
+    ) -> None:
+        mem.attempt += 1
+        self.metrics.failures.labels(name, spec.registry, reason).inc()
+
+    def _backoff(self, spec: RegistryCredentialSpec, mem: _Memory) -> timedelta:
+        refresh = spec.refresh
+        return model.backoff_delay(
+            mem.attempt, refresh.retry_backoff, refresh.max_retry_backoff, self._rand()
+        )
+
+    # -- status -------------------------------------------------------------
+    def _old_status(self, cred: dict[str, Any]) -> model.RegistryCredentialStatus:
+        try:
+            return model.RegistryCredentialStatus.model_validate(cred.get("status") or {})
+        except ValidationError:
+            return model.RegistryCredentialStatus()
+
+    async def _finish(
+        self,
+        cred: dict[str, Any],
+        spec: RegistryCredentialSpec | None,
+        mem: _Memory,
+        statuses: list[CredentialStatus],
+        ctx: _Pass,
+        config_error: tuple[str, str] | None,
+    ) -> None:
+        """Recompute readiness and warnings for ``now``; write status and Events on change."""
+        name, now = str(cred["metadata"]["name"]), ctx.now
+        old = self._old_status(cred)
+        statuses = [
+            s.model_copy(
+                update={
+                    "conditions": model.set_condition(s.conditions, model.ready_condition(s, now))
+                }
+            )
+            for s in statuses
+        ]
+        provider = (
+            spec.provider.type
+            if spec
+            else str(((cred.get("spec") or {}).get("provider") or {}).get("type", ""))
+        )
+        new = model.aggregate_status(statuses, provider, cred["metadata"].get("generation", 0), now)
+        ready = new.conditions[0]
+        if config_error is not None:
+            reason, message = config_error
+            ready = ready.model_copy(
+                update={"status": "False", "reason": reason, "message": message}
+            )
+        conditions = model.set_condition(old.conditions, ready)
+        warn_before = spec.warn_before if spec else timedelta(hours=1)
+        lapsing = [
+            s for s in statuses if model.should_warn(s.expires_at, now, warn_before, s.last_error)
+        ]
+        expiring = self._expiring_condition(lapsing, now)
+        conditions = model.set_condition(conditions, expiring)
+        new = new.model_copy(update={"conditions": conditions})
+        if spec is not None:
+            left = (new.expires_at - now).total_seconds() if new.expires_at else None
+            self.metrics.set_expiry(name, spec.registry, left)
+        if expiring.status == "True" and not mem.warned:
+            await writes.record_event(self.kube, cred, "CredentialExpiring", expiring.message)
+        mem.warned = expiring.status == "True"
+        if config_error is not None and config_error[1] != mem.last_error_event and spec is None:
+            mem.last_error_event = config_error[1]
+            await writes.record_event(self.kube, cred, config_error[0], config_error[1])
+        body = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if body == (cred.get("status") or {}):
+            return
+        patch = {
+            "apiVersion": writes.GROUP_VERSION,
+            "kind": writes.KIND,
+            "metadata": {"name": name},
+            "status": body,
+        }
+        try:
+            await self.kube.apply(patch, field_manager=writes.FIELD_MANAGER, subresource="status")
+        except ApiError as exc:
+            log.warning("could not write status of RegistryCredential %s: %s", name, exc)
+
+    @staticmethod
+    def _expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> model.Condition:
+        if not lapsing:
+            return model.Condition(
+                type=EXPIRING, status="False", reason="NotExpiring", last_transition_time=now
+            )
+        first = min(lapsing, key=lambda s: s.expires_at or now)
+        where = ", ".join(s.namespace for s in lapsing)
+        assert first.expires_at is not None
+        if first.expires_at <= now:
+            reason = "Expired"
+            words = f"pull credential in {where} expired {_human(now - first.expires_at)} ago"
+        else:
+            reason = "RefreshFailing"
+            words = f"pull credential in {where} expires in {_human(first.expires_at - now)}"
+        if first.last_error:
+            words += f" and refresh is failing: {first.last_error}"
+        return model.Condition(
+            type=EXPIRING, status="True", reason=reason, message=words, last_transition_time=now
+        )
