@@ -30,8 +30,10 @@ def describe_validation(errors: list[Any]) -> str:
             msg = "unknown option"
         elif err.get("type") == "missing":
             msg = "required"
+        elif err.get("type") == "json_invalid":
+            msg = "the body is not valid JSON"
         else:
-            msg = str(err.get("msg", "invalid"))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "invalid request: " + "; ".join(parts)
 

@@ -7,10 +7,11 @@ into 404/409 in ``errors``; masking happens in the response class.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tether.api.auth import Admin, Reader
 from tether.api.summary import filter_summaries, summarize
@@ -38,9 +39,17 @@ class SyncBody(_Body):
     )
     prune: bool | None = Field(None, description="delete objects no longer in Git")
     dry_run: bool = Field(False, alias="dryRun", description="plan only, change nothing")
-    resources: list[Annotated[str, StringConstraints(pattern=RESOURCE_REF)]] = Field(
+    resources: list[str] = Field(
         default_factory=list, description='only these objects: "Kind/name" or "group/Kind/name"'
     )
+
+    @field_validator("resources")
+    @classmethod
+    def _refs(cls, refs: list[str]) -> list[str]:
+        for ref in refs:
+            if not re.fullmatch(RESOURCE_REF, ref):
+                raise ValueError(f"{ref!r} is not Kind/name or group/Kind/name")
+        return refs
 
 
 class RollbackBody(_Body):

@@ -104,13 +104,17 @@ def test_bad_options_are_422_naming_the_field(client: TestClient) -> None:
     cases = [
         ({"prune": "sometimes"}, "prune"),
         ({"dryrun": True}, "dryrun"),
-        ({"resources": ["not a ref"]}, "resources.0"),
+        ({"resources": ["not a ref"]}, "resources"),
     ]
     for body, field in cases:
         response = client.post("/api/v1/apps/guestbook/sync", json=body, headers=ADMIN)
         assert response.status_code == 422, body
         assert field in response.json()["fields"]
         assert field in response.json()["error"]
+    response = client.post(
+        "/api/v1/apps/guestbook/sync", json={"resources": ["x y"]}, headers=ADMIN
+    )
+    assert "'x y' is not Kind/name or group/Kind/name" in response.json()["error"]
     response = client.post("/api/v1/apps/guestbook/rollback", json={}, headers=ADMIN)
     assert response.status_code == 422
     assert "id: required" in response.json()["error"]

@@ -1,0 +1,110 @@
+"""``python -m bench [--full] [--scenario NAME ...] [--profile]``.
+
+Quick default (about 5 minutes on 2 cores): mttp at 100 and 500 apps,
+latency and drift over 20 samples, idle with 100 apps for 60 s, selective
+re-render with 100 apps. ``--full``: mttp at 100, 500, 1000 and 2000, idle
+with 1000 apps for 5 minutes, selective with 1000 apps. Every scenario starts
+its own control plane and Git server. Results go to
+``bench/results/<scenario>-<timestamp>.json``; ``bench/results/latest.json``
+keeps the newest result of each scenario, and docs/performance.md is
+regenerated from it. ``--profile`` runs the mttp controllers under cProfile
+(every thread) and stores the top functions with the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import drift, idle, latency, mttp, report, selective
+from bench.harness import log
+from bench.profiles import summarise
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCENARIOS = ("mttp", "latency", "drift", "idle", "selective")
+
+
+def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {"scenario": name, "mode": mode, "run_at": stamp, "environment": report.environment(),
+              "result": result}
+    (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+    latest_path = RESULTS / "latest.json"
+    latest: dict[str, Any] = {}
+    if latest_path.exists():
+        latest = json.loads(latest_path.read_text())
+    latest["environment"] = report.environment()
+    scenarios = latest.setdefault("scenarios", {})
+    if name.startswith("mttp-"):
+        runs = scenarios.setdefault("mttp", {})
+        runs[name.removeprefix("mttp-")] = {"mode": mode, "run_at": stamp, **result}
+    else:
+        scenarios[name] = {"mode": mode, "run_at": stamp, **result}
+    latest_path.write_text(json.dumps(latest, indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the long run (mttp up to 2000 apps)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS,
+                        help="run only this scenario (repeatable)")
+    parser.add_argument("--mttp-n", type=int, action="append",
+                        help="mttp sizes to run instead of the defaults (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the controller in mttp with cProfile (all threads)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only regenerate docs/performance.md from latest.json")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        report.write(RESULTS / "latest.json")
+        return 0
+    mode = "full" if args.full else "quick"
+    chosen = args.scenario or list(SCENARIOS)
+    sizes = args.mttp_n or ([100, 500, 1000, 2000] if args.full else [100, 500])
+    jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if "mttp" in chosen:
+        for n in sizes:
+            def one(n: int = n) -> dict[str, Any]:
+                prof = None
+                if args.profile:
+                    prof = RESULTS / f"profile-mttp-{n}-{time.strftime('%Y%m%d-%H%M%S')}.prof"
+                result = mttp.run(n, profile=prof)
+                if prof is not None:
+                    result["profile_top"] = summarise(prof)
+                return result
+            jobs.append((f"mttp-{n}", one))
+    if "latency" in chosen:
+        jobs.append(("latency", lambda: latency.run(20)))
+    if "drift" in chosen:
+        jobs.append(("drift", lambda: drift.run(20)))
+    if "idle" in chosen:
+        jobs.append(("idle", lambda: idle.run(1000, 300.0, 60.0) if args.full
+                     else idle.run(100, 60.0, 20.0)))
+    if "selective" in chosen:
+        jobs.append(("selective", lambda: selective.run(1000 if args.full else 100)))
+    failed = 0
+    started = time.monotonic()
+    for name, job in jobs:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            result = job()
+        except Exception as exc:
+            failed += 1
+            log(f"{name} failed: {exc!r}")
+            traceback.print_exc()
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+        _save(name, result, stamp, mode)
+    report.write(RESULTS / "latest.json")
+    log(f"done in {time.monotonic() - started:.0f}s; docs/performance.md regenerated")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
