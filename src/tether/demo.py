@@ -43,8 +43,13 @@ def _free(port: int) -> int:
 
 
 def _git(*args: str, cwd: Path) -> None:
-    env = dict(os.environ, GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@localhost",
-               GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@localhost")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="demo",
+        GIT_AUTHOR_EMAIL="demo@localhost",
+        GIT_COMMITTER_NAME="demo",
+        GIT_COMMITTER_EMAIL="demo@localhost",
+    )
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
@@ -72,23 +77,33 @@ async def setup(kubeconfig: str, repo_url: str) -> str:
         await install(kube, "tether")
         token = new_token()
         user, encoded = token_secret_entry("demo-admin", "admin", token)
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": {"name": TOKENS_SECRET, "namespace": "tether"},
-                  "data": {user: encoded}}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": TOKENS_SECRET, "namespace": "tether"},
+            "data": {user: encoded},
+        }
         await kube.apply(secret, field_manager="tether-demo")
-        spec = appmodel.parse_spec({
-            "source": {"repoURL": repo_url, "path": "apps/finance", "targetRevision": "main"},
-            "destination": {"namespace": "finance"},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
-                           "syncOptions": ["CreateNamespace=true"]},
-        })
+        spec = appmodel.parse_spec(
+            {
+                "source": {"repoURL": repo_url, "path": "apps/finance", "targetRevision": "main"},
+                "destination": {"namespace": "finance"},
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    "syncOptions": ["CreateNamespace=true"],
+                },
+            }
+        )
         app = appmodel.new_application("finance", "tether", spec)
         await kube.apply(app, field_manager="tether-demo")
         return token
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     base = cache_dir() / "demo"
     base.mkdir(parents=True, exist_ok=True)
@@ -96,21 +111,36 @@ def main() -> None:
     state = localcluster.ClusterState.load(state_dir)
     if state is not None:
         localcluster.down(state_dir)
-    print("starting the local control plane (etcd, kube-apiserver, controller-manager, "
-          "scheduler, kwok) ...", flush=True)
+    print(
+        "starting the local control plane (etcd, kube-apiserver, controller-manager, "
+        "scheduler, kwok) ...",
+        flush=True,
+    )
     state = localcluster.up(state_dir, nodes=3, progress=lambda m: print(f"  {m}", flush=True))
     bare, work = prepare_repo(base)
     git_port = _free(9418)
     daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
-         f"--base-path={bare.parent}", f"--port={git_port}", "--listen=127.0.0.1", str(bare.parent)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            f"--base-path={bare.parent}",
+            f"--port={git_port}",
+            "--listen=127.0.0.1",
+            str(bare.parent),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     repo_url = f"git://127.0.0.1:{git_port}/{bare.name}"
     _git("remote", "set-url", "origin", repo_url, cwd=work)
     token = asyncio.run(setup(state.kubeconfig, repo_url))
     ui_port = _free(8080)
-    print(f"""
+    print(
+        f"""
 Tether demo is running.
 
   Web UI:      http://127.0.0.1:{ui_port}/   (token: {token})
@@ -126,7 +156,9 @@ Try the seed story:
   5. change the image tag, push, then: tether app rollback finance ; tether app resume finance
 
 Ctrl-C stops the controller, the Git server and the cluster.
-""", flush=True)
+""",
+        flush=True,
+    )
     os.environ["KUBECONFIG"] = state.kubeconfig
 
     async def controller() -> None:
@@ -134,9 +166,15 @@ Ctrl-C stops the controller, the Git server and the cluster.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(kubeconfig=state.kubeconfig, namespace="tether", poll_interval=15.0, workers=8,
-                  helm_path=str(helm_path()) if helm_path().exists() else None, stop=stop,
-                  surface=surface_for(f"127.0.0.1:{ui_port}"))
+        await run(
+            kubeconfig=state.kubeconfig,
+            namespace="tether",
+            poll_interval=15.0,
+            workers=8,
+            helm_path=str(helm_path()) if helm_path().exists() else None,
+            stop=stop,
+            surface=surface_for(f"127.0.0.1:{ui_port}"),
+        )
 
     try:
         asyncio.run(controller())

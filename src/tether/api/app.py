@@ -54,7 +54,7 @@ def create_app(
     app.state.registries = registries
     app.state.auth = auth
     app.state.stream_interval = stream_interval
-    errors.install(app)
+    errors.install(app, not_found=static.ui_fallback(web_dist))
 
     @app.middleware("http")
     async def _headers(
@@ -86,6 +86,5 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(registry_router)
     app.include_router(stream_router)
-    static.install(app, web_dist)
     app.add_middleware(QueryTokenMiddleware)
     return app

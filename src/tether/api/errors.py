@@ -11,9 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tether.api.static import Fallback
 from tether.controller.service import ActionRefused, AppNotFound
 
 
@@ -25,20 +26,22 @@ def describe_validation(errors: list[Any]) -> str:
     """'body.prune: Input should be a valid boolean; query.kind: Field required'."""
     parts = []
     for err in errors:
+        if err.get("type") == "json_invalid":
+            return "invalid request: the body is not valid JSON"
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
         if err.get("type") == "extra_forbidden":
             msg = "unknown option"
         elif err.get("type") == "missing":
             msg = "required"
-        elif err.get("type") == "json_invalid":
-            msg = "the body is not valid JSON"
         else:
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}")
     return "invalid request: " + "; ".join(parts)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, not_found: Fallback | None = None) -> None:
+    """Error handlers; ``not_found`` may answer unmatched GETs first (the UI's pages)."""
+
     @app.exception_handler(AppNotFound)
     async def _not_found(_: Request, exc: AppNotFound) -> JSONResponse:
         name = str(exc.args[0]) if exc.args else "?"
@@ -56,7 +59,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and not_found is not None:
+            page = await not_found(request)
+            if page is not None:
+                return page
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; see /openapi.json for the API"

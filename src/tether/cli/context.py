@@ -36,16 +36,30 @@ EXIT_DIFF = 2
 
 
 def kube_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--kubeconfig", envvar="KUBECONFIG", default=None,
-                      help="Path to the kubeconfig (default: $KUBECONFIG).")(fn)
-    fn = click.option("--app-namespace", default="tether", show_default=True,
-                      envvar="TETHER_NAMESPACE", help="Namespace holding Applications.")(fn)
+    fn = click.option(
+        "--kubeconfig",
+        envvar="KUBECONFIG",
+        default=None,
+        help="Path to the kubeconfig (default: $KUBECONFIG).",
+    )(fn)
+    fn = click.option(
+        "--app-namespace",
+        default="tether",
+        show_default=True,
+        envvar="TETHER_NAMESPACE",
+        help="Namespace holding Applications.",
+    )(fn)
     return fn
 
 
 def output_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("-o", "--output", type=click.Choice(["table", "wide", "json", "yaml"]),
-                        default="table", show_default=True)(fn)
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["table", "wide", "json", "yaml"]),
+        default="table",
+        show_default=True,
+    )(fn)
 
 
 def helm_binary() -> str | None:
@@ -83,9 +97,15 @@ def run(coro: Awaitable[T]) -> T:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(EXIT_ERROR)
     except httpx.HTTPError as exc:
-        where = getattr(exc.request, "url", "the API server") if hasattr(exc, "_request") else "the API server"
-        err.print(f"[red]error:[/] cannot reach {where}: {exc or type(exc).__name__}; "
-                  "is the cluster running and KUBECONFIG right?")
+        where = (
+            getattr(exc.request, "url", "the API server")
+            if hasattr(exc, "_request")
+            else "the API server"
+        )
+        err.print(
+            f"[red]error:[/] cannot reach {where}: {exc or type(exc).__name__}; "
+            "is the cluster running and KUBECONFIG right?"
+        )
         sys.exit(EXIT_ERROR)
 
 

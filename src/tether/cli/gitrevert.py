@@ -27,4 +27,6 @@ async def revert_to(svc: AppService, name: str, history_id: int, user: str) -> s
     creds = await svc.reconciler._credentials(spec.source.repo_url)
     repos = svc.reconciler.sources.repos
     author = git.GitIdentity(name=f"{getpass.getuser()} via tether", email="tether@localhost")
-    return await asyncio.to_thread(repos.revert, spec.source.repo_url, current, author, branch, creds)
+    return await asyncio.to_thread(
+        repos.revert, spec.source.repo_url, current, author, branch, creds
+    )

@@ -40,8 +40,9 @@ class ControllerCollector(Collector):
     def collect(self) -> Iterator[Any]:
         c = self.controller
         durations = c.metrics.reconcile_seconds
-        summary = SummaryMetricFamily("tether_reconcile_duration_seconds",
-                                      "Time to reconcile one Application")
+        summary = SummaryMetricFamily(
+            "tether_reconcile_duration_seconds", "Time to reconcile one Application"
+        )
         summary.add_metric([], count_value=c.metrics.reconciles, sum_value=sum(durations))
         yield summary
         syncs = CounterMetricFamily("tether_syncs", "Sync operations run")
@@ -61,13 +62,16 @@ class ControllerCollector(Collector):
         depth = GaugeMetricFamily("tether_queue_depth", "Applications waiting to reconcile")
         depth.add_metric([], c.queue_depth)
         yield depth
-        apps = GaugeMetricFamily("tether_applications", "Applications by sync and health",
-                                 labels=["sync", "health"])
+        apps = GaugeMetricFamily(
+            "tether_applications", "Applications by sync and health", labels=["sync", "health"]
+        )
         counts: dict[tuple[str, str], int] = {}
         for app in c.apps():
             st = app.get("status") or {}
-            key = (st.get("sync", {}).get("status", "Unknown"),
-                   st.get("health", {}).get("status", "Unknown"))
+            key = (
+                st.get("sync", {}).get("status", "Unknown"),
+                st.get("health", {}).get("status", "Unknown"),
+            )
             counts[key] = counts.get(key, 0) + 1
         for (s, h), n in counts.items():
             apps.add_metric([s, h], n)
@@ -128,9 +132,12 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
         return JSONResponse({"refreshed": refreshed})
 
     # The UI's catch-all route must stay last.
-    app.router.routes.sort(key=lambda r: getattr(r, "path", "") in ("/{path:path}", "/{full_path:path}"))
-    config = uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="warning",
-                            lifespan="off")
+    app.router.routes.sort(
+        key=lambda r: getattr(r, "path", "") in ("/{path:path}", "/{full_path:path}")
+    )
+    config = uvicorn.Config(
+        app, host=host or "127.0.0.1", port=int(port), log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     log.info("API and UI on http://%s:%s", host or "127.0.0.1", port)
     await server.serve()

@@ -43,19 +43,31 @@ async def install(kubeconfig: str | None, app_namespace: str) -> None:
 
 
 @cli.command()
-@click.option("--listen", default=None, help="Serve the API and UI on HOST:PORT (e.g. 127.0.0.1:8080).")
-@click.option("--poll", "poll_interval", default=60.0, show_default=True, help="Git poll interval (s).")
+@click.option(
+    "--listen", default=None, help="Serve the API and UI on HOST:PORT (e.g. 127.0.0.1:8080)."
+)
+@click.option(
+    "--poll", "poll_interval", default=60.0, show_default=True, help="Git poll interval (s)."
+)
 @click.option("--workers", default=8, show_default=True, help="Apps reconciled at once.")
 @click.option("-v", "--verbose", is_flag=True)
 @kube_options
-def controller(listen: str | None, poll_interval: float, workers: int, verbose: bool,
-               kubeconfig: str | None, app_namespace: str) -> None:
+def controller(
+    listen: str | None,
+    poll_interval: float,
+    workers: int,
+    verbose: bool,
+    kubeconfig: str | None,
+    app_namespace: str,
+) -> None:
     """Run the reconcilers (and, with --listen, the API and web UI) in the foreground."""
     from tether.cli.serve import surface_for
     from tether.controller.server import run
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def main() -> None:
@@ -63,9 +75,15 @@ def controller(listen: str | None, poll_interval: float, workers: int, verbose: 
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(kubeconfig=kubeconfig, namespace=app_namespace, poll_interval=poll_interval,
-                  workers=workers, helm_path=helm_binary(), stop=stop,
-                  surface=surface_for(listen) if listen else None)
+        await run(
+            kubeconfig=kubeconfig,
+            namespace=app_namespace,
+            poll_interval=poll_interval,
+            workers=workers,
+            helm_path=helm_binary(),
+            stop=stop,
+            surface=surface_for(listen) if listen else None,
+        )
 
     asyncio.run(main())
 
@@ -84,14 +102,19 @@ def render(source: str, path: str, revision: str | None, namespace: str) -> None
 
     try:
         if Path(source).is_dir() and revision is None and not (Path(source) / ".git").exists():
-            objects = do_render(str(source), {"path": path}, namespace=namespace,
-                                helm_path=helm_binary())
+            objects = do_render(
+                str(source), {"path": path}, namespace=namespace, helm_path=helm_binary()
+            )
         else:
             repos = make_sources().repos
             url = str(Path(source).resolve()) if Path(source).exists() else source
             sha = repos.resolve(url, revision or "HEAD")
-            objects = do_render(repos.read_tree(url, sha, ""), {"path": path},
-                                namespace=namespace, helm_path=helm_binary())
+            objects = do_render(
+                repos.read_tree(url, sha, ""),
+                {"path": path},
+                namespace=namespace,
+                helm_path=helm_binary(),
+            )
     except (RenderError, git.GitError) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)

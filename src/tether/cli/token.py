@@ -26,14 +26,23 @@ async def create(name: str, role: str, kubeconfig: str | None, app_namespace: st
     user, encoded = token_secret_entry(name, role, value)
     async with KubeClient.from_kubeconfig(kubeconfig) as kube:
         try:
-            await kube.merge_patch("v1", "Secret", TOKENS_SECRET, {"data": {user: encoded}},
-                                   app_namespace)
+            await kube.merge_patch(
+                "v1", "Secret", TOKENS_SECRET, {"data": {user: encoded}}, app_namespace
+            )
         except NotFound:
-            await kube.create({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                               "metadata": {"name": TOKENS_SECRET, "namespace": app_namespace},
-                               "data": {user: encoded}})
+            await kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "Opaque",
+                    "metadata": {"name": TOKENS_SECRET, "namespace": app_namespace},
+                    "data": {user: encoded},
+                }
+            )
     click.echo(value)
-    out.print(f"[dim]token for {name} ({role}); it is not stored anywhere in clear[/]", highlight=False)
+    out.print(
+        f"[dim]token for {name} ({role}); it is not stored anywhere in clear[/]", highlight=False
+    )
 
 
 @token.command()

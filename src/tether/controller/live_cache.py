@@ -47,7 +47,9 @@ class LiveCache:
         return (api_version, kind) in self._tasks
 
     def in_namespace(self, namespace: str) -> list[Obj]:
-        return [self._objects[k] for k in self._by_namespace.get(namespace, ()) if k in self._objects]
+        return [
+            self._objects[k] for k in self._by_namespace.get(namespace, ()) if k in self._objects
+        ]
 
     def by_uid(self, uid: str) -> Obj | None:
         key = self._by_uid.get(uid)
@@ -127,9 +129,11 @@ class LiveCache:
         for obj in items:
             seen.add(key_of(obj))
             self._store("ADDED", obj, notify=False)
-        stale = [k for k, o in self._objects.items()
-                 if (o.get("apiVersion"), o.get("kind")) == (api.api_version, api.kind)
-                 and k not in seen]
+        stale = [
+            k
+            for k, o in self._objects.items()
+            if (o.get("apiVersion"), o.get("kind")) == (api.api_version, api.kind) and k not in seen
+        ]
         for key in stale:
             self._store("DELETED", self._objects[key])
         return resource_version

@@ -24,8 +24,11 @@ def summary(cred: dict[str, Any]) -> dict[str, Any]:
             "expiresAt": ns.get("expiresAt"),
             "lastRefresh": ns.get("lastRefresh"),
             "lastError": ns.get("lastError") or "",
-            "ready": any(c.get("type") == "Ready" and c.get("status") == "True"
-                         for c in ns.get("conditions") or []) or bool(ns.get("ready")),
+            "ready": any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in ns.get("conditions") or []
+            )
+            or bool(ns.get("ready")),
         }
         for ns in status.get("namespaces") or []
     ]
@@ -40,9 +43,13 @@ def summary(cred: dict[str, Any]) -> dict[str, Any]:
         "namespaces": namespaces,
         "expiresAt": min(expiries) if expiries else None,
         "lastRefresh": max((n["lastRefresh"] or "" for n in namespaces), default=None) or None,
-        "lastError": errors[0] if errors else (conds.get("Ready", {}).get("message", "")
-                                               if conds.get("Ready", {}).get("status") == "False"
-                                               else ""),
+        "lastError": errors[0]
+        if errors
+        else (
+            conds.get("Ready", {}).get("message", "")
+            if conds.get("Ready", {}).get("status") == "False"
+            else ""
+        ),
         "ready": conds.get("Ready", {}).get("status") == "True",
     }
 
@@ -72,14 +79,22 @@ class RegistryApi:
         ns = info["namespaces"][0]["namespace"]
         secret = await self.kube.get_or_none("v1", "Secret", info["secretName"], ns)
         if secret is None:
-            return {"name": name, "ok": False,
-                    "message": f"Secret {ns}/{info['secretName']} does not exist"}
+            return {
+                "name": name,
+                "ok": False,
+                "message": f"Secret {ns}/{info['secretName']} does not exist",
+            }
         raw = base64.b64decode((secret.get("data") or {}).get(".dockerconfigjson", ""))
-        auths = (json.loads(raw or b"{}").get("auths") or {})
+        auths = json.loads(raw or b"{}").get("auths") or {}
         if not auths:
             return {"name": name, "ok": False, "message": "the Secret holds no registry entry"}
         host, entry = next(iter(auths.items()))
         user, _, password = base64.b64decode(entry.get("auth", "")).decode().partition(":")
         result = await asyncio.to_thread(check_registry, host, user, password)
-        return {"name": name, "registry": host, "ok": result.ok,
-                "statusCode": result.status_code, "message": result.message}
+        return {
+            "name": name,
+            "registry": host,
+            "ok": result.ok,
+            "statusCode": result.status_code,
+            "message": result.message,
+        }

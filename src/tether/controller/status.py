@@ -19,13 +19,17 @@ def set_condition(
     previous = next((c for c in status.get("conditions") or [] if c.get("type") == ctype), None)
     if message is not None:
         same = previous is not None and previous.get("message") == message
-        conds.append({
-            "type": ctype,
-            "status": "True",
-            "reason": reason or ctype,
-            "message": message,
-            "lastTransitionTime": previous["lastTransitionTime"] if same and previous else now_iso(),
-        })
+        conds.append(
+            {
+                "type": ctype,
+                "status": "True",
+                "reason": reason or ctype,
+                "message": message,
+                "lastTransitionTime": previous["lastTransitionTime"]
+                if same and previous
+                else now_iso(),
+            }
+        )
     status["conditions"] = sorted(conds, key=lambda c: c["type"])
 
 
@@ -53,7 +57,9 @@ def resources(
             "kind": key.kind,
             "namespace": key.namespace,
             "name": key.name,
-            "status": "OutOfSync" if key in errors else (diffs[key].status if key in diffs else "Unknown"),
+            "status": "OutOfSync"
+            if key in errors
+            else (diffs[key].status if key in diffs else "Unknown"),
         }
         health = health_by_key.get(key)
         if health is not None:
@@ -62,26 +68,40 @@ def resources(
             entry["message"] = errors[key]
         out.append(entry)
     for key in extras:
-        out.append({
-            "group": key.group, "version": "", "kind": key.kind, "namespace": key.namespace,
-            "name": key.name, "status": "OutOfSync", "requiresPruning": True,
-        })
+        out.append(
+            {
+                "group": key.group,
+                "version": "",
+                "kind": key.kind,
+                "namespace": key.namespace,
+                "name": key.name,
+                "status": "OutOfSync",
+                "requiresPruning": True,
+            }
+        )
     return out
 
 
 def append_history(
-    status: dict[str, Any], *, revision: str, initiated_by: str, message: str, limit: int,
+    status: dict[str, Any],
+    *,
+    revision: str,
+    initiated_by: str,
+    message: str,
+    limit: int,
     source: dict[str, Any],
 ) -> int:
     history = list(status.get("history") or [])
     next_id = (max((h.get("id", 0) for h in history), default=0)) + 1
-    history.append({
-        "id": next_id,
-        "revision": revision,
-        "deployedAt": now_iso(),
-        "initiatedBy": initiated_by,
-        "message": message,
-        "source": source,
-    })
+    history.append(
+        {
+            "id": next_id,
+            "revision": revision,
+            "deployedAt": now_iso(),
+            "initiatedBy": initiated_by,
+            "message": message,
+            "source": source,
+        }
+    )
     status["history"] = history[-limit:]
     return next_id

@@ -61,11 +61,14 @@ async def _apply_one(kube: KubeClient, obj: Obj, *, replace: bool, dry_run: bool
         return await kube.create(obj)
     except Conflict:
         live = await kube.get(
-            str(obj["apiVersion"]), str(obj["kind"]), obj["metadata"]["name"],
+            str(obj["apiVersion"]),
+            str(obj["kind"]),
+            obj["metadata"]["name"],
             obj["metadata"].get("namespace", ""),
         )
-        obj = dict(obj, metadata=dict(obj["metadata"],
-                                      resourceVersion=live["metadata"]["resourceVersion"]))
+        obj = dict(
+            obj, metadata=dict(obj["metadata"], resourceVersion=live["metadata"]["resourceVersion"])
+        )
         return await kube.replace(obj)
 
 

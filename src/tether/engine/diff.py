@@ -157,7 +157,9 @@ def _managed_by(live: Obj, managers: tuple[str, ...]) -> list[dict[str, Any]]:
     return [e.get("fieldsV1") or {} for e in entries if e.get("manager") in managers]
 
 
-def apply_ignores(desired: Obj, live: Obj | None, rules: list[IgnoreRule]) -> tuple[Obj, Obj | None]:
+def apply_ignores(
+    desired: Obj, live: Obj | None, rules: list[IgnoreRule]
+) -> tuple[Obj, Obj | None]:
     key = key_of(desired)
     desired, live_copy = copy.deepcopy(desired), copy.deepcopy(live)
     for rule in rules:
@@ -205,8 +207,13 @@ def compare(
     """Compare the dry-run result for a desired object with the live object."""
     key = key_of(predicted)
     if live is None:
-        return ResourceDiff(key=key, status="OutOfSync", desired=normalise(predicted), live=None,
-                            changed_paths=["/"])
+        return ResourceDiff(
+            key=key,
+            status="OutOfSync",
+            desired=normalise(predicted),
+            live=None,
+            changed_paths=["/"],
+        )
     want, have = apply_ignores(normalise(predicted), normalise(live), rules or [])
     assert have is not None
     paths = changed_paths(have, want)

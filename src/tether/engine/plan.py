@@ -15,13 +15,41 @@ from dataclasses import dataclass, field
 from tether.engine.objects import Obj, ObjectKey, controller_owner, key_of, labels
 
 KIND_ORDER = [
-    "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
-    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap",
-    "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition",
-    "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role",
-    "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod",
-    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
-    "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
 ]
 
 
@@ -124,9 +152,9 @@ def plan_sync(
             "option if this is intended)"
         )
     apply = [
-        o for o in desired
-        if (out_of_sync is None or key_of(o) in out_of_sync)
-        and (only is None or key_of(o) in only)
+        o
+        for o in desired
+        if (out_of_sync is None or key_of(o) in out_of_sync) and (only is None or key_of(o) in only)
     ]
     apply.sort(key=lambda o: apply_order(key_of(o)))
     candidates = [k for k in previous if k not in desired_keys and (only is None or k in only)]

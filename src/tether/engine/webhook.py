@@ -40,20 +40,29 @@ def parse(headers: Mapping[str, str], body: bytes, secret: str) -> Push | None:
     if not secret:
         raise WebhookError(503, "webhook secret not configured: set TETHER_WEBHOOK_SECRET")
     if "x-github-event" in h:
-        provider, event, ok = "github", h["x-github-event"], _hmac_ok(
-            secret, body, h.get("x-hub-signature-256", ""))
+        provider, event, ok = (
+            "github",
+            h["x-github-event"],
+            _hmac_ok(secret, body, h.get("x-hub-signature-256", "")),
+        )
         is_push = event == "push"
     elif "x-gitea-event" in h:
-        provider, event, ok = "gitea", h["x-gitea-event"], _hmac_ok(
-            secret, body, h.get("x-gitea-signature", ""))
+        provider, event, ok = (
+            "gitea",
+            h["x-gitea-event"],
+            _hmac_ok(secret, body, h.get("x-gitea-signature", "")),
+        )
         is_push = event == "push"
     elif "x-gitlab-event" in h:
         provider, event = "gitlab", h["x-gitlab-event"]
         ok = hmac.compare_digest(h.get("x-gitlab-token", ""), secret)
         is_push = event in ("Push Hook", "Tag Push Hook")
     elif "x-event-key" in h:
-        provider, event, ok = "bitbucket", h["x-event-key"], _hmac_ok(
-            secret, body, h.get("x-hub-signature", ""))
+        provider, event, ok = (
+            "bitbucket",
+            h["x-event-key"],
+            _hmac_ok(secret, body, h.get("x-hub-signature", "")),
+        )
         is_push = event in ("repo:push", "repo:refs_changed")
     else:
         raise WebhookError(400, "not a GitHub, GitLab, Gitea or Bitbucket webhook")

@@ -71,7 +71,9 @@ def _cp_key() -> str:
 def _go() -> str:
     go = shutil.which("go")
     if not go:
-        raise BinariesMissing("the Go toolchain is needed to build the control plane: install golang")
+        raise BinariesMissing(
+            "the Go toolchain is needed to build the control plane: install golang"
+        )
     return go
 
 
@@ -120,7 +122,14 @@ def build_kwok(root: Path | None = None, *, log: bool = True) -> Path:
     bindir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="0", GOBIN=str(bindir), GOFLAGS="")
     _run(
-        [_go(), "install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"],
+        [
+            _go(),
+            "install",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}",
+        ],
         cwd=root,
         env=env,
         log=log,

@@ -97,7 +97,9 @@ def up(
     directory = (directory or default_dir()).resolve()
     existing = ClusterState.load(directory)
     if existing is not None:
-        alive = [c.name for c in existing.components if processes.is_running(c.pid, _marker(directory))]
+        alive = [
+            c.name for c in existing.components if processes.is_running(c.pid, _marker(directory))
+        ]
         if alive:
             raise ClusterError(
                 f"a cluster is already running from {directory} ({', '.join(alive)}); "
@@ -109,7 +111,9 @@ def up(
             f"clean it up with `tether cluster down --dir {directory}`"
         )
     if apiserver_port is not None and not processes.port_is_free(apiserver_port):
-        raise ClusterError(f"port {apiserver_port} for kube-apiserver is already in use on 127.0.0.1")
+        raise ClusterError(
+            f"port {apiserver_port} for kube-apiserver is already in use on 127.0.0.1"
+        )
     bins = binaries or Binaries.locate()
     if directory.exists() and any(directory.iterdir()):
         raise ClusterError(f"{directory} is not empty: choose another --dir or remove it")
@@ -156,54 +160,102 @@ def _start_all(
         return comp
 
     progress("starting etcd")
-    etcd = launch("etcd", [
-        cp, "etcd", "--name=default", f"--data-dir={d / 'etcd'}",
-        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-        f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-        f"--initial-cluster=default={peer_url}", "--unsafe-no-fsync",
-        "--log-level=warn", "--quota-backend-bytes=8589934592",
-    ])
+    etcd = launch(
+        "etcd",
+        [
+            cp,
+            "etcd",
+            "--name=default",
+            f"--data-dir={d / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=default={peer_url}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+            "--quota-backend-bytes=8589934592",
+        ],
+    )
     _wait(state, etcd, timeout, lambda: _http_ok(f"{etcd_url}/health"), "etcd /health")
 
     progress("starting kube-apiserver")
-    apiserver = launch("kube-apiserver", [
-        cp, "kube-apiserver", f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
-        f"--cert-dir={d / 'pki'}", f"--tls-cert-file={keys.serving_cert}",
-        f"--tls-private-key-file={keys.serving_key}", f"--client-ca-file={keys.ca_cert}",
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-account-key-file={keys.sa_pub}",
-        f"--service-account-signing-key-file={keys.sa_key}",
-        f"--token-auth-file={keys.token_file}", "--authorization-mode=RBAC",
-        "--allow-privileged=true", "--profiling=false", "--v=0",
-        "--event-ttl=1h", "--disable-admission-plugins=TaintNodesByCondition",
-    ])
+    apiserver = launch(
+        "kube-apiserver",
+        [
+            cp,
+            "kube-apiserver",
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={d / 'pki'}",
+            f"--tls-cert-file={keys.serving_cert}",
+            f"--tls-private-key-file={keys.serving_key}",
+            f"--client-ca-file={keys.ca_cert}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={keys.sa_pub}",
+            f"--service-account-signing-key-file={keys.sa_key}",
+            f"--token-auth-file={keys.token_file}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=0",
+            "--event-ttl=1h",
+            "--disable-admission-plugins=TaintNodesByCondition",
+        ],
+    )
     with state.client() as client:
         _wait(state, apiserver, timeout, lambda: _api_ready(client), "kube-apiserver /readyz")
 
     kubeconfig = state.kubeconfig
     progress("starting kube-controller-manager and kube-scheduler")
-    launch("kube-controller-manager", [
-        cp, "kube-controller-manager", f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-        "--secure-port=0", f"--service-account-private-key-file={keys.sa_key}",
-        f"--root-ca-file={keys.ca_cert}", "--use-service-account-credentials=false",
-        "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
-        "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-        "--kube-api-qps=200", "--kube-api-burst=400",
-    ])
-    launch("kube-scheduler", [
-        cp, "kube-scheduler", f"--kubeconfig={kubeconfig}", "--leader-elect=false",
-        "--secure-port=0", "--kube-api-qps=200", "--kube-api-burst=400",
-    ])
+    launch(
+        "kube-controller-manager",
+        [
+            cp,
+            "kube-controller-manager",
+            f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            f"--service-account-private-key-file={keys.sa_key}",
+            f"--root-ca-file={keys.ca_cert}",
+            "--use-service-account-credentials=false",
+            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+        ],
+    )
+    launch(
+        "kube-scheduler",
+        [
+            cp,
+            "kube-scheduler",
+            f"--kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+        ],
+    )
 
     progress(f"starting kwok with {state.nodes} fake nodes")
-    launch("kwok", [
-        str(bins.kwok), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
-        f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
-        f"--config={STAGES_FILE}", "--cidr=10.244.0.0/16", "--node-ip=10.0.0.2",
-        f"--server-address=127.0.0.1:{processes.free_port()}",
-    ])
+    launch(
+        "kwok",
+        [
+            str(bins.kwok),
+            f"--kubeconfig={kubeconfig}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+            f"--config={STAGES_FILE}",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=10.0.0.2",
+            f"--server-address=127.0.0.1:{processes.free_port()}",
+        ],
+    )
     with state.client() as client:
         for i in range(state.nodes):
             _create_node(client, f"kwok-node-{i}")
@@ -307,11 +359,19 @@ def _write_kubeconfig(state: ClusterState) -> None:
     config: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "tether-local", "cluster": {
-            "server": state.server, "certificate-authority-data": ca}}],
+        "clusters": [
+            {
+                "name": "tether-local",
+                "cluster": {"server": state.server, "certificate-authority-data": ca},
+            }
+        ],
         "users": [{"name": "admin", "user": {"token": state.token}}],
-        "contexts": [{"name": "tether-local", "context": {
-            "cluster": "tether-local", "user": "admin", "namespace": "default"}}],
+        "contexts": [
+            {
+                "name": "tether-local",
+                "context": {"cluster": "tether-local", "user": "admin", "namespace": "default"},
+            }
+        ],
         "current-context": "tether-local",
     }
     path = Path(state.kubeconfig)

@@ -50,8 +50,13 @@ def test_stale_state_directory_is_reported_with_the_cleanup_command(tmp_path: Pa
     directory = tmp_path / "stale"
     directory.mkdir()
     localcluster.ClusterState(
-        directory=str(directory), server="https://127.0.0.1:1", kubeconfig="k", ca_file="c",
-        token="t", nodes=1, components=[localcluster.Component("etcd", 999999, "x.log")],
+        directory=str(directory),
+        server="https://127.0.0.1:1",
+        kubeconfig="k",
+        ca_file="c",
+        token="t",
+        nodes=1,
+        components=[localcluster.Component("etcd", 999999, "x.log")],
     ).save()
     result = _tether("cluster", "up", "--dir", str(directory))
     assert result.returncode == 1
@@ -79,12 +84,14 @@ def test_component_that_exits_early_shows_its_log(tmp_path: Path) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
     broken = fake / "tether-testenv"
-    broken.write_text("#!/bin/sh\necho \"boom: $1 cannot start\" >&2\nexit 3\n")
+    broken.write_text('#!/bin/sh\necho "boom: $1 cannot start" >&2\nexit 3\n')
     broken.chmod(0o755)
     real = binaries.Binaries.locate()
     with pytest.raises(localcluster.ClusterError) as info:
         localcluster.up(
-            tmp_path / "c", nodes=1, binaries=binaries.Binaries(control_plane=broken, kwok=real.kwok)
+            tmp_path / "c",
+            nodes=1,
+            binaries=binaries.Binaries(control_plane=broken, kwok=real.kwok),
         )
     assert "etcd exited early" in str(info.value)
     assert "boom: etcd cannot start" in str(info.value)

@@ -59,7 +59,9 @@ def test_deployment_rolls_out_scales_and_keeps_old_replicaset_as_history(
         what="three Ready pods",
     )
 
-    kubectl("-n", namespace, "set", "image", "deployment/finance-api", "finance-api=finance-api:1.4")
+    kubectl(
+        "-n", namespace, "set", "image", "deployment/finance-api", "finance-api=finance-api:1.4"
+    )
 
     def rolled_out() -> bool:
         rss = _json(kubectl, "-n", namespace, "get", "rs", "-l", "app=finance-api")["items"]
@@ -68,15 +70,14 @@ def test_deployment_rolls_out_scales_and_keeps_old_replicaset_as_history(
         by_image = {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs for rs in rss}
         new, old = by_image.get("finance-api:1.4"), by_image.get("finance-api:1.3")
         return bool(
-            new
-            and old
-            and new["status"].get("readyReplicas") == 3
-            and old["spec"]["replicas"] == 0
+            new and old and new["status"].get("readyReplicas") == 3 and old["spec"]["replicas"] == 0
         )
 
     wait_for(rolled_out, what="new ReplicaSet with 3 ready and the old one kept at 0")
     rss = _json(kubectl, "-n", namespace, "get", "rs", "-l", "app=finance-api")["items"]
-    revisions = sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in rss)
+    revisions = sorted(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in rss
+    )
     assert revisions == ["1", "2"]
 
 
@@ -93,8 +94,15 @@ def test_kwok_failure_stage_gives_the_promised_pod_status(
     kubectl: Kubectl, namespace: str, mode: str
 ) -> None:
     phase, state, reason, message = FAILURES[mode]
-    kubectl("-n", namespace, "run", "p", "--image=example.com/app:1", "-l",
-            f"testenv.tether.dev/simulate={mode}")
+    kubectl(
+        "-n",
+        namespace,
+        "run",
+        "p",
+        "--image=example.com/app:1",
+        "-l",
+        f"testenv.tether.dev/simulate={mode}",
+    )
 
     def status() -> dict | None:  # type: ignore[type-arg]
         pod = _json(kubectl, "-n", namespace, "get", "pod", "p")
@@ -117,10 +125,22 @@ def test_kwok_failure_stage_gives_the_promised_pod_status(
 def test_not_ready_stage_runs_the_container_but_never_becomes_ready(
     kubectl: Kubectl, namespace: str
 ) -> None:
-    kubectl("-n", namespace, "run", "p", "--image=example.com/app:1", "-l",
-            "testenv.tether.dev/simulate=not-ready")
+    kubectl(
+        "-n",
+        namespace,
+        "run",
+        "p",
+        "--image=example.com/app:1",
+        "-l",
+        "testenv.tether.dev/simulate=not-ready",
+    )
     pod = wait_for(
-        lambda: (p := _json(kubectl, "-n", namespace, "get", "pod", "p"))["status"].get("containerStatuses") and p,
+        lambda: (
+            (p := _json(kubectl, "-n", namespace, "get", "pod", "p"))["status"].get(
+                "containerStatuses"
+            )
+            and p
+        ),
         what="pod running",
     )
     assert pod["status"]["phase"] == "Running"
@@ -142,7 +162,14 @@ def test_failure_message_can_be_set_by_annotation(kubectl: Kubectl, namespace: s
     }
     kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
     pod = wait_for(
-        lambda: (p := _json(kubectl, "-n", namespace, "get", "pod", "p"))["status"].get("containerStatuses") and p,
+        lambda: (
+            (p := _json(kubectl, "-n", namespace, "get", "pod", "p"))["status"].get(
+                "containerStatuses"
+            )
+            and p
+        ),
         what="pod status",
     )
-    assert "manifest unknown" in pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    assert (
+        "manifest unknown" in pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+    )

@@ -215,6 +215,19 @@ def test_unknown_api_path_is_json_404_and_ui_paths_get_html(client: TestClient) 
     page = client.get("/apps/guestbook")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    assert client.get("/").headers["content-type"].startswith("text/html")
+    assert client.post("/apps/guestbook").status_code == 405 or client.post("/x").status_code == 404
+
+
+def test_routes_added_after_create_app_win_over_the_ui(client: TestClient) -> None:
+    app: Any = client.app
+
+    @app.get("/api/webhook/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    assert client.get("/api/webhook/ping").json() == {"pong": "yes"}
+    assert client.get("/assets/gone-1234.js").status_code == 404
 
 
 def test_token_helpers_round_trip_through_a_secret() -> None:

@@ -99,7 +99,9 @@ class KubeClient:
     ) -> Any:
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else None
-        resp = await self.http.request(method, path, params=params, content=content, headers=headers)
+        resp = await self.http.request(
+            method, path, params=params, content=content, headers=headers
+        )
         if resp.status_code >= 400:
             try:
                 payload: Any = resp.json()
@@ -295,9 +297,7 @@ class KubeClient:
     ) -> Obj:
         api = await self.resource_for(api_version, kind)
         path = api.path(namespace or None, name) + (f"/{subresource}" if subresource else "")
-        result: Obj = await self.request(
-            "PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE
-        )
+        result: Obj = await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE)
         return result
 
     async def delete(

@@ -1,12 +1,12 @@
 """Kubernetes API errors as a small class tree.
 
-    ApiError            any non-2xx answer (status, reason, message)
-    +-- NotFound        404
-    +-- Conflict        409 (also AlreadyExists)
-    +-- Gone            410: a watch's resourceVersion is too old, relist
-    +-- Forbidden       403: RBAC denied, or a quota/admission refusal
-    +-- Invalid         422: a field the API server rejected (e.g. immutable)
-    UnknownKind         the cluster serves no resource for an apiVersion/kind
+ApiError            any non-2xx answer (status, reason, message)
++-- NotFound        404
++-- Conflict        409 (also AlreadyExists)
++-- Gone            410: a watch's resourceVersion is too old, relist
++-- Forbidden       403: RBAC denied, or a quota/admission refusal
++-- Invalid         422: a field the API server rejected (e.g. immutable)
+UnknownKind         the cluster serves no resource for an apiVersion/kind
 """
 
 from __future__ import annotations
