@@ -191,6 +191,7 @@ async def test_unreachable_git_keeps_the_last_synced_state_and_reports_it(
     daemon.kill()
     daemon.wait(5)
     story.git_repo.commit(story.changed_config(), message="pushed while the server is down")
+    import sys; print(await story.apps.status(story.name), file=sys.stderr)
     st = await story.expect_refused("ComparisonError", "cannot read the source")
     assert st["sync"]["status"] == "Synced"
     assert [h["id"] for h in st["history"]] == [1]

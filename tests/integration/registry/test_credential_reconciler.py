@@ -9,16 +9,17 @@ the old Secret and warns, bad configuration, and secrecy throughout.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import generate_latest
+
 from fixtures.moto_ecr import ACCOUNT, MotoServer
 from fixtures.registry import RegCreds, RegistryServer, condition
 from fixtures.waiting import await_for
-from prometheus_client import generate_latest
-
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.pull import pull_manifest
 from tether.controller.registry import RegistryCredentialReconciler
@@ -163,7 +164,7 @@ async def test_exec_provider_refreshes_around_half_life(
     auths = await regcreds.pull_auths(namespace, "exec-pull")
     assert auths["registry.example.com"]["password"] == "exec-password-xyz"
     times = [(parse_time(r), parse_time(e)) for r, e in seen]
-    for (refreshed, expires), (next_refresh, _) in zip(times, times[1:], strict=False):
+    for (refreshed, expires), (next_refresh, _) in itertools.pairwise(times):
         assert refreshed and expires and next_refresh
         lifetime = (expires - refreshed).total_seconds()
         assert 3.5 <= lifetime <= 4.5

@@ -15,7 +15,6 @@ from typing import Any
 from fixtures.registry import RegCreds, RegistryServer
 from fixtures.tether import Apps, example_files
 from fixtures.waiting import await_for
-
 from tether.adapters.kube import KubeClient
 from tether.controller.service import AppService
 from tether.engine.registry import dockerconfigjson
