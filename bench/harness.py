@@ -293,12 +293,10 @@ class ControllerProc:
         return out
 
     def log_tail(self, n: int = 30) -> str:
-        self._log.flush()
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])
 
     def errors(self) -> list[str]:
-        self._log.flush()
         return [line for line in self.log_path.read_text(errors="replace").splitlines()
                 if " ERROR " in line or "Traceback" in line][:20]
 

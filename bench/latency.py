@@ -4,7 +4,7 @@ One Application; each commit changes its Deployment's image tag. The clock
 starts when ``git push`` returns and stops when the watch shows the
 Application Synced at that commit and Healthy. First with polling only (the
 webhook is not sent; poll interval 5 s), then with a signed webhook sent
-right after each push. Between commits a random pause (0.5-1.5 s) keeps the
+right after each push. Between commits a random pause (0.2-0.8 s) keeps the
 commits from lining up with the poll timer.
 """
 
@@ -50,7 +50,7 @@ def run(commits: int = 20) -> dict[str, Any]:
                     samples.append(tracker.done_at["app-0"] - pushed)
                 else:
                     misses += 1
-                time.sleep(rng.uniform(0.5, 1.5))
+                time.sleep(rng.uniform(0.2, 0.8))
             results[mode] = {
                 "commits": commits,
                 "missed": misses,

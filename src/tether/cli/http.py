@@ -99,6 +99,7 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
     await auth.reload()
     metrics = CollectorRegistry()
     metrics.register(ControllerCollector(controller))
+    metrics.register(controller.registry_credentials.metrics_registry)
     registries = None
     try:
         from tether.controller.registry_service import RegistryApi

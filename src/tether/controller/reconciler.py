@@ -262,8 +262,17 @@ class Reconciler:
             )
         except plan.PlanError as exc:
             raise Stop("ComparisonError", str(exc)) from None
-        outcome = await execute(self.kube, sync_plan, replace=policy.option("Replace"),
-                                dry_run=dry_run)
+        blocked = _blocking_errors(p.comparison, sync_plan, p.desired)
+        if blocked:
+            # The API server already refused these in the comparison's dry run: applying
+            # the rest would deploy half a commit, so nothing is applied (or pruned).
+            outcome = SyncOutcome(errors=blocked)
+        else:
+            dest = p.spec.destination.namespace
+            creating = {dest} if policy.option("CreateNamespace") and self.live.get(
+                ObjectKey("", "Namespace", "", dest)) is None else set()
+            outcome = await execute(self.kube, sync_plan, replace=policy.option("Replace"),
+                                    dry_run=dry_run, new_namespaces=creating)
         p.outcome = outcome
         self.sync_count += 1
         memory.sync_errors = {k: e.message for k, e in outcome.errors.items()}
@@ -503,6 +512,19 @@ def _crd_scopes(objects: list[Obj]) -> dict[tuple[str, str], bool]:
             ident = (f"{spec.get('group')}/{ver.get('name')}", spec.get("names", {}).get("kind", ""))
             out[ident] = spec.get("scope", "Namespaced") == "Namespaced"
     return out
+
+
+def _blocking_errors(
+    comparison: Comparison, sync_plan: plan.SyncPlan, desired: list[Obj]
+) -> dict[ObjectKey, ApiError]:
+    """Dry-run errors on objects this sync would apply, except custom resources whose
+    CRD comes in the same sync (their kind cannot be known before it is Established)."""
+    coming = set(_crd_scopes(desired))
+    planned = {key_of(o) for o in sync_plan.apply}
+    return {
+        k: e for k, e in comparison.errors.items()
+        if k in planned and not (isinstance(e, UnknownKind) and (e.api_version, e.kind) in coming)
+    }
 
 
 def _selected(resources: list[str], desired: list[Obj]) -> set[ObjectKey] | None:

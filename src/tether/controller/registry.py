@@ -30,7 +30,6 @@ Design choices:
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import random
@@ -45,6 +44,7 @@ from pydantic import ValidationError
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
+from tether.controller import registry_status as status
 from tether.controller import registry_writes as writes
 from tether.engine import application as appmodel
 from tether.engine import registry as model
@@ -52,7 +52,6 @@ from tether.engine.registry import CredentialStatus, RegistryCredentialSpec
 
 log = logging.getLogger(__name__)
 
-EXPIRING = "Expiring"  # condition raised while a credential will lapse and refresh fails
 CONFIG_REASONS = frozenset({"InvalidSpec", "SecretNotFound", "BadSecret", "BadConfig"})
 
 
@@ -76,49 +75,6 @@ class _Pass:
     namespaces: dict[str, dict[str, str]]  # live, not terminating: name -> labels
     app_namespaces: set[str]
     managed: dict[str, dict[str, Any]] = field(default_factory=dict)  # owner -> ns -> Secret
-
-
-def validation_message(exc: ValidationError) -> str:
-    """Pydantic's errors without the offending input (an exec env value may be a secret)."""
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-def _decode(secret: dict[str, Any]) -> dict[str, str | bytes]:
-    out: dict[str, str | bytes] = {}
-    for key, value in (secret.get("data") or {}).items():
-        raw = base64.b64decode(value or "")
-        try:
-            out[key] = raw.decode()
-        except UnicodeDecodeError:
-            out[key] = raw
-    for key, value in (secret.get("stringData") or {}).items():
-        out[key] = str(value)
-    return out
-
-
-def _secret_ref(spec: RegistryCredentialSpec) -> model.SecretRef | None:
-    provider = spec.provider
-    if provider.basic is not None:
-        return provider.basic.secret_ref
-    if provider.ecr is not None:
-        return provider.ecr.credentials_secret_ref
-    return None
-
-
-def _fetch_host(spec: RegistryCredentialSpec) -> str:
-    exe = spec.provider.exec_
-    if exe is not None and exe.registry_host:
-        return exe.registry_host.split("/")[0]
-    return spec.registry.split("/")[0]
-
-
-def _human(delta: timedelta) -> str:
-    return model.format_duration(timedelta(seconds=max(int(abs(delta.total_seconds())), 1)))
 
 
 class RegistryCredentialReconciler:
@@ -226,7 +182,7 @@ class RegistryCredentialReconciler:
         try:
             spec = RegistryCredentialSpec.model_validate(cred.get("spec") or {})
         except ValidationError as exc:
-            message = f"invalid spec: {validation_message(exc)}"
+            message = f"invalid spec: {status.validation_message(exc)}"
             await self._finish(cred, None, mem, old.namespaces, ctx, ("InvalidSpec", message))
             return
 
@@ -236,7 +192,7 @@ class RegistryCredentialReconciler:
             if model.namespace_selected(spec.namespaces, ns, labels, ctx.app_namespaces)
         )
         absent = sorted(set(spec.namespaces.names) - set(ctx.namespaces))
-        ref = _secret_ref(spec)
+        ref = status.secret_ref(spec)
         provider_secret = (
             await self.kube.get_or_none("v1", "Secret", ref.name, ref.namespace) if ref else None
         )
@@ -291,11 +247,11 @@ class RegistryCredentialReconciler:
         missing: tuple[str, str] | None,
     ) -> tuple[list[CredentialStatus], tuple[str, str] | None]:
         name = str(cred["metadata"]["name"])
-        data = _decode(provider_secret) if provider_secret is not None else None
+        data = status.decode_secret(provider_secret) if provider_secret is not None else None
         scrub = [
             v.decode(errors="ignore") if isinstance(v, bytes) else v for v in (data or {}).values()
         ]
-        host = _fetch_host(spec)
+        host = status.fetch_host(spec)
         token: Token | None = None
         config_error = missing
         reason, message = missing or ("", "")
@@ -392,35 +348,20 @@ class RegistryCredentialReconciler:
     ) -> None:
         """Recompute readiness and warnings for ``now``; write status and Events on change."""
         name, now = str(cred["metadata"]["name"]), ctx.now
-        old = self._old_status(cred)
-        statuses = [
-            s.model_copy(
-                update={
-                    "conditions": model.set_condition(s.conditions, model.ready_condition(s, now))
-                }
-            )
-            for s in statuses
-        ]
         provider = (
             spec.provider.type
             if spec
             else str(((cred.get("spec") or {}).get("provider") or {}).get("type", ""))
         )
-        new = model.aggregate_status(statuses, provider, cred["metadata"].get("generation", 0), now)
-        ready = new.conditions[0]
-        if config_error is not None:
-            reason, message = config_error
-            ready = ready.model_copy(
-                update={"status": "False", "reason": reason, "message": message}
-            )
-        conditions = model.set_condition(old.conditions, ready)
-        warn_before = spec.warn_before if spec else timedelta(hours=1)
-        lapsing = [
-            s for s in statuses if model.should_warn(s.expires_at, now, warn_before, s.last_error)
-        ]
-        expiring = self._expiring_condition(lapsing, now)
-        conditions = model.set_condition(conditions, expiring)
-        new = new.model_copy(update={"conditions": conditions})
+        new, expiring = status.build(
+            self._old_status(cred),
+            statuses,
+            provider=provider,
+            generation=int(cred["metadata"].get("generation", 0)),
+            now=now,
+            config_error=config_error,
+            warn_before=spec.warn_before if spec else timedelta(hours=1),
+        )
         if spec is not None:
             left = (new.expires_at - now).total_seconds() if new.expires_at else None
             self.metrics.set_expiry(name, spec.registry, left)
@@ -443,24 +384,3 @@ class RegistryCredentialReconciler:
             await self.kube.apply(patch, field_manager=writes.FIELD_MANAGER, subresource="status")
         except ApiError as exc:
             log.warning("could not write status of RegistryCredential %s: %s", name, exc)
-
-    @staticmethod
-    def _expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> model.Condition:
-        if not lapsing:
-            return model.Condition(
-                type=EXPIRING, status="False", reason="NotExpiring", last_transition_time=now
-            )
-        first = min(lapsing, key=lambda s: s.expires_at or now)
-        where = ", ".join(s.namespace for s in lapsing)
-        assert first.expires_at is not None
-        if first.expires_at <= now:
-            reason = "Expired"
-            words = f"pull credential in {where} expired {_human(now - first.expires_at)} ago"
-        else:
-            reason = "RefreshFailing"
-            words = f"pull credential in {where} expires in {_human(first.expires_at - now)}"
-        if first.last_error:
-            words += f" and refresh is failing: {first.last_error}"
-        return model.Condition(
-            type=EXPIRING, status="True", reason=reason, message=words, last_transition_time=now
-        )

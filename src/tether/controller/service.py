@@ -76,9 +76,8 @@ class AppService:
         return sorted(items, key=lambda a: a["metadata"]["name"])
 
     async def get_app(self, name: str) -> Obj:
-        if self.controller is not None:
-            app = self.controller.app(name)
-        else:
+        app = self.controller.app(name) if self.controller is not None else None
+        if app is None:  # no controller, or its cache has not seen a just-created app yet
             app = await self.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, name,
                                               self.namespace)
         if app is None:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound
+from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound, UnknownKind
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, ObjectKey, conditions, key_of
 from tether.engine.plan import SyncPlan
@@ -39,7 +39,8 @@ class SyncOutcome:
             return "sync succeeded: " + ", ".join(parts)
         first = next(iter(self.errors.items()))
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        return f"sync failed: {first[0]}: {first[1].message}{more}"
+        nothing = "" if self.applied or self.pruned else "; nothing was applied"
+        return f"sync failed: {first[0]}: {first[1].message}{more}{nothing}"
 
 
 async def _wait_established(kube: KubeClient, name: str, timeout: float = 60.0) -> None:
@@ -52,7 +53,16 @@ async def _wait_established(kube: KubeClient, name: str, timeout: float = 60.0) 
         await asyncio.sleep(0.2)
 
 
-async def _apply_one(kube: KubeClient, obj: Obj, *, replace: bool, dry_run: bool) -> Obj:
+async def _apply_one(
+    kube: KubeClient, obj: Obj, *, replace: bool, dry_run: bool, new_namespaces: set[str]
+) -> Obj:
+    if dry_run and key_of(obj).namespace in new_namespaces:
+        try:
+            return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+        except UnknownKind:
+            raise
+        except NotFound:
+            return obj  # its namespace does not exist yet: a real sync creates it first
     if not replace:
         return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=dry_run)
     if dry_run:
@@ -79,7 +89,10 @@ async def execute(
     replace: bool = False,
     dry_run: bool = False,
     concurrency: int = 8,
+    new_namespaces: set[str] | None = None,
 ) -> SyncOutcome:
+    """Apply, wait for CRDs, prune. ``new_namespaces`` are created by this sync
+    (CreateNamespace): a dry run treats objects in them as creatable."""
     outcome = SyncOutcome()
     gate = asyncio.Semaphore(concurrency)
 
@@ -87,7 +100,10 @@ async def execute(
         key = key_of(obj)
         async with gate:
             try:
-                outcome.results[key] = await _apply_one(kube, obj, replace=replace, dry_run=dry_run)
+                outcome.results[key] = await _apply_one(
+                    kube, obj, replace=replace, dry_run=dry_run,
+                    new_namespaces=new_namespaces or set(),
+                )
                 outcome.applied.append(key)
             except ApiError as exc:
                 outcome.errors[key] = exc

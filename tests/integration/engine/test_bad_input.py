@@ -7,6 +7,9 @@ from that render was applied and nothing was pruned.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -116,6 +119,10 @@ async def test_unknown_kind_is_an_error_on_that_resource_and_nothing_is_applied(
     assert st["sync"]["status"] == "OutOfSync"
     widget_entry = next(r for r in st["resources"] if r["kind"] == "Widget")
     assert "example.com/v1" in widget_entry["message"], widget_entry
+    st = await story.apps.status(story.name)
+    assert condition(st, "SyncError") is not None
+    assert "Widget" in st["operationState"]["message"]
+    assert "nothing was applied" in st["operationState"]["message"]
 
 
 async def _after(controller: Controller, count: int) -> bool:
@@ -175,12 +182,17 @@ def own_daemon(git_server: GitServer) -> Iterator[tuple[str, subprocess.Popen[by
         ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={git_server.repos}",
          "--listen=127.0.0.1", f"--port={port}", str(git_server.repos)],
         env=git_server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # `git daemon` forks git-daemon: kill the whole group
     )
     wait_for_port(port, proc)
     yield f"git://127.0.0.1:{port}", proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(5)
+    _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(5)
 
 
 async def test_unreachable_git_keeps_the_last_synced_state_and_reports_it(
@@ -188,10 +200,8 @@ async def test_unreachable_git_keeps_the_last_synced_state_and_reports_it(
 ) -> None:
     base, daemon = own_daemon
     await story.start(repo_url=f"{base}/{story.git_repo.name}.git")
-    daemon.kill()
-    daemon.wait(5)
+    _kill_group(daemon)
     story.git_repo.commit(story.changed_config(), message="pushed while the server is down")
-    import sys; print(await story.apps.status(story.name), file=sys.stderr)
     st = await story.expect_refused("ComparisonError", "cannot read the source")
     assert st["sync"]["status"] == "Synced"
     assert [h["id"] for h in st["history"]] == [1]
