@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from pathlib import Path
 
 from tether.adapters.kube import KubeClient
@@ -15,7 +16,7 @@ from tether.testenv.binaries import cache_dir
 
 log = logging.getLogger(__name__)
 
-Surface = Callable[[Controller, AppService], Awaitable[None]]
+Surface = Callable[[Controller, AppService], Coroutine[Any, Any, None]]
 
 
 async def run(
@@ -40,7 +41,7 @@ async def run(
     service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
     await controller.start()
     log.info("controller started: watching Applications in namespace %s", namespace)
-    tasks = [asyncio.create_task(stop.wait())]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
     if surface is not None:
         tasks.append(asyncio.create_task(surface(controller, service)))
     try:
