@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import Page, expect
+
 from fixtures.server import TetherServer
 from fixtures.tether import example_files
 from fixtures.waiting import wait_for
-from playwright.sync_api import Page, expect
-
 from tether.engine import application as appmodel
 from tether.engine.webhook import sign
 
@@ -30,7 +30,11 @@ TIMEOUT = 30_000  # ms, for playwright's auto-waiting expectations
 def kubectl(server: TetherServer, *args: str, input: str | None = None) -> str:
     done = subprocess.run(
         [KUBECTL, f"--kubeconfig={server.kubeconfig}", *args],
-        input=input, text=True, capture_output=True, timeout=60, check=False,
+        input=input,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     if done.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {done.stderr}")
@@ -41,13 +45,16 @@ def create_app(server: TetherServer, repo_url: str, dest: str, prefix: str = "ui
     """An auto-synced (prune + selfHeal) Application of apps/finance into ``dest``."""
     name = f"{prefix}-{secrets.token_hex(3)}"
     app = {
-        "apiVersion": appmodel.API_VERSION, "kind": appmodel.KIND,
+        "apiVersion": appmodel.API_VERSION,
+        "kind": appmodel.KIND,
         "metadata": {"name": name, "namespace": server.namespace},
         "spec": {
             "source": {"repoURL": repo_url, "path": "apps/finance", "targetRevision": "main"},
             "destination": {"namespace": dest},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
-                           "syncOptions": ["CreateNamespace=true"]},
+            "syncPolicy": {
+                "automated": {"prune": True, "selfHeal": True},
+                "syncOptions": ["CreateNamespace=true"],
+            },
         },
     }
     kubectl(server, "apply", "-f", "-", input=json.dumps(app))
@@ -56,10 +63,20 @@ def create_app(server: TetherServer, repo_url: str, dest: str, prefix: str = "ui
 
 def delete_app(server: TetherServer, name: str) -> None:
     subprocess.run(
-        [KUBECTL, f"--kubeconfig={server.kubeconfig}", "-n", server.namespace, "delete",
-         f"{appmodel.KIND.lower()}s.{appmodel.API_VERSION.split('/')[0]}", name,
-         "--ignore-not-found", "--wait=false"],
-        capture_output=True, timeout=60, check=False,
+        [
+            KUBECTL,
+            f"--kubeconfig={server.kubeconfig}",
+            "-n",
+            server.namespace,
+            "delete",
+            f"{appmodel.KIND.lower()}s.{appmodel.API_VERSION.split('/')[0]}",
+            name,
+            "--ignore-not-found",
+            "--wait=false",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -69,35 +86,45 @@ def status(server: TetherServer, name: str) -> dict[str, Any]:
     return (r.json().get("status") or {}) if r.status_code == 200 else {}
 
 
-def wait_synced_healthy(server: TetherServer, name: str, message: str | None = None) -> dict[str, Any]:
+def wait_synced_healthy(
+    server: TetherServer, name: str, message: str | None = None
+) -> dict[str, Any]:
     """Wait (through the API) until the app is Synced and Healthy, at ``message`` if given."""
 
     def ready() -> dict[str, Any] | None:
         st = status(server, name)
-        ok = (st.get("sync", {}).get("status") == "Synced"
-              and st.get("health", {}).get("status") == "Healthy"
-              and (message is None
-                   or bool(st.get("history")) and st["history"][-1]["message"] == message))
+        ok = (
+            st.get("sync", {}).get("status") == "Synced"
+            and st.get("health", {}).get("status") == "Healthy"
+            and (
+                message is None
+                or (bool(st.get("history")) and st["history"][-1]["message"] == message)
+            )
+        )
         return st if ok else None
 
-    return wait_for(ready, timeout=60, what=f"{name} Synced and Healthy"
-                    + (f" at {message!r}" if message else ""))
+    return wait_for(
+        ready,
+        timeout=60,
+        what=f"{name} Synced and Healthy" + (f" at {message!r}" if message else ""),
+    )
 
 
 def push_webhook(server: TetherServer, repo_url: str) -> list[str]:
     """A signed GitHub push event for ``repo_url``; the apps it refreshed."""
     body = json.dumps({"ref": "refs/heads/main", "repository": {"clone_url": repo_url}}).encode()
-    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(server.webhook_secret, body),
-               "Content-Type": "application/json"}
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": sign(server.webhook_secret, body),
+        "Content-Type": "application/json",
+    }
     with server.client() as http:
         r = http.post("/api/webhook", content=body, headers=headers)
     assert r.status_code == 200, r.text
     return list(r.json().get("refreshed") or [])
 
 
-def deployment(
-    replicas: int = 1, image: str | None = None, simulate: str | None = None
-) -> str:
+def deployment(replicas: int = 1, image: str | None = None, simulate: str | None = None) -> str:
     """The example Deployment with changed replicas / image / kwok simulation label."""
     text = example_files()[DEPLOYMENT].replace("replicas: 1", f"replicas: {replicas}")
     if image is not None:

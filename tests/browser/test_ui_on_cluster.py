@@ -28,15 +28,17 @@ from cluster_helpers import (
     status,
     wait_synced_healthy,
 )
+from playwright.sync_api import Browser, Page, expect
+from ui_server import CHROMIUM, CHROMIUM_ARGS
+
 from fixtures.server import TetherServer
 from fixtures.tether import example_files
 from fixtures.waiting import wait_for
-from playwright.sync_api import Browser, Page, expect
-from ui_server import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 PODS = "[data-testid^='tree-node-Pod-']"
+NEW_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/finance-api:1.5"
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,10 @@ def test_list_shows_the_app_synced_and_healthy(
 
 
 def test_tree_shows_new_pods_live_after_a_push(
-    page: Page, tether_server: TetherServer, finance_app: str, git_repo: Any,
+    page: Page,
+    tether_server: TetherServer,
+    finance_app: str,
+    git_repo: Any,
     screenshots: Path,
 ) -> None:
     sign_in(page, tether_server, tether_server.admin_token, f"/apps/{finance_app}")
@@ -127,7 +132,8 @@ def test_tree_shows_new_pods_live_after_a_push(
     expect(page.locator(PODS)).to_have_count(3)
     for i in range(3):
         expect(page.locator(PODS).nth(i).get_by_test_id("node-status")).to_have_text(
-            re.compile("running", re.I))
+            re.compile("running", re.I)
+        )
     expect(page.get_by_test_id("app-revision")).to_contain_text("scale to 3")
     expect(page.get_by_test_id("health-badge")).to_have_text("Healthy")
     assert page.evaluate("window.__noReload") == "still here"
@@ -135,17 +141,22 @@ def test_tree_shows_new_pods_live_after_a_push(
 
 
 def test_failing_image_pull_is_diagnosed(
-    page: Page, tether_server: TetherServer, finance_app: str, git_repo: Any,
+    page: Page,
+    tether_server: TetherServer,
+    finance_app: str,
+    git_repo: Any,
     screenshots: Path,
 ) -> None:
     sign_in(page, tether_server, tether_server.admin_token, f"/apps/{finance_app}")
     expect(page.get_by_test_id("tree-node-Deployment-finance-api")).to_be_visible()
     expect(page.get_by_test_id("diagnosis-banner")).to_have_count(0)
 
-    push(tether_server, git_repo,
-         {DEPLOYMENT: deployment(image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/finance-api:1.5",
-                                 simulate="image-pull-backoff")},
-         "finance-api 1.5")
+    push(
+        tether_server,
+        git_repo,
+        {DEPLOYMENT: deployment(image=NEW_IMAGE, simulate="image-pull-backoff")},
+        "finance-api 1.5",
+    )
     banner = page.get_by_test_id("diagnosis-banner")
     expect(banner).to_be_visible(timeout=60_000)
     expect(banner).to_contain_text("ImagePullBackOff", timeout=60_000)
@@ -157,8 +168,12 @@ def test_failing_image_pull_is_diagnosed(
 
 
 def test_admin_syncs_rolls_back_and_resumes(
-    page: Page, tether_server: TetherServer, finance_app: str, git_repo: Any,
-    dest_namespace: str, screenshots: Path,
+    page: Page,
+    tether_server: TetherServer,
+    finance_app: str,
+    git_repo: Any,
+    dest_namespace: str,
+    screenshots: Path,
 ) -> None:
     push(tether_server, git_repo, {DEPLOYMENT: deployment(replicas=2)}, "scale to 2")
     wait_synced_healthy(tether_server, finance_app, message="scale to 2")
@@ -178,7 +193,7 @@ def test_admin_syncs_rolls_back_and_resumes(
     page.get_by_test_id("sync-confirm").click()
     expect(dialog).to_have_count(0)
     toast = page.get_by_test_id("toast").last
-    expect(toast).to_contain_text(re.compile("Succeeded|synced", re.I))
+    expect(toast).to_contain_text(re.compile("succeeded", re.I))
     expect(toast).to_have_class(re.compile("toast-ok"))
     with tether_server.admin() as http:
         events = http.get(f"/api/v1/apps/{finance_app}/events").json()
@@ -196,6 +211,7 @@ def test_admin_syncs_rolls_back_and_resumes(
     page.screenshot(path=screenshots / "cluster-history.png")
     rollback.click()
     expect(history_dialog).to_have_count(0)
+    expect(page.get_by_test_id("toast").last).to_contain_text(f"back to {first['revision'][:7]}")
     expect(page.get_by_test_id("paused-banner")).to_be_visible()
     expect(page.get_by_test_id("paused-banner")).to_contain_text("rolled back")
     expect(page.locator(PODS)).to_have_count(1)
@@ -203,21 +219,50 @@ def test_admin_syncs_rolls_back_and_resumes(
     def back_at_first() -> bool:
         spec = cluster_deployment(tether_server, dest_namespace)["spec"]
         return spec["replicas"] == 1
+
     wait_for(back_at_first, timeout=30, what="the Deployment back at the first revision")
     spec = cluster_deployment(tether_server, dest_namespace)["spec"]
     assert spec["template"]["spec"]["containers"][0]["image"].endswith("finance-api:1.4")
     st = status(tether_server, finance_app)
-    assert st["sync"]["revision"].startswith(first["revision"][:7]) or \
-        first["revision"].startswith(st["sync"]["revision"])
+    assert st["operationState"]["phase"] == "Succeeded"
+    assert st["operationState"]["revision"] == first["revision"]
+    assert st["history"][-1]["revision"] == first["revision"]
+    assert st["autoSyncPaused"]["paused"] is True
+    # the page says what runs now (the first commit) and what Git holds
+    expect(page.get_by_test_id("sync-badge")).to_contain_text("Out of sync")
+    expect(page.get_by_test_id("app-revision")).to_contain_text("finance app")
+    expect(page.get_by_test_id("git-revision")).to_contain_text("scale to 2")
     page.screenshot(path=screenshots / "cluster-paused.png", full_page=True)
+    page.get_by_test_id("history-button").click()
+    expect(history_dialog.get_by_test_id(f"history-{st['history'][-1]['id']}")).to_contain_text(
+        "current"
+    )
+    page.screenshot(path=screenshots / "cluster-history-after-rollback.png")
+    history_dialog.get_by_role("button", name="Close").click()
+    expect(history_dialog).to_have_count(0)
+
+    # the list, too: out of sync, running the first commit, Git ahead, auto-sync paused
+    page.get_by_role("link", name="\u2190 Applications").click()
+    page.get_by_test_id("search").fill(finance_app)
+    row = page.get_by_test_id(f"app-row-{finance_app}")
+    expect(row.get_by_test_id("sync-badge")).to_contain_text("Out of sync")
+    expect(row).to_contain_text("finance app")
+    expect(row.get_by_test_id("git-ahead")).to_be_visible()
+    expect(row).to_contain_text("Paused")
+    page.screenshot(path=screenshots / "cluster-list-rolled-back.png")
+    row.click()
+    expect(page.get_by_test_id("paused-banner")).to_be_visible()
 
     # resume: Git (replicas 2) wins again
     page.get_by_test_id("resume-button").click()
     expect(page.get_by_test_id("paused-banner")).to_have_count(0)
     expect(page.get_by_test_id("resume-button")).to_have_count(0)
     expect(page.locator(PODS)).to_have_count(2)
-    wait_for(lambda: cluster_deployment(tether_server, dest_namespace)["spec"]["replicas"] == 2,
-             timeout=30, what="auto-sync to bring back replicas 2")
+    wait_for(
+        lambda: cluster_deployment(tether_server, dest_namespace)["spec"]["replicas"] == 2,
+        timeout=30,
+        what="auto-sync to bring back replicas 2",
+    )
 
 
 def test_readonly_token_cannot_sync(

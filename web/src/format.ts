@@ -1,6 +1,7 @@
 // Small display helpers: relative times, status badges, status colours.
 
 import { h } from "./dom";
+import type { AppSummary } from "./types";
 
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return "never";
@@ -69,4 +70,11 @@ export function middleTruncate(name: string, max = 30): string {
   if (name.length <= max) return name;
   const tail = Math.min(10, Math.floor(max / 3));
   return `${name.slice(0, max - tail - 1)}\u2026${name.slice(-tail)}`;
+}
+
+/** What runs now: the last deployment, or (older APIs) the compared revision. */
+export function deployedOf(a: AppSummary): { sha: string; message: string } {
+  return a.deployedRevision
+    ? { sha: a.deployedRevision, message: a.deployedMessage ?? "" }
+    : { sha: a.revision, message: a.revisionMessage };
 }

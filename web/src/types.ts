@@ -16,6 +16,9 @@ export interface AppSummary {
   healthMessage: string;
   revision: string;
   revisionMessage: string;
+  /** What runs now (the last deployment); differs from ``revision`` while out of sync. */
+  deployedRevision?: string;
+  deployedMessage?: string;
   lastSyncedAt: string;
   operation: string;
   autoSync: boolean;

@@ -37,6 +37,10 @@ def summarize(app: Obj) -> dict[str, Any]:
     operation = _dict(status.get("operationState"))
     paused = _dict(status.get("autoSyncPaused"))
     revision = str(sync.get("revision") or "")
+    # what runs now (the last deployment), which differs from the compared Git revision
+    # while OutOfSync, e.g. after a rollback
+    history = [h for h in status.get("history") or [] if isinstance(h, dict)]
+    deployed = history[-1] if history else {}
     return {
         "name": str(meta.get("name", "")),
         "namespace": str(_dict(spec.get("destination")).get("namespace", "")),
@@ -48,6 +52,8 @@ def summarize(app: Obj) -> dict[str, Any]:
         "healthMessage": str(health.get("message") or ""),
         "revision": revision[:7],
         "revisionMessage": str(status.get("revisionMessage") or ""),
+        "deployedRevision": str(deployed.get("revision") or "")[:7],
+        "deployedMessage": str(deployed.get("message") or ""),
         "lastSyncedAt": last_synced_at(status),
         "operation": str(operation.get("phase") or ""),
         "autoSync": bool(_dict(spec.get("syncPolicy")).get("automated") is not None),

@@ -13,8 +13,16 @@ from rich.tree import Tree
 
 from tether.adapters.kube import Conflict
 from tether.cli.context import (
-    EXIT_DIFF, EXIT_ERROR, coroutine, emit, err, kube_options, out, output_option,
-    read_manifest, service,
+    EXIT_DIFF,
+    EXIT_ERROR,
+    coroutine,
+    emit,
+    err,
+    kube_options,
+    out,
+    output_option,
+    read_manifest,
+    service,
 )
 from tether.controller.service import ActionRefused, SyncRequest
 from tether.engine import application as appmodel
@@ -40,7 +48,8 @@ def app() -> None:
 
 @app.command()
 @click.argument("name", required=False)
-@click.option("-f", "--file", "file", default=None, help="Application manifest (Tether or Argo CD).")
+@click.option("-f", "--file", "file", default=None,
+              help="Application manifest (Tether or Argo CD).")
 @click.option("--repo", default=None, help="Git repository URL.")
 @click.option("--path", default=".", show_default=True, help="Path inside the repository.")
 @click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
@@ -55,17 +64,42 @@ async def create(name: str | None, file: str | None, repo: str | None, path: str
                  dest_namespace: str | None, auto_sync: bool, self_heal: bool, prune: bool,
                  create_namespace: bool, kubeconfig: str | None, app_namespace: str) -> None:
     """Create an Application from flags or from a manifest (-f)."""
+    try:
+        manifests = _manifests(name, file, repo, path, revision, dest_namespace, auto_sync,
+                               self_heal, prune, create_namespace, app_namespace)
+    except appmodel.SpecError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+    async with service(kubeconfig, app_namespace) as svc:
+        for manifest in manifests:
+            try:
+                await svc.kube.create(manifest)
+            except Conflict:
+                raise ActionRefused(
+                    f"application {manifest['metadata']['name']} already exists"
+                ) from None
+            out.print(f"application [bold]{manifest['metadata']['name']}[/] created")
+
+
+def _manifests(name: str | None, file: str | None, repo: str | None, path: str, revision: str,
+               dest_namespace: str | None, auto_sync: bool, self_heal: bool, prune: bool,
+               create_namespace: bool, app_namespace: str) -> list[dict[str, Any]]:
+    """The Applications to create; raises SpecError naming every unsupported or bad field."""
     manifests: list[dict[str, Any]] = []
     if file:
         for doc in read_manifest(file):
             if doc.get("apiVersion") == "argoproj.io/v1alpha1":
-                manifests.append(appmodel.from_argocd(doc, app_namespace) if doc.get("kind") == "Application" else doc)
+                is_app = doc.get("kind") == "Application"
+                manifests.append(appmodel.from_argocd(doc, app_namespace) if is_app else doc)
             else:
-                spec = appmodel.parse_spec(doc.get("spec") or {})
-                manifests.append(appmodel.new_application(doc["metadata"]["name"], app_namespace, spec))
+                where = f"{(doc.get('metadata') or {}).get('name', '?')}: spec"
+                spec = appmodel.parse_spec(doc.get("spec") or {}, where=where)
+                manifests.append(
+                    appmodel.new_application(doc["metadata"]["name"], app_namespace, spec))
     else:
         if not (name and repo and dest_namespace):
-            raise click.UsageError("NAME, --repo and --dest-namespace are required (or use -f FILE)")
+            raise click.UsageError(
+                "NAME, --repo and --dest-namespace are required (or use -f FILE)")
         policy: dict[str, Any] = {}
         if auto_sync:
             policy["automated"] = {"prune": prune, "selfHeal": self_heal}
@@ -77,15 +111,7 @@ async def create(name: str | None, file: str | None, repo: str | None, path: str
             "syncPolicy": policy,
         })
         manifests.append(appmodel.new_application(name, app_namespace, spec))
-    async with service(kubeconfig, app_namespace) as svc:
-        for manifest in manifests:
-            try:
-                await svc.kube.create(manifest)
-            except Conflict:
-                raise ActionRefused(
-                    f"application {manifest['metadata']['name']} already exists"
-                ) from None
-            out.print(f"application [bold]{manifest['metadata']['name']}[/] created")
+    return manifests
 
 
 @app.command("list")
@@ -126,7 +152,8 @@ async def get(name: str, output: str, kubeconfig: str | None, app_namespace: str
     out.print(f"[bold]{name}[/]  {src['repoURL']}  path={src.get('path', '.')}  "
               f"revision={src.get('targetRevision', 'HEAD')}")
     out.print(f"sync:   {_c(st.get('sync', {}).get('status', 'Unknown'))} "
-              f"at {str(st.get('sync', {}).get('revision', ''))[:12]} {st.get('revisionMessage', '')}")
+              f"at {str(st.get('sync', {}).get('revision', ''))[:12]} "
+              f"{st.get('revisionMessage', '')}")
     out.print(f"health: {_c(st.get('health', {}).get('status', 'Unknown'))} "
               f"{st.get('health', {}).get('message', '')}")
     op = st.get("operationState")
@@ -212,7 +239,8 @@ async def wait(name: str, synced: bool, healthy: bool, timeout: float, kubeconfi
                 return
             if time.monotonic() > deadline:
                 err.print(f"timed out: {name} is {s} and {h}: "
-                          f"{st.get('health', {}).get('message', '')} (see `tether app explain {name}`)")
+                          f"{st.get('health', {}).get('message', '')} "
+                          f"(see `tether app explain {name}`)")
                 sys.exit(EXIT_ERROR)
             await asyncio.sleep(0.5)
 
@@ -238,7 +266,8 @@ async def history(name: str, output: str, kubeconfig: str | None, app_namespace:
 @app.command()
 @click.argument("name")
 @click.argument("history_id", type=int, required=False)
-@click.option("--git", "via_git", is_flag=True, help="Push a revert commit instead (Git stays the truth).")
+@click.option("--git", "via_git", is_flag=True,
+              help="Push a revert commit instead (Git stays the truth).")
 @kube_options
 @coroutine
 async def rollback(name: str, history_id: int | None, via_git: bool, kubeconfig: str | None,

@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tether.testenv import binaries, cluster as localcluster
+from tether.testenv import binaries
+from tether.testenv import cluster as localcluster
 
 err = Console(stderr=True)
 out = Console()

@@ -18,15 +18,15 @@ from typing import Any
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
-from tether.controller import events, status as st
+from tether.controller import events
+from tether.controller import status as st
 from tether.controller.compare import Comparison, DryRunCache, compare
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.source import Sources
 from tether.controller.sync import SyncOutcome, execute
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
-from tether.engine import plan
-from tether.engine import objects
+from tether.engine import objects, plan
 from tether.engine.objects import Obj, ObjectKey, key_of, version_of
 from tether.engine.tree import ResourceTree, build_tree
 
@@ -252,11 +252,13 @@ class Reconciler:
         try:
             sync_plan = plan.plan_sync(
                 p.desired,
-                out_of_sync=p.comparison.out_of_sync if policy.option("ApplyOutOfSyncOnly") else None,
+                out_of_sync=(p.comparison.out_of_sync if policy.option("ApplyOutOfSyncOnly")
+                             else None),
                 inventory=p.status.get("inventory") or [],
                 live=live,
                 prune=bool(prune),
-                allow_empty=bool(automated and automated.allow_empty) or policy.option("AllowEmpty"),
+                allow_empty=(bool(automated and automated.allow_empty)
+                             or policy.option("AllowEmpty")),
                 app_label=(appmodel.INSTANCE_LABEL, p.name),
                 only=only,
             )
@@ -412,7 +414,8 @@ class Reconciler:
     async def _write(self, p: Pass, memory: AppMemory) -> None:
         meta = p.app["metadata"]
         old = p.app.get("status") or {}
-        if _without_time(old) != _without_time(p.status) or _stale(old, self.settings.poll_interval):
+        changed = _without_time(old) != _without_time(p.status)
+        if changed or _stale(old, self.settings.poll_interval):
             try:
                 memory.latest = await self.kube.merge_patch(
                     appmodel.API_VERSION, appmodel.KIND, meta["name"], {"status": p.status},
@@ -495,10 +498,9 @@ def _owns(fields: dict[str, Any], parts: list[str]) -> bool:
             return False
         if f"f:{part}" in node:
             node = node[f"f:{part}"]
-        elif part.isdigit() and any(k.startswith(("k:", "i:", "v:")) for k in node):
-            return True  # an item of an associative list: owned per item, good enough here
-        else:
-            return False
+            continue
+        # an item of an associative list: owned per item, good enough here
+        return part.isdigit() and any(k.startswith(("k:", "i:", "v:")) for k in node)
     return True
 
 
@@ -509,7 +511,8 @@ def _crd_scopes(objects: list[Obj]) -> dict[tuple[str, str], bool]:
             continue
         spec = obj.get("spec") or {}
         for ver in spec.get("versions") or []:
-            ident = (f"{spec.get('group')}/{ver.get('name')}", spec.get("names", {}).get("kind", ""))
+            kind = spec.get("names", {}).get("kind", "")
+            ident = (f"{spec.get('group')}/{ver.get('name')}", kind)
             out[ident] = spec.get("scope", "Namespaced") == "Namespaced"
     return out
 

@@ -189,7 +189,8 @@ class Controller:
             return
         if dest:
             self._by_namespace.setdefault(dest, set()).add(name)
-        signature = (meta.get("generation"), repr(meta.get("annotations")), repr(app.get("operation")))
+        signature = (meta.get("generation"), repr(meta.get("annotations")),
+                     repr(app.get("operation")))
         self._notify(name)
         if self._seen.get(name) != signature:
             refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)

@@ -88,8 +88,10 @@ class AppService:
         status = app.get("status") or {}
         ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
         desired = [
-            {"apiVersion": f"{r['group']}/{r['version']}" if r.get("group") else r.get("version", "v1"),
-             "kind": r["kind"], "metadata": {"name": r["name"], "namespace": r.get("namespace", "")}}
+            {"apiVersion": (f"{r['group']}/{r['version']}" if r.get("group")
+                            else r.get("version", "v1")),
+             "kind": r["kind"],
+             "metadata": {"name": r["name"], "namespace": r.get("namespace", "")}}
             for r in status.get("resources") or [] if not r.get("requiresPruning")
         ]
         kinds = {(d["apiVersion"], d["kind"]) for d in desired} | set(CHILD_KINDS)
@@ -114,7 +116,8 @@ class AppService:
         assert p.comparison is not None
         out = []
         for key, d in sorted(p.comparison.diffs.items()):
-            out.append(_key_json(key) | {"status": d.status, "diff": d.text() if d.status != "Synced" else ""})
+            text = d.text() if d.status != "Synced" else ""
+            out.append(_key_json(key) | {"status": d.status, "diff": text})
         for key, err in sorted(p.comparison.errors.items()):
             out.append(_key_json(key) | {"status": "Error", "diff": "", "message": err.message})
         for key in p.extras:
@@ -218,7 +221,8 @@ class AppService:
         if (app.get("status") or {}).get("sync", {}).get("status") == "OutOfSync":
             try:
                 diffs = await self.diff(name)
-                text = next((d["diff"] for d in diffs if (d["kind"], d["name"]) == (kind, resource_name)), "")
+                text = next((d["diff"] for d in diffs
+                             if (d["kind"], d["name"]) == (kind, resource_name)), "")
             except ActionRefused:
                 text = ""
         return {"manifest": mask_secret(obj), "events": events, "diff": text}

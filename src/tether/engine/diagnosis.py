@@ -37,7 +37,7 @@ from tether.engine.health.pod import (
     container_statuses,
     last_termination,
     memory_limit,
-    pull_failure_detail,
+    pull_detail,
 )
 from tether.engine.objects import (
     Obj,
@@ -268,7 +268,7 @@ def explain_pod(ctx: Context, pod: Obj, node: TreeNode, chain: list[Link]) -> st
     if reason in ("CrashLoopBackOff", "OOMKilled", "Error") or reason.startswith("Exit"):
         return explain_exit(pod, node, chain)
     if reason == "Unschedulable":
-        return explain_unschedulable(pod, chain)
+        return explain_unschedulable(ctx, pod, chain)
     if reason == "ReadinessProbeFailed":
         probe = node.health.message.split(": ", 1)[-1]
         chain.append(Link("Probe", "readiness", "", reason, probe, probe))
@@ -301,8 +301,20 @@ def explain_exit(pod: Obj, node: TreeNode, chain: list[Link]) -> str:
     return generic_step(node)
 
 
-def explain_unschedulable(pod: Obj, chain: list[Link]) -> str:
-    message = str((conditions(pod).get("PodScheduled") or {}).get("message", ""))
+def scheduler_message(ctx: Context, pod: Obj) -> str:
+    """The scheduler's verdict: its newest FailedScheduling Event, else the PodScheduled condition.
+
+    Both carry the same text from the real scheduler; the Event is what
+    ``kubectl describe`` shows and is there even while the condition lags.
+    """
+    for event in reversed(events_for(pod, ctx.events)):
+        if event.get("reason") == "FailedScheduling" and event_message(event):
+            return event_message(event)
+    return str((conditions(pod).get("PodScheduled") or {}).get("message", ""))
+
+
+def explain_unschedulable(ctx: Context, pod: Obj, chain: list[Link]) -> str:
+    message = scheduler_message(ctx, pod)
     verdict = parse_scheduler_message(message)
     chain.append(
         Link("Scheduler", "", "", "FailedScheduling", message, f"scheduler: {verdict.summary}")
@@ -321,7 +333,7 @@ def explain_pull(ctx: Context, pod: Obj, chain: list[Link]) -> str:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in PULL_REASONS:
             image = str(cs.get("image") or container_spec(pod, str(cs.get("name"))).get("image"))
-            detail = pull_failure_detail(pod, ctx.events) or str(waiting.get("message", ""))
+            detail = pull_detail(pod, cs, ctx.events)
             break
     else:
         return "check the image reference in Git"

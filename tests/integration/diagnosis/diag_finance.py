@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
+
 from fixtures.tether import example_files
 from fixtures.waiting import await_for
-
 from tether.adapters.kube import KubeClient
 from tether.controller.service import AppService
 
@@ -62,8 +63,10 @@ def container(deployment: dict[str, Any]) -> dict[str, Any]:
 async def app_health(apps: Any, name: str, status: str) -> dict[str, Any]:
     """Waits until the Application's status.health is ``status``; returns status.health."""
     st = await apps.wait(
-        name, lambda s: (s.get("health") or {}).get("status") == status,
-        f"health {status}", timeout=60,
+        name,
+        lambda s: (s.get("health") or {}).get("status") == status,
+        f"health {status}",
+        timeout=60,
     )
     health = st["health"]
     assert isinstance(health, dict)
@@ -118,3 +121,98 @@ async def list_of(kube: KubeClient, api_version: str, kind: str, ns: str) -> lis
     api = await kube.resource_for(api_version, kind)
     items, _ = await kube.list(api, ns)
     return list(items)
+
+
+# -- a Tether whose ServiceAccount may not write ConfigMaps -----------------------------
+
+LIMITED_ROLE = "tether-diag-no-configmap-writes"
+ALL_VERBS = ["*"]
+CORE_WRITABLE = [
+    "pods",
+    "pods/log",
+    "services",
+    "endpoints",
+    "secrets",
+    "events",
+    "namespaces",
+    "serviceaccounts",
+    "persistentvolumeclaims",
+    "replicationcontrollers",
+    "resourcequotas",
+    "limitranges",
+    "nodes",
+]
+GROUPS_WRITABLE = [
+    "apps",
+    "batch",
+    "tether.dev",
+    "events.k8s.io",
+    "apiextensions.k8s.io",
+    "networking.k8s.io",
+    "discovery.k8s.io",
+    "autoscaling",
+    "coordination.k8s.io",
+    "policy",
+]
+
+
+def limited_cluster_role() -> dict[str, Any]:
+    """Everything Tether needs, except writing ConfigMaps (it may still read and watch them)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": LIMITED_ROLE},
+        "rules": [
+            {"apiGroups": [""], "resources": CORE_WRITABLE, "verbs": ALL_VERBS},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": GROUPS_WRITABLE, "resources": ["*"], "verbs": ALL_VERBS},
+        ],
+    }
+
+
+async def service_account_kubeconfig(
+    kube: KubeClient, admin_kubeconfig: str, namespace: str, account: str, path: Path
+) -> str:
+    """A kubeconfig for ``account``, its token from the TokenRequest API; returns its path."""
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": namespace},
+        }
+    )
+    await kube.create(limited_cluster_role())
+    await kube.create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": LIMITED_ROLE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": LIMITED_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        }
+    )
+    answer = await kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    config = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    for user in config["users"]:
+        user["user"] = {"token": answer["status"]["token"]}
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return str(path)
+
+
+async def remove_limited_role(kube: KubeClient) -> None:
+    rbac = "rbac.authorization.k8s.io/v1"
+    await kube.delete(rbac, "ClusterRoleBinding", LIMITED_ROLE)
+    await kube.delete(rbac, "ClusterRole", LIMITED_ROLE)

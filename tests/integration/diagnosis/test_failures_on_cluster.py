@@ -11,6 +11,7 @@ down to the evidence, and the next step.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,19 +28,31 @@ from diag_finance import (
     explained,
     finance_files,
     list_of,
+    remove_limited_role,
+    service_account_kubeconfig,
 )
-from fixtures.tether import Apps
-from fixtures.waiting import await_for
 
+from fixtures.tether import APP_NS, Apps
+from fixtures.waiting import await_for
+from tether.adapters.kube import KubeClient
+from tether.controller.reconciler import Settings
+from tether.controller.runtime import Controller
 from tether.controller.service import ActionRefused, AppService
+from tether.engine import application as appmodel
+from tether.testenv import cluster as localcluster
 
 pytestmark = pytest.mark.cluster
 
 AUTO = {"prune": True, "selfHeal": True}
 
 
-async def deploy(git_repo: Any, apps: Apps, dest: str, files: dict[str, str],
-                 automated: dict[str, Any] | None = None) -> str:
+async def deploy(
+    git_repo: Any,
+    apps: Apps,
+    dest: str,
+    files: dict[str, str],
+    automated: dict[str, Any] | None = None,
+) -> str:
     git_repo.commit(files, message="finance app")
     return await apps.create(git_repo.git_url, dest=dest, automated=automated or AUTO)
 
@@ -53,16 +66,22 @@ async def test_scale_out_with_failing_pulls_explains_the_missing_then_rejected_p
     name = await deploy(git_repo, apps, dest_namespace, finance_files())
     await apps.wait_synced(name, healthy=True)
 
-    git_repo.commit(finance_files(replicas=3, simulate="image-pull-backoff"),
-                    message="scale finance-api to 3")
+    git_repo.commit(
+        finance_files(replicas=3, simulate="image-pull-backoff"), message="scale finance-api to 3"
+    )
     health = await app_health(apps, name, "Degraded")
     assert "Deployment finance-api" in health["message"]
     assert "exceeded its progress deadline" in health["message"]
 
     def missing_secret(e: dict[str, Any]) -> bool:
-        return chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                         ("Pod", "ImagePullBackOff"), ("Image", "auth"),
-                         ("Secret", "SecretMissing"))
+        return chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "ImagePullBackOff"),
+            ("Image", "auth"),
+            ("Secret", "SecretMissing"),
+        )
 
     found = await explained(service, name, missing_secret, "chain ending at a missing secret")
     text = found["text"]
@@ -78,13 +97,19 @@ async def test_scale_out_with_failing_pulls_explains_the_missing_then_rejected_p
     await apps.kube.create(dockerconfig_secret("ecr-pull", dest_namespace, REGISTRY))
 
     def rejected(e: dict[str, Any]) -> bool:
-        return chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                         ("Pod", "ImagePullBackOff"), ("Image", "auth"),
-                         ("Secret", "CredentialsRejected"))
+        return chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "ImagePullBackOff"),
+            ("Image", "auth"),
+            ("Secret", "CredentialsRejected"),
+        )
 
     found = await explained(service, name, rejected, "chain ending at rejected credentials")
     assert found["text"].splitlines()[4] == (
-        f"  <- {REGISTRY} rejected the credentials in imagePullSecret ecr-pull")
+        f"  <- {REGISTRY} rejected the credentials in imagePullSecret ecr-pull"
+    )
     assert "registry credential" in found["next_step"]
     assert "tether registry list" in found["next_step"]
 
@@ -97,20 +122,27 @@ async def test_image_tag_not_found_names_the_image_and_tag(
 ) -> None:
     files = finance_files(
         simulate="err-image-pull",
-        message=f"{IMAGE}: not found: manifest unknown: manifest tagged by \"1.4\" is not found",
+        message=f'{IMAGE}: not found: manifest unknown: manifest tagged by "1.4" is not found',
     )
     name = await deploy(git_repo, apps, dest_namespace, files)
     await app_health(apps, name, "Degraded")
 
     found = await explained(
-        service, name,
-        lambda e: chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                            ("Pod", "ErrImagePull"), ("Image", "not_found")),
+        service,
+        name,
+        lambda e: chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "ErrImagePull"),
+            ("Image", "not_found"),
+        ),
         "chain ending at an image that is not found",
     )
     assert f'"manifest unknown" pulling {IMAGE}' in found["text"]
     assert found["next_step"] == (
-        f"push tag 1.4 of {IMAGE} to {REGISTRY}, or fix the image tag in Git")
+        f"push tag 1.4 of {IMAGE} to {REGISTRY}, or fix the image tag in Git"
+    )
 
 
 # -- 3. crash loop and OOMKilled ---------------------------------------------------------
@@ -124,9 +156,15 @@ async def test_crash_loop_names_the_exit_code(
     assert "exceeded its progress deadline" in health["message"]
 
     found = await explained(
-        service, name,
-        lambda e: chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                            ("Pod", "CrashLoopBackOff"), ("Container", "Error")),
+        service,
+        name,
+        lambda e: chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "CrashLoopBackOff"),
+            ("Container", "Error"),
+        ),
         "chain ending at the container's exit",
     )
     assert "<- container api exits with code 1 (Error)" in found["text"]
@@ -141,9 +179,15 @@ async def test_oom_killed_names_the_memory_limit(
     await app_health(apps, name, "Degraded")
 
     found = await explained(
-        service, name,
-        lambda e: chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                            ("Pod", "OOMKilled"), ("Container", "OOMKilled")),
+        service,
+        name,
+        lambda e: chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "OOMKilled"),
+            ("Container", "OOMKilled"),
+        ),
         "chain ending at the OOM kill",
     )
     assert "<- container api OOMKilled at memory limit 256Mi" in found["text"]
@@ -160,9 +204,15 @@ async def test_readiness_probe_failing(
     await app_health(apps, name, "Degraded")
 
     found = await explained(
-        service, name,
-        lambda e: chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                            ("Pod", "ReadinessProbeFailed"), ("Probe", "ReadinessProbeFailed")),
+        service,
+        name,
+        lambda e: chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "ReadinessProbeFailed"),
+            ("Probe", "ReadinessProbeFailed"),
+        ),
         "chain ending at the readiness probe",
     )
     assert "ReadinessProbeFailed" in found["text"]
@@ -185,17 +235,26 @@ async def test_unschedulable_from_the_real_scheduler(
     await app_health(apps, name, "Degraded")
 
     found = await explained(
-        service, name,
-        lambda e: chain_has(e, ("App", ""), ("Deployment", "ProgressDeadlineExceeded"),
-                            ("Pod", "Unschedulable"), ("Scheduler", "FailedScheduling")),
+        service,
+        name,
+        lambda e: chain_has(
+            e,
+            ("App", ""),
+            ("Deployment", "ProgressDeadlineExceeded"),
+            ("Pod", "Unschedulable"),
+            ("Scheduler", "FailedScheduling"),
+        ),
         "chain ending at the scheduler's verdict",
     )
     assert "Insufficient cpu" in found["text"]
     events = await list_of(apps.kube, "v1", "Event", dest_namespace)
-    assert any(e.get("reason") == "FailedScheduling" and "Insufficient cpu" in e.get("message", "")
-               for e in events), "the real scheduler reported FailedScheduling"
+    assert any(
+        e.get("reason") == "FailedScheduling" and "Insufficient cpu" in e.get("message", "")
+        for e in events
+    ), "the real scheduler reported FailedScheduling"
     assert found["next_step"] == (
-        "add a node or lower the cpu requests in Git (the Pod requests cpu 6)")
+        "add a node or lower the cpu requests in Git (the Pod requests cpu 6)"
+    )
 
 
 # -- 6. apply rejected: quota, immutable field, CRD missing -------------------------------
@@ -206,11 +265,14 @@ async def test_apply_rejected_by_quota_names_the_quota(
 ) -> None:
     kube = apps.kube
     await create_namespace(kube, dest_namespace)
-    await kube.create({
-        "apiVersion": "v1", "kind": "ResourceQuota",
-        "metadata": {"name": "one-configmap", "namespace": dest_namespace},
-        "spec": {"hard": {"count/configmaps": "1"}},
-    })
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "one-configmap", "namespace": dest_namespace},
+            "spec": {"hard": {"count/configmaps": "1"}},
+        }
+    )
 
     async def quota_counted() -> bool:
         quota = await kube.get("v1", "ResourceQuota", "one-configmap", dest_namespace)
@@ -220,15 +282,19 @@ async def test_apply_rejected_by_quota_names_the_quota(
     name = await deploy(git_repo, apps, dest_namespace, finance_files())
 
     found = await explained(
-        service, name,
+        service,
+        name,
         lambda e: ("ResourceQuota", "QuotaExceeded") in chain_reasons(e),
         "chain ending at the quota",
     )
     assert chain_reasons(found)[1] == ("ConfigMap", "SyncFailed")
+    health = await app_health(apps, name, "Missing")
+    assert health["message"].startswith("ConfigMap finance-api-config")
     assert "ResourceQuota one-configmap exceeded" in found["text"]
     assert "count/configmaps=1" in found["text"]
     assert found["next_step"].startswith(
-        f"raise the ResourceQuota one-configmap in namespace {dest_namespace}")
+        f"raise the ResourceQuota one-configmap in namespace {dest_namespace}"
+    )
 
 
 async def test_immutable_selector_change_says_how_to_fix(
@@ -243,15 +309,20 @@ async def test_immutable_selector_change_says_how_to_fix(
 
     git_repo.commit(finance_files(edit=new_selector), message="select on tier too")
     found = await explained(
-        service, name,
+        service,
+        name,
         lambda e: ("Deployment", "FieldImmutable") in chain_reasons(e),
         "chain ending at the immutable field",
     )
     assert found["status"] == "Degraded"
+    st = await apps.status(name)
+    assert st["health"]["status"] == "Healthy", "the old Deployment keeps running"
+    assert st["sync"]["status"] == "OutOfSync"
     assert chain_reasons(found)[1] == ("Deployment", "SyncFailed")
     assert "spec.selector cannot be changed in place (422 field is immutable)" in found["text"]
-    assert "revert spec.selector in Git, or delete and recreate the Deployment" in (
-        found["next_step"])
+    assert (
+        "revert spec.selector in Git, or delete and recreate the Deployment" in (found["next_step"])
+    )
 
 
 async def test_custom_resource_without_crd_says_the_crd_is_missing(
@@ -259,14 +330,18 @@ async def test_custom_resource_without_crd_says_the_crd_is_missing(
 ) -> None:
     files = finance_files()
     files["apps/finance/widget.yaml"] = (
-        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: dial\nspec:\n  size: 3\n")
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: dial\nspec:\n  size: 3\n"
+    )
     name = await deploy(git_repo, apps, dest_namespace, files)
 
     found = await explained(
-        service, name,
+        service,
+        name,
         lambda e: ("CustomResourceDefinition", "CRDMissing") in chain_reasons(e),
         "chain ending at the missing CRD",
     )
+    assert chain_reasons(found)[1] == ("Widget", "SyncFailed")
+    await app_health(apps, name, "Missing")
     assert "the cluster does not know kind Widget" in found["text"]
     assert "its CRD is not installed" in found["text"]
     assert found["next_step"].startswith("install the CRD for Widget first")
@@ -291,11 +366,16 @@ async def test_old_replicaset_is_history_not_drift_and_deletes_are_guarded(
     sha = git_repo.commit(finance_files(edit=new_image), message="finance-api 1.5")
 
     async def rolled_out() -> bool:
-        rss = {rs["metadata"]["name"]: rs
-               for rs in await list_of(kube, "apps/v1", "ReplicaSet", dest_namespace)}
+        rss = {
+            rs["metadata"]["name"]: rs
+            for rs in await list_of(kube, "apps/v1", "ReplicaSet", dest_namespace)
+        }
         new = [rs for n, rs in rss.items() if n != old_rs]
-        return (len(new) == 1 and (new[0].get("status") or {}).get("readyReplicas") == 1
-                and rss[old_rs]["spec"]["replicas"] == 0)
+        return (
+            len(new) == 1
+            and (new[0].get("status") or {}).get("readyReplicas") == 1
+            and rss[old_rs]["spec"]["replicas"] == 0
+        )
 
     await await_for(rolled_out, what="the new ReplicaSet ready and the old one kept at 0")
     kubectl("create", "configmap", "hand-made", "-n", dest_namespace, "--from-literal=a=b")
@@ -325,19 +405,22 @@ async def test_old_replicaset_is_history_not_drift_and_deletes_are_guarded(
     assert not [r for r in st.get("resources") or [] if r.get("requiresPruning")]
 
     with pytest.raises(ActionRefused) as refused:
-        await service.delete_resource(name, "ReplicaSet", old_rs, force=False,
-                                      initiated_by="tester")
+        await service.delete_resource(
+            name, "ReplicaSet", old_rs, force=False, initiated_by="tester"
+        )
     assert "kept as revision 1 for rollback" in str(refused.value)
     assert "tether app rollback" in str(refused.value)
 
     with pytest.raises(ActionRefused) as refused:
-        await service.delete_resource(name, "Deployment", "finance-api", force=False,
-                                      initiated_by="tester")
+        await service.delete_resource(
+            name, "Deployment", "finance-api", force=False, initiated_by="tester"
+        )
     assert "would come back" in str(refused.value)
     assert await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace)
 
-    said = await service.delete_resource(name, "ReplicaSet", old_rs, force=True,
-                                         initiated_by="tester")
+    said = await service.delete_resource(
+        name, "ReplicaSet", old_rs, force=True, initiated_by="tester"
+    )
     assert said == f"deleted ReplicaSet {old_rs}"
 
     async def gone() -> bool:
@@ -345,8 +428,69 @@ async def test_old_replicaset_is_history_not_drift_and_deletes_are_guarded(
 
     await await_for(gone, what="the old ReplicaSet deleted")
     recorded = await apps.events(name, "ResourceDeleted")
-    assert any(f"ReplicaSet {old_rs} deleted by tester (forced)" in e["message"]
-               for e in recorded)
+    assert any(f"ReplicaSet {old_rs} deleted by tester (forced)" in e["message"] for e in recorded)
+
+
+# -- 8. Tether itself forbidden by RBAC -------------------------------------------------------
+
+
+async def test_tether_forbidden_by_rbac_says_which_permission_to_grant(
+    installed: localcluster.ClusterState,
+    kube: KubeClient,
+    git_repo: Any,
+    namespace: str,
+    dest_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """A second Tether, running as a ServiceAccount that may read but not write ConfigMaps.
+
+    No admin controller runs in this test (no ``controller`` fixture), so the
+    restricted one alone reconciles the app.
+    """
+    account = "tether-limited"
+    user = f"system:serviceaccount:{namespace}:{account}"
+    try:
+        config = await service_account_kubeconfig(
+            kube, installed.kubeconfig, namespace, account, tmp_path / "limited.kubeconfig"
+        )
+        limited = KubeClient.from_kubeconfig(config)
+        ctl = Controller(
+            limited,
+            settings=Settings(app_namespace=APP_NS, poll_interval=3.0),
+            cache_dir=tmp_path / "cache",
+            workers=2,
+        )
+        await ctl.start()
+        apps = Apps(kube)
+        name = ""
+        try:
+            service = AppService(limited, ctl.reconciler, controller=ctl, namespace=APP_NS)
+            git_repo.commit(finance_files(), message="finance app")
+            name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO)
+            found = await explained(
+                service,
+                name,
+                lambda e: ("RBAC", "Forbidden") in chain_reasons(e),
+                "chain ending at Tether's missing permission",
+            )
+            health = await app_health(apps, name, "Missing")
+        finally:
+            if name:
+                await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+            await ctl.stop()
+            await limited.close()
+    finally:
+        await remove_limited_role(kube)
+    assert health["message"].startswith("ConfigMap finance-api-config")
+    assert chain_reasons(found)[1] == ("ConfigMap", "SyncFailed")
+    assert (
+        f"Tether ({user}) is not allowed to patch configmaps in namespace {dest_namespace}"
+        in found["text"]
+    )
+    assert found["next_step"] == (
+        f"grant {user} 'patch' on configmaps in namespace {dest_namespace} "
+        "(a Role/ClusterRole and its binding)"
+    )
 
 
 # -- the Deployment file stays the example's apart from the edits ---------------------------

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from fixtures.gitserver import GitServer, free_port, wait_for_port
 from fixtures.tether import Apps, condition, example_files
 from fixtures.waiting import await_for
-
 from tether.controller.runtime import Controller
 
 AUTO = {"prune": True, "selfHeal": True}

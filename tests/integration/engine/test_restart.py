@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fixtures.tether import APP_NS
 from fixtures.waiting import await_for
-
 from tether.adapters.kube import KubeClient
 from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster

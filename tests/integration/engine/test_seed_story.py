@@ -10,7 +10,6 @@ from typing import Any
 
 from fixtures.tether import Apps, example_files
 from fixtures.waiting import await_for
-
 from tether.adapters.kube import KubeClient
 from tether.controller.service import AppService
 from tether.engine import application as appmodel

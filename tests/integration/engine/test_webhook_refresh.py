@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from fixtures.tether import Apps, example_files
 
+from fixtures.tether import Apps, example_files
 from tether.controller.runtime import Controller
 from tether.engine import webhook
 

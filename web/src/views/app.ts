@@ -2,7 +2,7 @@
 
 import { ApiError, get, post, stream, type StreamState } from "../api";
 import { append, clear, h } from "../dom";
-import { ago, badge, localTime, withCode } from "../format";
+import { ago, badge, deployedOf, localTime, withCode } from "../format";
 import { navigate } from "../main";
 import type { AppSummary, Explain, Session, Tree, TreeEvent, TreeNode } from "../types";
 import { openHistoryDialog, openSyncDialog, toast } from "./dialogs";
@@ -41,13 +41,20 @@ function explainBanner(
 ): HTMLElement {
   const next = ex.nextStep ?? ex.next_step ?? "";
   const chain = ex.chain.slice(1);
+  // "Progressing" while a Pod below is failing (ImagePullBackOff...) will not fix itself: say so
+  const failing = app.health !== "Degraded" && chain.some((link) => link.status === "Degraded");
+  const tone = failing ? "degraded" : app.health.toLowerCase();
   return h(
     "div",
-    { class: `banner banner-${app.health.toLowerCase()}`, testid: "diagnosis-banner", role: "alert" },
+    { class: `banner banner-${tone}`, testid: "diagnosis-banner", role: "alert" },
     h(
       "div",
       { class: "banner-title" },
-      h("strong", {}, app.health === "Missing" ? "Not deployed yet" : `${app.health}`),
+      h(
+        "strong",
+        {},
+        app.health === "Missing" ? "Not deployed yet" : failing ? `${app.health}, but failing` : app.health,
+      ),
       h(
         "span",
         {},
@@ -71,7 +78,9 @@ function explainBanner(
                 { class: "linkish", title: "show in the tree", onclick: () => select(link.kind, link.name) },
                 link.headline,
               ),
-              link.cause && link.cause !== link.headline ? h("span", { class: "cause" }, link.cause) : null,
+              link.cause && link.cause !== link.headline
+                ? h("span", { class: "cause", title: link.cause }, link.cause)
+                : null,
             ),
           ),
         )
@@ -153,6 +162,7 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
   }
 
   function renderHead(a: AppSummary): void {
+    const deployed = deployedOf(a);
     clear(head);
     append(head, [
       h(
@@ -199,7 +209,7 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
               {
                 class: "btn",
                 testid: "history-button",
-                onclick: () => openHistoryDialog(a, a.revision, canAct, READONLY_HINT),
+                onclick: () => openHistoryDialog(a, canAct, READONLY_HINT),
               },
               "History",
             ),
@@ -221,15 +231,27 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
         ),
         fact("Target", h("span", {}, a.targetRevision)),
         fact(
-          "Revision",
+          "Deployed",
           h(
             "span",
             { testid: "app-revision" },
-            a.revision ? h("code", { class: "sha" }, a.revision) : "\u2014",
+            deployed.sha ? h("code", { class: "sha" }, deployed.sha) : "\u2014",
             " ",
-            a.revisionMessage,
+            deployed.message,
           ),
         ),
+        a.revision && a.revision !== deployed.sha
+          ? fact(
+              `In Git (${a.targetRevision})`,
+              h(
+                "span",
+                { testid: "git-revision" },
+                h("code", { class: "sha" }, a.revision),
+                " ",
+                a.revisionMessage,
+              ),
+            )
+          : null,
         fact("Last sync", h("span", { title: localTime(a.lastSyncedAt) }, ago(a.lastSyncedAt))),
         fact("Destination", h("span", {}, a.namespace)),
         fact("Auto-sync", h("span", {}, a.paused ? "paused" : a.autoSync ? "on" : "off")),
@@ -310,6 +332,9 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
       tree = data.tree;
       if (selected && !tree.nodes.some((n) => n.id === selected?.id)) select(null);
       else redrawTree();
+    } else if (changedHead) {
+      // the Application node at the root shows the app's health: keep it in step with the header
+      redrawTree();
     }
   }
 

@@ -39,6 +39,11 @@ function message(result: Record<string, unknown>, fallback: string): string {
   return typeof result.message === "string" && result.message ? result.message : fallback;
 }
 
+/** An operation that finished without success (the API answers 200 with its final state). */
+function failed(result: Record<string, unknown>): boolean {
+  return result.phase === "Failed" || result.phase === "Error";
+}
+
 function refOf(n: TreeNode): string {
   return n.group ? `${n.group}/${n.kind}/${n.name}` : `${n.kind}/${n.name}`;
 }
@@ -136,7 +141,12 @@ export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy
         confirm.disabled = false;
       } else {
         dialog.close();
-        toast(message(res, `Sync of ${app.name} started`));
+        toast(
+          failed(res)
+            ? `Sync of ${app.name} failed: ${message(res, "no details")}`
+            : message(res, `Sync of ${app.name} started`),
+          failed(res) ? "error" : "ok",
+        );
       }
     } catch (err) {
       error.textContent = err instanceof ApiError ? err.message : String(err);
@@ -146,12 +156,7 @@ export function openSyncDialog(app: AppSummary, managed: TreeNode[], prunePolicy
   revision.focus();
 }
 
-export function openHistoryDialog(
-  app: AppSummary,
-  currentRevision: string,
-  canAct: boolean,
-  readonlyHint: string,
-): void {
+export function openHistoryDialog(app: AppSummary, canAct: boolean, readonlyHint: string): void {
   const body = h("div", { class: "dialog-body" }, h("p", { class: "muted" }, "Loading\u2026"));
   const dialog = modal("history-dialog", `History of ${app.name}`, body);
   dialog.classList.add("dialog-wide");
@@ -166,19 +171,22 @@ export function openHistoryDialog(
       const rows = [...entries]
         .sort((a, b) => b.id - a.id)
         .map((entry) => {
-          const current =
-            entry.id === latest.id && (!currentRevision || entry.revision.startsWith(currentRevision));
+          // the last deployment is what runs now, whatever Git holds (after a rollback: an older commit)
+          const current = entry.id === latest.id;
+          const same = !current && entry.revision === latest.revision;
           const button = h(
             "button",
             {
               class: "btn btn-small",
               testid: `rollback-${entry.id}`,
-              disabled: !canAct || current,
+              disabled: !canAct || current || same,
               title: !canAct
                 ? readonlyHint
                 : current
                   ? "this is what runs now"
-                  : `deploy ${shortSha(entry.revision)} again`,
+                  : same
+                    ? `${shortSha(entry.revision)} is what runs now`
+                    : `deploy ${shortSha(entry.revision)} again`,
             },
             "Rollback",
           );
@@ -197,7 +205,13 @@ export function openHistoryDialog(
                 { id: entry.id },
               );
               dialog.close();
-              toast(message(res, `Rolling ${app.name} back to ${shortSha(entry.revision)}`));
+              const rolled = `Rolled ${app.name} back to ${shortSha(entry.revision)}`;
+              toast(
+                failed(res)
+                  ? `${rolled} failed: ${message(res, "no details")}`
+                  : `${rolled}: ${message(res, "done")}`,
+                failed(res) ? "error" : "ok",
+              );
             } catch (err) {
               toast(err instanceof ApiError ? err.message : String(err), "error");
               button.disabled = false;

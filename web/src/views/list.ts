@@ -6,7 +6,7 @@
 
 import { stream, type StreamState } from "../api";
 import { clear, h } from "../dom";
-import { ago, badge, HEALTH, localTime, statusClass, SYNC } from "../format";
+import { ago, badge, deployedOf, HEALTH, localTime, statusClass, SYNC } from "../format";
 import { navigate } from "../main";
 import type { AppSummary } from "../types";
 
@@ -54,6 +54,22 @@ function autoSyncCell(a: AppSummary): HTMLElement {
     : h("span", { class: "pill pill-quiet" }, "Manual");
 }
 
+function revisionCell(a: AppSummary): HTMLElement {
+  // what runs now; while out of sync Git holds something else, said in the tooltip
+  const deployed = deployedOf(a);
+  const ahead = a.revision && a.revision !== deployed.sha;
+  const title = ahead
+    ? `deployed: ${deployed.sha} ${deployed.message}\nin Git: ${a.revision} ${a.revisionMessage}`
+    : deployed.message;
+  return h(
+    "span",
+    { class: "cell cell-rev", title },
+    deployed.sha ? h("code", { class: "sha" }, deployed.sha) : h("span", { class: "muted" }, "\u2014"),
+    h("span", { class: "rev-msg" }, deployed.message),
+    ahead ? h("span", { class: "rev-git", testid: "git-ahead" }, `Git: ${a.revision}`) : null,
+  );
+}
+
 function rowFor(a: AppSummary): HTMLAnchorElement {
   return h(
     "a",
@@ -77,12 +93,7 @@ function rowFor(a: AppSummary): HTMLAnchorElement {
     ),
     h("span", { class: "cell" }, badge(a.sync, "sync-badge")),
     h("span", { class: "cell" }, badge(a.health, "health-badge", a.healthMessage)),
-    h(
-      "span",
-      { class: "cell cell-rev", title: a.revisionMessage },
-      a.revision ? h("code", { class: "sha" }, a.revision) : h("span", { class: "muted" }, "\u2014"),
-      h("span", { class: "rev-msg" }, a.revisionMessage),
-    ),
+    revisionCell(a),
     h("span", { class: "cell muted", title: localTime(a.lastSyncedAt) }, ago(a.lastSyncedAt)),
     h("span", { class: "cell" }, autoSyncCell(a)),
   );

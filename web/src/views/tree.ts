@@ -51,10 +51,17 @@ function appNode(app: AppSummary): TreeNode {
   };
 }
 
-function statusLine(n: TreeNode): string {
-  const { status, message } = n.health;
-  if (n.kind === "Pod") return message || status;
-  if (n.role === "history") return "scaled to zero";
+function statusLine(n: TreeNode, pods: number): string {
+  const { status, message, reason } = n.health;
+  if (n.kind === "Pod") {
+    // the reason (ImagePullBackOff, CrashLoopBackOff...) first: the message is long and gets cut
+    if (status !== "Healthy" && reason && message && !message.includes(reason))
+      return `${reason}: ${message}`;
+    return message || status;
+  }
+  if (n.role === "history")
+    // an old ReplicaSet still has pods while a rollout replaces it (or is stuck)
+    return pods ? `old revision, ${pods} pod${pods === 1 ? "" : "s"} still running` : "scaled to zero";
   if (!message) return status;
   return `${status}: ${message}`;
 }
@@ -73,11 +80,12 @@ function tags(n: TreeNode): HTMLElement[] {
   return out;
 }
 
-function nodeEl(n: TreeNode, selected: boolean, select: (n: TreeNode) => void): HTMLElement {
+function nodeEl(n: TreeNode, selected: boolean, select: (n: TreeNode) => void, pods: number): HTMLElement {
   const cls = [
     "tnode",
     statusClass(n.health.status),
     `role-${n.role}`,
+    n.role === "history" && pods ? "draining" : "",
     n.kind === "Application" ? "tnode-app" : "",
     selected ? "selected" : "",
   ]
@@ -101,7 +109,7 @@ function nodeEl(n: TreeNode, selected: boolean, select: (n: TreeNode) => void): 
       h("span", { class: "tnode-tags" }, ...tags(n)),
     ),
     h("span", { class: "tnode-name" }, middleTruncate(n.name, 32)),
-    h("span", { class: "tnode-status", testid: "node-status" }, statusLine(n)),
+    h("span", { class: "tnode-status", testid: "node-status" }, statusLine(n, pods)),
   );
 }
 
@@ -135,6 +143,8 @@ export function drawTree(
   });
   for (const e of sortedEdges) if (byId.has(e.from) && byId.has(e.to)) edges.push([e.from, e.to]);
   for (const [a, b] of edges) g.setEdge(a, b);
+  const pods = new Map<string, number>();
+  for (const [a, b] of edges) if (byId.get(b)?.kind === "Pod") pods.set(a, (pods.get(a) ?? 0) + 1);
   dagre.layout(g);
 
   const graph = g.graph();
@@ -155,7 +165,7 @@ export function drawTree(
   stage.append(layer);
   for (const n of nodes) {
     const pos = g.node(n.id);
-    const el = nodeEl(n, n.id === selectedId, select);
+    const el = nodeEl(n, n.id === selectedId, select, pods.get(n.id) ?? 0);
     el.style.left = `${(pos.x ?? 0) - NODE_W / 2}px`;
     el.style.top = `${(pos.y ?? 0) - NODE_H / 2}px`;
     stage.append(el);

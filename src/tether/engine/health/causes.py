@@ -79,9 +79,19 @@ class Unschedulable:
 
 
 def parse_scheduler_message(message: str) -> Unschedulable:
-    """Parses "0/3 nodes are available: 1 node(s) had untolerated taint {..}, 2 Insufficient cpu."""
-    summary = message.split(" preemption:", 1)[0].strip().rstrip(".")
-    _, _, tally = summary.partition("are available: ")
+    """Parses "0/3 nodes are available: 1 node(s) had untolerated taint {..}, 2 Insufficient cpu."
+
+    The per-node tally ends at its full stop; what follows is the post-filter
+    plugins' own words, which the real scheduler (v1.34+) appends as in
+    "... 3 Insufficient cpu. no new claims to deallocate, preemption: 0/3 nodes
+    are available: 3 Preemption is not helpful for scheduling." and which are
+    not reasons the Pod was rejected.
+    """
+    text = message.split(" preemption:", 1)[0].strip()
+    head, found, tally = text.partition("are available: ")
+    if found:
+        tally = re.split(r"\.(?:\s|$)", tally, maxsplit=1)[0]
+    summary = f"{head}{found}{tally}".strip().rstrip(".")
     reasons: dict[str, int] = {}
     for part in re.split(r",\s*(?=\d+ )", tally):
         match = re.match(r"(\d+) (.+)", part.strip().rstrip("."))

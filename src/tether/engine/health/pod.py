@@ -10,6 +10,7 @@ Rules follow Argo CD's ``health_pod.go``: a waiting reason that starts with
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tether.engine.health.causes import classify_pull
 from tether.engine.health.status import (
     HealthResult,
     HealthStatus,
@@ -77,6 +78,24 @@ def pull_failure_detail(pod: Obj, events: Sequence[Obj]) -> str:
     return ""
 
 
+def pull_detail(pod: Obj, cs: dict[str, Any], events: Sequence[Obj]) -> str:
+    """Why ``cs`` cannot pull its image, in the registry's words.
+
+    The container's waiting message is the current state: kubelet writes the
+    last pull error into it (under ImagePullBackOff too, after
+    "Back-off pulling image ...: ErrImagePull:"). Events are history: an older
+    attempt's error, or a relay without the error at all. So the waiting
+    message wins when it says what went wrong; otherwise the newest
+    failed-pull Event, which often carries the full registry answer.
+    """
+    waiting = (cs.get("state") or {}).get("waiting") or {}
+    text = str(waiting.get("message") or "")
+    image = str(cs.get("image") or "")
+    if text and classify_pull(text.replace(image, "") if image else text)[0] != "other":
+        return text
+    return pull_failure_detail(pod, events) or text
+
+
 def container_problem(pod: Obj, events: Sequence[Obj]) -> HealthResult | None:
     for cs in container_statuses(pod):
         name = str(cs.get("name", ""))
@@ -96,7 +115,7 @@ def container_problem(pod: Obj, events: Sequence[Obj]) -> HealthResult | None:
             return degraded(f"container {name} is crash-looping: {text}", "CrashLoopBackOff")
         if reason in PULL_REASONS:
             image = cs.get("image") or container_spec(pod, name).get("image") or ""
-            detail = pull_failure_detail(pod, events) or text
+            detail = pull_detail(pod, cs, events)
             return degraded(f"container {name} cannot pull image {image}: {detail}", reason)
         return degraded(f"container {name} is waiting: {reason}: {text}".rstrip(": "), reason)
     return None
