@@ -429,15 +429,23 @@ class AppTracker:
                 if self._ok(name, sha):
                     self.done_at[name] = now
 
-    def wait(self, names: list[str], timeout: float) -> bool:
+    def wait(self, names: list[str], timeout: float, stall: float | None = None) -> bool:
+        """True when every app is done; False at the timeout, or after ``stall`` s without progress."""
         deadline = time.monotonic() + timeout
+        progress, seen = time.monotonic(), -1
         with self.cond:
             while not all(n in self.done_at for n in names):
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if len(self.done_at) != seen:
+                    progress, seen = now, len(self.done_at)
+                if now >= deadline or (stall is not None and now - progress > stall):
                     return False
-                self.cond.wait(min(left, 1.0))
+                self.cond.wait(min(deadline - now, 1.0))
             return True
+
+    def stuck(self, names: list[str], limit: int = 5) -> list[str]:
+        with self.cond:
+            return [n for n in names if n not in self.done_at][:limit]
 
     def wait_reconciled(self, names: list[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -3,7 +3,9 @@
 Each app is what a small web service ships: a Deployment (scaled to zero, so
 kwok runs no Pods and the measurement is Tether's, not the scheduler's), a
 ServiceAccount, a Service and an Ingress, as four files under
-``apps/app-<i>/``. Each app deploys to its own namespace, which Tether
+``apps/app-<i>/``. The Service is headless (``clusterIP: None``): the local
+control plane's service range is a /24, which runs out of ClusterIPs at about
+250 Services. Each app deploys to its own namespace, which Tether
 creates (``CreateNamespace=true``): the common layout when teams own apps,
 and the heavier one (one more object per app).
 """
@@ -62,6 +64,7 @@ kind: Service
 metadata:
   name: {name}
 spec:
+  clusterIP: None
   selector:
     app: {name}
   ports:

@@ -53,8 +53,9 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
             tracker.expect(sha)
             refreshed = ctl.push_webhook(env.git.url) if ctl.webhook else None
             timeout = 60 + 0.3 * n
-            ok = tracker.wait(names, timeout)
+            ok = tracker.wait(names, timeout, stall=45.0)
             done = dict(tracker.done_at)
+            stuck = [_why(env, a) for a in tracker.stuck(names)] if not ok else []
             times = sorted(done[a] - pushed for a in names if a in done)
             measured = window.close()
             phase = {
@@ -69,6 +70,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
                 "apps_per_second": round(n / times[-1], 1) if ok and times else None,
                 "timeout_seconds": timeout,
                 "states_at_end": tracker.summary(),
+                "stuck_examples": stuck,
                 **measured,
             }
             log(f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
@@ -92,3 +94,24 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
             "controller_errors": errors,
             "profile": str(profile) if profile else None,
         }
+
+
+def _why(env: Any, name: str) -> dict[str, Any]:
+    """What a stuck Application says about itself (conditions, last operation, resources)."""
+    from bench.harness import APPS_PATH
+
+    resp = env.api.get(f"{APPS_PATH}/{name}")
+    if resp.status_code != 200:
+        return {"name": name, "error": resp.status_code}
+    status = resp.json().get("status") or {}
+    return {
+        "name": name,
+        "sync": status.get("sync"),
+        "health": status.get("health"),
+        "conditions": [{k: c.get(k) for k in ("type", "message")}
+                       for c in status.get("conditions") or []],
+        "operation": {k: (status.get("operationState") or {}).get(k)
+                      for k in ("phase", "message", "revision")},
+        "resources": [{k: r.get(k) for k in ("kind", "name", "status", "health", "message")}
+                      for r in (status.get("resources") or [])][:6],
+    }

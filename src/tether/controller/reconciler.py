@@ -66,6 +66,7 @@ class Pass:
     extras: list[ObjectKey] = field(default_factory=list)
     tree: ResourceTree | None = None
     outcome: SyncOutcome | None = None
+    live_of: dict[ObjectKey, Obj | None] = field(default_factory=dict)  # as compared
     requeue_after: float | None = None
 
     @property
@@ -195,6 +196,7 @@ class Reconciler:
         kinds = {(str(o["apiVersion"]), str(o["kind"])) for o in p.desired} | set(CHILD_KINDS)
         await self.live.ensure_kinds(kinds)
         live_of = {key_of(o): self.live.get(key_of(o)) for o in p.desired}
+        p.live_of = live_of
         rules = [
             diffing.IgnoreRule(r.group, r.kind, r.name, r.namespace, tuple(r.json_pointers),
                                tuple(r.managed_fields_managers))
@@ -244,7 +246,6 @@ class Reconciler:
         only = _selected(op_sync.get("resources") or [], p.desired)
         policy = p.spec.sync_policy
         started = events.now_iso()
-        drift = self._drift_message(p) if initiated_by == "automated" else ""
         if policy.option("CreateNamespace") and not dry_run:
             await self._ensure_namespace(p.spec.destination.namespace)
         live = {k: o for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
@@ -295,6 +296,8 @@ class Reconciler:
             self._clear_operation(p)
             return
         previous = p.status.get("inventory") or []
+        drift = self._drift_message(p, outcome) if initiated_by == "automated" else ""
+        _settle(p, outcome)
         if outcome.ok:
             memory.failed_sha, memory.attempts = "", 0
             inventory = {plan.inventory_id(key_of(o)) for o in p.desired}
@@ -333,14 +336,25 @@ class Reconciler:
                 p.requeue_after = min(cap, base * retry.backoff.factor ** (memory.attempts - 1))
         self._clear_operation(p)
 
-    def _drift_message(self, p: Pass) -> str:
+    def _drift_message(self, p: Pass, outcome: SyncOutcome) -> str:
+        """What self-heal reverted: each object, the paths and who changed them.
+
+        Judged on the live objects as compared; an object deleted after the
+        comparison (and so recreated by this sync's apply) is found by its new uid.
+        """
         assert p.comparison is not None
         parts = []
-        for key in sorted(p.comparison.out_of_sync):
+        recreated = {
+            k for k in outcome.applied
+            if k not in p.comparison.out_of_sync and (before := p.live_of.get(k)) is not None
+            and (outcome.results.get(k) or {}).get("metadata", {}).get("uid")
+            not in (None, before["metadata"].get("uid"))
+        }
+        for key in sorted(p.comparison.out_of_sync | recreated):
             d = p.comparison.diffs.get(key)
-            live = self.live.get(key)
+            live = None if key in recreated else p.live_of.get(key)
             if d is None or live is None:
-                if live is None and key in p.comparison.diffs:
+                if live is None and key in p.comparison.diffs and key in outcome.applied:
                     parts.append(f"{key.kind} {key.name} was deleted; recreated")
                 continue
             paths = d.changed_paths[:4]
@@ -515,6 +529,20 @@ def _crd_scopes(objects: list[Obj]) -> dict[tuple[str, str], bool]:
             ident = (f"{spec.get('group')}/{ver.get('name')}", kind)
             out[ident] = spec.get("scope", "Namespaced") == "Namespaced"
     return out
+
+
+def _settle(p: Pass, outcome: SyncOutcome) -> None:
+    """What this sync just did, reflected in the pass: applied objects now match
+    Git and pruned ones are gone (so status.resources agrees with status.sync)."""
+    assert p.comparison is not None
+    for key in outcome.applied:
+        d = p.comparison.diffs.get(key)
+        result = outcome.results.get(key)
+        now = d.desired if d is not None else (diffing.normalise(result) if result else None)
+        p.comparison.diffs[key] = diffing.ResourceDiff(key, "Synced", now, now)
+        p.comparison.errors.pop(key, None)
+    pruned = set(outcome.pruned)
+    p.extras = [k for k in p.extras if k not in pruned]
 
 
 def _blocking_errors(
