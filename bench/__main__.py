@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append(("drift", lambda: drift.run(20)))
     if "idle" in chosen:
         jobs.append(("idle", lambda: idle.run(1000, 300.0, 60.0) if args.full
-                     else idle.run(100, 60.0, 20.0)))
+                     else idle.run(100, 60.0, 10.0)))
     if "selective" in chosen:
         jobs.append(("selective", lambda: selective.run(1000 if args.full else 100)))
     failed = 0

@@ -62,7 +62,7 @@ def run(trials: int = 20) -> dict[str, Any]:
                     samples.append(marks["healed"] - marks["scaled"])
                 else:
                     misses += 1
-            time.sleep(rng.uniform(0.2, 0.8))
+            time.sleep(rng.uniform(0.2, 0.5))
         watcher.close()
         totals = ctl.stop()
         result = {

@@ -1,7 +1,7 @@
 """Scenario 4, idle cost: N synced apps and no change at all, for a while.
 
 N apps are synced (one commit, Applications created after it), the
-controller is left to settle for 10 s, then for the measured window nothing
+controller is left to settle for 5 s, then for the measured window nothing
 happens but Tether's own poll timers (the default 60 s interval, ±20 %
 jitter). Measured: Tether's CPU seconds per wall second, API-server requests
 per minute (``apiserver_request_total`` from kube-apiserver's /metrics before
@@ -39,7 +39,7 @@ def run(n: int, seconds: float, baseline_seconds: float) -> dict[str, Any]:
         env.create_apps(manifests.applications(n, env.git.url))
         if not tracker.wait(names, 60 + 0.3 * n):
             log(f"idle: not all apps synced before the window: {tracker.summary()}")
-        time.sleep(10.0)
+        time.sleep(5.0)
         before = env.apiserver_requests()
         window = Window(env, ctl)
         time.sleep(seconds)

@@ -44,7 +44,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
         if not tracker.wait_reconciled(names, timeout=60 + 0.2 * n):
             log(f"not every Application reconciled before the push: {tracker.summary()}")
         log(f"mttp-{n}: {n} Applications created in {created_in:.1f}s and seen by Tether")
-        time.sleep(2.0)
+        time.sleep(1.0)
         phases = []
         for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
             files = manifests.all_files(n, tag)
@@ -77,7 +77,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
                 f"last at {phase['seconds_to_all']}s; tether cpu {measured.get('tether_cpu_seconds')}s, "
                 f"peak {measured.get('tether_peak_rss_mib')} MiB")
             phases.append(phase)
-            time.sleep(2.0)
+            time.sleep(1.0)
         metrics = ctl.metrics() or {}
         errors = ctl.errors()
         totals = ctl.stop()

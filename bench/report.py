@@ -210,7 +210,7 @@ def _latency(r: dict[str, Any] | None) -> list[str]:
                    f"| {_s(w.get('max_seconds'))} | Argo CD and Flux (Receiver) both refresh on a "
                    "webhook; no published latency |")
     return out + ["", "With polling the expected wait is half an interval plus the reconcile, "
-                  "so p50 should sit near 2.5 s + the sync and p95 near the interval.", ""]
+                  "so p50 should sit near half the interval plus the sync and p95 near the interval.", ""]
 
 
 def _drift(r: dict[str, Any] | None) -> list[str]:

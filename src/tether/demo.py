@@ -9,6 +9,7 @@ with the web UI. Ctrl-C stops all of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -179,7 +180,8 @@ Ctrl-C stops the controller, the Git server and the cluster.
     try:
         asyncio.run(controller())
     finally:
-        daemon.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGTERM)
         localcluster.down(state_dir)
         print("demo stopped", file=sys.stderr)
 

@@ -51,8 +51,9 @@ class Controller:
         self.settings = settings or Settings()
         self.live = LiveCache(kube, self._on_change)
         repos = git.RepoCache(cache_dir / "repos")
-        self.sources = Sources(repos, helm_path=helm_path,
-                               max_age=min(30.0, self.settings.poll_interval / 2))
+        self.sources = Sources(
+            repos, helm_path=helm_path, max_age=min(30.0, self.settings.poll_interval / 2)
+        )
         self.reconciler = Reconciler(kube, self.live, self.sources, self.settings)
         self.workers = workers
         self.metrics = Metrics()
@@ -69,18 +70,18 @@ class Controller:
         self.ready = asyncio.Event()
         # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
         self.registry_credentials = RegistryCredentialReconciler(
-            kube, app_namespace=self.settings.app_namespace,
+            kube,
+            app_namespace=self.settings.app_namespace,
             poll_interval=min(5.0, self.settings.poll_interval),
         )
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
         await self.kube.discover()
-        await self.live.ensure_kinds(
-            [(appmodel.API_VERSION, appmodel.KIND), ("v1", "Namespace")]
-        )
-        self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{i}")
-                       for i in range(self.workers)]
+        await self.live.ensure_kinds([(appmodel.API_VERSION, appmodel.KIND), ("v1", "Namespace")])
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.workers)
+        ]
         for app in self.apps():  # the initial list does not notify: queue what exists
             self._on_app("ADDED", app)
         await self.registry_credentials.start()  # hook (registry credentials)
@@ -106,12 +107,16 @@ class Controller:
 
     # -- public -------------------------------------------------------------
     def apps(self) -> list[Obj]:
-        return [o for o in self.live.in_namespace(self.settings.app_namespace)
-                if o.get("kind") == appmodel.KIND and o.get("apiVersion") == appmodel.API_VERSION]
+        return [
+            o
+            for o in self.live.in_namespace(self.settings.app_namespace)
+            if o.get("kind") == appmodel.KIND and o.get("apiVersion") == appmodel.API_VERSION
+        ]
 
     def app(self, name: str) -> Obj | None:
-        return self.live.get(ObjectKey(appmodel.GROUP, appmodel.KIND,
-                                       self.settings.app_namespace, name))
+        return self.live.get(
+            ObjectKey(appmodel.GROUP, appmodel.KIND, self.settings.app_namespace, name)
+        )
 
     def enqueue(self, name: str, *, fresh: bool = False, delay: float = 0.0) -> None:
         if fresh:
@@ -189,15 +194,19 @@ class Controller:
             return
         if dest:
             self._by_namespace.setdefault(dest, set()).add(name)
-        signature = (meta.get("generation"), repr(meta.get("annotations")),
-                     repr(app.get("operation")))
+        signature = (
+            meta.get("generation"),
+            repr(meta.get("annotations")),
+            repr(app.get("operation")),
+        )
         self._notify(name)
         if self._seen.get(name) != signature:
             refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
             previous = self._seen.get(name)
             self._seen[name] = signature
-            self.enqueue(name, fresh=bool(refresh) or app.get("operation") is not None
-                         or previous is None)
+            self.enqueue(
+                name, fresh=bool(refresh) or app.get("operation") is not None or previous is None
+            )
 
     # -- workers ------------------------------------------------------------
     async def _worker(self) -> None:

@@ -78,8 +78,9 @@ class AppService:
     async def get_app(self, name: str) -> Obj:
         app = self.controller.app(name) if self.controller is not None else None
         if app is None:  # no controller, or its cache has not seen a just-created app yet
-            app = await self.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, name,
-                                              self.namespace)
+            app = await self.kube.get_or_none(
+                appmodel.API_VERSION, appmodel.KIND, name, self.namespace
+            )
         if app is None:
             raise AppNotFound(f"application {name!r} not found in namespace {self.namespace}")
         return app
@@ -88,20 +89,26 @@ class AppService:
         status = app.get("status") or {}
         ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
         desired = [
-            {"apiVersion": (f"{r['group']}/{r['version']}" if r.get("group")
-                            else r.get("version", "v1")),
-             "kind": r["kind"],
-             "metadata": {"name": r["name"], "namespace": r.get("namespace", "")}}
-            for r in status.get("resources") or [] if not r.get("requiresPruning")
+            {
+                "apiVersion": (
+                    f"{r['group']}/{r['version']}" if r.get("group") else r.get("version", "v1")
+                ),
+                "kind": r["kind"],
+                "metadata": {"name": r["name"], "namespace": r.get("namespace", "")},
+            }
+            for r in status.get("resources") or []
+            if not r.get("requiresPruning")
         ]
         kinds = {(d["apiVersion"], d["kind"]) for d in desired} | set(CHILD_KINDS)
         await self.live.ensure_kinds(kinds)
         scope = self.live.in_namespace(ns) + [
-            o for o in (self.live.get(key_of(d)) for d in desired)
+            o
+            for o in (self.live.get(key_of(d)) for d in desired)
             if o is not None and not key_of(o).namespace
         ]
-        return build_tree(desired, scope, app_name=app["metadata"]["name"], namespace=ns,
-                          events=events or ())
+        return build_tree(
+            desired, scope, app_name=app["metadata"]["name"], namespace=ns, events=events or ()
+        )
 
     async def tree(self, name: str) -> dict[str, Any]:
         tree = await self._tree(await self.get_app(name))
@@ -125,6 +132,7 @@ class AppService:
             text = ""
             if live is not None:
                 from tether.engine.diff import ResourceDiff, normalise
+
                 text = ResourceDiff(key, "OutOfSync", None, normalise(live)).text()
             out.append(_key_json(key) | {"status": "RequiresPruning", "diff": text})
         return out
@@ -137,7 +145,8 @@ class AppService:
         app = await self.get_app(name)
         ns = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
         found = await self._events(ns) + [
-            e for e in await self._events(self.namespace)
+            e
+            for e in await self._events(self.namespace)
             if (e.get("involvedObject") or {}).get("name") == name
         ]
         return [_event_json(e) for e in sorted(found, key=_event_time)]
@@ -158,21 +167,35 @@ class AppService:
         health, _message = tree.health()
         status = app.get("status") or {}
         errors = [
-            diagnosis.SyncError(ObjectKey(r.get("group", ""), r["kind"], r.get("namespace", ""),
-                                          r["name"]), r["message"])
-            for r in status.get("resources") or [] if r.get("message")
+            diagnosis.SyncError(
+                ObjectKey(r.get("group", ""), r["kind"], r.get("namespace", ""), r["name"]),
+                r["message"],
+            )
+            for r in status.get("resources") or []
+            if r.get("message")
         ]
         for cond in status.get("conditions") or []:
             if cond.get("type") in ("ComparisonError", "InvalidSpec"):
                 text = f"{cond['type']}: {cond.get('message', '')}"
-                return {"status": "Unknown", "text": text, "chain": [], "nextStep":
-                        "fix the source in Git (the cluster keeps its last good state)"}
+                return {
+                    "status": "Unknown",
+                    "text": text,
+                    "chain": [],
+                    "nextStep": "fix the source in Git (the cluster keeps its last good state)",
+                }
         if errors and str(health) == "Healthy":
             from tether.engine.health import HealthStatus
+
             health = HealthStatus.DEGRADED
         result = diagnosis.diagnose(
-            name, health, tree, now=dt.datetime.now(dt.UTC), events=events, sync_errors=errors,
-            credentials=await self._credential_facts(), pull_secrets=await self._pull_secrets(ns),
+            name,
+            health,
+            tree,
+            now=dt.datetime.now(dt.UTC),
+            events=events,
+            sync_errors=errors,
+            credentials=await self._credential_facts(),
+            pull_secrets=await self._pull_secrets(ns),
         )
         data = result.to_json()
         data["text"] = result.to_text()
@@ -203,6 +226,7 @@ class AppService:
         except ApiError:
             return []
         from tether.controller.registry_facts import facts_from
+
         return facts_from(items)
 
     async def resource(
@@ -214,15 +238,20 @@ class AppService:
         obj = next((o for o in tree.objects.values() if key_of(o) == key), None)
         if obj is None:
             raise AppNotFound(f"{kind} {resource_name} is not part of application {name}")
-        events = [_event_json(e) for e in await self._events(namespace)
-                  if (e.get("involvedObject") or {}).get("name") == resource_name
-                  and (e.get("involvedObject") or {}).get("kind") == kind]
+        events = [
+            _event_json(e)
+            for e in await self._events(namespace)
+            if (e.get("involvedObject") or {}).get("name") == resource_name
+            and (e.get("involvedObject") or {}).get("kind") == kind
+        ]
         text = ""
         if (app.get("status") or {}).get("sync", {}).get("status") == "OutOfSync":
             try:
                 diffs = await self.diff(name)
-                text = next((d["diff"] for d in diffs
-                             if (d["kind"], d["name"]) == (kind, resource_name)), "")
+                text = next(
+                    (d["diff"] for d in diffs if (d["kind"], d["name"]) == (kind, resource_name)),
+                    "",
+                )
             except ActionRefused:
                 text = ""
         return {"manifest": mask_secret(obj), "events": events, "diff": text}
@@ -237,8 +266,9 @@ class AppService:
             op["prune"] = request.prune
         if request.resources:
             op["resources"] = list(request.resources)
-        return await self._operate(name, {"sync": op}, initiated_by, "SyncRequested",
-                                   f"sync requested by {initiated_by}")
+        return await self._operate(
+            name, {"sync": op}, initiated_by, "SyncRequested", f"sync requested by {initiated_by}"
+        )
 
     async def rollback(self, name: str, history_id: int, *, initiated_by: str) -> dict[str, Any]:
         app = await self.get_app(name)
@@ -249,24 +279,39 @@ class AppService:
             raise ActionRefused(f"history entry {history_id} not found (known: {ids})")
         reason = f"rolled back to history {history_id} ({entry['revision'][:12]}) by {initiated_by}"
         await self.kube.merge_patch(
-            appmodel.API_VERSION, appmodel.KIND, name,
-            {"metadata": {"annotations": {appmodel.PAUSE_ANNOTATION: reason}}}, self.namespace,
+            appmodel.API_VERSION,
+            appmodel.KIND,
+            name,
+            {"metadata": {"annotations": {appmodel.PAUSE_ANNOTATION: reason}}},
+            self.namespace,
         )
         return await self._operate(
-            name, {"sync": {"revision": entry["revision"]}, "rollback": history_id},
-            initiated_by, "RollbackRequested", reason,
+            name,
+            {"sync": {"revision": entry["revision"]}, "rollback": history_id},
+            initiated_by,
+            "RollbackRequested",
+            reason,
         )
 
     async def resume(self, name: str, *, initiated_by: str) -> None:
         app = await self.get_app(name)
         await self.kube.merge_patch(
-            appmodel.API_VERSION, appmodel.KIND, name,
-            {"metadata": {"annotations": {appmodel.PAUSE_ANNOTATION: None,
-                                          appmodel.REFRESH_ANNOTATION: app_events.now_iso()}}},
+            appmodel.API_VERSION,
+            appmodel.KIND,
+            name,
+            {
+                "metadata": {
+                    "annotations": {
+                        appmodel.PAUSE_ANNOTATION: None,
+                        appmodel.REFRESH_ANNOTATION: app_events.now_iso(),
+                    }
+                }
+            },
             self.namespace,
         )
-        await app_events.record(self.kube, app, "AutoSyncResumed",
-                                f"auto-sync resumed by {initiated_by}")
+        await app_events.record(
+            self.kube, app, "AutoSyncResumed", f"auto-sync resumed by {initiated_by}"
+        )
 
     async def refresh(self, name: str) -> None:
         await self.get_app(name)
@@ -274,7 +319,9 @@ class AppService:
             self.controller.enqueue(name, fresh=True)
             return
         await self.kube.merge_patch(
-            appmodel.API_VERSION, appmodel.KIND, name,
+            appmodel.API_VERSION,
+            appmodel.KIND,
+            name,
             {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(time.time())}}},
             self.namespace,
         )
@@ -284,8 +331,14 @@ class AppService:
     ) -> str:
         app = await self.get_app(name)
         tree = await self._tree(app)
-        target = next((o for o in tree.objects.values()
-                       if (key_of(o).kind, key_of(o).name) == (kind, resource_name)), None)
+        target = next(
+            (
+                o
+                for o in tree.objects.values()
+                if (key_of(o).kind, key_of(o).name) == (kind, resource_name)
+            ),
+            None,
+        )
         if target is None:
             raise AppNotFound(f"{kind} {resource_name} is not part of application {name}")
         managed = {n.key for n in tree.by_role("managed")}
@@ -300,9 +353,13 @@ class AppService:
             raise ActionRefused(refusal.reason)
         key = key_of(target)
         await self.kube.delete(str(target["apiVersion"]), key.kind, key.name, key.namespace)
-        await app_events.record(self.kube, app, "ResourceDeleted",
-                                f"{key.kind} {key.name} deleted by {initiated_by}"
-                                + (" (forced)" if refusal else ""), warning=bool(refusal))
+        await app_events.record(
+            self.kube,
+            app,
+            "ResourceDeleted",
+            f"{key.kind} {key.name} deleted by {initiated_by}" + (" (forced)" if refusal else ""),
+            warning=bool(refusal),
+        )
         return f"deleted {key.kind} {key.name}"
 
     async def _operate(
@@ -352,8 +409,12 @@ def _key_json(key: ObjectKey) -> dict[str, Any]:
 
 
 def _event_time(event: Obj) -> str:
-    return str(event.get("lastTimestamp") or event.get("eventTime") or
-               (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
 
 
 def _event_json(event: Obj) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from tether.controller.events import now_iso
 from tether.engine import plan
 from tether.engine.diff import ResourceDiff
-from tether.engine.objects import ObjectKey
+from tether.engine.objects import Obj, ObjectKey
 from tether.engine.tree import ResourceTree
 
 
@@ -105,3 +106,35 @@ def append_history(
     )
     status["history"] = history[-limit:]
     return next_id
+
+
+def newest(cached: Obj, written: Obj | None) -> Obj:
+    """The cache may lag behind our own last write; never act on the older copy."""
+    if written is None:
+        return cached
+    try:
+        newer = int(written["metadata"]["resourceVersion"]) > int(
+            cached["metadata"]["resourceVersion"]
+        )
+    except (KeyError, ValueError):
+        return cached
+    return written if newer else cached
+
+
+def without_time(status: dict[str, Any]) -> dict[str, Any]:
+    out = dict(status)
+    out.pop("reconciledAt", None)
+    return out
+
+
+def stale(status: dict[str, Any], interval: float) -> bool:
+    stamp = status.get("reconciledAt")
+    if not stamp:
+        return True
+    then = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return (dt.datetime.now(dt.UTC) - then).total_seconds() > interval * 5
+
+
+def deployed_revision(status: dict[str, Any]) -> str:
+    history = status.get("history") or []
+    return str(history[-1]["revision"]) if history else ""

@@ -101,7 +101,10 @@ async def execute(
         async with gate:
             try:
                 outcome.results[key] = await _apply_one(
-                    kube, obj, replace=replace, dry_run=dry_run,
+                    kube,
+                    obj,
+                    replace=replace,
+                    dry_run=dry_run,
                     new_namespaces=new_namespaces or set(),
                 )
                 outcome.applied.append(key)

@@ -229,3 +229,12 @@ def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
 
 
 SyncStatus = Literal["Synced", "OutOfSync", "Unknown"]
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds in a duration such as "5s", "3m" or "1h" (retry backoff)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = value.strip()
+    if value and value[-1] in units:
+        return float(value[:-1]) * units[value[-1]]
+    return float(value or 0)

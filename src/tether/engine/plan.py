@@ -181,3 +181,32 @@ def duplicates(objects: Iterable[Obj]) -> list[ObjectKey]:
             dups.append(key)
         seen.add(key)
     return dups
+
+
+def crd_scopes(objects: list[Obj]) -> dict[tuple[str, str], bool]:
+    """(apiVersion, kind) -> namespaced, for the CRDs among ``objects``."""
+    out: dict[tuple[str, str], bool] = {}
+    for obj in objects:
+        if obj.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = obj.get("spec") or {}
+        for ver in spec.get("versions") or []:
+            kind = spec.get("names", {}).get("kind", "")
+            ident = (f"{spec.get('group')}/{ver.get('name')}", kind)
+            out[ident] = spec.get("scope", "Namespaced") == "Namespaced"
+    return out
+
+
+def select(resources: list[str], desired: list[Obj]) -> set[ObjectKey] | None:
+    """The keys named by "Kind/name" or "group/Kind/name" references; None for all."""
+    if not resources:
+        return None
+    wanted = set()
+    for ref in resources:
+        parts = ref.split("/")
+        kind, name = parts[-2], parts[-1]
+        for obj in desired:
+            key = key_of(obj)
+            if key.kind == kind and key.name == name and (len(parts) < 3 or parts[0] == key.group):
+                wanted.add(key)
+    return wanted

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from fixtures.server import TetherServer
 from fixtures.tether import example_files
 from fixtures.waiting import wait_for
-
 from tether.engine import application as appmodel
 from tether.engine.webhook import sign
 

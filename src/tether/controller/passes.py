@@ -1,0 +1,64 @@
+"""The working state of one reconcile pass, and what survives between passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.controller.compare import Comparison
+from tether.controller.sync import SyncOutcome
+from tether.engine import application as appmodel
+from tether.engine import objects
+from tether.engine.objects import Obj, ObjectKey
+from tether.engine.tree import ResourceTree
+
+
+class Stop(Exception):
+    """Ends a reconcile pass early with a condition (nothing applied)."""
+
+    def __init__(self, ctype: str, message: str) -> None:
+        super().__init__(message)
+        self.ctype = ctype
+        self.message = message
+
+
+@dataclass
+class AppMemory:
+    """What survives between passes in this process (the cluster holds the rest)."""
+
+    desired: list[Obj] = field(default_factory=list)
+    sync_errors: dict[ObjectKey, str] = field(default_factory=dict)
+    failed_sha: str = ""
+    attempts: int = 0
+    latest: Obj | None = None  # the Application as our own last write returned it
+
+
+@dataclass
+class Pass:
+    app: Obj
+    status: dict[str, Any]
+    spec: appmodel.ApplicationSpec | None = None
+    operation: dict[str, Any] | None = None
+    sha: str = ""
+    desired: list[Obj] = field(default_factory=list)
+    comparison: Comparison | None = None
+    extras: list[ObjectKey] = field(default_factory=list)
+    tree: ResourceTree | None = None
+    outcome: SyncOutcome | None = None
+    live_of: dict[ObjectKey, Obj | None] = field(default_factory=dict)  # as compared
+    requeue_after: float | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.app["metadata"]["name"])
+
+    @property
+    def paused(self) -> bool:
+        return appmodel.PAUSE_ANNOTATION in objects.annotations(self.app)
+
+
+@dataclass
+class Settings:
+    app_namespace: str = "tether"
+    poll_interval: float = 60.0
+    jitter: float = 0.2

@@ -1,0 +1,262 @@
+"""The sync step of a reconcile: decide, plan, apply, prune, record.
+
+A sync runs for a requested operation, for auto-sync on a new revision, or
+for drift when self-heal is on, never while a rollback has paused auto-sync.
+A dry-run error on any object it would apply stops the whole sync, so a
+commit is applied entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tether.adapters.kube import ApiError, KubeClient, UnknownKind
+from tether.controller import events
+from tether.controller import status as st
+from tether.controller.compare import Comparison
+from tether.controller.live_cache import LiveCache
+from tether.controller.passes import AppMemory, Pass, Stop
+from tether.controller.sync import SyncOutcome, execute
+from tether.engine import application as appmodel
+from tether.engine import diff as diffing
+from tether.engine import ownership, plan
+from tether.engine.objects import Obj, ObjectKey, key_of
+
+log = logging.getLogger(__name__)
+
+
+class SyncStep:
+    """Mixed into the Reconciler: the steps that change the cluster."""
+
+    kube: KubeClient
+    live: LiveCache
+    sync_count: int
+
+    def _decide(self, p: Pass, memory: AppMemory) -> tuple[bool, str]:
+        assert p.spec is not None and p.comparison is not None
+        if p.operation is not None:
+            who = ((p.operation.get("initiatedBy") or {}).get("username")) or "unknown"
+            return True, who
+        automated = p.spec.sync_policy.automated
+        if automated is None or p.paused or p.status["sync"]["status"] == "Synced":
+            return False, ""
+        only_prune = not p.comparison.out_of_sync and bool(p.extras)
+        if only_prune and not automated.prune:
+            return False, ""
+        deployed = st.deployed_revision(p.status)
+        if deployed == p.sha and not automated.self_heal and not only_prune:
+            return False, ""
+        retry = p.spec.sync_policy.retry
+        limit = retry.limit if retry else 0
+        if memory.failed_sha == p.sha and memory.attempts > limit:
+            return False, ""
+        return True, "automated"
+
+    async def _sync(self, p: Pass, memory: AppMemory) -> None:
+        assert p.spec is not None and p.comparison is not None
+        go, initiated_by = self._decide(p, memory)
+        if not go:
+            return
+        op_sync = ((p.operation or {}).get("sync")) or {}
+        automated = p.spec.sync_policy.automated
+        prune = op_sync.get("prune")
+        if prune is None:
+            prune = bool(automated and automated.prune)
+        dry_run = bool(op_sync.get("dryRun"))
+        only = plan.select(op_sync.get("resources") or [], p.desired)
+        policy = p.spec.sync_policy
+        started = events.now_iso()
+        if policy.option("CreateNamespace") and not dry_run:
+            await self._ensure_namespace(p.spec.destination.namespace)
+        live = {
+            k: o
+            for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
+            if (o := self.live.get(k)) is not None
+        }
+        try:
+            sync_plan = plan.plan_sync(
+                p.desired,
+                out_of_sync=(
+                    p.comparison.out_of_sync if policy.option("ApplyOutOfSyncOnly") else None
+                ),
+                inventory=p.status.get("inventory") or [],
+                live=live,
+                prune=bool(prune),
+                allow_empty=(
+                    bool(automated and automated.allow_empty) or policy.option("AllowEmpty")
+                ),
+                app_label=(appmodel.INSTANCE_LABEL, p.name),
+                only=only,
+            )
+        except plan.PlanError as exc:
+            raise Stop("ComparisonError", str(exc)) from None
+        blocked = _blocking_errors(p.comparison, sync_plan, p.desired)
+        if blocked:
+            # The API server already refused these in the comparison's dry run: applying
+            # the rest would deploy half a commit, so nothing is applied (or pruned).
+            outcome = SyncOutcome(errors=blocked)
+        else:
+            dest = p.spec.destination.namespace
+            creating = (
+                {dest}
+                if policy.option("CreateNamespace")
+                and self.live.get(ObjectKey("", "Namespace", "", dest)) is None
+                else set()
+            )
+            outcome = await execute(
+                self.kube,
+                sync_plan,
+                replace=policy.option("Replace"),
+                dry_run=dry_run,
+                new_namespaces=creating,
+            )
+        p.outcome = outcome
+        self.sync_count += 1
+        memory.sync_errors = {k: e.message for k, e in outcome.errors.items()}
+        message = outcome.message()
+        if dry_run:
+            message = "dry run: " + message
+        phase = "Succeeded" if outcome.ok else "Failed"
+        p.status["operationState"] = {
+            "phase": phase,
+            "message": message,
+            "startedAt": started,
+            "finishedAt": events.now_iso(),
+            "initiatedBy": initiated_by,
+            "revision": p.sha,
+            "dryRun": dry_run,
+        }
+        if dry_run:
+            self._clear_operation(p)
+            return
+        previous = p.status.get("inventory") or []
+        drift = self._drift_message(p, outcome) if initiated_by == "automated" else ""
+        _settle(p, outcome)
+        if outcome.ok:
+            memory.failed_sha, memory.attempts = "", 0
+            inventory = {plan.inventory_id(key_of(o)) for o in p.desired}
+            inventory |= {plan.inventory_id(k) for k in sync_plan.skipped_prune}
+            if only is not None:
+                inventory |= set(previous)
+            p.status["inventory"] = sorted(inventory)
+            st.set_condition(p.status, "SyncError", None)
+            if drift:
+                await events.record(self.kube, p.app, "DriftReverted", drift)
+            elif outcome.applied or outcome.pruned:
+                st.append_history(
+                    p.status,
+                    revision=p.sha,
+                    initiated_by=initiated_by,
+                    message=p.status.get("revisionMessage", ""),
+                    limit=p.spec.revision_history_limit,
+                    source=p.spec.source.model_dump(by_alias=True, exclude_none=True),
+                )
+            await events.record(
+                self.kube,
+                p.app,
+                "Synced",
+                f"{message} at {p.sha[:12]} (initiated by {initiated_by})",
+            )
+            p.status["sync"] = {
+                "status": "Synced" if not sync_plan.skipped_prune else "OutOfSync",
+                "revision": p.sha,
+            }
+        else:
+            memory.failed_sha = p.sha if memory.failed_sha != p.sha else memory.failed_sha
+            memory.attempts += 1
+            p.status["inventory"] = sorted(
+                set(previous) | {plan.inventory_id(k) for k in outcome.applied}
+            )
+            st.set_condition(p.status, "SyncError", message)
+            await events.record(self.kube, p.app, "SyncFailed", message, warning=True)
+            retry = p.spec.sync_policy.retry
+            if retry and memory.attempts <= retry.limit:
+                base = appmodel.duration_seconds(retry.backoff.duration)
+                cap = appmodel.duration_seconds(retry.backoff.max_duration)
+                p.requeue_after = min(cap, base * retry.backoff.factor ** (memory.attempts - 1))
+        self._clear_operation(p)
+
+    def _drift_message(self, p: Pass, outcome: SyncOutcome) -> str:
+        """What self-heal reverted: each object, the paths and who changed them.
+
+        Judged on the live objects as compared; an object deleted after the
+        comparison (and so recreated by this sync's apply) is found by its new uid.
+        """
+        assert p.comparison is not None
+        parts = []
+        recreated = {
+            k
+            for k in outcome.applied
+            if k not in p.comparison.out_of_sync
+            and (before := p.live_of.get(k)) is not None
+            and (outcome.results.get(k) or {}).get("metadata", {}).get("uid")
+            not in (None, before["metadata"].get("uid"))
+        }
+        for key in sorted(p.comparison.out_of_sync | recreated):
+            d = p.comparison.diffs.get(key)
+            live = None if key in recreated else p.live_of.get(key)
+            if d is None or live is None:
+                if live is None and key in p.comparison.diffs and key in outcome.applied:
+                    parts.append(f"{key.kind} {key.name} was deleted; recreated")
+                continue
+            paths = d.changed_paths[:4]
+            managers = ownership.field_managers(live, paths, ignore=appmodel.FIELD_MANAGER)
+            who = f" by {', '.join(managers)}" if managers else ""
+            parts.append(f"{key.kind} {key.name}: {', '.join(paths)} changed{who}")
+        if st.deployed_revision(p.status) != p.sha:
+            return ""
+        return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
+
+    async def _ensure_namespace(self, name: str) -> None:
+        if self.live.get(ObjectKey("", "Namespace", "", name)) is not None:
+            return
+        try:
+            await self.kube.apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                field_manager=appmodel.FIELD_MANAGER,
+            )
+        except ApiError as exc:
+            log.warning("could not create namespace %s: %s", name, exc)
+
+    def _finish_operation(self, p: Pass, phase: str, message: str) -> None:
+        p.status["operationState"] = {
+            "phase": phase,
+            "message": message,
+            "startedAt": events.now_iso(),
+            "finishedAt": events.now_iso(),
+            "initiatedBy": ((p.operation or {}).get("initiatedBy") or {}).get("username", ""),
+        }
+        self._clear_operation(p)
+
+    def _clear_operation(self, p: Pass) -> None:
+        p.app["_clear_operation"] = True
+
+    # -- health and status ----------------------------------------------------
+
+
+def _settle(p: Pass, outcome: SyncOutcome) -> None:
+    """What this sync just did, reflected in the pass: applied objects now match
+    Git and pruned ones are gone (so status.resources agrees with status.sync)."""
+    assert p.comparison is not None
+    for key in outcome.applied:
+        d = p.comparison.diffs.get(key)
+        result = outcome.results.get(key)
+        now = d.desired if d is not None else (diffing.normalise(result) if result else None)
+        p.comparison.diffs[key] = diffing.ResourceDiff(key, "Synced", now, now)
+        p.comparison.errors.pop(key, None)
+    pruned = set(outcome.pruned)
+    p.extras = [k for k in p.extras if k not in pruned]
+
+
+def _blocking_errors(
+    comparison: Comparison, sync_plan: plan.SyncPlan, desired: list[Obj]
+) -> dict[ObjectKey, ApiError]:
+    """Dry-run errors on objects this sync would apply, except custom resources whose
+    CRD comes in the same sync (their kind cannot be known before it is Established)."""
+    coming = set(plan.crd_scopes(desired))
+    planned = {key_of(o) for o in sync_plan.apply}
+    return {
+        k: e
+        for k, e in comparison.errors.items()
+        if k in planned and not (isinstance(e, UnknownKind) and (e.api_version, e.kind) in coming)
+    }
