@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import yaml
 
-from tether.testenv import pki, processes
+from tether.testenv import nodes, pki, processes
 from tether.testenv.binaries import Binaries, cache_dir
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
-NODE_ANNOTATION = "kwok.x-k8s.io/node"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
@@ -177,7 +176,7 @@ def _start_all(
             "--quota-backend-bytes=8589934592",
         ],
     )
-    _wait(state, etcd, timeout, lambda: _http_ok(f"{etcd_url}/health"), "etcd /health")
+    _wait(state, etcd, timeout, lambda: nodes.http_ok(f"{etcd_url}/health"), "etcd /health")
 
     progress("starting kube-apiserver")
     apiserver = launch(
@@ -207,7 +206,7 @@ def _start_all(
         ],
     )
     with state.client() as client:
-        _wait(state, apiserver, timeout, lambda: _api_ready(client), "kube-apiserver /readyz")
+        _wait(state, apiserver, timeout, lambda: nodes.api_ready(client), "kube-apiserver /readyz")
 
     kubeconfig = state.kubeconfig
     progress("starting kube-controller-manager and kube-scheduler")
@@ -249,7 +248,7 @@ def _start_all(
             str(bins.kwok),
             f"--kubeconfig={kubeconfig}",
             "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+            f"--manage-nodes-with-annotation-selector={nodes.NODE_ANNOTATION}=fake",
             f"--config={STAGES_FILE}",
             "--cidr=10.244.0.0/16",
             "--node-ip=10.0.0.2",
@@ -257,10 +256,13 @@ def _start_all(
         ],
     )
     with state.client() as client:
-        for i in range(state.nodes):
-            _create_node(client, f"kwok-node-{i}")
-        _wait(state, None, timeout, lambda: _nodes_ready(client, state.nodes), "Ready nodes")
-        _wait(state, None, timeout, lambda: _default_sa(client), "the default ServiceAccount")
+        try:
+            for i in range(state.nodes):
+                nodes.create_node(client, f"kwok-node-{i}")
+        except nodes.NodeError as exc:
+            raise ClusterError(str(exc)) from None
+        _wait(state, None, timeout, lambda: nodes.nodes_ready(client, state.nodes), "Ready nodes")
+        _wait(state, None, timeout, lambda: nodes.default_sa(client), "the default ServiceAccount")
     progress("cluster ready")
 
 
@@ -285,73 +287,6 @@ def _wait(
         time.sleep(0.2)
     hint = f"; last lines of {comp.log}:\n{processes.log_tail(Path(comp.log))}" if comp else ""
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _api_ready(client: httpx.Client) -> bool:
-    try:
-        return client.get("/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _create_node(client: httpx.Client, name: str) -> None:
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "kubernetes.io/role": "agent",
-                "node-role.kubernetes.io/agent": "",
-                "type": "kwok",
-            },
-        },
-        "spec": {},
-        "status": {
-            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-            "nodeInfo": {
-                "architecture": "amd64",
-                "kubeletVersion": "fake",
-                "kubeProxyVersion": "fake",
-                "operatingSystem": "linux",
-            },
-            "phase": "Running",
-        },
-    }
-    resp = client.post("/api/v1/nodes", json=node)
-    if resp.status_code not in (201, 409):
-        raise ClusterError(f"could not create node {name}: {resp.status_code} {resp.text[:300]}")
-
-
-def _nodes_ready(client: httpx.Client, want: int) -> bool:
-    try:
-        items = client.get("/api/v1/nodes").json().get("items", [])
-    except (httpx.HTTPError, ValueError):
-        return False
-    ready = 0
-    for node in items:
-        conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
-        ready += conds.get("Ready") == "True"
-    return ready >= want
-
-
-def _default_sa(client: httpx.Client) -> bool:
-    try:
-        return client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _write_kubeconfig(state: ClusterState) -> None:
@@ -422,12 +357,15 @@ def status(directory: Path | None = None) -> tuple[ClusterState | None, list[Com
         out.append(ComponentStatus(name, comp.pid, running, "running" if running else "exited"))
     if all(c.running for c in out):
         with state.client(timeout=3) as client:
-            ready = _api_ready(client)
-            nodes = _nodes_ready(client, state.nodes)
+            ready = nodes.api_ready(client)
+            nodes_ok = nodes.nodes_ready(client, state.nodes)
         out[1] = ComponentStatus(
             "kube-apiserver", out[1].pid, ready, "ready" if ready else "not ready"
         )
         out[4] = ComponentStatus(
-            "kwok", out[4].pid, nodes, f"{state.nodes} nodes Ready" if nodes else "nodes not Ready"
+            "kwok",
+            out[4].pid,
+            nodes_ok,
+            f"{state.nodes} nodes Ready" if nodes_ok else "nodes not Ready",
         )
     return state, out
