@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
-from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import KubeClient
+from tether.adapters.kube import events as kube_events
 from tether.adapters.registry.objects import MANAGED_BY_LABEL, SECRET_TYPE, pull_secret
 from tether.adapters.registry.objects import with_pull_secret as sa_with_pull_secret
 from tether.engine.application import INSTANCE_LABEL
@@ -106,34 +104,15 @@ async def record_event(
     kube: KubeClient, cred: Obj, reason: str, message: str, *, warning: bool = True
 ) -> None:
     """A Kubernetes Event on the (cluster-scoped) RegistryCredential; message already redacted."""
-    meta = cred["metadata"]
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    event: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": f"{meta['name']}.{secrets.token_hex(6)}",
-            "namespace": EVENT_NAMESPACE,
-        },
-        "involvedObject": {
-            "apiVersion": GROUP_VERSION,
-            "kind": KIND,
-            "name": meta["name"],
-            "uid": meta.get("uid", ""),
-        },
-        "reason": reason,
-        "message": message[:1000],
-        "type": "Warning" if warning else "Normal",
-        "source": {"component": "tether-registry-credentials"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-        "reportingComponent": "tether-registry-credentials",
-    }
-    try:
-        await kube.create(event)
-    except ApiError as exc:
-        log.warning("could not record event %s on %s: %s", reason, meta["name"], exc)
+    event = kube_events.event_for(
+        cred,
+        reason,
+        message,
+        component="tether-registry-credentials",
+        warning=warning,
+        namespace=EVENT_NAMESPACE,
+    )
+    await kube_events.record(kube, event)
 
 
 class RegistryMetrics:

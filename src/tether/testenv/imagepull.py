@@ -38,13 +38,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import secrets
 import signal
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import events as kube_events
 from tether.adapters.registry.pull import ERR_IMAGE_PULL, PullResult, pull_manifest
 from tether.engine.registry import parse_image, registry_matches
 
@@ -295,36 +295,12 @@ class ImagePullChecker:
     async def _event(
         self, pod: dict[str, Any], reason: str, message: str, warn: bool = True
     ) -> None:
-        meta, now = pod["metadata"], _now()
         node = str((pod.get("spec") or {}).get("nodeName") or "")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": f"{meta['name']}.{secrets.token_hex(6)}",
-                "namespace": meta["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid", ""),
-            },
-            "reason": reason,
-            "message": message[:1000],
-            "type": "Warning" if warn else "Normal",
-            "source": {"component": "kubelet", "host": node},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "reportingComponent": "kubelet",
-            "reportingInstance": node,
-        }
-        try:
-            await self.kube.create(event)
-        except ApiError as exc:
-            log.warning("could not record event %s: %s", reason, exc)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod["metadata"]}
+        event = kube_events.event_for(
+            pod, reason, message, component="kubelet", warning=warn, host=node
+        )
+        await kube_events.record(self.kube, event)
 
 
 def _merge_conditions(pod: dict[str, Any], want: dict[str, str]) -> list[dict[str, Any]]:
