@@ -44,6 +44,9 @@ def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
     if name.startswith("mttp-"):
         runs = scenarios.setdefault("mttp", {})
         runs[name.removeprefix("mttp-")] = {"mode": mode, "run_at": stamp, **result}
+        if result.get("profile_top"):
+            latest["profile"] = {"n": result.get("n"), "run_at": stamp,
+                                 "phases": result.get("phases"), **result["profile_top"]}
     else:
         scenarios[name] = {"mode": mode, "run_at": stamp, **result}
     latest_path.write_text(json.dumps(latest, indent=2, sort_keys=True) + "\n")
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         report.write(RESULTS / "latest.json")
         return 0
-    mode = "full" if args.full else "quick"
+    mode = "full" if args.full else ("custom" if args.mttp_n else "quick")
     chosen = args.scenario or list(SCENARIOS)
     sizes = args.mttp_n or ([100, 500, 1000, 2000] if args.full else [100, 500])
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []

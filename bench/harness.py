@@ -38,6 +38,7 @@ import psutil
 
 from tether.engine import webhook
 from tether.testenv import cluster as localcluster
+from tether.testenv import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -304,17 +305,21 @@ class ControllerProc:
         """SIGTERM (lets the profiler write its file); returns the process totals."""
         cpu = self.meter.cpu()
         hwm = self.meter.hwm()
+        asked = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        stop_seconds = round(time.monotonic() - asked, 2)
+        log(f"controller stopped {stop_seconds}s after SIGTERM (exit code {self.proc.returncode})")
         self.meter.close()
         self._log.close()
         return {"cpu_seconds": round(cpu, 2), "peak_rss_mib": mib(hwm),
                 "sampled_peak_rss_mib": mib(self.meter.peak_rss),
-                "wall_seconds": round(time.monotonic() - self.started, 1)}
+                "wall_seconds": round(time.monotonic() - self.started, 1),
+                "stop_seconds_after_sigterm": stop_seconds, "exit_code": self.proc.returncode}
 
 
 # -- watching the API ------------------------------------------------------------
@@ -329,13 +334,15 @@ class Watcher:
         self.params = params or {}
         self._stop = threading.Event()
         self.synced = threading.Event()
+        self._client = env.state.client(timeout=30)
+        self._resp: Any = None
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch {path}")
         self._thread.start()
         if not self.synced.wait(30):
             raise RuntimeError(f"could not list {path}")
 
     def _run(self) -> None:
-        client = self.env.state.client(timeout=30)
+        client = self._client
         rv = ""
         while not self._stop.is_set():
             try:
@@ -351,6 +358,7 @@ class Watcher:
                               allowWatchBookmarks="true", timeoutSeconds="120")
                 with client.stream("GET", self.path, params=params,
                                    timeout=httpx.Timeout(30, read=150)) as resp:
+                    self._resp = resp
                     if resp.status_code == 410:
                         rv = ""
                         continue
@@ -376,7 +384,15 @@ class Watcher:
         client.close()
 
     def close(self) -> None:
+        """Stop and drop the connection: an open watch holds kube-apiserver's shutdown back."""
         self._stop.set()
+        resp = self._resp
+        with contextlib.suppress(Exception):
+            sock = resp.extensions["network_stream"].get_extra_info("socket")
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._client.close()
+        self._thread.join(2)
 
 
 @dataclass
@@ -622,8 +638,19 @@ class Env:
             self.git.close()
         with contextlib.suppress(Exception):
             self.api.close()
+        started = time.monotonic()
         try:
+            stopped = []
+            for comp in self.state.components:  # stop the clients of kube-apiserver first
+                if comp.name in ("kwok", "kube-scheduler", "kube-controller-manager"):
+                    t0 = time.monotonic()
+                    processes.stop(comp.pid, str(self.cluster_dir.resolve()), timeout=5.0)
+                    stopped.append(f"{comp.name} {time.monotonic() - t0:.1f}s")
+            t0 = time.monotonic()
             localcluster.down(self.cluster_dir)
+            stopped.append(f"rest {time.monotonic() - t0:.1f}s")
+            if time.monotonic() - started > 5:
+                log(f"slow control-plane stop: {', '.join(stopped)}")
         finally:
             if os.environ.get("TETHER_BENCH_KEEP") != "1":
                 shutil.rmtree(self.tmp, ignore_errors=True)

@@ -284,24 +284,25 @@ def _selective(r: dict[str, Any] | None) -> list[str]:
         f"| {r.get('git_requests')} |", ""]
 
 
-def _profile(runs: dict[str, Any]) -> list[str]:
-    prof = None
-    for n in sorted((int(k) for k in runs), reverse=True):
-        if runs[str(n)].get("profile_top"):
-            prof, size = runs[str(n)]["profile_top"], n
-            break
+def _profile(prof: dict[str, Any] | None) -> list[str]:
     if not prof or "by_own_time" not in prof:
         return []
+    size = prof.get("n")
+    times = ", ".join(f"{p.get('phase')} {_s(p.get('seconds_to_all'))}" for p in prof.get("phases") or [])
     out = [f"## Where the time goes (cProfile, mttp at {size} apps, every thread)", "",
            "The controller run under `bench/profiled.py` (`python -m bench --scenario mttp "
-           "--profile`). Profiling slows it down, so these runs are not in the tables above.", "",
+           f"--mttp-n {size} --profile`; profiled, it took {times}, so these runs are not in the "
+           "tables above). Times are wall-clock per thread, so under contention for 2 cores they "
+           "include waiting for the GIL; for coroutines cProfile counts every resumption as a "
+           f"call. Idle waits (thread pools waiting for work, epoll) are left out "
+           f"({prof.get('idle_waits_left_out', '?')} s).", "",
            "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|"]
     out += [f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
             for r in prof["by_own_time"][:15]]
     out += ["", "Tether's own functions by cumulative time:", "",
             "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|"]
     out += [f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
-            for r in prof["tether_by_cumulative_time"][:15]]
+            for r in prof["tether_by_cumulative_time"][:20]]
     return out + [""]
 
 
@@ -342,7 +343,7 @@ def render(latest: dict[str, Any]) -> str:
         "",
     ]
     out += _mttp(runs)
-    out += _profile(runs)
+    out += _profile(latest.get("profile"))
     out += _latency(sc.get("latency"))
     out += _drift(sc.get("drift"))
     out += _idle(sc.get("idle"))

@@ -28,8 +28,16 @@ from tether.controller.service import ActionRefused, SyncRequest
 from tether.engine import application as appmodel
 from tether.engine.plan import key_from_inventory
 
-COLOURS = {"Healthy": "green", "Synced": "green", "Progressing": "blue", "Degraded": "red",
-           "OutOfSync": "yellow", "Missing": "yellow", "Suspended": "grey50", "Unknown": "magenta"}
+COLOURS = {
+    "Healthy": "green",
+    "Synced": "green",
+    "Progressing": "blue",
+    "Degraded": "red",
+    "OutOfSync": "yellow",
+    "Missing": "yellow",
+    "Suspended": "grey50",
+    "Unknown": "magenta",
+}
 
 
 def _c(value: str) -> str:
@@ -38,6 +46,7 @@ def _c(value: str) -> str:
 
 def _user() -> str:
     import getpass
+
     return f"cli:{getpass.getuser()}"
 
 
@@ -48,8 +57,9 @@ def app() -> None:
 
 @app.command()
 @click.argument("name", required=False)
-@click.option("-f", "--file", "file", default=None,
-              help="Application manifest (Tether or Argo CD).")
+@click.option(
+    "-f", "--file", "file", default=None, help="Application manifest (Tether or Argo CD)."
+)
 @click.option("--repo", default=None, help="Git repository URL.")
 @click.option("--path", default=".", show_default=True, help="Path inside the repository.")
 @click.option("--revision", default="HEAD", show_default=True, help="Branch, tag or commit.")
@@ -60,13 +70,35 @@ def app() -> None:
 @click.option("--create-namespace", is_flag=True, help="Create the destination namespace.")
 @kube_options
 @coroutine
-async def create(name: str | None, file: str | None, repo: str | None, path: str, revision: str,
-                 dest_namespace: str | None, auto_sync: bool, self_heal: bool, prune: bool,
-                 create_namespace: bool, kubeconfig: str | None, app_namespace: str) -> None:
+async def create(
+    name: str | None,
+    file: str | None,
+    repo: str | None,
+    path: str,
+    revision: str,
+    dest_namespace: str | None,
+    auto_sync: bool,
+    self_heal: bool,
+    prune: bool,
+    create_namespace: bool,
+    kubeconfig: str | None,
+    app_namespace: str,
+) -> None:
     """Create an Application from flags or from a manifest (-f)."""
     try:
-        manifests = _manifests(name, file, repo, path, revision, dest_namespace, auto_sync,
-                               self_heal, prune, create_namespace, app_namespace)
+        manifests = _manifests(
+            name,
+            file,
+            repo,
+            path,
+            revision,
+            dest_namespace,
+            auto_sync,
+            self_heal,
+            prune,
+            create_namespace,
+            app_namespace,
+        )
     except appmodel.SpecError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(EXIT_ERROR)
@@ -81,9 +113,19 @@ async def create(name: str | None, file: str | None, repo: str | None, path: str
             out.print(f"application [bold]{manifest['metadata']['name']}[/] created")
 
 
-def _manifests(name: str | None, file: str | None, repo: str | None, path: str, revision: str,
-               dest_namespace: str | None, auto_sync: bool, self_heal: bool, prune: bool,
-               create_namespace: bool, app_namespace: str) -> list[dict[str, Any]]:
+def _manifests(
+    name: str | None,
+    file: str | None,
+    repo: str | None,
+    path: str,
+    revision: str,
+    dest_namespace: str | None,
+    auto_sync: bool,
+    self_heal: bool,
+    prune: bool,
+    create_namespace: bool,
+    app_namespace: str,
+) -> list[dict[str, Any]]:
     """The Applications to create; raises SpecError naming every unsupported or bad field."""
     manifests: list[dict[str, Any]] = []
     if file:
@@ -95,21 +137,25 @@ def _manifests(name: str | None, file: str | None, repo: str | None, path: str, 
                 where = f"{(doc.get('metadata') or {}).get('name', '?')}: spec"
                 spec = appmodel.parse_spec(doc.get("spec") or {}, where=where)
                 manifests.append(
-                    appmodel.new_application(doc["metadata"]["name"], app_namespace, spec))
+                    appmodel.new_application(doc["metadata"]["name"], app_namespace, spec)
+                )
     else:
         if not (name and repo and dest_namespace):
             raise click.UsageError(
-                "NAME, --repo and --dest-namespace are required (or use -f FILE)")
+                "NAME, --repo and --dest-namespace are required (or use -f FILE)"
+            )
         policy: dict[str, Any] = {}
         if auto_sync:
             policy["automated"] = {"prune": prune, "selfHeal": self_heal}
         if create_namespace:
             policy["syncOptions"] = ["CreateNamespace=true"]
-        spec = appmodel.parse_spec({
-            "source": {"repoURL": repo, "path": path, "targetRevision": revision},
-            "destination": {"namespace": dest_namespace},
-            "syncPolicy": policy,
-        })
+        spec = appmodel.parse_spec(
+            {
+                "source": {"repoURL": repo, "path": path, "targetRevision": revision},
+                "destination": {"namespace": dest_namespace},
+                "syncPolicy": policy,
+            }
+        )
         manifests.append(appmodel.new_application(name, app_namespace, spec))
     return manifests
 
@@ -128,11 +174,14 @@ async def list_apps(output: str, kubeconfig: str | None, app_namespace: str) -> 
     for a in apps:
         st = a.get("status") or {}
         spec = a.get("spec") or {}
-        table.add_row(a["metadata"]["name"], _c(st.get("sync", {}).get("status", "Unknown")),
-                      _c(st.get("health", {}).get("status", "Unknown")),
-                      str(st.get("sync", {}).get("revision", ""))[:8],
-                      spec.get("source", {}).get("path", ""),
-                      spec.get("destination", {}).get("namespace", ""))
+        table.add_row(
+            a["metadata"]["name"],
+            _c(st.get("sync", {}).get("status", "Unknown")),
+            _c(st.get("health", {}).get("status", "Unknown")),
+            str(st.get("sync", {}).get("revision", ""))[:8],
+            spec.get("source", {}).get("path", ""),
+            spec.get("destination", {}).get("namespace", ""),
+        )
     out.print(table)
 
 
@@ -149,13 +198,19 @@ async def get(name: str, output: str, kubeconfig: str | None, app_namespace: str
         return
     st = a.get("status") or {}
     src = a["spec"]["source"]
-    out.print(f"[bold]{name}[/]  {src['repoURL']}  path={src.get('path', '.')}  "
-              f"revision={src.get('targetRevision', 'HEAD')}")
-    out.print(f"sync:   {_c(st.get('sync', {}).get('status', 'Unknown'))} "
-              f"at {str(st.get('sync', {}).get('revision', ''))[:12]} "
-              f"{st.get('revisionMessage', '')}")
-    out.print(f"health: {_c(st.get('health', {}).get('status', 'Unknown'))} "
-              f"{st.get('health', {}).get('message', '')}")
+    out.print(
+        f"[bold]{name}[/]  {src['repoURL']}  path={src.get('path', '.')}  "
+        f"revision={src.get('targetRevision', 'HEAD')}"
+    )
+    out.print(
+        f"sync:   {_c(st.get('sync', {}).get('status', 'Unknown'))} "
+        f"at {str(st.get('sync', {}).get('revision', ''))[:12]} "
+        f"{st.get('revisionMessage', '')}"
+    )
+    out.print(
+        f"health: {_c(st.get('health', {}).get('status', 'Unknown'))} "
+        f"{st.get('health', {}).get('message', '')}"
+    )
     op = st.get("operationState")
     if op:
         out.print(f"last operation: {op.get('phase')} - {op.get('message')}")
@@ -164,8 +219,14 @@ async def get(name: str, output: str, kubeconfig: str | None, app_namespace: str
     table = Table("KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE")
     for r in st.get("resources") or []:
         health = r.get("health", {})
-        table.add_row(r["kind"], r.get("namespace", ""), r["name"], _c(r.get("status", "")),
-                      _c(health.get("status", "")), r.get("message") or health.get("message", ""))
+        table.add_row(
+            r["kind"],
+            r.get("namespace", ""),
+            r["name"],
+            _c(r.get("status", "")),
+            _c(health.get("status", "")),
+            r.get("message") or health.get("message", ""),
+        )
     out.print(table)
 
 
@@ -175,8 +236,9 @@ async def get(name: str, output: str, kubeconfig: str | None, app_namespace: str
 @output_option
 @kube_options
 @coroutine
-async def diff(name: str, exit_code: bool, output: str, kubeconfig: str | None,
-               app_namespace: str) -> None:
+async def diff(
+    name: str, exit_code: bool, output: str, kubeconfig: str | None, app_namespace: str
+) -> None:
     """Show what a sync would change (Secret values masked)."""
     async with service(kubeconfig, app_namespace) as svc:
         diffs = await svc.diff(name)
@@ -202,13 +264,21 @@ async def diff(name: str, exit_code: bool, output: str, kubeconfig: str | None,
 @output_option
 @kube_options
 @coroutine
-async def sync(name: str, revision: str | None, prune: bool | None, dry_run: bool,
-               resources: tuple[str, ...], output: str, kubeconfig: str | None,
-               app_namespace: str) -> None:
+async def sync(
+    name: str,
+    revision: str | None,
+    prune: bool | None,
+    dry_run: bool,
+    resources: tuple[str, ...],
+    output: str,
+    kubeconfig: str | None,
+    app_namespace: str,
+) -> None:
     """Sync now, and wait for the result."""
     async with service(kubeconfig, app_namespace) as svc:
-        state = await svc.sync(name, SyncRequest(revision, prune, dry_run, resources),
-                               initiated_by=_user())
+        state = await svc.sync(
+            name, SyncRequest(revision, prune, dry_run, resources), initiated_by=_user()
+        )
     if not emit(state, output):
         colour = "green" if state.get("phase") == "Succeeded" else "red"
         out.print(f"[{colour}]{state.get('phase')}[/]: {state.get('message')}")
@@ -223,8 +293,14 @@ async def sync(name: str, revision: str | None, prune: bool | None, dry_run: boo
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds.")
 @kube_options
 @coroutine
-async def wait(name: str, synced: bool, healthy: bool, timeout: float, kubeconfig: str | None,
-               app_namespace: str) -> None:
+async def wait(
+    name: str,
+    synced: bool,
+    healthy: bool,
+    timeout: float,
+    kubeconfig: str | None,
+    app_namespace: str,
+) -> None:
     """Wait until the app is Synced and/or Healthy."""
     if not (synced or healthy):
         synced = healthy = True
@@ -238,9 +314,11 @@ async def wait(name: str, synced: bool, healthy: bool, timeout: float, kubeconfi
                 out.print(f"{name}: {_c(s or 'Unknown')} {_c(h or 'Unknown')}")
                 return
             if time.monotonic() > deadline:
-                err.print(f"timed out: {name} is {s} and {h}: "
-                          f"{st.get('health', {}).get('message', '')} "
-                          f"(see `tether app explain {name}`)")
+                err.print(
+                    f"timed out: {name} is {s} and {h}: "
+                    f"{st.get('health', {}).get('message', '')} "
+                    f"(see `tether app explain {name}`)"
+                )
                 sys.exit(EXIT_ERROR)
             await asyncio.sleep(0.5)
 
@@ -258,20 +336,27 @@ async def history(name: str, output: str, kubeconfig: str | None, app_namespace:
         return
     table = Table("ID", "DEPLOYED AT", "REVISION", "BY", "MESSAGE")
     for h in entries:
-        table.add_row(str(h["id"]), h["deployedAt"], h["revision"][:12], h.get("initiatedBy", ""),
-                      h.get("message", ""))
+        table.add_row(
+            str(h["id"]),
+            h["deployedAt"],
+            h["revision"][:12],
+            h.get("initiatedBy", ""),
+            h.get("message", ""),
+        )
     out.print(table)
 
 
 @app.command()
 @click.argument("name")
 @click.argument("history_id", type=int, required=False)
-@click.option("--git", "via_git", is_flag=True,
-              help="Push a revert commit instead (Git stays the truth).")
+@click.option(
+    "--git", "via_git", is_flag=True, help="Push a revert commit instead (Git stays the truth)."
+)
 @kube_options
 @coroutine
-async def rollback(name: str, history_id: int | None, via_git: bool, kubeconfig: str | None,
-                   app_namespace: str) -> None:
+async def rollback(
+    name: str, history_id: int | None, via_git: bool, kubeconfig: str | None, app_namespace: str
+) -> None:
     """Roll back to a history entry (default: the previous one) and pause auto-sync."""
     async with service(kubeconfig, app_namespace) as svc:
         entries = await svc.history(name)
@@ -280,6 +365,7 @@ async def rollback(name: str, history_id: int | None, via_git: bool, kubeconfig:
         target = history_id if history_id is not None else int(entries[-2]["id"])
         if via_git:
             from tether.cli.gitrevert import revert_to
+
             sha = await revert_to(svc, name, target, _user())
             out.print(f"pushed revert commit {sha[:12]}; the controller syncs it like any commit")
             return
@@ -361,8 +447,10 @@ async def tree(name: str, output: str, kubeconfig: str | None, app_namespace: st
     out.print(root)
     orphans = [n for n in data["nodes"] if n.get("role") == "orphan"]
     if orphans:
-        out.print("[yellow]orphans in the namespace (no app, no owner):[/] "
-                  + ", ".join(f"{n['kind']}/{n['name']}" for n in orphans))
+        out.print(
+            "[yellow]orphans in the namespace (no app, no owner):[/] "
+            + ", ".join(f"{n['kind']}/{n['name']}" for n in orphans)
+        )
 
 
 @app.command()
@@ -384,8 +472,9 @@ async def explain(name: str, output: str, kubeconfig: str | None, app_namespace:
 @click.option("--force", is_flag=True, help="Delete even when it would be recreated or is history.")
 @kube_options
 @coroutine
-async def delete_resource(name: str, target: str, force: bool, kubeconfig: str | None,
-                          app_namespace: str) -> None:
+async def delete_resource(
+    name: str, target: str, force: bool, kubeconfig: str | None, app_namespace: str
+) -> None:
     """Delete one object of the app, refusing the wrong fix unless --force."""
     kind, _, obj = target.partition("/")
     if not obj:

@@ -20,13 +20,16 @@ from tether.engine.webhook import sign
 def _create_app(server: TetherServer, repo_url: str, dest: str) -> str:
     name = f"api-{secrets.token_hex(3)}"
     app = {
-        "apiVersion": appmodel.API_VERSION, "kind": appmodel.KIND,
+        "apiVersion": appmodel.API_VERSION,
+        "kind": appmodel.KIND,
         "metadata": {"name": name, "namespace": server.namespace},
         "spec": {
             "source": {"repoURL": repo_url, "path": "apps/finance", "targetRevision": "main"},
             "destination": {"namespace": dest},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
-                           "syncOptions": ["CreateNamespace=true"]},
+            "syncPolicy": {
+                "automated": {"prune": True, "selfHeal": True},
+                "syncOptions": ["CreateNamespace=true"],
+            },
         },
     }
     import subprocess
@@ -34,8 +37,13 @@ def _create_app(server: TetherServer, repo_url: str, dest: str) -> str:
     from pathlib import Path
 
     kubectl = str(Path(sys.executable).with_name("kubectl"))
-    subprocess.run([kubectl, f"--kubeconfig={server.kubeconfig}", "apply", "-f", "-"],
-                   input=json.dumps(app), text=True, check=True, capture_output=True)
+    subprocess.run(
+        [kubectl, f"--kubeconfig={server.kubeconfig}", "apply", "-f", "-"],
+        input=json.dumps(app),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     return name
 
 
@@ -44,11 +52,15 @@ def synced_app(tether_server: TetherServer, git_repo: Any, dest_namespace: str) 
     git_repo.commit(example_files(), message="finance app")
     name = _create_app(tether_server, git_repo.git_url, dest_namespace)
     with tether_server.admin() as http:
+
         def ready() -> bool:
             r = http.get(f"/api/v1/apps/{name}")
             st = r.json().get("status") or {} if r.status_code == 200 else {}
-            return (st.get("sync", {}).get("status") == "Synced"
-                    and st.get("health", {}).get("status") == "Healthy")
+            return (
+                st.get("sync", {}).get("status") == "Synced"
+                and st.get("health", {}).get("status") == "Healthy"
+            )
+
         wait_for(ready, what="app Synced and Healthy through the API")
     return name
 
@@ -116,8 +128,9 @@ def test_tree_stream_delivers_a_change_without_polling(
 
     def listen() -> None:
         url = f"{tether_server.url}/api/v1/stream/apps/{synced_app}/tree"
-        with httpx.stream("GET", url, params={"token": tether_server.readonly_token},
-                          timeout=30) as resp:
+        with httpx.stream(
+            "GET", url, params={"token": tether_server.readonly_token}, timeout=30
+        ) as resp:
             for line in resp.iter_lines():
                 if line.startswith("data:"):
                     received.append(line)
@@ -138,12 +151,17 @@ def test_signed_github_push_webhook_refreshes_the_app(
 ) -> None:
     files = example_files()
     path = "apps/finance/configmap.yaml"
-    git_repo.commit({path: files[path].replace("LOG_LEVEL: info", "LOG_LEVEL: debug")},
-                    message="debug logging")
-    body = json.dumps({"ref": "refs/heads/main",
-                       "repository": {"clone_url": git_repo.git_url}}).encode()
-    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("wrong", body),
-               "Content-Type": "application/json"}
+    git_repo.commit(
+        {path: files[path].replace("LOG_LEVEL: info", "LOG_LEVEL: debug")}, message="debug logging"
+    )
+    body = json.dumps(
+        {"ref": "refs/heads/main", "repository": {"clone_url": git_repo.git_url}}
+    ).encode()
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": sign("wrong", body),
+        "Content-Type": "application/json",
+    }
     with tether_server.client() as http:
         assert http.post("/api/webhook", content=body, headers=headers).status_code == 401
         headers["X-Hub-Signature-256"] = sign(tether_server.webhook_secret, body)
@@ -151,7 +169,9 @@ def test_signed_github_push_webhook_refreshes_the_app(
         assert r.status_code == 200, r.text
         assert synced_app in r.json()["refreshed"]
     with tether_server.admin() as http:
+
         def applied() -> bool:
             st = http.get(f"/api/v1/apps/{synced_app}").json().get("status") or {}
             return bool(st.get("history")) and st["history"][-1]["message"] == "debug logging"
+
         wait_for(applied, timeout=30, what="the pushed commit deployed")

@@ -35,8 +35,13 @@ class Story:
 
     async def start(self, repo_url: str | None = None, **create: Any) -> str:
         self.git_repo.commit(self.files, message="good")
-        self.name = await self.apps.create(repo_url or self.git_repo.git_url, path=self.path,
-                                           dest=self.dest, automated=AUTO, **create)
+        self.name = await self.apps.create(
+            repo_url or self.git_repo.git_url,
+            path=self.path,
+            dest=self.dest,
+            automated=AUTO,
+            **create,
+        )
         await self.apps.wait_synced(self.name)
         return self.name
 
@@ -64,8 +69,11 @@ class Story:
 
     async def untouched(self) -> None:
         kube = self.apps.kube
-        cms = [o for o in await self._list("v1", "ConfigMap")
-               if o["metadata"]["name"].startswith("finance-api-config")]
+        cms = [
+            o
+            for o in await self._list("v1", "ConfigMap")
+            if o["metadata"]["name"].startswith("finance-api-config")
+        ]
         assert len(cms) == 1 and cms[0]["data"]["LOG_LEVEL"] == "info", cms
         services = await self._list("v1", "Service")
         assert [s["metadata"]["name"] for s in services] == ["finance-api"], "pruned"
@@ -104,13 +112,16 @@ async def test_unknown_kind_is_an_error_on_that_resource_and_nothing_is_applied(
     story: Story, controller: Controller
 ) -> None:
     await story.start()
-    widget = ("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gadget\n"
-              "spec:\n  size: 3\n")
+    widget = (
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gadget\nspec:\n  size: 3\n"
+    )
     story.git_repo.commit(story.changed_config() | {"apps/finance/widget.yaml": widget})
 
     def widget_error(st: dict[str, Any]) -> bool:
-        return any(r["kind"] == "Widget" and "Widget" in (r.get("message") or "")
-                   for r in st.get("resources") or [])
+        return any(
+            r["kind"] == "Widget" and "Widget" in (r.get("message") or "")
+            for r in st.get("resources") or []
+        )
 
     st = await story.apps.wait(story.name, widget_error, "an error on the Widget resource")
     passes = controller.metrics.reconciles
@@ -131,8 +142,10 @@ async def _after(controller: Controller, count: int) -> bool:
 
 async def test_path_missing_at_that_revision_keeps_the_last_state(story: Story) -> None:
     await story.start()
-    story.git_repo.commit({p: None for p in story.files} | {"elsewhere/README.md": "moved\n"},
-                          message="moved the app away")
+    story.git_repo.commit(
+        {p: None for p in story.files} | {"elsewhere/README.md": "moved\n"},
+        message="moved the app away",
+    )
     await story.expect_refused("ComparisonError", "apps/finance", "does not exist")
 
 
@@ -154,22 +167,27 @@ async def test_helm_error_names_the_template(
     story = Story(git_repo, apps, dest_namespace, "helm", "apps/finance/finance-app")
     await story.start()
     broken = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{ nosuchfunc }}\n"
-    git_repo.commit(story.changed_config()
-                    | {"apps/finance/finance-app/templates/broken.yaml": broken})
+    git_repo.commit(
+        story.changed_config() | {"apps/finance/finance-app/templates/broken.yaml": broken}
+    )
     await story.expect_refused("ComparisonError", "broken.yaml", "nosuchfunc")
 
 
 async def test_symlink_escaping_the_repository_is_refused(story: Story) -> None:
     await story.start()
-    story.git_repo.commit(story.changed_config(),
-                          symlinks={"apps/finance/passwd.yaml": "../../../../../../etc/passwd"})
+    story.git_repo.commit(
+        story.changed_config(),
+        symlinks={"apps/finance/passwd.yaml": "../../../../../../etc/passwd"},
+    )
     await story.expect_refused("ComparisonError", "passwd.yaml")
 
 
 async def test_object_in_another_namespace_is_refused_naming_it(story: Story) -> None:
     await story.start()
-    other = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sneaky\n"
-             "  namespace: kube-system\ndata:\n  a: '1'\n")
+    other = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sneaky\n"
+        "  namespace: kube-system\ndata:\n  a: '1'\n"
+    )
     story.git_repo.commit(story.changed_config() | {"apps/finance/sneaky.yaml": other})
     await story.expect_refused("ComparisonError", "ConfigMap/sneaky", "kube-system")
 
@@ -179,9 +197,19 @@ def own_daemon(git_server: GitServer) -> Iterator[tuple[str, subprocess.Popen[by
     """A git daemon this test may kill: the Git server going away."""
     port = free_port()
     proc = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={git_server.repos}",
-         "--listen=127.0.0.1", f"--port={port}", str(git_server.repos)],
-        env=git_server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            f"--base-path={git_server.repos}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(git_server.repos),
+        ],
+        env=git_server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # `git daemon` forks git-daemon: kill the whole group
     )
     wait_for_port(port, proc)
@@ -212,8 +240,12 @@ async def test_invalid_spec_is_an_invalid_spec_condition_naming_the_field(
 ) -> None:
     name = await story.start()
     await story.apps.kube.merge_patch(
-        "tether.dev/v1alpha1", "Application", name,
-        {"spec": {"syncPolicy": {"syncOptions": ["Prune=sometimes"]}}}, "tether")
+        "tether.dev/v1alpha1",
+        "Application",
+        name,
+        {"spec": {"syncPolicy": {"syncOptions": ["Prune=sometimes"]}}},
+        "tether",
+    )
     st = await story.expect_refused("InvalidSpec", "spec.syncPolicy.syncOptions", "Prune=sometimes")
     assert condition(st, "InvalidSpec") is not None
     story.git_repo.commit(story.changed_config(), message="while the spec is invalid")

@@ -45,8 +45,14 @@ class Cli:
     async def __call__(self, *args: str, code: int | None = 0) -> Result:
         env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
         proc = await asyncio.create_subprocess_exec(
-            TETHER, "app", *args, "--kubeconfig", self.kubeconfig,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            TETHER,
+            "app",
+            *args,
+            "--kubeconfig",
+            self.kubeconfig,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
         )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         result = Result(int(proc.returncode or 0), out.decode(), err.decode())
@@ -70,12 +76,32 @@ async def test_create_from_flags_then_list_get_wait_history_tree_and_explain(
     git_repo.commit(example_files(), message="finance app")
     name = "cli-flags"
     apps.created.append(name)
-    created = await cli("create", name, "--repo", git_repo.git_url, "--path", "apps/finance",
-                        "--revision", "main", "--dest-namespace", dest_namespace,
-                        "--auto-sync", "--self-heal", "--prune", "--create-namespace")
+    created = await cli(
+        "create",
+        name,
+        "--repo",
+        git_repo.git_url,
+        "--path",
+        "apps/finance",
+        "--revision",
+        "main",
+        "--dest-namespace",
+        dest_namespace,
+        "--auto-sync",
+        "--self-heal",
+        "--prune",
+        "--create-namespace",
+    )
     assert f"application {name} created" in created.out
-    again = await cli("create", name, "--repo", git_repo.git_url,
-                      "--dest-namespace", dest_namespace, code=EXIT_REFUSED)
+    again = await cli(
+        "create",
+        name,
+        "--repo",
+        git_repo.git_url,
+        "--dest-namespace",
+        dest_namespace,
+        code=EXIT_REFUSED,
+    )
     assert "already exists" in again.err
 
     waited = await cli("wait", name, "--timeout", "60")
@@ -87,8 +113,16 @@ async def test_create_from_flags_then_list_get_wait_history_tree_and_explain(
 
     app = (await cli("get", name, "-o", "json")).json()
     st = app["status"]
-    for key in ("sync", "health", "resources", "operationState", "history", "conditions",
-                "observedGeneration", "reconciledAt"):
+    for key in (
+        "sync",
+        "health",
+        "resources",
+        "operationState",
+        "history",
+        "conditions",
+        "observedGeneration",
+        "reconciledAt",
+    ):
         assert key in st, f"status.{key} missing from `tether app get -o json`"
     assert st["observedGeneration"] == app["metadata"]["generation"]
     assert {r["kind"] for r in st["resources"]} == {"ConfigMap", "Deployment", "Service"}
@@ -112,16 +146,24 @@ async def test_create_from_an_argocd_manifest_and_refuse_unsupported_fields(
 ) -> None:
     git_repo.commit(example_files())
     manifest: dict[str, Any] = {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
         "metadata": {"name": "cli-argo", "namespace": "argocd"},
         "spec": {
             "project": "default",
-            "source": {"repoURL": git_repo.git_url, "path": "apps/finance",
-                       "targetRevision": "main"},
-            "destination": {"server": "https://kubernetes.default.svc",
-                            "namespace": dest_namespace},
-            "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
-                           "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
+            "source": {
+                "repoURL": git_repo.git_url,
+                "path": "apps/finance",
+                "targetRevision": "main",
+            },
+            "destination": {
+                "server": "https://kubernetes.default.svc",
+                "namespace": dest_namespace,
+            },
+            "syncPolicy": {
+                "automated": {"prune": True, "selfHeal": True},
+                "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+            },
         },
     }
     good = tmp_path / "argo.yaml"
@@ -144,8 +186,10 @@ async def test_create_from_an_argocd_manifest_and_refuse_unsupported_fields(
     assert refused.code != 0
     assert "spec.sources" in refused.err and "spec.source.plugin" in refused.err, refused
     assert "Traceback" not in refused.err, refused.err
-    assert await apps.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, "cli-argo-multi",
-                                       "tether") is None
+    assert (
+        await apps.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, "cli-argo-multi", "tether")
+        is None
+    )
 
 
 async def test_diff_exit_code_sync_and_unknown_app(
@@ -154,8 +198,19 @@ async def test_diff_exit_code_sync_and_unknown_app(
     git_repo.commit(example_files())
     name = "cli-manual"
     apps.created.append(name)
-    await cli("create", name, "--repo", git_repo.git_url, "--path", "apps/finance",
-              "--revision", "main", "--dest-namespace", dest_namespace, "--create-namespace")
+    await cli(
+        "create",
+        name,
+        "--repo",
+        git_repo.git_url,
+        "--path",
+        "apps/finance",
+        "--revision",
+        "main",
+        "--dest-namespace",
+        dest_namespace,
+        "--create-namespace",
+    )
     await apps.wait(name, lambda s: s.get("sync", {}).get("status") == "OutOfSync", "OutOfSync")
 
     diff = await cli("diff", name, "--exit-code", code=EXIT_DIFF)
@@ -180,12 +235,26 @@ async def test_rollback_resume_and_delete_resource_guard(
     git_repo.commit(files, message="1.4")
     name = "cli-rollback"
     apps.created.append(name)
-    await cli("create", name, "--repo", git_repo.git_url, "--path", "apps/finance",
-              "--revision", "main", "--dest-namespace", dest_namespace,
-              "--auto-sync", "--self-heal", "--prune", "--create-namespace")
+    await cli(
+        "create",
+        name,
+        "--repo",
+        git_repo.git_url,
+        "--path",
+        "apps/finance",
+        "--revision",
+        "main",
+        "--dest-namespace",
+        dest_namespace,
+        "--auto-sync",
+        "--self-heal",
+        "--prune",
+        "--create-namespace",
+    )
     await _synced_healthy(apps, name)
-    git_repo.commit({DEPLOYMENT: files[DEPLOYMENT].replace("finance-api:1.4", "finance-api:1.5")},
-                    message="1.5")
+    git_repo.commit(
+        {DEPLOYMENT: files[DEPLOYMENT].replace("finance-api:1.4", "finance-api:1.5")}, message="1.5"
+    )
 
     async def two_deploys() -> bool:
         st = await apps.status(name)
@@ -195,8 +264,11 @@ async def test_rollback_resume_and_delete_resource_guard(
 
     api = await kube.resource_for("apps/v1", "ReplicaSet")
     rss, _ = await kube.list(api, dest_namespace)
-    old = next(rs for rs in rss
-               if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4"))
+    old = next(
+        rs
+        for rs in rss
+        if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4")
+    )
     old_name = old["metadata"]["name"]
     refused = await cli("delete-resource", name, f"ReplicaSet/{old_name}", code=EXIT_REFUSED)
     assert "kept as revision 1 for rollback" in refused.err, refused
@@ -217,10 +289,12 @@ async def test_rollback_resume_and_delete_resource_guard(
     await _synced_healthy(apps, name)
 
     rss, _ = await kube.list(api, dest_namespace)
-    old = next(rs for rs in rss
-               if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4"))
-    forced = await cli("delete-resource", name, f"ReplicaSet/{old['metadata']['name']}",
-                       "--force")
+    old = next(
+        rs
+        for rs in rss
+        if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4")
+    )
+    forced = await cli("delete-resource", name, f"ReplicaSet/{old['metadata']['name']}", "--force")
     assert "deleted ReplicaSet" in forced.out
     await cli("delete-resource", name, "ReplicaSet", code=2)  # usage error: no NAME
 
@@ -230,9 +304,20 @@ async def test_delete_with_cascade_removes_the_app_and_its_objects(
 ) -> None:
     git_repo.commit(example_files())
     name = "cli-cascade"
-    await cli("create", name, "--repo", git_repo.git_url, "--path", "apps/finance",
-              "--revision", "main", "--dest-namespace", dest_namespace, "--auto-sync",
-              "--create-namespace")
+    await cli(
+        "create",
+        name,
+        "--repo",
+        git_repo.git_url,
+        "--path",
+        "apps/finance",
+        "--revision",
+        "main",
+        "--dest-namespace",
+        dest_namespace,
+        "--auto-sync",
+        "--create-namespace",
+    )
     await apps.wait_synced(name)
     deleted = await cli("delete", name, "--cascade")
     assert "with 3 objects" in deleted.out
@@ -241,8 +326,11 @@ async def test_delete_with_cascade_removes_the_app_and_its_objects(
         app = await kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, name, "tether")
         dep = await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace)
         cm = await kube.get_or_none("v1", "ConfigMap", "finance-api-config", dest_namespace)
-        return app is None and cm is None and (dep is None or bool(
-            dep["metadata"].get("deletionTimestamp")))
+        return (
+            app is None
+            and cm is None
+            and (dep is None or bool(dep["metadata"].get("deletionTimestamp")))
+        )
 
     await await_for(gone, what="the app and its objects deleted")
     await cli("delete", name, code=EXIT_NOT_FOUND)

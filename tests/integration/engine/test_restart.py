@@ -39,7 +39,8 @@ class ControllerProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [TETHER, "controller", "--kubeconfig", self.kubeconfig, "--poll", "2"],
-                stdout=out, stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
 
     def kill9(self) -> None:
@@ -79,33 +80,66 @@ async def _config_maps(kube: KubeClient, ns: str) -> set[str]:
 
 
 async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
-    git_repo: Any, kube: KubeClient, controller_process: Callable[[], ControllerProcess],
-    dest_namespace: str, tmp_path: Path,
+    git_repo: Any,
+    kube: KubeClient,
+    controller_process: Callable[[], ControllerProcess],
+    dest_namespace: str,
+    tmp_path: Path,
 ) -> None:
     group = f"r{secrets.token_hex(4)}.example.com"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"ledgers.{group}"},
-        "spec": {"group": group, "scope": "Namespaced",
-                 "names": {"plural": "ledgers", "singular": "ledger", "kind": "Ledger"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                     "openAPIV3Schema": {"type": "object",
-                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "ledgers", "singular": "ledger", "kind": "Ledger"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
     }
-    files = {f"apps/many/cm-{i:02d}.yaml": json.dumps({
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i:02d}"},
-        "data": {"index": str(i)}}) for i in range(COUNT)}
+    files = {
+        f"apps/many/cm-{i:02d}.yaml": json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"cm-{i:02d}"},
+                "data": {"index": str(i)},
+            }
+        )
+        for i in range(COUNT)
+    }
     files["apps/many/crd.yaml"] = json.dumps(crd)
     git_repo.commit(files, message="thirty config maps and a CRD")
     name = f"restart-{secrets.token_hex(3)}"
-    await kube.create({
-        "apiVersion": appmodel.API_VERSION, "kind": appmodel.KIND,
-        "metadata": {"name": name, "namespace": APP_NS},
-        "spec": {"source": {"repoURL": git_repo.git_url, "path": "apps/many",
-                            "targetRevision": "main"},
-                 "destination": {"namespace": dest_namespace},
-                 "syncPolicy": {"syncOptions": ["CreateNamespace=true"]}},
-    })
+    await kube.create(
+        {
+            "apiVersion": appmodel.API_VERSION,
+            "kind": appmodel.KIND,
+            "metadata": {"name": name, "namespace": APP_NS},
+            "spec": {
+                "source": {
+                    "repoURL": git_repo.git_url,
+                    "path": "apps/many",
+                    "targetRevision": "main",
+                },
+                "destination": {"namespace": dest_namespace},
+                "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+            },
+        }
+    )
     first = controller_process()
     try:
         first.start()
@@ -118,12 +152,21 @@ async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
             return (await status()).get("sync", {}).get("status") == "OutOfSync"
 
         await await_for(seen, what="the controller to compare the app")
-        await kube.merge_patch(appmodel.API_VERSION, appmodel.KIND, name, {"operation": {
-            "sync": {}, "initiatedBy": {"username": "tester"}}}, APP_NS)
+        await kube.merge_patch(
+            appmodel.API_VERSION,
+            appmodel.KIND,
+            name,
+            {"operation": {"sync": {}, "initiatedBy": {"username": "tester"}}},
+            APP_NS,
+        )
 
         async def crd_applied() -> bool:
-            return await kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                                          f"ledgers.{group}") is not None
+            return (
+                await kube.get_or_none(
+                    "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"ledgers.{group}"
+                )
+                is not None
+            )
 
         deadline = asyncio.get_running_loop().time() + 60
         while not await crd_applied():
@@ -142,9 +185,11 @@ async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
         async def converged() -> dict[str, Any] | None:
             app = await kube.get(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
             st = app.get("status") or {}
-            done = (app.get("operation") is None
-                    and (st.get("operationState") or {}).get("phase") == "Succeeded"
-                    and st.get("sync", {}).get("status") == "Synced")
+            done = (
+                app.get("operation") is None
+                and (st.get("operationState") or {}).get("phase") == "Succeeded"
+                and st.get("sync", {}).get("status") == "Synced"
+            )
             return st if done else None
 
         st = await await_for(converged, what="the operation to finish after the restart")
@@ -154,8 +199,7 @@ async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
         assert [h["initiatedBy"] for h in st["history"]] == ["tester"]
     finally:
         await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
-        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                          f"ledgers.{group}")
-        log = (tmp_path / "controller.log")
+        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"ledgers.{group}")
+        log = tmp_path / "controller.log"
         if log.exists():
             sys.stderr.write(log.read_text()[-3000:])

@@ -19,10 +19,13 @@ async def _pods_ready(kube: KubeClient, ns: str) -> list[dict[str, Any]]:
     api = await kube.resource_for("v1", "Pod")
     pods, _ = await kube.list(api, ns)
     return [
-        p for p in pods
+        p
+        for p in pods
         if not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True"
-                for c in p.get("status", {}).get("conditions", []))
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])
+        )
     ]
 
 
@@ -36,13 +39,16 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
     kube = apps.kube
     files = example_files()
     git_repo.commit(files, message="finance app, 1 replica")
-    name = await apps.create(git_repo.git_url, dest=dest_namespace,
-                             automated={"prune": True, "selfHeal": True})
+    name = await apps.create(
+        git_repo.git_url, dest=dest_namespace, automated={"prune": True, "selfHeal": True}
+    )
 
     async def synced_healthy() -> dict[str, Any] | None:
         st = await apps.status(name)
-        ok = (st.get("sync", {}).get("status") == "Synced"
-              and st.get("health", {}).get("status") == "Healthy")
+        ok = (
+            st.get("sync", {}).get("status") == "Synced"
+            and st.get("health", {}).get("status") == "Healthy"
+        )
         return st if ok else None
 
     st = await await_for(synced_healthy, what="app Synced and Healthy")
@@ -50,23 +56,33 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
     assert [h["id"] for h in st["history"]] == [1]
 
     deployment = "apps/finance/deployment.yaml"
-    git_repo.commit({deployment: files[deployment].replace("replicas: 1", "replicas: 3")},
-                    message="scale finance-api to 3")
+    git_repo.commit(
+        {deployment: files[deployment].replace("replicas: 1", "replicas: 3")},
+        message="scale finance-api to 3",
+    )
     await await_for(lambda: _count(kube, dest_namespace, 3), what="three Ready pods")
     st = await await_for(synced_healthy, what="Synced and Healthy at 3 replicas")
     assert st["history"][-1]["message"] == "scale finance-api to 3"
 
-    new_image = files[deployment].replace("replicas: 1", "replicas: 3").replace(
-        "finance-api:1.4", "finance-api:1.5")
+    new_image = (
+        files[deployment]
+        .replace("replicas: 1", "replicas: 3")
+        .replace("finance-api:1.4", "finance-api:1.5")
+    )
     git_repo.commit({deployment: new_image}, message="finance-api 1.5")
 
     async def rolled_out() -> bool:
         api = await kube.resource_for("apps/v1", "ReplicaSet")
         rss, _ = await kube.list(api, dest_namespace)
-        by_image = {rs["spec"]["template"]["spec"]["containers"][0]["image"].split(":")[-1]: rs
-                    for rs in rss}
-        return ("1.5" in by_image and by_image["1.5"]["status"].get("readyReplicas") == 3
-                and by_image.get("1.4", {}).get("spec", {}).get("replicas") == 0)
+        by_image = {
+            rs["spec"]["template"]["spec"]["containers"][0]["image"].split(":")[-1]: rs
+            for rs in rss
+        }
+        return (
+            "1.5" in by_image
+            and by_image["1.5"]["status"].get("readyReplicas") == 3
+            and by_image.get("1.4", {}).get("spec", {}).get("replicas") == 0
+        )
 
     await await_for(rolled_out, what="new ReplicaSet ready, old kept at 0")
     await await_for(synced_healthy, what="Synced and Healthy after the image change")
@@ -87,8 +103,10 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
 
     async def paused_and_out_of_sync() -> bool:
         st = await apps.status(name)
-        return (st.get("sync", {}).get("status") == "OutOfSync"
-                and st.get("autoSyncPaused", {}).get("paused") is True)
+        return (
+            st.get("sync", {}).get("status") == "OutOfSync"
+            and st.get("autoSyncPaused", {}).get("paused") is True
+        )
 
     await await_for(paused_and_out_of_sync, what="OutOfSync with auto-sync paused")
     dep = await _deployment(kube, dest_namespace)

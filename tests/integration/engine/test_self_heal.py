@@ -60,22 +60,43 @@ async def test_kubectl_patch_of_managed_fields_is_reverted_naming_kubectl_patch(
     name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=SELF_HEAL)
     await apps.wait_synced(name)
 
-    kubectl("patch", "configmap", "finance-api-config", "-n", dest_namespace, "--type", "merge",
-            "-p", json.dumps({"data": {"LOG_LEVEL": "debug"}}))
-    kubectl("patch", "deployment", "finance-api", "-n", dest_namespace, "--type", "merge",
-            "-p", json.dumps({"metadata": {"labels": {"app.kubernetes.io/part-of": "hacked"}}}))
+    kubectl(
+        "patch",
+        "configmap",
+        "finance-api-config",
+        "-n",
+        dest_namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"data": {"LOG_LEVEL": "debug"}}),
+    )
+    kubectl(
+        "patch",
+        "deployment",
+        "finance-api",
+        "-n",
+        dest_namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"metadata": {"labels": {"app.kubernetes.io/part-of": "hacked"}}}),
+    )
 
     async def reverted() -> bool:
         cm = await apps.kube.get("v1", "ConfigMap", "finance-api-config", dest_namespace)
         dep = await _deployment(apps.kube, dest_namespace)
-        return (cm["data"]["LOG_LEVEL"] == "info"
-                and dep["metadata"]["labels"]["app.kubernetes.io/part-of"] == "finance-app")
+        return (
+            cm["data"]["LOG_LEVEL"] == "info"
+            and dep["metadata"]["labels"]["app.kubernetes.io/part-of"] == "finance-app"
+        )
 
     await await_for(reverted, timeout=20, what="ConfigMap data and Deployment label reverted")
     cm_event = await _drift_event(apps, name, "ConfigMap finance-api-config", "/data/LOG_LEVEL")
     assert "kubectl-patch" in cm_event["message"], cm_event["message"]
-    dep_event = await _drift_event(apps, name, "Deployment finance-api",
-                                   "/metadata/labels/app.kubernetes.io~1part-of")
+    dep_event = await _drift_event(
+        apps, name, "Deployment finance-api", "/metadata/labels/app.kubernetes.io~1part-of"
+    )
     assert "kubectl-patch" in dep_event["message"], dep_event["message"]
 
 
@@ -85,8 +106,9 @@ async def test_kubectl_delete_of_service_and_configmap_recreates_them(
     git_repo.commit(example_files())
     name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=SELF_HEAL)
     await apps.wait_synced(name)
-    old_uid = (await apps.kube.get("v1", "Service", "finance-api", dest_namespace))[
-        "metadata"]["uid"]
+    old_uid = (await apps.kube.get("v1", "Service", "finance-api", dest_namespace))["metadata"][
+        "uid"
+    ]
 
     kubectl("delete", "service", "finance-api", "-n", dest_namespace)
     kubectl("delete", "configmap", "finance-api-config", "-n", dest_namespace)
@@ -106,13 +128,17 @@ async def test_without_self_heal_drift_is_reported_out_of_sync_and_left_alone(
     git_repo: Any, apps: Apps, kubectl: Kubectl, dest_namespace: str, controller: Controller
 ) -> None:
     git_repo.commit(example_files())
-    name = await apps.create(git_repo.git_url, dest=dest_namespace,
-                             automated={"prune": True, "selfHeal": False})
+    name = await apps.create(
+        git_repo.git_url, dest=dest_namespace, automated={"prune": True, "selfHeal": False}
+    )
     await apps.wait_synced(name)
 
     kubectl("scale", "deployment/finance-api", "--replicas=2", "-n", dest_namespace)
-    st = await apps.wait(name, lambda s: s.get("sync", {}).get("status") == "OutOfSync",
-                         "OutOfSync after kubectl scale")
+    st = await apps.wait(
+        name,
+        lambda s: s.get("sync", {}).get("status") == "OutOfSync",
+        "OutOfSync after kubectl scale",
+    )
     drifted = [r for r in st["resources"] if r["status"] == "OutOfSync"]
     assert [(r["kind"], r["name"]) for r in drifted] == [("Deployment", "finance-api")]
 
@@ -157,12 +183,15 @@ async def test_replicasets_and_pods_are_never_drift_and_never_pruned(
     rs_before = await owned("ReplicaSet", "apps/v1")
     pods_before = await owned("Pod", "v1")
     assert rs_before and pods_before
-    assert all(o["metadata"]["labels"].get("app.tether.dev/instance") == name
-               for o in rs_before + pods_before)
+    assert all(
+        o["metadata"]["labels"].get("app.tether.dev/instance") == name
+        for o in rs_before + pods_before
+    )
 
     # A new commit with prune on: the owned objects are neither pruned nor recreated.
     files["apps/finance/configmap.yaml"] = files["apps/finance/configmap.yaml"].replace(
-        "LOG_LEVEL: info", "LOG_LEVEL: warn")
+        "LOG_LEVEL: info", "LOG_LEVEL: warn"
+    )
     sha = git_repo.commit(files, message="log level warn")
     st = await apps.wait_synced(name, healthy=True, revision=sha)
     kinds = {r["kind"] for r in st["resources"]}
@@ -170,7 +199,9 @@ async def test_replicasets_and_pods_are_never_drift_and_never_pruned(
     assert not any(r.get("requiresPruning") for r in st["resources"])
     assert all(entry.split("|")[1] not in ("ReplicaSet", "Pod") for entry in st["inventory"])
     assert {o["metadata"]["uid"] for o in await owned("ReplicaSet", "apps/v1")} == {
-        o["metadata"]["uid"] for o in rs_before}
+        o["metadata"]["uid"] for o in rs_before
+    }
     assert {o["metadata"]["uid"] for o in await owned("Pod", "v1")} == {
-        o["metadata"]["uid"] for o in pods_before}
+        o["metadata"]["uid"] for o in pods_before
+    }
     assert await apps.events(name, "DriftReverted") == []

@@ -36,8 +36,9 @@ async def test_manual_sync_of_one_resource_applies_only_that_resource(
     name = await apps.create(git_repo.git_url, dest=dest_namespace)
     await apps.wait(name, lambda s: s.get("sync", {}).get("status") == "OutOfSync", "OutOfSync")
 
-    state = await service.sync(name, SyncRequest(resources=("ConfigMap/finance-api-config",)),
-                               initiated_by="tester")
+    state = await service.sync(
+        name, SyncRequest(resources=("ConfigMap/finance-api-config",)), initiated_by="tester"
+    )
     assert state["phase"] == "Succeeded", state
     assert "applied 1" in state["message"]
     assert await _get(apps.kube, "ConfigMap", "finance-api-config", dest_namespace)
@@ -54,10 +55,10 @@ async def test_sync_to_a_tag_and_to_an_older_sha(
     files = example_files()
     first = git_repo.commit(files, message="info")
     git_repo.tag("v1.0", annotated=True)
-    second = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")},
-                             message="debug")
-    third = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "warn")},
-                            message="warn")
+    second = git_repo.commit(
+        {CONFIGMAP: files[CONFIGMAP].replace("info", "debug")}, message="debug"
+    )
+    third = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "warn")}, message="warn")
     name = await apps.create(git_repo.git_url, dest=dest_namespace)
 
     state = await service.sync(name, SyncRequest(revision="v1.0"), initiated_by="tester")
@@ -87,8 +88,11 @@ async def test_dry_run_sync_changes_nothing(
     state = await service.sync(name, SyncRequest(dry_run=True), initiated_by="tester")
     assert state["phase"] == "Succeeded", state
     assert state["dryRun"] is True and state["message"].startswith("dry run:")
-    for kind, obj in (("ConfigMap", "finance-api-config"), ("Deployment", "finance-api"),
-                      ("Service", "finance-api")):
+    for kind, obj in (
+        ("ConfigMap", "finance-api-config"),
+        ("Deployment", "finance-api"),
+        ("Service", "finance-api"),
+    ):
         assert await _get(apps.kube, kind, obj, namespace) is None, f"{kind} was created"
     st = await apps.status(name)
     assert st["sync"]["status"] == "OutOfSync"
@@ -110,8 +114,12 @@ async def test_apply_out_of_sync_only_applies_just_the_changed_object(
 ) -> None:
     files = example_files()
     git_repo.commit(files)
-    name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO,
-                             options=["CreateNamespace=true", "ApplyOutOfSyncOnly=true"])
+    name = await apps.create(
+        git_repo.git_url,
+        dest=dest_namespace,
+        automated=AUTO,
+        options=["CreateNamespace=true", "ApplyOutOfSyncOnly=true"],
+    )
     st = await apps.wait_synced(name)
     assert "applied 3" in st["operationState"]["message"]
     sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
@@ -125,8 +133,12 @@ async def test_replace_true_replaces_whole_objects_dropping_foreign_fields(
 ) -> None:
     files = example_files()
     git_repo.commit(files)
-    name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO,
-                             options=["CreateNamespace=true", "Replace=true"])
+    name = await apps.create(
+        git_repo.git_url,
+        dest=dest_namespace,
+        automated=AUTO,
+        options=["CreateNamespace=true", "Replace=true"],
+    )
     await apps.wait_synced(name)
     kubectl("label", "configmap", "finance-api-config", "-n", dest_namespace, "added-by=hand")
     sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
@@ -154,8 +166,9 @@ async def test_create_namespace_creates_the_destination(
     git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
 ) -> None:
     git_repo.commit(example_files())
-    name = await apps.create(git_repo.git_url, dest=dest_namespace,
-                             options=["CreateNamespace=true"])
+    name = await apps.create(
+        git_repo.git_url, dest=dest_namespace, options=["CreateNamespace=true"]
+    )
     state = await service.sync(name, SyncRequest(), initiated_by="tester")
     assert state["phase"] == "Succeeded", state
     assert await kube.get_or_none("v1", "Namespace", dest_namespace) is not None
@@ -167,20 +180,43 @@ async def test_a_crd_and_its_custom_resource_in_one_commit_sync_in_one_go(
 ) -> None:
     group = f"g{secrets.token_hex(4)}.example.com"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"budgets.{group}"},
         "spec": {
-            "group": group, "scope": "Namespaced",
+            "group": group,
+            "scope": "Namespaced",
             "names": {"plural": "budgets", "singular": "budget", "kind": "Budget"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                "openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                    "type": "object", "properties": {"limit": {"type": "integer"}}}}}}}],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {"limit": {"type": "integer"}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
-    budget = {"apiVersion": f"{group}/v1", "kind": "Budget",
-              "metadata": {"name": "q3"}, "spec": {"limit": 1000}}
-    files = example_files() | {"apps/finance/crd.yaml": json.dumps(crd),
-                               "apps/finance/budget.yaml": json.dumps(budget)}
+    budget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Budget",
+        "metadata": {"name": "q3"},
+        "spec": {"limit": 1000},
+    }
+    files = example_files() | {
+        "apps/finance/crd.yaml": json.dumps(crd),
+        "apps/finance/budget.yaml": json.dumps(budget),
+    }
     git_repo.commit(files, message="CRD and a Budget")
     name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO)
     try:
@@ -192,8 +228,7 @@ async def test_a_crd_and_its_custom_resource_in_one_commit_sync_in_one_go(
         kinds = {r["kind"]: r["status"] for r in st["resources"]}
         assert kinds["Budget"] == "Synced" and kinds["CustomResourceDefinition"] == "Synced"
     finally:
-        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
-                          f"budgets.{group}")
+        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"budgets.{group}")
 
 
 async def test_ignore_differences_json_pointer_keeps_a_scaled_deployment_synced(
@@ -201,9 +236,14 @@ async def test_ignore_differences_json_pointer_keeps_a_scaled_deployment_synced(
 ) -> None:
     git_repo.commit(example_files())
     name = await apps.create(
-        git_repo.git_url, dest=dest_namespace, automated=AUTO,
-        extra={"ignoreDifferences": [
-            {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]},
+        git_repo.git_url,
+        dest=dest_namespace,
+        automated=AUTO,
+        extra={
+            "ignoreDifferences": [
+                {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
+            ]
+        },
     )
     await apps.wait_synced(name)
     kubectl("scale", "deployment/finance-api", "--replicas=3", "-n", dest_namespace)
@@ -224,8 +264,13 @@ async def test_secret_values_are_masked_in_the_diff(
     git_repo: Any, apps: Apps, service: AppService, kubectl: Kubectl, dest_namespace: str
 ) -> None:
     git_value, live_value = "hunter2-from-git", "changed-by-hand"
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
-              "type": "Opaque", "data": {"password": base64.b64encode(git_value.encode()).decode()}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "type": "Opaque",
+        "data": {"password": base64.b64encode(git_value.encode()).decode()},
+    }
     git_repo.commit(example_files() | {"apps/finance/secret.yaml": json.dumps(secret)})
     name = await apps.create(git_repo.git_url, dest=dest_namespace)
     await apps.wait(name, lambda s: s.get("sync", {}).get("status") == "OutOfSync", "OutOfSync")
@@ -240,12 +285,22 @@ async def test_secret_values_are_masked_in_the_diff(
     assert "++++++++" in secret_diff(await service.diff(name))
     state = await service.sync(name, SyncRequest(), initiated_by="tester")
     assert state["phase"] == "Succeeded", state
-    kubectl("patch", "secret", "db", "-n", dest_namespace, "--type", "merge", "-p",
-            json.dumps({"stringData": {"password": live_value}}))
+    kubectl(
+        "patch",
+        "secret",
+        "db",
+        "-n",
+        dest_namespace,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"stringData": {"password": live_value}}),
+    )
 
     async def secret_out_of_sync() -> bool:
-        return any(d["kind"] == "Secret" and d["status"] == "OutOfSync"
-                   for d in await service.diff(name))
+        return any(
+            d["kind"] == "Secret" and d["status"] == "OutOfSync" for d in await service.diff(name)
+        )
 
     await await_for(secret_out_of_sync, what="the Secret differs")
     secret_diff(await service.diff(name))

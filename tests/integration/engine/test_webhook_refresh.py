@@ -28,17 +28,21 @@ async def test_refresh_repo_syncs_a_new_commit_without_waiting_for_the_poll(
 ) -> None:
     files = example_files()
     git_repo.commit(files)
-    name = await apps.create(git_repo.git_url, dest=dest_namespace,
-                             automated={"prune": True, "selfHeal": True})
+    name = await apps.create(
+        git_repo.git_url, dest=dest_namespace, automated={"prune": True, "selfHeal": True}
+    )
     await apps.wait_synced(name)
 
-    sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")},
-                          message="debug logging")
+    sha = git_repo.commit(
+        {CONFIGMAP: files[CONFIGMAP].replace("info", "debug")}, message="debug logging"
+    )
     # What the webhook handler does with a verified push for this repository.
-    body = json.dumps({"ref": "refs/heads/main",
-                       "repository": {"clone_url": git_repo.git_url}}).encode()
-    push = webhook.parse({"X-GitHub-Event": "push",
-                          "X-Hub-Signature-256": webhook.sign("s", body)}, body, "s")
+    body = json.dumps(
+        {"ref": "refs/heads/main", "repository": {"clone_url": git_repo.git_url}}
+    ).encode()
+    push = webhook.parse(
+        {"X-GitHub-Event": "push", "X-Hub-Signature-256": webhook.sign("s", body)}, body, "s"
+    )
     assert push is not None
     hit = [n for url in push.urls for n in controller.refresh_repo(url)]
     assert hit == [name]

@@ -29,44 +29,57 @@ GITHUB = {
 }
 GITEA = {
     "ref": "refs/heads/main",
-    "repository": {"clone_url": "https://gitea.example.com/acme/finance.git",
-                   "html_url": "https://gitea.example.com/acme/finance",
-                   "ssh_url": "git@gitea.example.com:acme/finance.git"},
+    "repository": {
+        "clone_url": "https://gitea.example.com/acme/finance.git",
+        "html_url": "https://gitea.example.com/acme/finance",
+        "ssh_url": "git@gitea.example.com:acme/finance.git",
+    },
 }
 GITLAB = {
     "object_kind": "push",
     "ref": "refs/heads/main",
-    "project": {"git_http_url": "https://gitlab.com/acme/finance.git",
-                "git_ssh_url": "git@gitlab.com:acme/finance.git",
-                "web_url": "https://gitlab.com/acme/finance"},
+    "project": {
+        "git_http_url": "https://gitlab.com/acme/finance.git",
+        "git_ssh_url": "git@gitlab.com:acme/finance.git",
+        "web_url": "https://gitlab.com/acme/finance",
+    },
 }
 BITBUCKET = {
     "push": {"changes": [{"new": {"name": "main"}}]},
     "changes": [{"ref": {"id": "refs/heads/main"}}],
-    "repository": {"links": {
-        "clone": [{"href": "https://bitbucket.example.com/scm/acme/finance.git", "name": "http"},
-                  {"href": "ssh://git@bitbucket.example.com:7999/acme/finance.git",
-                   "name": "ssh"}],
-        "self": [{"href": "https://bitbucket.example.com/projects/ACME/repos/finance/browse"}],
-    }},
+    "repository": {
+        "links": {
+            "clone": [
+                {"href": "https://bitbucket.example.com/scm/acme/finance.git", "name": "http"},
+                {"href": "ssh://git@bitbucket.example.com:7999/acme/finance.git", "name": "ssh"},
+            ],
+            "self": [{"href": "https://bitbucket.example.com/projects/ACME/repos/finance/browse"}],
+        }
+    },
 }
 
 
 def test_github_push_with_valid_signature_names_every_repository_url() -> None:
     body = _body(GITHUB)
-    push = parse({"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(SECRET, body)},
-                 body, SECRET)
-    assert push == Push("github", (
-        "https://github.com/acme/finance.git", "https://github.com/acme/finance",
-        "git@github.com:acme/finance.git", "git://github.com/acme/finance.git",
-    ), "refs/heads/main")
+    push = parse(
+        {"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(SECRET, body)}, body, SECRET
+    )
+    assert push == Push(
+        "github",
+        (
+            "https://github.com/acme/finance.git",
+            "https://github.com/acme/finance",
+            "git@github.com:acme/finance.git",
+            "git://github.com/acme/finance.git",
+        ),
+        "refs/heads/main",
+    )
 
 
 def test_github_push_with_a_wrong_signature_is_rejected_401() -> None:
     body = _body(GITHUB)
     with pytest.raises(WebhookError) as caught:
-        parse({"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("other", body)},
-              body, SECRET)
+        parse({"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("other", body)}, body, SECRET)
     assert caught.value.status == 401
     assert "github" in str(caught.value)
 
@@ -86,8 +99,10 @@ def test_github_signature_over_a_different_body_is_rejected() -> None:
 
 def test_github_ping_is_accepted_but_is_not_a_push() -> None:
     body = _body({"zen": "hi"})
-    assert parse({"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(SECRET, body)},
-                 body, SECRET) is None
+    assert (
+        parse({"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(SECRET, body)}, body, SECRET)
+        is None
+    )
 
 
 def test_gitea_push_uses_the_bare_hex_signature() -> None:
@@ -107,16 +122,21 @@ def test_gitea_push_with_a_wrong_signature_is_rejected() -> None:
 
 
 def test_gitlab_push_with_the_shared_token() -> None:
-    push = parse({"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET},
-                 _body(GITLAB), SECRET)
+    push = parse({"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": SECRET}, _body(GITLAB), SECRET)
     assert push is not None and push.provider == "gitlab"
-    assert push.urls == ("https://gitlab.com/acme/finance.git",
-                         "git@gitlab.com:acme/finance.git", "https://gitlab.com/acme/finance")
+    assert push.urls == (
+        "https://gitlab.com/acme/finance.git",
+        "git@gitlab.com:acme/finance.git",
+        "https://gitlab.com/acme/finance",
+    )
 
 
 def test_gitlab_tag_push_is_a_push() -> None:
-    push = parse({"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": SECRET},
-                 _body(GITLAB | {"ref": "refs/tags/v1"}), SECRET)
+    push = parse(
+        {"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": SECRET},
+        _body(GITLAB | {"ref": "refs/tags/v1"}),
+        SECRET,
+    )
     assert push is not None and push.ref == "refs/tags/v1"
 
 
@@ -128,14 +148,21 @@ def test_gitlab_push_with_a_wrong_token_is_rejected() -> None:
 
 
 def test_gitlab_merge_request_event_is_not_a_push() -> None:
-    assert parse({"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": SECRET},
-                 _body({"object_kind": "merge_request"}), SECRET) is None
+    assert (
+        parse(
+            {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": SECRET},
+            _body({"object_kind": "merge_request"}),
+            SECRET,
+        )
+        is None
+    )
 
 
 def test_bitbucket_push_with_valid_signature_names_clone_and_browse_urls() -> None:
     body = _body(BITBUCKET)
-    push = parse({"X-Event-Key": "repo:refs_changed", "X-Hub-Signature": sign(SECRET, body)},
-                 body, SECRET)
+    push = parse(
+        {"X-Event-Key": "repo:refs_changed", "X-Hub-Signature": sign(SECRET, body)}, body, SECRET
+    )
     assert push is not None and push.provider == "bitbucket"
     assert "https://bitbucket.example.com/scm/acme/finance.git" in push.urls
     assert "ssh://git@bitbucket.example.com:7999/acme/finance.git" in push.urls
@@ -165,6 +192,5 @@ def test_no_configured_secret_refuses_every_webhook() -> None:
 def test_signed_push_whose_body_is_not_json_is_a_400() -> None:
     body = b"not json"
     with pytest.raises(WebhookError) as caught:
-        parse({"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(SECRET, body)},
-              body, SECRET)
+        parse({"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(SECRET, body)}, body, SECRET)
     assert caught.value.status == 400
