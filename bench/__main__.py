@@ -1,6 +1,6 @@
 """``python -m bench [--full] [--scenario NAME ...] [--profile]``.
 
-Quick default (about 5 minutes on 2 cores): mttp at 100 and 500 apps,
+Quick default (about 6 minutes on 2 cores): mttp at 100 and 500 apps,
 latency and drift over 20 samples, idle with 100 apps for 60 s, selective
 re-render with 100 apps. ``--full``: mttp at 100, 500, 1000 and 2000, idle
 with 1000 apps for 5 minutes, selective with 1000 apps. Every scenario starts
@@ -32,8 +32,13 @@ SCENARIOS = ("mttp", "latency", "drift", "idle", "selective")
 
 def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    record = {"scenario": name, "mode": mode, "run_at": stamp, "environment": report.environment(),
-              "result": result}
+    record = {
+        "scenario": name,
+        "mode": mode,
+        "run_at": stamp,
+        "environment": report.environment(),
+        "result": result,
+    }
     (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
     latest_path = RESULTS / "latest.json"
     latest: dict[str, Any] = {}
@@ -45,25 +50,43 @@ def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
         runs = scenarios.setdefault("mttp", {})
         runs[name.removeprefix("mttp-")] = {"mode": mode, "run_at": stamp, **result}
         if result.get("profile_top"):
-            latest["profile"] = {"n": result.get("n"), "run_at": stamp,
-                                 "phases": result.get("phases"), **result["profile_top"]}
+            latest["profile"] = {
+                "n": result.get("n"),
+                "run_at": stamp,
+                "phases": result.get("phases"),
+                **result["profile_top"],
+            }
     else:
         scenarios[name] = {"mode": mode, "run_at": stamp, **result}
     latest_path.write_text(json.dumps(latest, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--full", action="store_true", help="the long run (mttp up to 2000 apps)")
-    parser.add_argument("--scenario", action="append", choices=SCENARIOS,
-                        help="run only this scenario (repeatable)")
-    parser.add_argument("--mttp-n", type=int, action="append",
-                        help="mttp sizes to run instead of the defaults (repeatable)")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile the controller in mttp with cProfile (all threads)")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only regenerate docs/performance.md from latest.json")
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
+    )
+    parser.add_argument(
+        "--mttp-n",
+        type=int,
+        action="append",
+        help="mttp sizes to run instead of the defaults (repeatable)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the controller in mttp with cProfile (all threads)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only regenerate docs/performance.md from latest.json",
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         report.write(RESULTS / "latest.json")
@@ -74,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
     if "mttp" in chosen:
         for n in sizes:
+
             def one(n: int = n) -> dict[str, Any]:
                 prof = None
                 if args.profile:
@@ -82,14 +106,19 @@ def main(argv: list[str] | None = None) -> int:
                 if prof is not None:
                     result["profile_top"] = summarise(prof)
                 return result
+
             jobs.append((f"mttp-{n}", one))
     if "latency" in chosen:
         jobs.append(("latency", lambda: latency.run(20)))
     if "drift" in chosen:
         jobs.append(("drift", lambda: drift.run(20)))
     if "idle" in chosen:
-        jobs.append(("idle", lambda: idle.run(1000, 300.0, 60.0) if args.full
-                     else idle.run(100, 60.0, 10.0)))
+        jobs.append(
+            (
+                "idle",
+                lambda: idle.run(1000, 300.0, 60.0) if args.full else idle.run(100, 60.0, 10.0),
+            )
+        )
     if "selective" in chosen:
         jobs.append(("selective", lambda: selective.run(1000 if args.full else 100)))
     failed = 0

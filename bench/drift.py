@@ -45,17 +45,33 @@ def run(trials: int = 20) -> dict[str, Any]:
                     marks["healed"] = now
                 lock.notify_all()
 
-        watcher = Watcher(env, "/apis/apps/v1/namespaces/app-0/deployments", handle,
-                          {"fieldSelector": "metadata.name=app-0"})
+        watcher = Watcher(
+            env,
+            "/apis/apps/v1/namespaces/app-0/deployments",
+            handle,
+            {"fieldSelector": "metadata.name=app-0"},
+        )
         samples: list[float] = []
         misses = 0
         rng = random.Random(11)
         for _ in range(trials):
             with lock:
                 marks.clear()
-            subprocess.run(["kubectl", "--kubeconfig", env.state.kubeconfig, "-n", "app-0",
-                            "scale", "deployment/app-0", "--replicas=3"],
-                           check=True, capture_output=True, timeout=30)
+            subprocess.run(
+                [
+                    "kubectl",
+                    "--kubeconfig",
+                    env.state.kubeconfig,
+                    "-n",
+                    "app-0",
+                    "scale",
+                    "deployment/app-0",
+                    "--replicas=3",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
             with lock:
                 ok = lock.wait_for(lambda: "healed" in marks, timeout=30)
                 if ok:
@@ -75,6 +91,8 @@ def run(trials: int = 20) -> dict[str, Any]:
             "tether": totals,
             "controller_errors": ctl.errors(),
         }
-        log(f"drift: p50 {result['p50_seconds']}s p95 {result['p95_seconds']}s "
-            f"over {len(samples)} trials")
+        log(
+            f"drift: p50 {result['p50_seconds']}s p95 {result['p95_seconds']}s "
+            f"over {len(samples)} trials"
+        )
         return result

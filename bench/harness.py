@@ -91,9 +91,13 @@ class GitServer:
         home.mkdir(parents=True, exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         self.env.update(
-            HOME=str(home), GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.com",
-            GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.com",
+            HOME=str(home),
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=os.devnull,
+            GIT_AUTHOR_NAME="Bench",
+            GIT_AUTHOR_EMAIL="bench@example.com",
+            GIT_COMMITTER_NAME="Bench",
+            GIT_COMMITTER_EMAIL="bench@example.com",
             GIT_TERMINAL_PROMPT="0",
         )
         self.repos.mkdir(parents=True, exist_ok=True)
@@ -103,16 +107,28 @@ class GitServer:
         self.port = free_port()
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            ["git", "daemon", "--export-all", "--reuseaddr", "--verbose", "--listen=127.0.0.1",
-             f"--port={self.port}", f"--base-path={self.repos}"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+            [
+                "git",
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--verbose",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.repos}",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
         )
         wait_port(self.port)
         self.url = f"git://127.0.0.1:{self.port}/bench.git"
 
     def _git(self, *args: str, cwd: Path | None = None) -> str:
-        done = subprocess.run(["git", *args], cwd=cwd or self.work, env=self.env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["git", *args], cwd=cwd or self.work, env=self.env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout.strip()
@@ -211,8 +227,15 @@ def mib(n: float) -> float:
 class ControllerProc:
     """``tether controller`` as a subprocess (optionally under the cProfile wrapper)."""
 
-    def __init__(self, env: Env, *, poll: float, listen: bool = True,
-                 profile: Path | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        env: Env,
+        *,
+        poll: float,
+        listen: bool = True,
+        profile: Path | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.env = env
         self.port = free_port() if listen else 0
         self.log_path = env.tmp / f"controller-{int(time.time() * 1000)}.log"
@@ -222,7 +245,12 @@ class ControllerProc:
         if verbose:
             args.append("-v")
         if profile is not None:
-            cmd = [sys.executable, str(Path(__file__).with_name("profiled.py")), str(profile), *args]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).with_name("profiled.py")),
+                str(profile),
+                *args,
+            ]
         else:
             cmd = [TETHER, *args]
         child_env = dict(os.environ)
@@ -231,8 +259,14 @@ class ControllerProc:
         child_env["PYTHONPATH"] = str(ROOT)
         self._log = self.log_path.open("ab")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=child_env, cwd=str(env.tmp))
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            cwd=str(env.tmp),
+        )
         self.meter = ProcessMeter(self.proc.pid)
         self.webhook = False
         self.metrics_ok = False
@@ -257,19 +291,34 @@ class ControllerProc:
             return
         body = json.dumps({"zen": "ping"}).encode()
         with contextlib.suppress(httpx.HTTPError):
-            resp = httpx.post(self.base + "/api/webhook", content=body, timeout=5, headers={
-                "X-GitHub-Event": "ping", "X-Hub-Signature-256": webhook.sign(WEBHOOK_SECRET, body),
-                "Content-Type": "application/json"})
+            resp = httpx.post(
+                self.base + "/api/webhook",
+                content=body,
+                timeout=5,
+                headers={
+                    "X-GitHub-Event": "ping",
+                    "X-Hub-Signature-256": webhook.sign(WEBHOOK_SECRET, body),
+                    "Content-Type": "application/json",
+                },
+            )
             self.webhook = resp.status_code == 200
         self.metrics_ok = self.metrics() is not None
 
     def push_webhook(self, repo_url: str) -> int:
         """What GitHub would send after a push; returns the number of apps refreshed."""
-        body = json.dumps({"ref": "refs/heads/main",
-                           "repository": {"clone_url": repo_url}}).encode()
-        resp = httpx.post(self.base + "/api/webhook", content=body, timeout=30, headers={
-            "X-GitHub-Event": "push", "X-Hub-Signature-256": webhook.sign(WEBHOOK_SECRET, body),
-            "Content-Type": "application/json"})
+        body = json.dumps(
+            {"ref": "refs/heads/main", "repository": {"clone_url": repo_url}}
+        ).encode()
+        resp = httpx.post(
+            self.base + "/api/webhook",
+            content=body,
+            timeout=30,
+            headers={
+                "X-GitHub-Event": "push",
+                "X-Hub-Signature-256": webhook.sign(WEBHOOK_SECRET, body),
+                "Content-Type": "application/json",
+            },
+        )
         resp.raise_for_status()
         return len(resp.json().get("refreshed", []))
 
@@ -278,8 +327,11 @@ class ControllerProc:
         if not self.port:
             return None
         try:
-            resp = httpx.get(self.base + "/metrics", timeout=10,
-                             headers={"Authorization": f"Bearer {self.env.api_token}"})
+            resp = httpx.get(
+                self.base + "/metrics",
+                timeout=10,
+                headers={"Authorization": f"Bearer {self.env.api_token}"},
+            )
         except httpx.HTTPError:
             return None
         if resp.status_code != 200:
@@ -298,8 +350,11 @@ class ControllerProc:
         return "\n".join(lines[-n:])
 
     def errors(self) -> list[str]:
-        return [line for line in self.log_path.read_text(errors="replace").splitlines()
-                if " ERROR " in line or "Traceback" in line][:20]
+        return [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if " ERROR " in line or "Traceback" in line
+        ][:20]
 
     def stop(self) -> dict[str, Any]:
         """SIGTERM (lets the profiler write its file); returns the process totals."""
@@ -316,18 +371,27 @@ class ControllerProc:
         log(f"controller stopped {stop_seconds}s after SIGTERM (exit code {self.proc.returncode})")
         self.meter.close()
         self._log.close()
-        return {"cpu_seconds": round(cpu, 2), "peak_rss_mib": mib(hwm),
-                "sampled_peak_rss_mib": mib(self.meter.peak_rss),
-                "wall_seconds": round(time.monotonic() - self.started, 1),
-                "stop_seconds_after_sigterm": stop_seconds, "exit_code": self.proc.returncode}
+        return {
+            "cpu_seconds": round(cpu, 2),
+            "peak_rss_mib": mib(hwm),
+            "sampled_peak_rss_mib": mib(self.meter.peak_rss),
+            "wall_seconds": round(time.monotonic() - self.started, 1),
+            "stop_seconds_after_sigterm": stop_seconds,
+            "exit_code": self.proc.returncode,
+        }
 
 
 # -- watching the API ------------------------------------------------------------
 class Watcher:
     """List + watch one collection in a thread, calling ``handle(type, obj)`` per event."""
 
-    def __init__(self, env: Env, path: str, handle: Callable[[str, dict[str, Any]], None],
-                 params: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: Env,
+        path: str,
+        handle: Callable[[str, dict[str, Any]], None],
+        params: dict[str, str] | None = None,
+    ) -> None:
         self.env = env
         self.path = path
         self.handle = handle
@@ -354,10 +418,16 @@ class Watcher:
                         self.handle("ADDED", item)
                     rv = data["metadata"]["resourceVersion"]
                     self.synced.set()
-                params = dict(self.params, watch="1", resourceVersion=rv,
-                              allowWatchBookmarks="true", timeoutSeconds="120")
-                with client.stream("GET", self.path, params=params,
-                                   timeout=httpx.Timeout(30, read=150)) as resp:
+                params = dict(
+                    self.params,
+                    watch="1",
+                    resourceVersion=rv,
+                    allowWatchBookmarks="true",
+                    timeoutSeconds="120",
+                )
+                with client.stream(
+                    "GET", self.path, params=params, timeout=httpx.Timeout(30, read=150)
+                ) as resp:
                     self._resp = resp
                     if resp.status_code == 410:
                         rv = ""
@@ -528,7 +598,9 @@ class FakeIngressController:
             try:
                 client.patch(
                     f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{name}/status",
-                    content=json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.80"}]}}}),
+                    content=json.dumps(
+                        {"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.80"}]}}}
+                    ),
                     headers={"Content-Type": "application/merge-patch+json"},
                 )
                 self.patched += 1
@@ -559,8 +631,12 @@ class Env:
         self._closers: list[Callable[[], None]] = []
         self.api_token = secrets.token_hex(16)
         try:
-            subprocess.run([TETHER, "install", "--kubeconfig", self.state.kubeconfig],
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [TETHER, "install", "--kubeconfig", self.state.kubeconfig],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             self._api_token_secret()
             self.git = GitServer(self.tmp / "git")
         except BaseException:
@@ -570,10 +646,15 @@ class Env:
     def _api_token_secret(self) -> None:
         digest = hashlib.sha256(self.api_token.encode()).hexdigest()
         value = base64.b64encode(f"readonly:{digest}".encode()).decode()
-        resp = self.api.post(f"/api/v1/namespaces/{APP_NS}/secrets", json={
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "tether-api-tokens", "namespace": APP_NS},
-            "data": {"bench": value}})
+        resp = self.api.post(
+            f"/api/v1/namespaces/{APP_NS}/secrets",
+            json={
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "tether-api-tokens", "namespace": APP_NS},
+                "data": {"bench": value},
+            },
+        )
         resp.raise_for_status()
 
     # -- parts ---------------------------------------------------------------
@@ -596,7 +677,9 @@ class Env:
         def one(app: dict[str, Any]) -> None:
             resp = self.api.post(APPS_PATH, json=app)
             if resp.status_code not in (201, 409):
-                raise RuntimeError(f"create {app['metadata']['name']}: {resp.status_code} {resp.text[:300]}")
+                raise RuntimeError(
+                    f"create {app['metadata']['name']}: {resp.status_code} {resp.text[:300]}"
+                )
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(one, apps))
@@ -619,8 +702,9 @@ class Env:
                 continue
             labels_text, _, value = line.rpartition(" ")
             labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_text))
-            resource = "/".join(p for p in (labels.get("group", ""), labels.get("resource", ""))
-                                if p)
+            resource = "/".join(
+                p for p in (labels.get("group", ""), labels.get("resource", "")) if p
+            )
             if labels.get("subresource"):
                 resource += "/" + labels["subresource"]
             out[(labels.get("verb", ""), resource, labels.get("dry_run", ""))] += int(float(value))
@@ -660,7 +744,9 @@ class Env:
 def environment(name: str, nodes: int = 3) -> Iterator[Env]:
     log(f"{name}: starting a control plane")
     env = Env(name, nodes)
-    log(f"{name}: cluster up in {env.cluster_seconds}s, git daemon at {env.git.url if env.git else '?'}")
+    log(
+        f"{name}: cluster up in {env.cluster_seconds}s, git daemon at {env.git.url if env.git else '?'}"
+    )
     try:
         yield env
     finally:
@@ -694,7 +780,8 @@ class Window:
             "wall_seconds": round(wall, 2),
             "control_plane_cpu_seconds": round(sum(cp.values()) - sum(self.cp_cpu.values()), 2),
             "control_plane_cpu_by_component": {
-                k: round(cp.get(k, 0.0) - self.cp_cpu.get(k, 0.0), 2) for k in cp},
+                k: round(cp.get(k, 0.0) - self.cp_cpu.get(k, 0.0), 2) for k in cp
+            },
             "git_requests": (self.env.git.requests() if self.env.git else 0) - self.git_requests,
         }
         if self.ctl is not None:

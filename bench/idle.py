@@ -68,12 +68,14 @@ def run(n: int, seconds: float, baseline_seconds: float) -> dict[str, Any]:
             "tether_rss_mib": measured["tether_rss_end_mib"],
             "control_plane_cpu_seconds": measured["control_plane_cpu_seconds"],
             "control_plane_cpu_seconds_baseline_same_length": round(
-                base["control_plane_cpu_seconds"] * wall / base["wall_seconds"], 2),
+                base["control_plane_cpu_seconds"] * wall / base["wall_seconds"], 2
+            ),
             "api_requests_per_minute_total": per_min,
             "api_requests_per_minute_baseline_without_tether": base_per_min,
             "api_requests_per_minute_tether": round(per_min - base_per_min, 1),
             "api_requests_tether_top": [
-                {"verb": k[0], "resource": k[1], "dry_run": k[2], "count": v} for k, v in top],
+                {"verb": k[0], "resource": k[1], "dry_run": k[2], "count": v} for k, v in top
+            ],
             "git_requests": measured["git_requests"],
             "git_requests_per_minute": round(measured["git_requests"] * 60.0 / wall, 1),
             "baseline_window_seconds": base["wall_seconds"],
@@ -81,7 +83,9 @@ def run(n: int, seconds: float, baseline_seconds: float) -> dict[str, Any]:
             "states": tracker.summary(),
             "controller_errors": ctl.errors(),
         }
-        log(f"idle-{n}: tether {result['tether_cpu_percent_of_one_core']}% of a core, "
+        log(
+            f"idle-{n}: tether {result['tether_cpu_percent_of_one_core']}% of a core, "
             f"{result['api_requests_per_minute_tether']} API req/min, "
-            f"{result['git_requests_per_minute']} git req/min")
+            f"{result['git_requests_per_minute']} git req/min"
+        )
         return result

@@ -42,8 +42,11 @@ def run(commits: int = 20) -> dict[str, Any]:
             misses = 0
             for _ in range(commits):
                 tag += 1
-                files = {"apps/app-0/deployment.yaml":
-                         manifests.app_files(0, f"6.7.{tag}")["apps/app-0/deployment.yaml"]}
+                files = {
+                    "apps/app-0/deployment.yaml": manifests.app_files(0, f"6.7.{tag}")[
+                        "apps/app-0/deployment.yaml"
+                    ]
+                }
                 sha, pushed = env.git.commit(files, f"{mode} commit {tag}")
                 tracker.expect(sha)
                 if mode == "webhook":
@@ -63,10 +66,16 @@ def run(commits: int = 20) -> dict[str, Any]:
                 "min_seconds": round(min(samples), 3) if samples else None,
                 "samples": [round(s, 3) for s in samples],
             }
-            log(f"latency {mode}: p50 {results[mode]['p50_seconds']}s "
-                f"p95 {results[mode]['p95_seconds']}s over {len(samples)} commits")
+            log(
+                f"latency {mode}: p50 {results[mode]['p50_seconds']}s "
+                f"p95 {results[mode]['p95_seconds']}s over {len(samples)} commits"
+            )
         if not ctl.webhook:
             results["webhook"] = {"unavailable": "no /api/webhook answered on --listen"}
         totals = ctl.stop()
-        return {"poll_interval_seconds": POLL, "modes": results, "tether": totals,
-                "controller_errors": ctl.errors()}
+        return {
+            "poll_interval_seconds": POLL,
+            "modes": results,
+            "tether": totals,
+            "controller_errors": ctl.errors(),
+        }

@@ -73,9 +73,11 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
                 "stuck_examples": stuck,
                 **measured,
             }
-            log(f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
+            log(
+                f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
                 f"last at {phase['seconds_to_all']}s; tether cpu {measured.get('tether_cpu_seconds')}s, "
-                f"peak {measured.get('tether_peak_rss_mib')} MiB")
+                f"peak {measured.get('tether_peak_rss_mib')} MiB"
+            )
             phases.append(phase)
             time.sleep(1.0)
         metrics = ctl.metrics() or {}
@@ -84,7 +86,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
         return {
             "n": n,
             "layout": "one repository, apps/app-<i>/ per app (4 files: Deployment at 0 replicas, "
-                      "ServiceAccount, Service, Ingress); one namespace per app, created by Tether",
+            "ServiceAccount, Service, Ingress); one namespace per app, created by Tether",
             "apps_created_seconds": round(created_in, 2),
             "tether_idle_rss_mib": mib(idle_rss),
             "phases": phases,
@@ -108,10 +110,14 @@ def _why(env: Any, name: str) -> dict[str, Any]:
         "name": name,
         "sync": status.get("sync"),
         "health": status.get("health"),
-        "conditions": [{k: c.get(k) for k in ("type", "message")}
-                       for c in status.get("conditions") or []],
-        "operation": {k: (status.get("operationState") or {}).get(k)
-                      for k in ("phase", "message", "revision")},
-        "resources": [{k: r.get(k) for k in ("kind", "name", "status", "health", "message")}
-                      for r in (status.get("resources") or [])][:6],
+        "conditions": [
+            {k: c.get(k) for k in ("type", "message")} for c in status.get("conditions") or []
+        ],
+        "operation": {
+            k: (status.get("operationState") or {}).get(k) for k in ("phase", "message", "revision")
+        },
+        "resources": [
+            {k: r.get(k) for k in ("kind", "name", "status", "health", "message")}
+            for r in (status.get("resources") or [])
+        ][:6],
     }

@@ -6,11 +6,16 @@ import pstats
 from pathlib import Path
 from typing import Any
 
-
 # Where threads sit when they have nothing to do; not work, so left out of "own time".
-IDLE_WAITS = ("'get' of '_queue.SimpleQueue'", "'poll' of 'select.epoll'",
-              "'acquire' of '_thread.lock'", "'poll' of 'select.poll'", "'wait' of ",
-              "'select' of 'select.", "'control' of 'select.")
+IDLE_WAITS = (
+    "'get' of '_queue.SimpleQueue'",
+    "'poll' of 'select.epoll'",
+    "'acquire' of '_thread.lock'",
+    "'poll' of 'select.poll'",
+    "'wait' of ",
+    "'select' of 'select.",
+    "'control' of 'select.",
+)
 
 
 def _name(func: tuple[str, int, str]) -> str:
@@ -36,6 +41,10 @@ def summarise(path: Path, top: int = 25) -> dict[str, Any]:
     by_own = sorted(busy, key=lambda r: -r["tottime"])[:top]
     ours = [r for r in rows if r["function"].startswith("tether/")]
     by_cum = sorted(ours, key=lambda r: -r["cumtime"])[:top]
-    return {"file": str(path), "total_tottime": round(sum(r["tottime"] for r in rows), 2),
-            "idle_waits_left_out": round(sum(r["tottime"] for r in idle), 1),
-            "by_own_time": by_own, "tether_by_cumulative_time": by_cum}
+    return {
+        "file": str(path),
+        "total_tottime": round(sum(r["tottime"] for r in rows), 2),
+        "idle_waits_left_out": round(sum(r["tottime"] for r in idle), 1),
+        "by_own_time": by_own,
+        "tether_by_cumulative_time": by_cum,
+    }

@@ -22,15 +22,19 @@ TARGET_SECONDS, TARGET_RSS = 60.0, 175.0
 
 # What happened when we tried to build Flux here (go install from the Go module proxy, once).
 FLUX_ATTEMPT = [
-    ("go install github.com/fluxcd/kustomize-controller@v1.6.0",
-     "go: github.com/fluxcd/kustomize-controller@v1.6.0 (in github.com/fluxcd/kustomize-controller"
-     "@v1.6.0):\n\tThe go.mod file for the module providing named packages contains one or\n\tmore "
-     "replace directives. It must not contain directives that would cause\n\tit to be interpreted "
-     "differently than if it were the main module."),
-    ("go install github.com/fluxcd/source-controller@v1.6.0",
-     "go: github.com/fluxcd/source-controller@v1.6.0: github.com/fluxcd/source-controller@v1.6.0: "
-     "reading https://proxy.golang.org/github.com/fluxcd/source-controller/@v/v1.6.0.info: "
-     "403 Forbidden\n\tserver response: This module version is not available."),
+    (
+        "go install github.com/fluxcd/kustomize-controller@v1.6.0",
+        "go: github.com/fluxcd/kustomize-controller@v1.6.0 (in github.com/fluxcd/kustomize-controller"
+        "@v1.6.0):\n\tThe go.mod file for the module providing named packages contains one or\n\tmore "
+        "replace directives. It must not contain directives that would cause\n\tit to be interpreted "
+        "differently than if it were the main module.",
+    ),
+    (
+        "go install github.com/fluxcd/source-controller@v1.6.0",
+        "go: github.com/fluxcd/source-controller@v1.6.0: github.com/fluxcd/source-controller@v1.6.0: "
+        "reading https://proxy.golang.org/github.com/fluxcd/source-controller/@v/v1.6.0.info: "
+        "403 Forbidden\n\tserver response: This module version is not available.",
+    ),
 ]
 
 
@@ -47,8 +51,9 @@ def _proc_value(path: str, key: str) -> str:
 def environment() -> dict[str, Any]:
     mem_kb = _proc_value("/proc/meminfo", "MemTotal").split()[0]
     try:
-        git_version = subprocess.run(["git", "--version"], capture_output=True, text=True,
-                                     check=False).stdout.strip()
+        git_version = subprocess.run(
+            ["git", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         git_version = "?"
     try:
@@ -129,15 +134,19 @@ def _mttp(runs: dict[str, Any]) -> list[str]:
             f"| {_s((r.get('tether') or {}).get('peak_rss_mib'), ' MiB')} | {cpu:.1f}s | {cp:.1f}s "
             f"| {flux[0] if flux else '–'} | {str(flux[2]) + ' MiB' if flux else '–'} |"
         )
-    out += ["", "Tether's peak RSS is the kernel's high-water mark (VmHWM) of the whole "
-            "`tether controller --listen` process, API and UI server included; the RSS with the "
-            "API up and no Applications was "
-            f"{_s(first.get('tether_idle_rss_mib'), ' MiB')}. CPU seconds are user+system from "
-            "psutil; the control plane's is the sum of etcd, kube-apiserver, "
-            "kube-controller-manager, kube-scheduler and kwok. Flux's figures come from a "
-            "16-core runner with kustomize-controller limited to 2 CPUs; ours share 2 cores "
-            "between Tether, the whole control plane, git daemon and the harness, so they are "
-            "not like for like.", ""]
+    out += [
+        "",
+        "Tether's peak RSS is the kernel's high-water mark (VmHWM) of the whole "
+        "`tether controller --listen` process, API and UI server included; the RSS with the "
+        "API up and no Applications was "
+        f"{_s(first.get('tether_idle_rss_mib'), ' MiB')}. CPU seconds are user+system from "
+        "psutil; the control plane's is the sum of etcd, kube-apiserver, "
+        "kube-controller-manager, kube-scheduler and kwok. Flux's figures come from a "
+        "16-core runner with kustomize-controller limited to 2 CPUs; ours share 2 cores "
+        "between Tether, the whole control plane, git daemon and the harness, so they are "
+        "not like for like.",
+        "",
+    ]
     out += _growth(runs, sizes)
     out += _target(runs)
     return out
@@ -154,18 +163,28 @@ def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
     ma, mb = a["tether"]["peak_rss_mib"], b["tether"]["peak_rss_mib"]
     idle = a.get("tether_idle_rss_mib") or 0
     per_app_kib = (mb - ma) * 1024 / (hi - lo)
-    lines = [f"**Growth from {lo} to {hi} apps** ({hi / lo:.0f}× the apps): the create commit "
-             f"took {tb / ta:.1f}× as long ({ta:.1f}s → {tb:.1f}s, "
-             f"{lo / ta:.1f} → {hi / tb:.1f} apps/s), the update commit {ub / ua:.1f}× "
-             f"({ua:.1f}s → {ub:.1f}s). "]
+    lines = [
+        f"**Growth from {lo} to {hi} apps** ({hi / lo:.0f}× the apps): the create commit "
+        f"took {tb / ta:.1f}× as long ({ta:.1f}s → {tb:.1f}s, "
+        f"{lo / ta:.1f} → {hi / tb:.1f} apps/s), the update commit {ub / ua:.1f}× "
+        f"({ua:.1f}s → {ub:.1f}s). "
+    ]
     if tb / ta < hi / lo * 1.15:
-        lines[0] += "Time grows about linearly with N (throughput is roughly constant), "
+        lines[0] += "Time grows about linearly with N (throughput is roughly constant)"
     else:
-        lines[0] += "Time grows faster than N (throughput drops as N grows), "
-    lines[0] += (f"and peak memory grows by about {per_app_kib:.0f} KiB per app "
-                 f"({ma:.0f} → {mb:.0f} MiB, of which about {idle:.0f} MiB is the process with "
-                 "no apps).")
-    if per_app_kib > 0:
+        lines[0] += "Time grows faster than N (throughput drops as N grows)"
+    mid = [n for n in ok if lo < n < hi]
+    if mid:
+        lines[0] += "; in between, " + ", ".join(
+            f"{n} apps {_phase(runs[str(n)], 'create')['seconds_to_all']:.1f}s / "
+            f"{runs[str(n)]['tether']['peak_rss_mib']:.0f} MiB" for n in mid)
+    lines[0] += ", "
+    lines[0] += (
+        f"and peak memory grows by about {per_app_kib:.0f} KiB per app "
+        f"({ma:.0f} → {mb:.0f} MiB, of which about {idle:.0f} MiB is the process with "
+        "no apps)."
+    )
+    if per_app_kib > 0 and hi < 1000:
         at_1000 = ma + per_app_kib * (1000 - lo) / 1024
         lines[0] += f" Extrapolated to 1,000 apps: about {at_1000:.0f} MiB."
     return lines + [""]
@@ -174,16 +193,22 @@ def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
 def _target(runs: dict[str, Any]) -> list[str]:
     r = runs.get("1000")
     if not r or "error" in r:
-        return [f"**Target** (1,000 apps in at most {TARGET_SECONDS:.0f} s, peak RSS at most "
-                f"{TARGET_RSS:.0f} MiB): not measured in this run; `make bench BENCH_ARGS=--full` "
-                "measures it.", ""]
+        return [
+            f"**Target** (1,000 apps in at most {TARGET_SECONDS:.0f} s, peak RSS at most "
+            f"{TARGET_RSS:.0f} MiB): not measured in this run; `make bench BENCH_ARGS=--full` "
+            "measures it.",
+            "",
+        ]
     c = _phase(r, "create")
     t, m = c.get("seconds_to_all"), (r.get("tether") or {}).get("peak_rss_mib")
     time_ok = bool(c.get("complete") and t is not None and t <= TARGET_SECONDS)
     mem_ok = m is not None and m <= TARGET_RSS
-    return [f"**Target** (1,000 apps in at most {TARGET_SECONDS:.0f} s, peak RSS at most "
-            f"{TARGET_RSS:.0f} MiB): time {_s(t)} ({'met' if time_ok else 'NOT met'}), "
-            f"memory {_s(m, ' MiB')} ({'met' if mem_ok else 'NOT met'}).", ""]
+    return [
+        f"**Target** (1,000 apps in at most {TARGET_SECONDS:.0f} s, peak RSS at most "
+        f"{TARGET_RSS:.0f} MiB): time {_s(t)} ({'met' if time_ok else 'NOT met'}), "
+        f"memory {_s(m, ' MiB')} ({'met' if mem_ok else 'NOT met'}).",
+        "",
+    ]
 
 
 def _latency(r: dict[str, Any] | None) -> list[str]:
@@ -193,24 +218,36 @@ def _latency(r: dict[str, Any] | None) -> list[str]:
     if "error" in r:
         return out + [f"Failed: {r['error']}", ""]
     poll = r.get("poll_interval_seconds")
-    out += [f"One Application, 20 commits each changing its image tag; from `git push` returning "
-            f"to the Application Synced at that commit and Healthy. Poll interval {poll:.0f} s; "
-            "with the webhook, a signed GitHub-style push event is sent right after each push.",
-            "", "| trigger | p50 | p95 | max | anchor (published defaults) |", "|---|---:|---:|---:|---|"]
+    out += [
+        f"One Application, 20 commits each changing its image tag; from `git push` returning "
+        f"to the Application Synced at that commit and Healthy. Poll interval {poll:.0f} s; "
+        "with the webhook, a signed GitHub-style push event is sent right after each push.",
+        "",
+        "| trigger | p50 | p95 | max | anchor (published defaults) |",
+        "|---|---:|---:|---:|---|",
+    ]
     modes = r.get("modes") or {}
     p = modes.get("poll") or {}
-    out.append(f"| poll every {poll:.0f} s | {_s(p.get('p50_seconds'))} | {_s(p.get('p95_seconds'))} "
-               f"| {_s(p.get('max_seconds'))} | Argo CD polls every 180 s by default "
-               "(`timeout.reconciliation`); Flux every GitRepository `spec.interval` |")
+    out.append(
+        f"| poll every {poll:.0f} s | {_s(p.get('p50_seconds'))} | {_s(p.get('p95_seconds'))} "
+        f"| {_s(p.get('max_seconds'))} | Argo CD polls every 180 s by default "
+        "(`timeout.reconciliation`); Flux every GitRepository `spec.interval` |"
+    )
     w = modes.get("webhook") or {}
     if "unavailable" in w:
         out.append(f"| webhook | – | – | – | {w['unavailable']} |")
     else:
-        out.append(f"| webhook | {_s(w.get('p50_seconds'))} | {_s(w.get('p95_seconds'))} "
-                   f"| {_s(w.get('max_seconds'))} | Argo CD and Flux (Receiver) both refresh on a "
-                   "webhook; no published latency |")
-    return out + ["", "With polling the expected wait is half an interval plus the reconcile, "
-                  "so p50 should sit near half the interval plus the sync and p95 near the interval.", ""]
+        out.append(
+            f"| webhook | {_s(w.get('p50_seconds'))} | {_s(w.get('p95_seconds'))} "
+            f"| {_s(w.get('max_seconds'))} | Argo CD and Flux (Receiver) both refresh on a "
+            "webhook; no published latency |"
+        )
+    return out + [
+        "",
+        "With polling the expected wait is half an interval plus the reconcile, "
+        "so p50 should sit near half the interval plus the sync and p95 near the interval.",
+        "",
+    ]
 
 
 def _drift(r: dict[str, Any] | None) -> list[str]:
@@ -224,10 +261,14 @@ def _drift(r: dict[str, Any] | None) -> list[str]:
         "Deployment has 0 replicas in Git; a watch on the Deployment stamps the moment the API "
         "server holds 3 replicas and the moment Tether has put 0 back (the same watch delay is on "
         f"both ends). {r.get('trials')} trials, {r.get('missed')} missed.",
-        "", "| p50 | p95 | max | anchor (published defaults) |", "|---:|---:|---:|---|",
+        "",
+        "| p50 | p95 | max | anchor (published defaults) |",
+        "|---:|---:|---:|---|",
         f"| {_s(r.get('p50_seconds'))} | {_s(r.get('p95_seconds'))} | {_s(r.get('max_seconds'))} "
         "| Argo CD watches live objects and self-heals, waiting at least 5 s between self-heal "
-        "attempts by default; Flux corrects drift at the next Kustomization `spec.interval` |", ""]
+        "attempts by default; Flux corrects drift at the next Kustomization `spec.interval` |",
+        "",
+    ]
 
 
 def _idle(r: dict[str, Any] | None) -> list[str]:
@@ -244,8 +285,10 @@ def _idle(r: dict[str, Any] | None) -> list[str]:
         "after; the control plane makes requests of its own (leases, kwok's node heartbeats), so "
         f"a {r.get('baseline_window_seconds'):.0f} s window with the controller stopped gives the "
         "baseline, and Tether's share is the difference. Git requests are `upload-pack` requests "
-        "in the `git daemon --verbose` log.", "",
-        "| measure | Tether | target / anchor |", "|---|---:|---|",
+        "in the `git daemon --verbose` log.",
+        "",
+        "| measure | Tether | target / anchor |",
+        "|---|---:|---|",
         f"| CPU, % of one core | {pct}% | target under 2 % ({'met' if pct is not None and pct < 2 else 'NOT met'}) |",
         f"| CPU seconds in the window | {r.get('tether_cpu_seconds')} | |",
         f"| RSS | {r.get('tether_rss_mib')} MiB | |",
@@ -255,13 +298,21 @@ def _idle(r: dict[str, Any] | None) -> list[str]:
         f"| Git requests/min | {r.get('git_requests_per_minute')} | |",
         f"| control plane CPU seconds | {r.get('control_plane_cpu_seconds')} | "
         f"baseline without Tether, same length: {r.get('control_plane_cpu_seconds_baseline_same_length')} |",
-        "", "No published idle figures exist for Argo CD or Flux to set beside these."]
+        "",
+        "No published idle figures exist for Argo CD or Flux to set beside these.",
+    ]
     top = r.get("api_requests_tether_top") or []
     if top:
-        out += ["", "Tether's requests in the window by verb and resource (baseline subtracted):",
-                "", "| verb | resource | dry run | count |", "|---|---|---|---:|"]
-        out += [f"| {t['verb']} | {t['resource']} | {t['dry_run'] or '–'} | {t['count']} |"
-                for t in top]
+        out += [
+            "",
+            "Tether's requests in the window by verb and resource (baseline subtracted):",
+            "",
+            "| verb | resource | dry run | count |",
+            "|---|---|---|---:|",
+        ]
+        out += [
+            f"| {t['verb']} | {t['resource']} | {t['dry_run'] or '–'} | {t['count']} |" for t in top
+        ]
     return out + [""]
 
 
@@ -275,34 +326,54 @@ def _selective(r: dict[str, Any] | None) -> list[str]:
         f"{r.get('n')} synced apps from one repository; one commit changes only "
         "`apps/app-7/deployment.yaml`. Every app sees the new commit (trigger: "
         f"{r.get('trigger')}), but only app-7 should render again. Renders counted from "
-        f"{r.get('render_count_source')}.", "",
+        f"{r.get('render_count_source')}.",
+        "",
         "| renders | render reuses | app-7 synced | all apps at the new revision | Tether CPU | "
-        "Git requests |", "|---:|---:|---:|---:|---:|---:|",
+        "Git requests |",
+        "|---:|---:|---:|---:|---:|---:|",
         f"| {r.get('renders')} | {r.get('render_reuses')} "
         f"| {_s(r.get('seconds_to_touched_app_synced'))} "
         f"| {_s(r.get('seconds_to_all_apps_at_new_revision'))} | {_s(r.get('tether_cpu_seconds'))} "
-        f"| {r.get('git_requests')} |", ""]
+        f"| {r.get('git_requests')} |",
+        "",
+    ]
 
 
 def _profile(prof: dict[str, Any] | None) -> list[str]:
     if not prof or "by_own_time" not in prof:
         return []
     size = prof.get("n")
-    times = ", ".join(f"{p.get('phase')} {_s(p.get('seconds_to_all'))}" for p in prof.get("phases") or [])
-    out = [f"## Where the time goes (cProfile, mttp at {size} apps, every thread)", "",
-           "The controller run under `bench/profiled.py` (`python -m bench --scenario mttp "
-           f"--mttp-n {size} --profile`; profiled, it took {times}, so these runs are not in the "
-           "tables above). Times are wall-clock per thread, so under contention for 2 cores they "
-           "include waiting for the GIL; for coroutines cProfile counts every resumption as a "
-           f"call. Idle waits (thread pools waiting for work, epoll) are left out "
-           f"({prof.get('idle_waits_left_out', '?')} s).", "",
-           "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|"]
-    out += [f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
-            for r in prof["by_own_time"][:15]]
-    out += ["", "Tether's own functions by cumulative time:", "",
-            "| function | calls | own s | cumulative s |", "|---|---:|---:|---:|"]
-    out += [f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
-            for r in prof["tether_by_cumulative_time"][:20]]
+    times = ", ".join(
+        f"{p.get('phase')} {_s(p.get('seconds_to_all'))}" for p in prof.get("phases") or []
+    )
+    out = [
+        f"## Where the time goes (cProfile, mttp at {size} apps, every thread)",
+        "",
+        "The controller run under `bench/profiled.py` (`python -m bench --scenario mttp "
+        f"--mttp-n {size} --profile`; profiled, it took {times}, so these runs are not in the "
+        "tables above). Times are wall-clock per thread, so under contention for 2 cores they "
+        "include waiting for the GIL; for coroutines cProfile counts every resumption as a "
+        f"call. Idle waits (thread pools waiting for work, epoll) are left out "
+        f"({prof.get('idle_waits_left_out', '?')} s).",
+        "",
+        "| function | calls | own s | cumulative s |",
+        "|---|---:|---:|---:|",
+    ]
+    out += [
+        f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
+        for r in prof["by_own_time"][:15]
+    ]
+    out += [
+        "",
+        "Tether's own functions by cumulative time:",
+        "",
+        "| function | calls | own s | cumulative s |",
+        "|---|---:|---:|---:|",
+    ]
+    out += [
+        f"| `{r['function']}` | {r['calls']} | {r['tottime']} | {r['cumtime']} |"
+        for r in prof["tether_by_cumulative_time"][:20]
+    ]
     return out + [""]
 
 
@@ -310,10 +381,14 @@ def render(latest: dict[str, Any]) -> str:
     env = latest.get("environment") or environment()
     sc = latest.get("scenarios") or {}
     runs = sc.get("mttp") or {}
-    stamps = sorted({v.get("run_at", "") for v in sc.values() if isinstance(v, dict) and "run_at" in v}
-                    | {v.get("run_at", "") for v in runs.values()})
-    modes = sorted({v.get("mode", "") for v in sc.values() if isinstance(v, dict) and "mode" in v}
-                   | {v.get("mode", "") for v in runs.values()})
+    stamps = sorted(
+        {v.get("run_at", "") for v in sc.values() if isinstance(v, dict) and "run_at" in v}
+        | {v.get("run_at", "") for v in runs.values()}
+    )
+    modes = sorted(
+        {v.get("mode", "") for v in sc.values() if isinstance(v, dict) and "mode" in v}
+        | {v.get("mode", "") for v in runs.values()}
+    )
     out = [
         "# Performance",
         "",
@@ -326,7 +401,7 @@ def render(latest: dict[str, Any]) -> str:
         "bare repository, and `tether controller` as a subprocess, measured from outside with "
         "psutil (sampled every 0.2 s). Nothing here is a test: no test asserts a time.",
         "",
-        "Run: `make bench` (quick, about 5 minutes), `make bench BENCH_ARGS=--full` (adds 1,000 and "
+        "Run: `make bench` (quick, about 6 minutes on this machine), `make bench BENCH_ARGS=--full` (adds 1,000 and "
         "2,000 apps; longer windows), `python -m bench --scenario NAME`, "
         "`python -m bench --scenario mttp --mttp-n 500 --profile`. Raw results: "
         "`bench/results/<scenario>-<timestamp>.json`; the newest of each: "
@@ -348,15 +423,39 @@ def render(latest: dict[str, Any]) -> str:
     out += _drift(sc.get("drift"))
     out += _idle(sc.get("idle"))
     out += _selective(sc.get("selective"))
-    out += ["## Flux, side by side on this machine", "",
-            "We tried once to build Flux's controllers from the Go module proxy into "
-            "`.cache/bench/` (10-minute limit) to run the same scenario here. Both failed "
-            "immediately, so the Flux figures above are the published ones:", ""]
+    out += [
+        "## Notes on the setup",
+        "",
+        "- Services are headless (`clusterIP: None`): the local control plane's service range "
+        "is a /24 (`--service-cluster-ip-range=10.0.0.0/24` in tether/testenv/cluster.py), "
+        "which runs out of ClusterIPs at about 250 Services; beyond that the API server "
+        "answers `failed to allocate a serviceIP ... range is full` and those apps can never "
+        "sync.",
+        "- Deployments are at 0 replicas, so no Pods exist and the measurement is Tether's, "
+        "not the scheduler's or kwok's.",
+        "- The harness's stand-in ingress controller and its watches run in the benchmark "
+        "process; their CPU is counted neither as Tether's nor as the control plane's.",
+        "- A webhook push refreshes every Application on the repository with a fresh "
+        "resolve, so N apps cost N `ls-remote`s per push (see the Git request counts in "
+        "bench/results).",
+        "",
+    ]
+    out += [
+        "## Flux, side by side on this machine",
+        "",
+        "We tried once to build Flux's controllers from the Go module proxy into "
+        "`.cache/bench/` (10-minute limit) to run the same scenario here. Both failed "
+        "immediately, so the Flux figures above are the published ones:",
+        "",
+    ]
     for cmd, error in FLUX_ATTEMPT:
         out += [f"`{cmd}`:", "", "```", error, "```", ""]
-    out += ["Building from a clone of the repositories instead (which honours their `replace` "
-            "directives) would also need Flux's CRDs and its source-controller artifact server "
-            "in the cluster; that is left for later.", ""]
+    out += [
+        "Building from a clone of the repositories instead (which honours their `replace` "
+        "directives) would also need Flux's CRDs and its source-controller artifact server "
+        "in the cluster; that is left for later.",
+        "",
+    ]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -26,8 +26,10 @@ TOUCHED = 7
 def _renders(metrics: dict[str, float] | None) -> tuple[float, float] | None:
     if not metrics:
         return None
-    return (metrics.get('tether_renders_total{result="rendered"}', 0.0),
-            metrics.get('tether_renders_total{result="reused"}', 0.0))
+    return (
+        metrics.get('tether_renders_total{result="rendered"}', 0.0),
+        metrics.get('tether_renders_total{result="reused"}', 0.0),
+    )
 
 
 def run(n: int) -> dict[str, Any]:
@@ -50,8 +52,9 @@ def run(n: int) -> dict[str, Any]:
         touched = manifests.app_name(TOUCHED)
         path = f"apps/{touched}/deployment.yaml"
         window = Window(env, ctl)
-        sha, pushed = env.git.commit({path: manifests.app_files(TOUCHED, "6.8.0")[path]},
-                                     f"change {touched} only")
+        sha, pushed = env.git.commit(
+            {path: manifests.app_files(TOUCHED, "6.8.0")[path]}, f"change {touched} only"
+        )
         tracker.expect(sha)
         if ctl.webhook:
             ctl.push_webhook(env.git.url)
@@ -73,12 +76,15 @@ def run(n: int) -> dict[str, Any]:
             "renders": None if before is None or after is None else int(after[0] - before[0]),
             "render_reuses": None if before is None or after is None else int(after[1] - before[1]),
             "render_count_source": "Tether /metrics tether_renders_total"
-                                   if before is not None else "unavailable (no /metrics)",
+            if before is not None
+            else "unavailable (no /metrics)",
             **measured,
             "tether": totals,
             "controller_errors": ctl.errors(),
         }
-        log(f"selective-{n}: {result['renders']} render(s), {touched} synced in "
+        log(
+            f"selective-{n}: {result['renders']} render(s), {touched} synced in "
             f"{result['seconds_to_touched_app_synced']}s, all at new revision in "
-            f"{result['seconds_to_all_apps_at_new_revision']}s")
+            f"{result['seconds_to_all_apps_at_new_revision']}s"
+        )
         return result

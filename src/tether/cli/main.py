@@ -50,12 +50,19 @@ async def install(kubeconfig: str | None, app_namespace: str) -> None:
     "--poll", "poll_interval", default=60.0, show_default=True, help="Git poll interval (s)."
 )
 @click.option("--workers", default=8, show_default=True, help="Apps reconciled at once.")
+@click.option(
+    "--registry-credentials/--no-registry-credentials",
+    default=True,
+    show_default=True,
+    help="Keep RegistryCredential pull Secrets fresh (run it in one controller only).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @kube_options
 def controller(
     listen: str | None,
     poll_interval: float,
     workers: int,
+    registry_credentials: bool,
     verbose: bool,
     kubeconfig: str | None,
     app_namespace: str,
@@ -83,6 +90,7 @@ def controller(
             helm_path=helm_binary(),
             stop=stop,
             surface=surface_for(listen) if listen else None,
+            registry_credentials=registry_credentials,
         )
 
     asyncio.run(main())

@@ -46,6 +46,7 @@ class Controller:
         cache_dir: Path,
         helm_path: str | None = None,
         workers: int = 8,
+        registry_credentials: bool = True,
     ) -> None:
         self.kube = kube
         self.settings = settings or Settings()
@@ -69,6 +70,7 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
         # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
+        self.manage_registry_credentials = registry_credentials
         self.registry_credentials = RegistryCredentialReconciler(
             kube,
             app_namespace=self.settings.app_namespace,
@@ -84,11 +86,12 @@ class Controller:
         ]
         for app in self.apps():  # the initial list does not notify: queue what exists
             self._on_app("ADDED", app)
-        await self.registry_credentials.start()  # hook (registry credentials)
+        if self.manage_registry_credentials:
+            await self.registry_credentials.start()
         self.ready.set()
 
     async def stop(self) -> None:
-        await self.registry_credentials.stop()  # hook (registry credentials)
+        await self.registry_credentials.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

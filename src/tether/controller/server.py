@@ -29,6 +29,7 @@ async def run(
     stop: asyncio.Event,
     surface: Surface | None = None,
     cache: Path | None = None,
+    registry_credentials: bool = True,
 ) -> None:
     kube = KubeClient.from_kubeconfig(kubeconfig)
     controller = Controller(
@@ -37,6 +38,7 @@ async def run(
         cache_dir=cache or cache_dir(),
         helm_path=helm_path,
         workers=workers,
+        registry_credentials=registry_credentials,
     )
     service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
     await controller.start()

@@ -80,9 +80,13 @@ def test_each_read_endpoint_answers_for_a_synced_app(
         items = apps if isinstance(apps, list) else apps.get("items", apps)
         assert any(a["name"] == synced_app for a in items)
         assert http.get(f"/api/v1/apps/{synced_app}").json()["status"]["sync"]["status"] == "Synced"
-        tree = http.get(f"/api/v1/apps/{synced_app}/tree").json()
-        kinds = {n["kind"] for n in tree["nodes"]}
-        assert {"Deployment", "ReplicaSet", "Pod", "Service", "ConfigMap"} <= kinds
+
+        def tree_kinds() -> bool:
+            tree = http.get(f"/api/v1/apps/{synced_app}/tree").json()
+            kinds = {n["kind"] for n in tree["nodes"]}
+            return {"Deployment", "ReplicaSet", "Pod", "Service", "ConfigMap"} <= kinds
+
+        wait_for(tree_kinds, timeout=20, what="the tree down to the Pods")
         history = http.get(f"/api/v1/apps/{synced_app}/history").json()
         assert len(history if isinstance(history, list) else history["items"]) == 1
         explain = http.get(f"/api/v1/apps/{synced_app}/explain").json()
