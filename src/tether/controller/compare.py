@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, KubeClient, NotFound, UnknownKind
@@ -34,24 +33,27 @@ class Comparison:
 
 
 class DryRunCache:
-    def __init__(self, max_entries: int = 20000) -> None:
-        self._entries: OrderedDict[tuple[str, str], Obj] = OrderedDict()
-        self.max_entries = max_entries
+    """The last dry-run answer per object, valid while content and live version match."""
+
+    def __init__(self) -> None:
+        self._entries: dict[ObjectKey, tuple[str, str, Obj]] = {}
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, str]) -> Obj | None:
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
+    def get(self, key: ObjectKey, content: str, live_version: str) -> Obj | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == content and entry[1] == live_version:
             self.hits += 1
-        return found
+            return entry[2]
+        return None
 
-    def put(self, key: tuple[str, str], value: Obj) -> None:
+    def put(self, key: ObjectKey, content: str, live_version: str, value: Obj) -> None:
         self.misses += 1
-        self._entries[key] = value
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries[key] = (content, live_version, value)
+
+    def forget(self, keys: set[ObjectKey]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
 
 
 def content_hash(obj: Obj) -> str:
@@ -74,8 +76,8 @@ async def compare(
         key = key_of(obj)
         live = live_of.get(key)
         rv = str((live or {}).get("metadata", {}).get("resourceVersion", "absent"))
-        cache_key = (content_hash(obj), rv)
-        predicted = cache.get(cache_key)
+        content = content_hash(obj)
+        predicted = cache.get(key, content, rv)
         if predicted is None:
             async with gate:
                 try:
@@ -89,7 +91,7 @@ async def compare(
                     result.errors[key] = exc
                     return
             if live is not None or predicted is not obj:
-                cache.put(cache_key, predicted)
+                cache.put(key, content, rv, predicted)
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
     await asyncio.gather(*(one(o) for o in desired))

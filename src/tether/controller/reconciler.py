@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import time
 
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
@@ -30,6 +31,7 @@ from tether.engine.tree import build_tree
 
 log = logging.getLogger(__name__)
 REPO_SECRET_LABEL = "tether.dev/secret-type"
+REPO_SECRETS_TTL = 10.0
 
 __all__ = ["AppMemory", "Pass", "Reconciler", "Settings", "Stop"]
 
@@ -45,6 +47,7 @@ class Reconciler(SyncStep):
         self.dry_runs = DryRunCache()
         self.memory: dict[str, AppMemory] = {}
         self.sync_count = 0
+        self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
 
     def poll_delay(self) -> float:
         spread = self.settings.poll_interval * self.settings.jitter
@@ -99,14 +102,20 @@ class Reconciler(SyncStep):
             raise Stop("InvalidSpec", f"Application {p.name}: {exc}") from None
 
     async def _credentials(self, url: str) -> git.GitCredentials | None:
-        try:
-            api = await self.kube.resource_for("v1", "Secret")
-            secrets, _ = await self.kube.list(
-                api, self.settings.app_namespace, label_selector=f"{REPO_SECRET_LABEL}=repository"
-            )
-        except ApiError:
-            return None
-        return git.credentials_for(url, secrets)
+        """Repository credentials from labelled Secrets, listed at most every few seconds."""
+        now = time.monotonic()
+        if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
+            try:
+                api = await self.kube.resource_for("v1", "Secret")
+                secrets, _ = await self.kube.list(
+                    api,
+                    self.settings.app_namespace,
+                    label_selector=f"{REPO_SECRET_LABEL}=repository",
+                )
+            except ApiError:
+                return None
+            self._repo_secrets = (now, secrets)
+        return git.credentials_for(url, self._repo_secrets[1])
 
     async def _source(self, p: Pass, *, fresh: bool) -> None:
         assert p.spec is not None

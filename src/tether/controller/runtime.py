@@ -141,11 +141,15 @@ class Controller:
         """A push arrived for ``repo_url``: refresh every app that uses it, now."""
         want = comparable_url(repo_url)
         hit = []
+        announced: set[str] = set()
         for app in self.apps():
             url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
             if url and comparable_url(url) == want:
+                if url not in announced:
+                    announced.add(url)
+                    self.sources.announce_push(url)
                 hit.append(app["metadata"]["name"])
-                self.enqueue(app["metadata"]["name"], fresh=True)
+                self.enqueue(app["metadata"]["name"])
         return hit
 
     def add_listener(self, listener: Callable[[str], None]) -> None:

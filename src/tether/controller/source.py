@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,8 @@ class Sources:
         max_age: float = 30.0,
     ) -> None:
         self.repos = repos
-        self.renders = RenderCache(max_entries=4096)
+        self.renders = RenderCache(max_entries=128)
+        self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self.helm_path = helm_path
         self.kubectl_path = kubectl_path
         self.max_age = max_age
@@ -124,7 +126,7 @@ class Sources:
         objects = self.renders.render(
             url,
             sha,
-            lambda: self.repos.read_tree(url, sha, "", credentials),
+            lambda: self._files(url, sha, credentials),
             source,
             app_name=app_name,
             namespace=spec.destination.namespace,
@@ -134,6 +136,27 @@ class Sources:
         with self._lock:
             self._memo[app_key] = _Memo(sha, options, objects)
         return RenderResult(sha, objects, rendered=True)
+
+    def _files(
+        self, url: str, sha: str, credentials: git.GitCredentials | None
+    ) -> dict[str, bytes]:
+        """The repository's files at ``sha``, read once per commit for all its apps."""
+        key = (git.cache_key(url), sha)
+        with self._lock:
+            files = self._trees.get(key)
+            if files is not None:
+                self._trees.move_to_end(key)
+                return files
+        files = self.repos.read_tree(url, sha, "", credentials)
+        with self._lock:
+            self._trees[key] = files
+            while len(self._trees) > 4:
+                self._trees.popitem(last=False)
+        return files
+
+    def announce_push(self, url: str) -> None:
+        """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
+        self.repos.forget_heads(url)
 
     def forget(self, app_key: str) -> None:
         self._memo.pop(app_key, None)

@@ -192,7 +192,7 @@ def _start_all(
             f"--tls-cert-file={keys.serving_cert}",
             f"--tls-private-key-file={keys.serving_key}",
             f"--client-ca-file={keys.ca_cert}",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-cluster-ip-range=10.0.0.0/16",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={keys.sa_pub}",
             f"--service-account-signing-key-file={keys.sa_key}",

@@ -63,6 +63,7 @@ class RepoCache:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.RLock] = {}
         self._heads: dict[str, tuple[float, dict[str, str]]] = {}
+        self._repos: dict[str, pygit2.Repository] = {}
 
     # -- plumbing -----------------------------------------------------------
 
@@ -73,10 +74,21 @@ class RepoCache:
             return self._locks.setdefault(key, threading.RLock())
 
     def _repo(self, url: str) -> pygit2.Repository:
-        path = self.cache_dir / cache_dir_name(url)
-        if (path / "HEAD").exists():
-            return pygit2.Repository(str(path))
-        return pygit2.init_repository(str(path), bare=True)
+        """The open repository for ``url`` (opened once; callers hold its lock)."""
+        key = cache_key(url)
+        repo = self._repos.get(key)
+        if repo is None:
+            path = self.cache_dir / cache_dir_name(url)
+            if (path / "HEAD").exists():
+                repo = pygit2.Repository(str(path))
+            else:
+                repo = pygit2.init_repository(str(path), bare=True)
+            self._repos[key] = repo
+        return repo
+
+    def forget_heads(self, url: str) -> None:
+        """Make the next resolve of ``url`` list the remote again (a push was announced)."""
+        self._heads.pop(cache_key(url), None)
 
     def _remote(self, repo: pygit2.Repository, url: str) -> Any:
         return repo.remotes.create_anonymous(fetch_url(url))
@@ -125,6 +137,9 @@ class RepoCache:
                 self._remote(repo, url).fetch(
                     refspecs, callbacks=TetherCallbacks(url, creds), depth=attempt_depth
                 )
+                # libgit2 reads the shallow boundary when a repository is opened:
+                # reopen after a fetch so deepened history is seen.
+                self._repos.pop(cache_key(url), None)
                 return
             except GitError:
                 raise

@@ -63,12 +63,22 @@ class KubeClient:
         if conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
         self.conn = conn
+        ssl = conn.ssl_context()
         self.http = httpx.AsyncClient(
             base_url=conn.server,
-            verify=conn.ssl_context(),
+            verify=ssl,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        # Watches hold their connection for minutes: a pool of their own keeps
+        # them from crowding out (and slowing the bookkeeping of) short requests.
+        self.watch_http = httpx.AsyncClient(
+            base_url=conn.server,
+            verify=ssl,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         )
         self._resources: dict[tuple[str, str], ApiResource] = {}
         self._discovered = False
@@ -80,6 +90,7 @@ class KubeClient:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.watch_http.aclose()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -225,7 +236,7 @@ class KubeClient:
         if label_selector:
             params["labelSelector"] = label_selector
         timeout = httpx.Timeout(timeout_seconds + 30, connect=10.0)
-        async with self.http.stream(
+        async with self.watch_http.stream(
             "GET", api.path(namespace), params=params, timeout=timeout
         ) as resp:
             if resp.status_code >= 400:
