@@ -91,6 +91,7 @@ async def compare(
                     result.errors[key] = exc
                     return
             if live is not None or predicted is not obj:
+                predicted = diffing.normalise(predicted)  # keep what compare reads, no more
                 cache.put(key, content, rv, predicted)
         result.diffs[key] = diffing.compare(predicted, live, rules)
 

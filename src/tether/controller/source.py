@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,9 @@ from tether.adapters import git
 from tether.adapters.render import RenderCache
 from tether.engine.application import ApplicationSpec
 from tether.engine.objects import Obj
+
+
+FRESH_WINDOW = 1.0
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Sources:
     ) -> None:
         self.repos = repos
         self.renders = RenderCache(max_entries=128)
+        self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
         self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self.helm_path = helm_path
         self.kubectl_path = kubectl_path
@@ -71,19 +76,27 @@ class Sources:
         *,
         fresh: bool = False,
     ) -> str:
+        """The commit ``revision`` names, listing the remote at most once per ``max_age``.
+
+        ``fresh`` narrows that to FRESH_WINDOW seconds, so a burst of new apps
+        or requested syncs on one repository still costs a single listing.
+        """
         self.stats.resolves += 1
+        url = spec.source.repo_url
         target = revision or spec.source.target_revision or "HEAD"
+        max_age = FRESH_WINDOW if fresh else self.max_age
+        memo_key = (git.cache_key(url), target)
+        known = self._resolved.get(memo_key)
+        if known is not None and time.monotonic() - known[0] <= max_age:
+            return known[1]
+        started = time.monotonic()
         try:
-            return await asyncio.to_thread(
-                self.repos.resolve,
-                spec.source.repo_url,
-                target,
-                credentials,
-                0.0 if fresh else self.max_age,
-            )
+            sha = await asyncio.to_thread(self.repos.resolve, url, target, credentials, max_age)
         except git.GitError:
             self.stats.fetch_errors += 1
             raise
+        self._resolved[memo_key] = (started, sha)
+        return sha
 
     async def render(
         self,
@@ -118,7 +131,7 @@ class Sources:
                 self.stats.reuses += 1
                 self._memo[app_key] = _Memo(sha, options, memo.objects)
                 return RenderResult(sha, memo.objects, rendered=False)
-        if not self.repos.path_exists(url, sha, spec.source.path, credentials):
+        if not _has_path(self._files(url, sha, credentials), spec.source.path):
             raise git.PathNotFoundError(
                 f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
             )
@@ -157,6 +170,9 @@ class Sources:
     def announce_push(self, url: str) -> None:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
         self.repos.forget_heads(url)
+        key = git.cache_key(url)
+        for memo_key in [k for k in self._resolved if k[0] == key]:
+            self._resolved.pop(memo_key, None)
 
     def forget(self, app_key: str) -> None:
         self._memo.pop(app_key, None)
@@ -169,6 +185,13 @@ class Sources:
         except git.GitError:
             return ""
         return info.message.strip().splitlines()[0] if info.message.strip() else ""
+
+
+def _has_path(files: dict[str, bytes], path: str) -> bool:
+    if path in ("", "."):
+        return True
+    prefix = path.rstrip("/") + "/"
+    return path in files or any(name.startswith(prefix) for name in files)
 
 
 def _touches_outside(changed: set[str], spec: ApplicationSpec) -> bool:

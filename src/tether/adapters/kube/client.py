@@ -69,7 +69,8 @@ class KubeClient:
             verify=ssl,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            http2=True,  # requests multiplex on a few connections: no pool scans per request
         )
         # Watches hold their connection for minutes: a pool of their own keeps
         # them from crowding out (and slowing the bookkeeping of) short requests.
