@@ -4,8 +4,9 @@ One list + watch per resource type, cluster-wide, shared by every
 Application: drift and Pod changes arrive within a watch round-trip instead
 of waiting for a poll. Watches resume from the last resourceVersion
 (bookmarks keep it fresh) and relist when the server answers 410 Gone.
-managedFields are kept only on objects Tether manages, where they tell which
-field manager changed what; everything else is stored without them.
+Objects are stored without managedFields and kubectl's last-applied
+annotation (the bulk of most objects); the few passes that need field
+ownership read it from the API server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from tether.adapters.kube import ApiError, ApiResource, Gone, KubeClient
-from tether.engine.application import INSTANCE_LABEL
+from tether.engine.application import API_VERSION, INSTANCE_LABEL, KIND
 from tether.engine.objects import Obj, ObjectKey, key_of
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 ChangeHandler = Callable[[str, Obj], None]
 
 CHILD_KINDS = (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("batch/v1", "Job"))
+# Kinds cached whole; every other kind only where it carries an app's label,
+# so a cluster's unrelated objects (default ServiceAccounts, other teams'
+# ConfigMaps...) cost no memory. Trees list the rest on demand for orphans.
+WHOLE_KINDS = frozenset({*CHILD_KINDS, ("v1", "Namespace"), (API_VERSION, KIND)})
+
+
+def selector_for(api: ApiResource) -> str | None:
+    return None if (api.api_version, api.kind) in WHOLE_KINDS else INSTANCE_LABEL
 
 
 class LiveCache:
@@ -103,7 +112,9 @@ class LiveCache:
                 if not resource_version:
                     resource_version = await self._relist(api)
                     self._synced[ident].set()
-                async for event in self.kube.watch(api, resource_version):
+                async for event in self.kube.watch(
+                    api, resource_version, label_selector=selector_for(api)
+                ):
                     delay = 0.5
                     rv = event.object.get("metadata", {}).get("resourceVersion")
                     if rv:
@@ -124,7 +135,7 @@ class LiveCache:
 
     async def _relist(self, api: ApiResource) -> str:
         self.relists += 1
-        items, resource_version = await self.kube.list(api)
+        items, resource_version = await self.kube.list(api, label_selector=selector_for(api))
         seen = set()
         for obj in items:
             seen.add(key_of(obj))
@@ -140,8 +151,10 @@ class LiveCache:
 
     def _store(self, event_type: str, obj: Obj, *, notify: bool = True) -> None:
         meta = obj.get("metadata") or {}
-        if not (meta.get("labels") or {}).get(INSTANCE_LABEL):
-            meta.pop("managedFields", None)
+        meta.pop("managedFields", None)  # read on demand (drift attribution, ignore rules)
+        annotations = meta.get("annotations")
+        if annotations:
+            annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
         key = key_of(obj)
         uid = str(meta.get("uid", ""))
         if event_type == "DELETED":

@@ -169,6 +169,13 @@ class Reconciler(SyncStep):
             )
             for r in p.spec.ignore_differences
         ]
+        for key, live in list(live_of.items()):
+            if live is not None and any(
+                r.managed_fields_managers and r.matches(key) for r in rules
+            ):
+                live_of[key] = await self.kube.get_or_none(
+                    str(live["apiVersion"]), key.kind, key.name, key.namespace
+                )
         p.comparison = await compare(self.kube, p.desired, live_of, rules, self.dry_runs)
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [

@@ -20,7 +20,7 @@ from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.controller import events as app_events
-from tether.controller.live_cache import CHILD_KINDS, LiveCache
+from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
 from tether.controller.reconciler import Reconciler, Stop
 from tether.controller.runtime import Controller
 from tether.engine import application as appmodel
@@ -106,9 +106,30 @@ class AppService:
             for o in (self.live.get(key_of(d)) for d in desired)
             if o is not None and not key_of(o).namespace
         ]
+        scope += await self._unlabelled(ns, kinds, {key_of(o) for o in scope})
         return build_tree(
             desired, scope, app_name=app["metadata"]["name"], namespace=ns, events=events or ()
         )
+
+    async def _unlabelled(
+        self, namespace: str, kinds: set[tuple[str, str]], known: set[ObjectKey]
+    ) -> list[Obj]:
+        """Objects of the app's kinds in its namespace that the cache skips (no app label):
+        the candidates for orphans."""
+        found: list[Obj] = []
+        for api_version, kind in sorted(kinds):
+            try:
+                api = await self.kube.resource_for(api_version, kind)
+            except ApiError:
+                continue
+            if not api.namespaced or selector_for(api) is None:
+                continue
+            try:
+                items, _ = await self.kube.list(api, namespace)
+            except ApiError:
+                continue
+            found += [o for o in items if key_of(o) not in known]
+        return found
 
     async def tree(self, name: str) -> dict[str, Any]:
         tree = await self._tree(await self.get_app(name))

@@ -20,7 +20,6 @@ from tether.adapters.render import RenderCache
 from tether.engine.application import ApplicationSpec
 from tether.engine.objects import Obj
 
-
 FRESH_WINDOW = 1.0
 
 

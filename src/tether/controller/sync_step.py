@@ -66,6 +66,8 @@ class SyncStep:
         only = plan.select(op_sync.get("resources") or [], p.desired)
         policy = p.spec.sync_policy
         started = events.now_iso()
+        if initiated_by == "automated" and st.deployed_revision(p.status) == p.sha:
+            await self._with_field_owners(p)
         if policy.option("CreateNamespace") and not dry_run:
             await self._ensure_namespace(p.spec.destination.namespace)
         live = {
@@ -175,6 +177,20 @@ class SyncStep:
                 cap = appmodel.duration_seconds(retry.backoff.max_duration)
                 p.requeue_after = min(cap, base * retry.backoff.factor ** (memory.attempts - 1))
         self._clear_operation(p)
+
+    async def _with_field_owners(self, p: Pass) -> None:
+        """Read the drifted objects with their managedFields (the cache keeps none),
+        before our apply takes ownership back, so the event can say who changed what."""
+        assert p.comparison is not None
+        for key in p.comparison.out_of_sync:
+            cached = p.live_of.get(key)
+            if cached is None:
+                continue
+            full = await self.kube.get_or_none(
+                str(cached["apiVersion"]), key.kind, key.name, key.namespace
+            )
+            if full is not None and full["metadata"].get("uid") == cached["metadata"].get("uid"):
+                p.live_of[key] = full
 
     def _drift_message(self, p: Pass, outcome: SyncOutcome) -> str:
         """What self-heal reverted: each object, the paths and who changed them.
