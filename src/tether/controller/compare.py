@@ -32,6 +32,9 @@ class Comparison:
         return "OutOfSync" if self.out_of_sync else "Synced"
 
 
+SYNCED: Obj = {}  # marker: the dry run matched the live object
+
+
 class DryRunCache:
     """The last dry-run answer per object, valid while content and live version match."""
 
@@ -72,12 +75,18 @@ async def compare(
     result = Comparison()
     gate = asyncio.Semaphore(concurrency)
 
+    rules_id = repr(rules)
+
     async def one(obj: Obj) -> None:
         key = key_of(obj)
         live = live_of.get(key)
         rv = str((live or {}).get("metadata", {}).get("resourceVersion", "absent"))
-        content = content_hash(obj)
-        predicted = cache.get(key, content, rv)
+        content = content_hash(obj) + rules_id
+        cached = cache.get(key, content, rv)
+        if cached is SYNCED:
+            result.diffs[key] = diffing.ResourceDiff(key=key, status="Synced")
+            return
+        predicted = cached
         if predicted is None:
             async with gate:
                 try:
@@ -90,9 +99,14 @@ async def compare(
                 except ApiError as exc:
                     result.errors[key] = exc
                     return
+            verdict = diffing.compare(predicted, live, rules)
             if live is not None or predicted is not obj:
-                predicted = diffing.normalise(predicted)  # keep what compare reads, no more
-                cache.put(key, content, rv, predicted)
+                # A synced answer is remembered as just that; an out-of-sync one keeps
+                # the normalised object its diff is drawn from.
+                keep = SYNCED if verdict.status == "Synced" else diffing.normalise(predicted)
+                cache.put(key, content, rv, keep)
+            result.diffs[key] = verdict
+            return
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
     await asyncio.gather(*(one(o) for o in desired))

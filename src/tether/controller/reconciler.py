@@ -191,7 +191,7 @@ class Reconciler(SyncStep):
         if p.spec is None:
             return
         if p.desired:
-            memory.desired = p.desired
+            memory.desired = [_stub(o) for o in p.desired]  # keys are all a later tree needs
         desired = p.desired or memory.desired
         ns = p.spec.destination.namespace
         scope = self.live.in_namespace(ns) + [
@@ -214,6 +214,8 @@ class Reconciler(SyncStep):
             p.tree,
             p.extras,
         )
+        if not p.desired:
+            return  # a stopped pass keeps the last summary
         p.status["summary"] = {
             "images": sorted(
                 {
@@ -264,3 +266,12 @@ class Reconciler(SyncStep):
                 )
             except ApiError as exc:
                 log.warning("operation of %s not cleared: %s", p.name, exc)
+
+
+def _stub(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace", "")},
+    }
