@@ -22,19 +22,34 @@ At evaluation a reference to a field the object lacks makes ``when`` false;
 any other evaluation error gives Unknown naming the rule.
 """
 
+import functools
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import celpy
 import yaml
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
 
 from tether.engine.health.status import HealthResult, HealthStatus, unknown
 from tether.engine.objects import Obj, group_of
+
+
+@functools.cache
+def _cel() -> Any:
+    """celpy, imported on first use: most clusters load no rules, and it costs ~12 MB."""
+    import celpy
+    from celpy import celtypes
+    from celpy.adapter import json_to_cel
+    from celpy.celparser import CELParseError
+    from celpy.evaluation import CELEvalError
+
+    return types.SimpleNamespace(
+        env=celpy.Environment(),
+        BoolType=celtypes.BoolType,
+        json_to_cel=json_to_cel,
+        CELParseError=CELParseError,
+        CELEvalError=CELEvalError,
+    )
 
 
 class HealthRuleError(ValueError):
@@ -70,17 +85,17 @@ class HealthRules:
         if compiled is None:
             return None
         activation = {
-            "object": json_to_cel(obj),
-            "children": json_to_cel(list(children)),
+            "object": _cel().json_to_cel(obj),
+            "children": _cel().json_to_cel(list(children)),
         }
         for rule in compiled:
             try:
                 matched = evaluate_guard(rule.when, activation)
             except MissingField:
                 continue
-            except CELEvalError as err:
+            except _cel().CELEvalError as err:
                 return unknown(f"{rule.where} failed: {err.args[0]}", "HealthRuleError")
-            if not isinstance(matched, celtypes.BoolType):
+            if not isinstance(matched, _cel().BoolType):
                 return unknown(
                     f"{rule.where}: 'when' gave {type(matched).__name__}, not a bool",
                     "HealthRuleError",
@@ -96,7 +111,7 @@ class MissingField(Exception):
 
 def run(program: Any, activation: dict[str, Any]) -> Any:
     result = program.evaluate(activation)
-    if isinstance(result, CELEvalError):
+    if isinstance(result, _cel().CELEvalError):
         raise result
     return result
 
@@ -105,7 +120,7 @@ def evaluate_guard(program: Any, activation: dict[str, Any]) -> Any:
     """Runs a ``when``: a reference to a field the object lacks means "does not match"."""
     try:
         return run(program, activation)
-    except CELEvalError as err:
+    except _cel().CELEvalError as err:
         if len(err.args) > 1 and err.args[1] in (KeyError, AttributeError):
             raise MissingField from err
         raise
@@ -116,20 +131,18 @@ def message_of(rule: CompiledRule, activation: dict[str, Any]) -> str:
         return ""
     try:
         value = run(rule.message, activation)
-    except CELEvalError as err:
+    except _cel().CELEvalError as err:
         return f"(message of {rule.where} failed: {err.args[0]})"
     return str(value)
-
-
-ENV = celpy.Environment()
 
 
 def compile_expr(text: object, where: str, field_name: str) -> Any:
     if not isinstance(text, str) or not text.strip():
         raise HealthRuleError(f"{where}: field '{field_name}' must be a non-empty CEL string")
     try:
-        return ENV.program(ENV.compile(text))
-    except CELParseError as err:
+        env = _cel().env
+        return env.program(env.compile(text))
+    except _cel().CELParseError as err:
         detail = " ".join(str(err).split())
         raise HealthRuleError(f"{where}: field '{field_name}' is not valid CEL: {detail}") from err
 
