@@ -57,7 +57,7 @@ class Sources:
         max_age: float = 30.0,
     ) -> None:
         self.repos = repos
-        self.renders = RenderCache(max_entries=128)
+        self.renders = RenderCache(max_entries=16)  # per-app memos below do the real reuse
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
         self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self.helm_path = helm_path
@@ -162,7 +162,7 @@ class Sources:
         files = self.repos.read_tree(url, sha, "", credentials)
         with self._lock:
             self._trees[key] = files
-            while len(self._trees) > 4:
+            while len(self._trees) > 2:
                 self._trees.popitem(last=False)
         return files
 
