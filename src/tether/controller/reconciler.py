@@ -19,6 +19,7 @@ from tether.adapters.render import RenderError
 from tether.controller import events
 from tether.controller import status as st
 from tether.controller.compare import DryRunCache, compare
+from tether.controller.health_rules import HealthRuleSource
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
 from tether.controller.source import Sources
@@ -26,6 +27,7 @@ from tether.controller.sync_step import SyncStep
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
 from tether.engine import objects, plan
+from tether.engine.health import HealthRules
 from tether.engine.objects import Obj, key_of, version_of
 from tether.engine.tree import build_tree
 
@@ -48,6 +50,7 @@ class Reconciler(SyncStep):
         self.memory: dict[str, AppMemory] = {}
         self.sync_count = 0
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
+        self.health_rules = HealthRuleSource(kube, settings.app_namespace)
 
     def poll_delay(self) -> float:
         spread = self.settings.poll_interval * self.settings.jitter
@@ -78,7 +81,7 @@ class Reconciler(SyncStep):
                 self._finish_operation(p, "Error", stop.message)
             if stop.ctype == "ComparisonError":
                 await events.record(self.kube, app, "ComparisonError", stop.message, warning=True)
-        self._health(p, memory)
+        self._health(p, memory, await self.health_rules.rules())
         self._pause_condition(p)
         p.status["reconciledAt"] = events.now_iso()
         p.status["observedGeneration"] = app["metadata"].get("generation", 0)
@@ -187,7 +190,7 @@ class Reconciler(SyncStep):
         p.status["sync"] = {"status": status, "revision": p.sha}
 
     # -- syncing -------------------------------------------------------------
-    def _health(self, p: Pass, memory: AppMemory) -> None:
+    def _health(self, p: Pass, memory: AppMemory, rules: HealthRules | None) -> None:
         if p.spec is None:
             return
         if p.desired:
@@ -199,7 +202,12 @@ class Reconciler(SyncStep):
             for o in (self.live.get(key_of(d)) for d in desired)
             if o is not None and not key_of(o).namespace
         ]
-        p.tree = build_tree(desired, scope, app_name=p.name, namespace=ns)
+        p.tree = build_tree(desired, scope, app_name=p.name, namespace=ns, rules=rules)
+        st.set_condition(
+            p.status,
+            "HealthRuleError",
+            "; ".join(self.health_rules.errors.values()) or None,
+        )
         health, message = p.tree.health()
         p.status["health"] = {"status": str(health), "message": message}
         versions = {key_of(o): version_of(str(o.get("apiVersion"))) for o in desired}

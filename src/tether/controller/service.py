@@ -108,7 +108,12 @@ class AppService:
         ]
         scope += await self._unlabelled(ns, kinds, {key_of(o) for o in scope})
         return build_tree(
-            desired, scope, app_name=app["metadata"]["name"], namespace=ns, events=events or ()
+            desired,
+            scope,
+            app_name=app["metadata"]["name"],
+            namespace=ns,
+            events=events or (),
+            rules=await self.reconciler.health_rules.rules(),
         )
 
     async def _unlabelled(
