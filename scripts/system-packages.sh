@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo use: git (git daemon, http-backend),
 # openssh-server (ssh Git transport), docker-registry + apache2-utils (a real
-# OCI registry with htpasswd), chromium (browser tests), nodejs/npm (web UI build).
+# OCI registry with htpasswd; skopeo pulls from it), chromium (browser tests),
+# nodejs/npm (web UI build).
 set -euo pipefail
-want=(git openssh-server docker-registry apache2-utils chromium)
+want=(git openssh-server docker-registry apache2-utils skopeo chromium)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
