@@ -17,7 +17,7 @@ registry hosts they cover, never by their values.
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -205,7 +205,7 @@ def diagnose(
     for err in sync_errors:
         if not any((n.key.kind, n.key.name) == (err.key.kind, err.key.name) for n in managed):
             also.append(f"{err.key.kind} {err.key.name}: apply failed: {err.message}")
-    return Diagnosis(app, status, chain, next_step, also)
+    return Diagnosis(app, status, without_repeats(chain), next_step, also)
 
 
 def explain_node(ctx: Context, node: TreeNode, error: SyncError | None, chain: list[Link]) -> str:
@@ -411,3 +411,17 @@ def explain_credential(ctx: Context, fact: CredentialFact, chain: list[Link]) ->
     words = f"the registry rejected the credentials in imagePullSecret {fact.secret_name}"
     chain.append(Link("Secret", fact.secret_name, "", "CredentialsRejected", words, words))
     return f"check the credential's permissions on the registry: `tether registry list`{owner}"
+
+
+def without_repeats(chain: list[Link]) -> list[Link]:
+    """Each link says only what the links below it do not: a Deployment's message
+    quotes its failing Pod's, which quotes the pull error, and the chain reads
+    better when every fact appears once, at its deepest link."""
+    out: list[Link] = []
+    for index, link in enumerate(chain):
+        cause = link.cause
+        for later in chain[index + 1 :]:
+            if later.cause and later.cause in cause and later.cause != cause:
+                cause = cause.replace(later.cause, "").strip(" :;.-")
+        out.append(replace(link, cause=cause) if cause != link.cause else link)
+    return out
