@@ -274,11 +274,13 @@ async def test_apply_rejected_by_quota_names_the_quota(
         }
     )
 
-    async def quota_counted() -> bool:
+    async def quota_full() -> bool:
+        # kube-root-ca.crt (published by the controller-manager) takes the one slot
         quota = await kube.get("v1", "ResourceQuota", "one-configmap", dest_namespace)
-        return "count/configmaps" in ((quota.get("status") or {}).get("used") or {})
+        used = ((quota.get("status") or {}).get("used") or {}).get("count/configmaps")
+        return used == "1"
 
-    await await_for(quota_counted, what="quota status computed by the quota controller")
+    await await_for(quota_full, what="the quota's one ConfigMap slot taken by kube-root-ca.crt")
     name = await deploy(git_repo, apps, dest_namespace, finance_files())
 
     found = await explained(
