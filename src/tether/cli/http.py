@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from tether.adapters.kube import ApiError
 from tether.api.app import create_app
 from tether.api.auth import Auth, TokenTable, tokens_from_secret
+from tether.controller.registry_service import RegistryApi
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
 from tether.engine import webhook
@@ -100,14 +101,9 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
     metrics = CollectorRegistry()
     metrics.register(ControllerCollector(controller))
     metrics.register(controller.registry_credentials.metrics_registry)
-    registries = None
-    try:
-        from tether.controller.registry_service import RegistryApi
-
-        registries = RegistryApi(controller.kube)
-    except ImportError:
-        pass
-    app = create_app(service, registries, auth, metrics, ready=controller.ready.is_set)
+    app = create_app(
+        service, RegistryApi(controller.kube), auth, metrics, ready=controller.ready.is_set
+    )
 
     @app.post("/api/webhook", tags=["webhook"])
     async def git_webhook(request: Request) -> JSONResponse:

@@ -104,7 +104,7 @@ class Reconciler(SyncStep):
         except appmodel.SpecError as exc:
             raise Stop("InvalidSpec", f"Application {p.name}: {exc}") from None
 
-    async def _credentials(self, url: str) -> git.GitCredentials | None:
+    async def credentials(self, url: str) -> git.GitCredentials | None:
         """Repository credentials from labelled Secrets, listed at most every few seconds."""
         now = time.monotonic()
         if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
@@ -123,7 +123,7 @@ class Reconciler(SyncStep):
     async def _source(self, p: Pass, *, fresh: bool) -> None:
         assert p.spec is not None
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
-        creds = await self._credentials(p.spec.source.repo_url)
+        creds = await self.credentials(p.spec.source.repo_url)
         try:
             p.sha = await self.sources.resolve(p.spec, revision, creds, fresh=fresh)
             result = await self.sources.render(p.name, p.spec, p.sha, creds, app_name=p.name)

@@ -22,10 +22,12 @@ from tether.adapters.kube import ApiError, KubeClient
 from tether.controller import events as app_events
 from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
 from tether.controller.reconciler import Reconciler, Stop
+from tether.controller.registry_facts import facts_from
 from tether.controller.runtime import Controller
 from tether.engine import application as appmodel
 from tether.engine import diagnosis, guard
-from tether.engine.diff import mask_secret
+from tether.engine.diff import ResourceDiff, mask_secret, normalise
+from tether.engine.health import HealthStatus
 from tether.engine.objects import Obj, ObjectKey, key_of
 from tether.engine.tree import ResourceTree, build_tree
 
@@ -157,8 +159,6 @@ class AppService:
             live = self.live.get(key)
             text = ""
             if live is not None:
-                from tether.engine.diff import ResourceDiff, normalise
-
                 text = ResourceDiff(key, "OutOfSync", None, normalise(live)).text()
             out.append(_key_json(key) | {"status": "RequiresPruning", "diff": text})
         return out
@@ -210,8 +210,6 @@ class AppService:
                     "nextStep": "fix the source in Git (the cluster keeps its last good state)",
                 }
         if errors and str(health) == "Healthy":
-            from tether.engine.health import HealthStatus
-
             health = HealthStatus.DEGRADED
         result = diagnosis.diagnose(
             name,
@@ -251,8 +249,6 @@ class AppService:
             items, _ = await self.kube.list(api)
         except ApiError:
             return []
-        from tether.controller.registry_facts import facts_from
-
         return facts_from(items)
 
     async def resource(
