@@ -274,10 +274,13 @@ def _wait(
     what: str,
 ) -> None:
     deadline = time.monotonic() + timeout
-    marker = _marker(Path(state.directory))
+    misses: dict[int, int] = {}
     while time.monotonic() < deadline:
         for c in state.components:
-            if not processes.is_running(c.pid, marker):
+            # Our own children, seconds old: liveness by pid is enough (no pid reuse
+            # yet), and a miss must repeat before a component counts as exited.
+            misses[c.pid] = 0 if processes.is_running(c.pid) else misses.get(c.pid, 0) + 1
+            if misses[c.pid] >= 2:
                 raise ClusterError(
                     f"{c.name} exited early; last lines of {c.log}:\n"
                     + processes.log_tail(Path(c.log))
