@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.adapters.kube import KubeClient
 from tether.controller.compare import Comparison
 from tether.controller.sync import SyncOutcome
 from tether.engine import application as appmodel
@@ -47,6 +48,9 @@ class Pass:
     outcome: SyncOutcome | None = None
     live_of: dict[ObjectKey, Obj | None] = field(default_factory=dict)  # as compared
     requeue_after: float | None = None
+    # Who makes this app's dry runs and writes: the project's ServiceAccount
+    # for the destination (impersonated), or None for the controller itself.
+    writer: KubeClient | None = None
 
     @property
     def name(self) -> str:
