@@ -13,6 +13,7 @@ import yaml
 
 from tether.cli import app as app_commands
 from tether.cli import cluster, registry
+from tether.cli import project as project_commands
 from tether.cli import token as token_commands
 from tether.cli.context import coroutine, err, helm_binary, kube_options, out
 
@@ -27,6 +28,7 @@ cli.add_command(cluster.cluster)
 cli.add_command(app_commands.app)
 cli.add_command(registry.registry)
 cli.add_command(token_commands.token)
+cli.add_command(project_commands.project)
 
 
 @cli.command()

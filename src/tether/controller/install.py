@@ -1,22 +1,113 @@
-"""``tether install``: the CRDs and the namespace Applications live in."""
+"""``tether install``: CRDs, the app namespace, the default project, and least privilege.
+
+Two identities, so that no Git push can act with the controller's rights:
+
+- ``tether-controller`` (the controller itself) reads everything (the live
+  cache and diffs need it), writes only its own resources, Events, the
+  Namespaces it is asked to create, pull Secrets and ServiceAccounts
+  (registry credentials), and may impersonate ServiceAccounts. It cannot
+  create a Deployment or a ClusterRoleBinding as itself.
+- ``tether-deployer`` is what the ``default`` project's syncs impersonate: the
+  built-in ``admin`` role (namespaced kinds only, no cluster-scoped kinds, no
+  ResourceQuota) in every namespace the project lets an app reach. A
+  project for another team names its own ServiceAccount, bound only where
+  that team may deploy.
+
+``ClusterRole`` rules are listed with what each verb is for in docs/security.md.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from importlib import resources
+from typing import Any
 
 import yaml
 
-from tether.adapters.kube import KubeClient
+from tether.adapters.kube import ApiError, KubeClient
+from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, conditions
 
-CRD_FILES = ("application.yaml", "registrycredential.yaml")
+CRD_FILES = ("application.yaml", "registrycredential.yaml", "project.yaml")
+CONTROLLER = "tether-controller"
+DEPLOYER = projects.DEPLOYER
+RBAC = "rbac.authorization.k8s.io/v1"
+LABELS = {"app.kubernetes.io/part-of": "tether"}
 
 
 def crds() -> list[Obj]:
     folder = resources.files("tether.engine") / "crds"
     return [yaml.safe_load((folder / name).read_text()) for name in CRD_FILES]
+
+
+def controller_rules() -> list[dict[str, Any]]:
+    """The controller's ClusterRole: each rule is needed by one named feature."""
+    return [
+        # live cache, diff, resource tree, health: read every kind
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+        # its own resources: status, operations, history, finalizers
+        {
+            "apiGroups": ["tether.dev"],
+            "resources": [
+                "applications",
+                "applications/status",
+                "projects",
+                "registrycredentials",
+                "registrycredentials/status",
+            ],
+            "verbs": ["create", "update", "patch", "delete"],
+        },
+        # an Event for every sync, drift revert, refusal and API action
+        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        # syncOptions CreateNamespace=true, for a destination its project allows
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
+        # registry credentials: pull Secrets and imagePullSecrets on ServiceAccounts;
+        # API tokens in the app namespace
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["create", "update", "patch", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["update", "patch"]},
+        # syncs act as the project's ServiceAccount for the destination
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
+    ]
+
+
+def rbac_objects(namespace: str) -> list[Obj]:
+    def sa(name: str) -> Obj:
+        return {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace, "labels": LABELS},
+        }
+
+    def binding(name: str, role: str, subject: str) -> Obj:
+        return {
+            "apiVersion": RBAC,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": LABELS},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": subject, "namespace": namespace}],
+        }
+
+    return [
+        sa(CONTROLLER),
+        sa(DEPLOYER),
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRole",
+            "metadata": {"name": CONTROLLER, "labels": LABELS},
+            "rules": controller_rules(),
+        },
+        binding(CONTROLLER, CONTROLLER, CONTROLLER),
+        binding(DEPLOYER, "admin", DEPLOYER),
+    ]
 
 
 async def install(kube: KubeClient, namespace: str = "tether", timeout: float = 60.0) -> list[str]:
@@ -29,6 +120,9 @@ async def install(kube: KubeClient, namespace: str = "tether", timeout: float = 
         field_manager=FIELD_MANAGER,
     )
     done.append(f"Namespace {namespace}")
+    for obj in rbac_objects(namespace):
+        await kube.apply(obj, field_manager=FIELD_MANAGER)
+        done.append(f"{obj['kind']} {obj['metadata']['name']}")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     for crd in crds():
@@ -40,4 +134,24 @@ async def install(kube: KubeClient, namespace: str = "tether", timeout: float = 
                 break
             await asyncio.sleep(0.2)
     await kube.discover(refresh=True)
+    default = projects.new_project(projects.DEFAULT, namespace, projects.default_spec(namespace))
+    if await kube.get_or_none(projects.API_VERSION, projects.KIND, projects.DEFAULT, namespace):
+        done.append(f"Project {projects.DEFAULT} (kept as it is)")
+    else:
+        await kube.create(default)
+        done.append(f"Project {projects.DEFAULT}")
     return done
+
+
+async def is_cluster_admin(kube: KubeClient) -> bool:
+    """Whether the client may do anything to anything (a SelfSubjectAccessReview)."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}},
+    }
+    try:
+        answer = await kube.create(review)
+    except ApiError:
+        return False
+    return bool((answer.get("status") or {}).get("allowed"))

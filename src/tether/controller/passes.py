@@ -9,7 +9,7 @@ from tether.adapters.kube import KubeClient
 from tether.controller.compare import Comparison
 from tether.controller.sync import SyncOutcome
 from tether.engine import application as appmodel
-from tether.engine import objects
+from tether.engine import objects, projects
 from tether.engine.objects import Obj, ObjectKey
 from tether.engine.tree import ResourceTree
 
@@ -51,6 +51,7 @@ class Pass:
     # Who makes this app's dry runs and writes: the project's ServiceAccount
     # for the destination (impersonated), or None for the controller itself.
     writer: KubeClient | None = None
+    project: projects.Project | None = None
 
     @property
     def name(self) -> str:

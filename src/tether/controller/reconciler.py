@@ -17,11 +17,13 @@ from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
 from tether.controller import events
+from tether.controller import projects as project_step
 from tether.controller import status as st
 from tether.controller.compare import DryRunCache, compare
 from tether.controller.health_rules import HealthRuleSource
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
+from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
 from tether.controller.sync_step import SyncStep
 from tether.engine import application as appmodel
@@ -51,6 +53,7 @@ class Reconciler(SyncStep):
         self.sync_count = 0
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
+        self.projects = ProjectSource(kube, settings.app_namespace)
 
     def poll_delay(self) -> float:
         spread = self.settings.poll_interval * self.settings.jitter
@@ -68,10 +71,13 @@ class Reconciler(SyncStep):
         )
         try:
             self._parse(p)
+            await admit_app(p, self.projects, self.kube)
             await self._source(p, fresh=fresh or p.operation is not None)
+            admit_objects(p)
             await self._compare(p)
-            await self._sync(p, memory)
-            for ctype in ("ComparisonError", "InvalidSpec"):
+            if self._inside_window(p):
+                await self._sync(p, memory)
+            for ctype in ("ComparisonError", "InvalidSpec", project_step.CONDITION):
                 st.set_condition(p.status, ctype, None)
         except Stop as stop:
             st.set_condition(p.status, stop.ctype, stop.message)
@@ -79,7 +85,7 @@ class Reconciler(SyncStep):
                 p.status["sync"] = {"status": "Unknown", "revision": p.sha}
             if p.operation is not None:
                 self._finish_operation(p, "Error", stop.message)
-            if stop.ctype == "ComparisonError":
+            if stop.ctype in ("ComparisonError", project_step.CONDITION):
                 await events.record(self.kube, app, "ComparisonError", stop.message, warning=True)
         self._health(p, memory, await self.health_rules.rules())
         self._pause_condition(p)
@@ -94,9 +100,29 @@ class Reconciler(SyncStep):
         """Render and compare without syncing or writing (diff, explain); raises Stop."""
         p = Pass(app=copy.deepcopy(app), status=copy.deepcopy(app.get("status") or {}))
         self._parse(p)
+        await admit_app(p, self.projects, self.kube)
         await self._source(p, fresh=True)
+        admit_objects(p)
         await self._compare(p)
         return p
+
+    def _inside_window(self, p: Pass) -> bool:
+        """Sync windows of the project: an automated sync waits (shown as the
+        SyncWindow condition); a manual one fails unless the window allows it."""
+        verdict = project_step.window(p)
+        st.set_condition(
+            p.status,
+            project_step.WINDOW_CONDITION,
+            f"automated sync blocked: {verdict.message}" if not verdict.automated else None,
+        )
+        if p.operation is None:
+            return verdict.automated
+        if not verdict.manual:
+            self._finish_operation(
+                p, "Error", f"sync refused: {verdict.message} and it does not allow manual syncs"
+            )
+            return False
+        return True
 
     def _parse(self, p: Pass) -> None:
         try:
@@ -104,8 +130,9 @@ class Reconciler(SyncStep):
         except appmodel.SpecError as exc:
             raise Stop("InvalidSpec", f"Application {p.name}: {exc}") from None
 
-    async def credentials(self, url: str) -> git.GitCredentials | None:
-        """Repository credentials from labelled Secrets, listed at most every few seconds."""
+    async def credentials(self, url: str, project: str = "default") -> git.GitCredentials | None:
+        """Repository credentials of ``project`` from labelled Secrets, listed at most
+        every few seconds."""
         now = time.monotonic()
         if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
             try:
@@ -118,12 +145,12 @@ class Reconciler(SyncStep):
             except ApiError:
                 return None
             self._repo_secrets = (now, secrets)
-        return git.credentials_for(url, self._repo_secrets[1])
+        return git.credentials_for(url, self._repo_secrets[1], project)
 
     async def _source(self, p: Pass, *, fresh: bool) -> None:
         assert p.spec is not None
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
-        creds = await self.credentials(p.spec.source.repo_url)
+        creds = await self.credentials(p.spec.source.repo_url, p.spec.project)
         try:
             p.sha = await self.sources.resolve(p.spec, revision, creds, fresh=fresh)
             result = await self.sources.render(p.name, p.spec, p.sha, creds, app_name=p.name)
@@ -179,7 +206,9 @@ class Reconciler(SyncStep):
                 live_of[key] = await self.kube.get_or_none(
                     str(live["apiVersion"]), key.kind, key.name, key.namespace
                 )
-        p.comparison = await compare(self.kube, p.desired, live_of, rules, self.dry_runs)
+        p.comparison = await compare(
+            p.writer or self.kube, p.desired, live_of, rules, self.dry_runs
+        )
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [
             k

@@ -9,12 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from tether.adapters.kube import KubeClient
+from tether.controller.install import is_cluster_admin
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
 from tether.testenv.binaries import cache_dir
 
 log = logging.getLogger(__name__)
+
+
+class ClusterAdminRefused(RuntimeError):
+    """The controller was started with cluster-admin rights and no explicit opt-in."""
+
 
 Surface = Callable[[Controller, AppService], Coroutine[Any, Any, None]]
 
@@ -30,8 +36,16 @@ async def run(
     surface: Surface | None = None,
     cache: Path | None = None,
     registry_credentials: bool = True,
+    allow_cluster_admin: bool = False,
 ) -> None:
     kube = KubeClient.from_kubeconfig(kubeconfig)
+    if not allow_cluster_admin and await is_cluster_admin(kube):
+        await kube.close()
+        raise ClusterAdminRefused(
+            "refusing to run as cluster-admin: anyone who can push to a watched repository "
+            "would act with these rights. Run as the ServiceAccount `tether install` creates "
+            f"(tether-controller in namespace {namespace}), or pass --allow-cluster-admin."
+        )
     controller = Controller(
         kube,
         settings=Settings(app_namespace=namespace, poll_interval=poll_interval),

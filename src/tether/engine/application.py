@@ -30,6 +30,7 @@ KNOWN_SYNC_OPTIONS = {
     "Replace": {"true", "false"},
     "AllowEmpty": {"true", "false"},
     "Validate": {"true", "false"},
+    "AdoptExisting": {"true", "false"},
 }
 
 
@@ -199,8 +200,6 @@ def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
     unsupported = [f"spec.{k}" for k in spec if k not in ARGO_SUPPORTED_SPEC]
     source = dict(spec.get("source") or {})
     unsupported += [f"spec.source.{k}" for k in source if k not in ARGO_SUPPORTED_SOURCE]
-    if spec.get("project", "default") != "default":
-        unsupported.append("spec.project (only 'default')")
     dest = dict(spec.get("destination") or {})
     if dest.get("name") and dest["name"] != "in-cluster":
         unsupported.append("spec.destination.name (only in-cluster)")

@@ -128,11 +128,16 @@ def credentials_from_secret(secret: Obj) -> GitCredentials:
     )
 
 
-def credentials_for(url: str, secrets: Iterable[Obj]) -> GitCredentials | None:
+def credentials_for(
+    url: str, secrets: Iterable[Obj], project: str = "default"
+) -> GitCredentials | None:
     """The credentials whose ``data.url`` is the longest prefix of ``url``.
 
     Secrets without the repository label, without a URL, or whose URL does not
-    cover ``url`` are ignored. Ties on length go to the Secret that sorts first
+    cover ``url`` are ignored, and so are Secrets of another project: a
+    Secret's ``project`` key (as in Argo CD) names the one project whose apps
+    may use it, and a Secret without one serves the ``default`` project only,
+    so a team's token is never lent to another team's app. Ties on length go to the Secret that sorts first
     by namespace/name so that the choice does not depend on list order.
     """
     best: tuple[int, str, Obj] | None = None
@@ -141,6 +146,8 @@ def credentials_for(url: str, secrets: Iterable[Obj]) -> GitCredentials | None:
             continue
         prefix = _decode(secret, "url")
         if not prefix or not url_matches_prefix(url, prefix):
+            continue
+        if (_decode(secret, "project") or "default") != project:
             continue
         meta = secret.get("metadata") or {}
         ident = f"{meta.get('namespace', '')}/{meta.get('name', '')}"

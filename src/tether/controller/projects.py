@@ -1,0 +1,101 @@
+"""The project step of a reconcile: which project holds the app, and what it allows.
+
+Projects are read from the app namespace (listed at most every few seconds,
+so a thousand apps cost one list, and a changed project takes effect within
+that time). The step runs before Git is read, so a forbidden repository is
+never contacted, and again over the rendered objects before anything is
+compared or applied; a denial stops the pass with a ``ProjectDenied``
+condition that names the object and the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from tether.adapters.kube import ApiError, KubeClient
+from tether.controller.passes import Pass, Stop
+from tether.engine import projects
+from tether.engine.objects import Obj, key_of
+
+PROJECTS_TTL = 5.0
+CONDITION = "ProjectDenied"
+WINDOW_CONDITION = "SyncWindow"
+
+
+class ProjectSource:
+    """Projects of one app namespace, listed at most every ``ttl`` seconds."""
+
+    def __init__(self, kube: KubeClient, namespace: str, ttl: float = PROJECTS_TTL) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.ttl = ttl
+        self._listed: tuple[float, dict[str, Obj]] = (-1e9, {})
+
+    def forget(self) -> None:
+        self._listed = (-1e9, {})
+
+    async def _all(self) -> dict[str, Obj]:
+        now = time.monotonic()
+        if now - self._listed[0] > self.ttl:
+            try:
+                api = await self.kube.resource_for(projects.API_VERSION, projects.KIND)
+                items, _ = await self.kube.list(api, self.namespace)
+            except ApiError:
+                return self._listed[1]  # keep the last answer while the API is away
+            self._listed = (now, {str(o["metadata"]["name"]): o for o in items})
+        return self._listed[1]
+
+    async def get(self, name: str) -> projects.Project:
+        """The project, or ``projects.ProjectError`` naming why it cannot be used."""
+        found = (await self._all()).get(name)
+        if found is None:
+            if name == projects.DEFAULT:
+                return projects.parse(
+                    projects.new_project(
+                        name, self.namespace, projects.default_spec(self.namespace)
+                    )
+                )
+            raise projects.ProjectError(
+                f"project {name!r} does not exist in namespace {self.namespace} "
+                f"(create it with `tether project create {name} ...`)"
+            )
+        return projects.parse(found)
+
+
+async def admit_app(p: Pass, source: ProjectSource, kube: KubeClient) -> None:
+    """Before Git is read: the project exists, allows the repository and the
+    destination; choose who writes for this app."""
+    assert p.spec is not None
+    try:
+        project = await source.get(p.spec.project)
+    except projects.ProjectError as exc:
+        raise Stop(CONDITION, f"Application {p.name}: {exc}") from None
+    problems = projects.check_app(project, p.spec, source.namespace)
+    if problems:
+        raise Stop(CONDITION, f"Application {p.name}: " + "; ".join(problems))
+    p.project = project
+    dest = p.spec.destination
+    user = projects.service_account(project, dest.server, dest.namespace)
+    p.writer = kube.impersonating(user) if user else None
+
+
+def admit_objects(p: Pass) -> None:
+    """After rendering: every object is of a kind the project allows."""
+    assert p.project is not None
+    problems = projects.check_objects(p.project, (key_of(o) for o in p.desired))
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise Stop(
+            CONDITION,
+            f"nothing applied: {'; '.join(problems[:5])}{more}",
+        )
+
+
+def window(p: Pass, now: dt.datetime | None = None) -> projects.WindowVerdict:
+    """Whether syncs may run now; the verdict is also written as a condition."""
+    assert p.spec is not None and p.project is not None
+    dest = p.spec.destination
+    return projects.sync_windows(
+        p.project, p.name, dest.namespace, dest.server, now or dt.datetime.now(dt.UTC)
+    )
