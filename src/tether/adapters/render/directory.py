@@ -13,6 +13,7 @@ import fnmatch
 import posixpath
 import re
 
+from tether.adapters.render import limits
 from tether.adapters.render.files import RepoFiles
 from tether.adapters.render.manifests import check_duplicates, is_manifest_file, objects_from_file
 from tether.adapters.render.source import DirectoryOptions
@@ -61,8 +62,12 @@ def selected_files(app_files: RepoFiles, options: DirectoryOptions) -> list[str]
 def render_directory(app_files: RepoFiles, options: DirectoryOptions, app_path: str) -> list[Obj]:
     """Objects of every selected manifest; file names in errors are repository paths."""
     located: list[tuple[str, Obj]] = []
+    total = 0
     for rel in selected_files(app_files, options):
         file = posixpath.join(app_path, rel) if app_path else rel
+        total += len(app_files[rel])
+        limits.check_rendered_size(total, app_path or ".")
         located.extend((file, obj) for obj in objects_from_file(app_files[rel], file))
+        limits.check_object_count(len(located), app_path or ".")
     check_duplicates(located)
     return [obj for _, obj in located]

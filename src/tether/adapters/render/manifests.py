@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tether.adapters.render import limits
 from tether.adapters.render.errors import RenderError
 from tether.engine.objects import Obj, ObjectKey, key_of
 
@@ -35,15 +36,83 @@ def is_manifest_file(path: str) -> bool:
     return path.lower().endswith(MANIFEST_SUFFIXES)
 
 
+class _NodeBudget:
+    """Counts the nodes of a file as if every alias were expanded, without expanding them.
+
+    The composer shares one node for an anchor and all its aliases, so an
+    alias bomb is small in memory until something walks it; sizes and heights
+    are memoised per node, which makes the count linear in the file.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.nodes = 0
+        self.aliases = 0
+        self._memo: dict[int, tuple[int, int]] = {}
+        self._active: set[int] = set()
+
+    def _fail(self, what: str, limit: int, node: yaml.Node) -> RenderError:
+        return RenderError(
+            f"YAML {what} (limit {limit}, counting every alias as expanded)",
+            self.file,
+            node.start_mark.line + 1 if node.start_mark else None,
+        )
+
+    def add_document(self, node: yaml.Node) -> None:
+        size, _ = self._measure(node, 1)
+        self.nodes += size
+        if self.nodes > limits.MAX_YAML_NODES:
+            raise self._fail("has too many nodes", limits.MAX_YAML_NODES, node)
+
+    def _measure(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        """(expanded node count, height) of ``node`` found at nesting ``depth``."""
+        key = id(node)
+        known = self._memo.get(key)
+        if known is not None:
+            self.aliases += 1
+            if self.aliases > limits.MAX_YAML_ALIASES:
+                raise self._fail("uses too many aliases", limits.MAX_YAML_ALIASES, node)
+            if depth + known[1] - 1 > limits.MAX_YAML_DEPTH:
+                raise self._fail("is nested too deeply", limits.MAX_YAML_DEPTH, node)
+            return known
+        if depth > limits.MAX_YAML_DEPTH:
+            raise self._fail("is nested too deeply", limits.MAX_YAML_DEPTH, node)
+        if key in self._active:
+            raise RenderError("YAML alias refers to itself (recursive structure)", self.file)
+        size, height = 1, 1
+        if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+            self._active.add(key)
+            children: list[yaml.Node] = (
+                list(node.value)
+                if isinstance(node, yaml.SequenceNode)
+                else [part for pair in node.value for part in pair]
+            )
+            for child in children:
+                child_size, child_height = self._measure(child, depth + 1)
+                size += child_size
+                height = max(height, child_height + 1)
+                if self.nodes + size > limits.MAX_YAML_NODES:
+                    raise self._fail("has too many nodes", limits.MAX_YAML_NODES, node)
+            self._active.discard(key)
+        self._memo[key] = (size, height)
+        return size, height
+
+
 def _yaml_documents(text: str, file: str) -> list[tuple[int, int, Any]]:
-    """(document number from 1, first line, data) for every document in ``text``."""
+    """(document number from 1, first line, data) for every document in ``text``.
+
+    Every document is measured (nodes with aliases expanded, aliases, depth)
+    before it is constructed, so a bomb fails here, cheaply, naming the limit.
+    """
     loader = _ManifestLoader(text)
     docs: list[tuple[int, int, Any]] = []
+    budget = _NodeBudget(file)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
+            budget.add_document(node)
             data = loader.construct_document(node)
             docs.append((len(docs) + 1, node.start_mark.line + 1, data))
     except yaml.MarkedYAMLError as exc:
@@ -61,6 +130,7 @@ def _yaml_documents(text: str, file: str) -> list[tuple[int, int, Any]]:
 
 def parse_documents(data: bytes | str, file: str) -> list[tuple[int, int, Any]]:
     """Documents of one YAML or JSON file; empty documents are dropped."""
+    limits.check_file_size(data, file)
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError:
@@ -72,6 +142,10 @@ def parse_documents(data: bytes | str, file: str) -> list[tuple[int, int, Any]]:
             return [(1, 1, json.loads(text))]
         except json.JSONDecodeError as exc:
             raise RenderError(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno) from None
+        except RecursionError:
+            raise RenderError(
+                f"JSON is nested too deeply (limit {limits.MAX_YAML_DEPTH})", file=file
+            ) from None
     return [doc for doc in _yaml_documents(text, file) if doc[2] is not None]
 
 
