@@ -12,7 +12,8 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tether.engine.objects import Obj, ObjectKey, controller_owner, key_of, labels
+from tether.engine import adoption
+from tether.engine.objects import Obj, ObjectKey, key_of, meta
 
 KIND_ORDER = [
     "Namespace",
@@ -123,6 +124,8 @@ class SyncPlan:
     apply: list[Obj]
     prune: list[ObjectKey]
     skipped_prune: list[ObjectKey]
+    # The uid each prune was judged on: a delete only removes that very object.
+    prune_uids: dict[ObjectKey, str] = field(default_factory=dict)
 
 
 def plan_sync(
@@ -141,7 +144,7 @@ def plan_sync(
     ``out_of_sync`` limits applies to those keys (ApplyOutOfSyncOnly); ``only``
     limits the whole sync to selected resources. An object is pruned only if
     it is in this app's inventory, still carries this app's label, and has no
-    controlling owner.
+    controlling owner; the plan keeps its uid for the delete's precondition.
     """
     desired_keys = {key_of(o) for o in desired}
     previous = [key_from_inventory(e) for e in inventory]
@@ -160,16 +163,21 @@ def plan_sync(
     candidates = [k for k in previous if k not in desired_keys and (only is None or k in only)]
     to_prune: list[ObjectKey] = []
     skipped: list[ObjectKey] = []
+    uids: dict[ObjectKey, str] = {}
     for key in candidates:
         obj = live.get(key)
-        if obj is None:
-            continue
-        ours = labels(obj).get(app_label[0]) == app_label[1]
-        if not ours or controller_owner(obj) is not None:
+        refusal = adoption.delete_refusal(obj, app_name=app_label[1], instance_label=app_label[0])
+        if obj is None or refusal is not None:
             continue
         (to_prune if prune else skipped).append(key)
+        uids[key] = str(meta(obj).get("uid") or "")
     to_prune.sort(key=apply_order, reverse=True)
-    return SyncPlan(apply=apply, prune=to_prune, skipped_prune=skipped)
+    return SyncPlan(
+        apply=apply,
+        prune=to_prune,
+        skipped_prune=skipped,
+        prune_uids={k: uids[k] for k in to_prune},
+    )
 
 
 def duplicates(objects: Iterable[Obj]) -> list[ObjectKey]:
