@@ -4,6 +4,11 @@
 application service, registry service, token table, metrics registry,
 readiness check) so the controller runs it against the live cache and tests
 run it against fakes, with no globals.
+
+Middleware, outermost first: the body-size limit (``limits``), the stream
+token from the query, authentication (``auth.AuthMiddleware``), then the
+routes. So nothing reads a body over the limit, and nothing parses a body
+before its sender is known.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from tether.api import errors, static
-from tether.api.auth import Auth, QueryTokenMiddleware, require_reader
+from tether.api.auth import Auth, AuthMiddleware, QueryTokenMiddleware, require_global
+from tether.api.limits import API_BODY_LIMIT, WEBHOOK_BODY_LIMIT, BodyLimitMiddleware
 from tether.api.mask import MaskedJSONResponse
 from tether.api.routes_apps import router as apps_router
 from tether.api.routes_registry import RegistryService
@@ -37,23 +43,34 @@ def create_app(
     public_metrics: bool = False,
     web_dist: Path | None = None,
     stream_interval: float = 0.2,
+    stream_reauth: float = 2.0,
+    api_docs: bool = False,
+    body_limit: int = API_BODY_LIMIT,
+    webhook_body_limit: int = WEBHOOK_BODY_LIMIT,
 ) -> FastAPI:
     """The ASGI app. Serve it with uvicorn; nothing runs until a request arrives.
 
     ``ready`` answers /readyz (default: always ready). ``public_metrics``
-    lets Prometheus scrape /metrics without a token; by default it needs one
-    (any role), since metrics name every application.
+    lets Prometheus scrape /metrics without a token; by default it needs a
+    global token (any role), since metrics cover every project. ``api_docs``
+    serves /openapi.json to callers with a token (default: not served at all;
+    the /docs and /redoc pages are never served, they load scripts from a CDN).
+    Open streams re-check their token every ``stream_reauth`` seconds.
     """
     app = FastAPI(
         title="Tether",
         summary="GitOps continuous delivery for Kubernetes",
         version="v1",
         default_response_class=MaskedJSONResponse,
+        openapi_url="/openapi.json" if api_docs else None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.state.registries = registries
     app.state.auth = auth
     app.state.stream_interval = stream_interval
+    app.state.stream_reauth = stream_reauth
     errors.install(app, not_found=static.ui_fallback(web_dist))
 
     @app.middleware("http")
@@ -80,11 +97,16 @@ def create_app(
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint(request: Request) -> Response:
         if not public_metrics:
-            await require_reader(request)
+            await require_global(request)
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(apps_router)
     app.include_router(registry_router)
     app.include_router(stream_router)
+    protected = ("/api/v1/", "/openapi.json") + (() if public_metrics else ("/metrics",))
+    app.add_middleware(AuthMiddleware, auth=auth, prefixes=protected)
     app.add_middleware(QueryTokenMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware, default=body_limit, limits=[("/api/webhook", webhook_body_limit)]
+    )
     return app

@@ -2,7 +2,9 @@
 
 Clients (the UI, scripts, curl users) read a single field; each message names
 the thing to fix. Domain errors from the control plane map to HTTP codes here
-so routes can simply let them propagate.
+so routes can simply let them propagate. Messages are scrubbed of URL
+userinfo (a Git error quotes the URL it failed on), and an unknown app and an
+app hidden from a project token get the very same 404.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tether.api.static import Fallback
 from tether.controller.service import ActionRefused, AppNotFound
+from tether.engine.redact import scrub_text
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": scrub_text(message)}, status_code=status, headers=headers)
 
 
 def describe_validation(errors: list[Any]) -> str:
@@ -43,8 +46,11 @@ def install(app: FastAPI, not_found: Fallback | None = None) -> None:
     """Error handlers; ``not_found`` may answer unmatched GETs first (the UI's pages)."""
 
     @app.exception_handler(AppNotFound)
-    async def _not_found(_: Request, exc: AppNotFound) -> JSONResponse:
-        name = str(exc.args[0]) if exc.args else "?"
+    async def _not_found(request: Request, exc: AppNotFound) -> JSONResponse:
+        text = str(exc.args[0]) if exc.args else ""
+        if "is not part of application" in text:  # a visible app, an object it does not have
+            return error(404, text)
+        name = str(request.path_params.get("name", text or "?"))
         return error(404, f"no application named {name!r}; list them with GET /api/v1/apps")
 
     @app.exception_handler(ActionRefused)
@@ -66,7 +72,7 @@ def install(app: FastAPI, not_found: Fallback | None = None) -> None:
                 return page
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
-            message = "no such endpoint; see /openapi.json for the API"
+            message = "no such endpoint; the API lives under /api/v1/"
         if exc.status_code == 405:
-            message = "method not allowed on this endpoint; see /openapi.json"
+            message = "method not allowed on this endpoint"
         return error(exc.status_code, message, dict(exc.headers or {}))

@@ -5,7 +5,9 @@ must not learn credentials. Rather than trusting every route to remember,
 the JSON response class runs each body through ``mask``: any ``v1 Secret``
 found at any depth has its ``data``/``stringData`` values replaced, and the
 ``last-applied-configuration`` annotation (a full copy of the object, Secret
-values included) is dropped from every object.
+values included) is dropped from every object. Then ``view`` strips URL
+userinfo for everyone and masks Helm values for every caller below admin
+(``tether.engine.redact``); a response with no known caller is redacted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
+
+from tether.api.auth import Principal, current_principal
+from tether.engine import redact
 
 MASK = "++++++++"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -40,8 +45,14 @@ def mask(value: Any) -> Any:
     return out
 
 
+def view(value: Any, principal: Principal | None) -> Any:
+    """What ``principal`` may see of ``value``: Secrets masked, credentials redacted."""
+    keep_helm = principal is not None and principal.is_admin
+    return redact.redact(mask(value), keep_helm=keep_helm)
+
+
 class MaskedJSONResponse(JSONResponse):
-    """The API's default response class: masks the body before encoding it."""
+    """The API's default response class: masks the body for the caller before encoding it."""
 
     def render(self, content: Any) -> bytes:
-        return super().render(mask(content))
+        return super().render(view(content, current_principal.get()))

@@ -2,7 +2,9 @@
 
 Routes are thin: they validate the request, call ``AppService`` (which does
 the work and records who acted) and return its answer. Domain errors turn
-into 404/409 in ``errors``; masking happens in the response class.
+into 404/409 in ``errors``; masking happens in the response class. Every
+route that names an app takes it as ``AppName``, which answers 404 to a
+project token naming an app of another project.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tether.api.auth import Admin, Reader
+from tether.api.scope import AppName, visible
 from tether.api.summary import filter_summaries, summarize
 from tether.controller.service import AppService, SyncRequest
 from tether.engine.objects import Obj
@@ -60,55 +63,55 @@ router = APIRouter(prefix="/api/v1", tags=["apps"])
 
 
 @router.get("/session")
-async def session(who: Reader) -> dict[str, str]:
-    return {"user": who.user, "role": who.role}
+async def session(who: Reader) -> dict[str, str | None]:
+    return {"user": who.user, "role": who.role, "project": who.project}
 
 
 @router.get("/apps")
 async def list_apps(
-    _: Reader,
+    who: Reader,
     service: Service,
     search: str | None = None,
     sync: Annotated[str | None, Query(description="Synced, OutOfSync, Unknown; comma list")] = None,
     health: Annotated[str | None, Query(description="Healthy, Degraded, ...; comma list")] = None,
 ) -> list[dict[str, Any]]:
-    apps = await service.list_apps()
+    apps = visible(who, await service.list_apps())
     return filter_summaries((summarize(a) for a in apps), search, sync, health)
 
 
 @router.get("/apps/{name}")
-async def get_app(name: str, _: Reader, service: Service) -> Obj:
+async def get_app(name: AppName, _: Reader, service: Service) -> Obj:
     return await service.get_app(name)
 
 
 @router.get("/apps/{name}/tree")
-async def tree(name: str, _: Reader, service: Service) -> dict[str, Any]:
+async def tree(name: AppName, _: Reader, service: Service) -> dict[str, Any]:
     return await service.tree(name)
 
 
 @router.get("/apps/{name}/diff")
-async def diff(name: str, _: Reader, service: Service) -> list[dict[str, Any]]:
+async def diff(name: AppName, _: Reader, service: Service) -> list[dict[str, Any]]:
     return await service.diff(name)
 
 
 @router.get("/apps/{name}/history")
-async def history(name: str, _: Reader, service: Service) -> list[dict[str, Any]]:
+async def history(name: AppName, _: Reader, service: Service) -> list[dict[str, Any]]:
     return await service.history(name)
 
 
 @router.get("/apps/{name}/explain")
-async def explain(name: str, _: Reader, service: Service) -> dict[str, Any]:
+async def explain(name: AppName, _: Reader, service: Service) -> dict[str, Any]:
     return await service.explain(name)
 
 
 @router.get("/apps/{name}/events")
-async def events(name: str, _: Reader, service: Service) -> list[dict[str, Any]]:
+async def events(name: AppName, _: Reader, service: Service) -> list[dict[str, Any]]:
     return await service.events(name)
 
 
 @router.get("/apps/{name}/resource")
 async def resource(
-    name: str,
+    name: AppName,
     _: Reader,
     service: Service,
     kind: Annotated[str, Query(min_length=1)],
@@ -120,7 +123,7 @@ async def resource(
 
 
 @router.post("/apps/{name}/sync")
-async def sync(name: str, body: SyncBody, who: Admin, service: Service) -> dict[str, Any]:
+async def sync(name: AppName, body: SyncBody, who: Admin, service: Service) -> dict[str, Any]:
     request = SyncRequest(
         revision=body.revision,
         prune=body.prune,
@@ -131,17 +134,19 @@ async def sync(name: str, body: SyncBody, who: Admin, service: Service) -> dict[
 
 
 @router.post("/apps/{name}/rollback")
-async def rollback(name: str, body: RollbackBody, who: Admin, service: Service) -> dict[str, Any]:
+async def rollback(
+    name: AppName, body: RollbackBody, who: Admin, service: Service
+) -> dict[str, Any]:
     return await service.rollback(name, body.id, initiated_by=who.user)
 
 
 @router.post("/apps/{name}/resume")
-async def resume(name: str, who: Admin, service: Service) -> dict[str, str]:
+async def resume(name: AppName, who: Admin, service: Service) -> dict[str, str]:
     await service.resume(name, initiated_by=who.user)
     return {"message": f"auto-sync resumed for {name}"}
 
 
 @router.post("/apps/{name}/refresh")
-async def refresh(name: str, _: Admin, service: Service) -> dict[str, str]:
+async def refresh(name: AppName, _: Admin, service: Service) -> dict[str, str]:
     await service.refresh(name)
     return {"message": f"refresh requested for {name}; Git and the cluster are re-read"}

@@ -2,6 +2,8 @@
 
 The API only defines what it needs (``RegistryService``); the controller
 provides the implementation, so this layer never imports the adapters.
+Registry credentials are cluster-wide (they name namespaces of every
+project), so project tokens get 403 here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Request
 
-from tether.api.auth import Admin, Reader
+from tether.api.auth import Admin, GlobalReader, require_global
 
 
 class RegistryService(Protocol):
@@ -38,13 +40,14 @@ def _registries(request: Request) -> RegistryService | None:
 
 
 @router.get("/registries")
-async def list_registries(request: Request, _: Reader) -> list[dict[str, Any]]:
+async def list_registries(request: Request, _: GlobalReader) -> list[dict[str, Any]]:
     service = _registries(request)
     return [] if service is None else await service.list()
 
 
 @router.post("/registries/{name}/check")
 async def check_registry(name: str, request: Request, _: Admin) -> dict[str, Any]:
+    await require_global(request)
     service = _registries(request)
     if service is None:
         raise HTTPException(404, "registry credentials are not enabled in this controller")

@@ -30,7 +30,7 @@ NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Tether</title>
 <body style="font-family:system-ui;max-width:40rem;margin:4rem auto;line-height:1.5">
 <h1>Tether</h1><p>The web UI is not built in this installation. Build it with
 <code>make web</code> (or <code>bash scripts/build-web.sh</code>) and restart the controller.
-The HTTP API works without it: see <a href="/docs">/docs</a>.</p></body>"""
+The HTTP API under /api/v1/ works without it.</p></body>"""
 
 Fallback = Callable[[Request], Awaitable[Response | None]]
 
@@ -44,9 +44,13 @@ def ui_fallback(dist: Path | None = None) -> Fallback:
         if request.method != "GET" or path.startswith(RESERVED):
             return None
         index = root / "index.html"
-        if not index.is_file():
-            return HTMLResponse(NOT_BUILT, headers=INDEX_HEADERS)
         relative = path.lstrip("/")
+        if not index.is_file():
+            return (
+                None
+                if relative.startswith("assets/")
+                else HTMLResponse(NOT_BUILT, headers=INDEX_HEADERS)
+            )
         if relative:
             candidate = (root / relative).resolve()
             if candidate.is_file() and candidate.is_relative_to(root):

@@ -3,6 +3,11 @@
 A full Application carries its resource list and history; a thousand of them
 are megabytes. The list only needs the columns people scan, so summaries are
 built here once, in one shape, for the list route and both streams.
+
+The repository URL is shown without its userinfo here already, so the
+``search`` filter cannot be used to guess a credential one letter at a time.
+Conditions (``SyncWindow``, ``ComparisonError``...) are part of the summary so
+the app page shows why the controller is holding back.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tether.engine.objects import Obj
+from tether.engine.redact import scrub_text, strip_userinfo
 
 UNKNOWN = "Unknown"
 
@@ -44,7 +50,8 @@ def summarize(app: Obj) -> dict[str, Any]:
     return {
         "name": str(meta.get("name", "")),
         "namespace": str(_dict(spec.get("destination")).get("namespace", "")),
-        "repoURL": str(source.get("repoURL", "")),
+        "project": str(spec.get("project") or "default"),
+        "repoURL": strip_userinfo(str(source.get("repoURL", ""))),
         "path": str(source.get("path", ".")),
         "targetRevision": str(source.get("targetRevision", "HEAD")),
         "sync": str(sync.get("status") or UNKNOWN),
@@ -59,7 +66,21 @@ def summarize(app: Obj) -> dict[str, Any]:
         "autoSync": bool(_dict(spec.get("syncPolicy")).get("automated") is not None),
         "paused": bool(paused.get("paused")),
         "pausedReason": str(paused.get("reason") or ""),
+        "conditions": conditions(status),
     }
+
+
+def conditions(status: dict[str, Any]) -> list[dict[str, str]]:
+    """``type``, ``reason``, ``message`` of each condition, credentials removed from the text."""
+    return [
+        {
+            "type": str(c.get("type") or ""),
+            "reason": str(c.get("reason") or ""),
+            "message": scrub_text(str(c.get("message") or "")),
+        }
+        for c in status.get("conditions") or []
+        if isinstance(c, dict)
+    ]
 
 
 def _wanted(value: str, wanted: str | None) -> bool:

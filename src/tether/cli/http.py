@@ -3,13 +3,22 @@
 One process keeps one live cache: the API answers from it and its streams
 see a change as soon as the controller does, which is what makes the UI's
 tree update within a second without polling the API server.
+
+The token table follows the token Secret with a watch (``follow_tokens``), so
+``tether token revoke`` takes effect as soon as the API server reports it;
+while the watch is down, the Secret is re-read at most once a second.
+With ``tls`` the server speaks only HTTPS.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -26,6 +35,7 @@ from tether.controller.registry_service import RegistryApi
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
 from tether.engine import webhook
+from tether.engine.redact import strip_userinfo
 
 log = logging.getLogger(__name__)
 TOKENS_SECRET = "tether-api-tokens"
@@ -89,7 +99,52 @@ async def _secret_data(controller: Controller, name: str) -> dict[str, Any] | No
         return None
 
 
-async def serve_http(listen: str, controller: Controller, service: AppService) -> None:
+@dataclass(frozen=True)
+class HttpOptions:
+    """How `tether controller --listen` serves: TLS files (both or neither) and /openapi.json."""
+
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    api_docs: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+async def follow_tokens(controller: Controller, auth: Auth) -> None:
+    """Keeps ``auth`` equal to the token Secret: list, then watch; relist when the watch ends."""
+    kube = controller.kube
+    namespace = controller.settings.app_namespace
+    while True:
+        try:
+            api = await kube.resource_for("v1", "Secret")
+            items, version = await kube.list(
+                api, namespace, field_selector=f"metadata.name={TOKENS_SECRET}"
+            )
+            auth.replace(tokens_from_secret(items[0]) if items else {})
+            async for change in kube.watch(api, version, namespace, timeout_seconds=240):
+                meta = change.object.get("metadata") or {}
+                if change.type == "BOOKMARK" or meta.get("name") != TOKENS_SECRET:
+                    continue
+                gone = change.type == "DELETED"
+                auth.replace({} if gone else tokens_from_secret(change.object))
+        except asyncio.CancelledError:
+            auth.unfollowed()
+            raise
+        except Exception as exc:  # the API server may be away; re-read per request meanwhile
+            auth.unfollowed()
+            log.warning("watching the token Secret failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(2)
+
+
+async def serve_http(
+    listen: str,
+    controller: Controller,
+    service: AppService,
+    options: HttpOptions | None = None,
+) -> None:
+    options = options or HttpOptions()
     host, _, port = listen.rpartition(":")
 
     async def load_tokens() -> TokenTable:
@@ -102,7 +157,12 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
     metrics.register(ControllerCollector(controller))
     metrics.register(controller.registry_credentials.metrics_registry)
     app = create_app(
-        service, RegistryApi(controller.kube), auth, metrics, ready=controller.ready.is_set
+        service,
+        RegistryApi(controller.kube),
+        auth,
+        metrics,
+        ready=controller.ready.is_set,
+        api_docs=options.api_docs,
     )
 
     @app.post("/api/webhook", tags=["webhook"])
@@ -111,8 +171,6 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
         secret = os.environ.get("TETHER_WEBHOOK_SECRET", "")
         if not secret:
             stored = await _secret_data(controller, WEBHOOK_SECRET)
-            import base64
-
             raw = ((stored or {}).get("data") or {}).get("secret", "")
             secret = base64.b64decode(raw).decode() if raw else ""
         body = await request.body()
@@ -125,7 +183,8 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
         refreshed: list[str] = []
         for url in push.urls:
             refreshed += [n for n in controller.refresh_repo(url) if n not in refreshed]
-        log.info("%s push to %s refreshed %d apps", push.provider, push.urls[:1], len(refreshed))
+        where = [strip_userinfo(u) for u in push.urls[:1]]
+        log.info("%s push to %s refreshed %d apps", push.provider, where, len(refreshed))
         return JSONResponse({"refreshed": refreshed})
 
     # The UI's catch-all route must stay last.
@@ -133,8 +192,21 @@ async def serve_http(listen: str, controller: Controller, service: AppService) -
         key=lambda r: getattr(r, "path", "") in ("/{path:path}", "/{full_path:path}")
     )
     config = uvicorn.Config(
-        app, host=host or "127.0.0.1", port=int(port), log_level="warning", lifespan="off"
+        app,
+        host=host or "127.0.0.1",
+        port=int(port),
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=options.tls_cert,
+        ssl_keyfile=options.tls_key,
+        h11_max_incomplete_event_size=16 * 1024,
     )
     server = uvicorn.Server(config)
-    log.info("API and UI on http://%s:%s", host or "127.0.0.1", port)
-    await server.serve()
+    log.info("API and UI on %s://%s:%s", options.scheme, host or "127.0.0.1", port)
+    watcher = asyncio.create_task(follow_tokens(controller, auth), name="token-watch")
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

@@ -15,7 +15,7 @@ from tether.cli import app as app_commands
 from tether.cli import cluster, registry
 from tether.cli import project as project_commands
 from tether.cli import token as token_commands
-from tether.cli.context import coroutine, err, helm_binary, kube_options, out
+from tether.cli.context import EXIT_REFUSED, coroutine, err, helm_binary, kube_options, out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,16 +32,29 @@ cli.add_command(project_commands.project)
 
 
 @cli.command()
+@click.option(
+    "--write-kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a kubeconfig acting as the controller's ServiceAccount (24 h token).",
+)
 @kube_options
 @coroutine
-async def install(kubeconfig: str | None, app_namespace: str) -> None:
-    """Install Tether's CRDs and the namespace Applications live in."""
+async def install(kubeconfig: str | None, app_namespace: str, write_kubeconfig: str | None) -> None:
+    """Install Tether's CRDs, the app namespace, the default project and least-privilege RBAC."""
     from tether.adapters.kube import KubeClient
+    from tether.controller.install import controller_kubeconfig
     from tether.controller.install import install as do_install
 
     async with KubeClient.from_kubeconfig(kubeconfig) as kube:
         for line in await do_install(kube, app_namespace):
             out.print(f"applied {line}")
+        if write_kubeconfig:
+            config = await controller_kubeconfig(kube, app_namespace)
+            target = Path(write_kubeconfig)
+            target.write_text(yaml.safe_dump(config, sort_keys=False))
+            target.chmod(0o600)
+            out.print(f"wrote {target} (acts as ServiceAccount tether-controller)")
 
 
 @cli.command()
@@ -58,6 +71,34 @@ async def install(kubeconfig: str | None, app_namespace: str) -> None:
     show_default=True,
     help="Keep RegistryCredential pull Secrets fresh (run it in one controller only).",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The PEM private key of --tls-cert.",
+)
+@click.option(
+    "--api-docs/--no-api-docs",
+    default=False,
+    show_default=True,
+    help="Serve /openapi.json (to callers with a token).",
+)
+@click.option(
+    "--allow-cluster-admin",
+    is_flag=True,
+    help="Run even with cluster-admin rights (refused by default: see docs/security.md).",
+)
+@click.option(
+    "--allow-local-repos",
+    is_flag=True,
+    help="Accept local paths and file:// as repoURL (a single-user machine only).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @kube_options
 def controller(
@@ -65,13 +106,23 @@ def controller(
     poll_interval: float,
     workers: int,
     registry_credentials: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    api_docs: bool,
+    allow_cluster_admin: bool,
+    allow_local_repos: bool,
     verbose: bool,
     kubeconfig: str | None,
     app_namespace: str,
 ) -> None:
     """Run the reconcilers (and, with --listen, the API and web UI) in the foreground."""
+    from tether.cli.http import HttpOptions
     from tether.cli.serve import surface_for
-    from tether.controller.server import run
+    from tether.controller.server import ClusterAdminRefused, run
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    http_options = HttpOptions(tls_cert=tls_cert, tls_key=tls_key, api_docs=api_docs)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -91,11 +142,17 @@ def controller(
             workers=workers,
             helm_path=helm_binary(),
             stop=stop,
-            surface=surface_for(listen) if listen else None,
+            surface=surface_for(listen, http_options) if listen else None,
             registry_credentials=registry_credentials,
+            allow_cluster_admin=allow_cluster_admin,
+            allow_local_repos=allow_local_repos,
         )
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ClusterAdminRefused as exc:
+        err.print(f"[red]refused:[/] {exc}")
+        sys.exit(EXIT_REFUSED)
 
 
 @cli.command()

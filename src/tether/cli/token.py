@@ -1,4 +1,8 @@
-"""``tether token``: API tokens, stored hashed in a Secret, shown once."""
+"""``tether token``: API tokens, stored hashed in a Secret, shown once.
+
+``--project P`` binds a token to a project: it then sees and acts only on
+the Applications whose ``spec.project`` is P.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,22 @@ def token() -> None:
 @token.command()
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="readonly", show_default=True)
+@click.option(
+    "--project",
+    default=None,
+    help="Only the Applications of this project (default: every project).",
+)
 @kube_options
 @coroutine
-async def create(name: str, role: str, kubeconfig: str | None, app_namespace: str) -> None:
+async def create(
+    name: str, role: str, project: str | None, kubeconfig: str | None, app_namespace: str
+) -> None:
     """Create a token for NAME; it is printed once and stored only as a hash."""
     value = new_token()
-    user, encoded = token_secret_entry(name, role, value)
+    try:
+        user, encoded = token_secret_entry(name, role, value, project)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--project") from None
     async with KubeClient.from_kubeconfig(kubeconfig) as kube:
         try:
             await kube.merge_patch(
@@ -40,8 +54,10 @@ async def create(name: str, role: str, kubeconfig: str | None, app_namespace: st
                 }
             )
     click.echo(value)
+    scope = f"project {project}" if project else "every project"
     out.print(
-        f"[dim]token for {name} ({role}); it is not stored anywhere in clear[/]", highlight=False
+        f"[dim]token for {name} ({role}, {scope}); it is not stored anywhere in clear[/]",
+        highlight=False,
     )
 
 

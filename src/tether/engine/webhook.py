@@ -3,7 +3,8 @@
 Pure functions over headers and body. A push is accepted only with a valid
 signature (HMAC-SHA256 of the body for GitHub, Gitea and Bitbucket; the
 shared token for GitLab), so anyone who can reach the endpoint cannot make
-Tether fetch at will.
+Tether fetch at will. Signatures are compared as bytes: a header may carry
+any characters, and ``hmac.compare_digest`` refuses non-ASCII ``str``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,16 @@ class Push:
     ref: str
 
 
+def _same(expected: str, presented: str) -> bool:
+    """Constant-time comparison of the UTF-8 bytes (any header value compares, unequal)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogateescape"), presented.encode("utf-8", "surrogateescape")
+    )
+
+
 def _hmac_ok(secret: str, body: bytes, signature: str) -> bool:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(digest, signature.removeprefix("sha256="))
+    return _same(digest, signature.removeprefix("sha256="))
 
 
 def parse(headers: Mapping[str, str], body: bytes, secret: str) -> Push | None:
@@ -55,7 +63,7 @@ def parse(headers: Mapping[str, str], body: bytes, secret: str) -> Push | None:
         is_push = event == "push"
     elif "x-gitlab-event" in h:
         provider, event = "gitlab", h["x-gitlab-event"]
-        ok = hmac.compare_digest(h.get("x-gitlab-token", ""), secret)
+        ok = _same(secret, h.get("x-gitlab-token", ""))
         is_push = event in ("Push Hook", "Tag Push Hook")
     elif "x-event-key" in h:
         provider, event, ok = (
