@@ -3,13 +3,17 @@
 Everything runs on this machine: the local control plane (real
 kube-apiserver, controllers and scheduler, kwok nodes), ``git daemon``
 serving a repository you can clone and push to, and ``tether controller``
-with the web UI. Ctrl-C stops all of it.
+with the web UI over HTTPS, with a self-signed certificate made on first run
+(the UI carries a token, which must not cross a network in clear). Ctrl-C
+stops all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import ipaddress
 import logging
 import os
 import shutil
@@ -19,9 +23,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from tether.adapters.kube import KubeClient
 from tether.api.auth import new_token, token_secret_entry
-from tether.cli.http import TOKENS_SECRET
+from tether.cli.http import TOKENS_SECRET, HttpOptions
 from tether.cli.serve import surface_for
 from tether.controller.install import install
 from tether.controller.server import run
@@ -52,6 +61,45 @@ def _git(*args: str, cwd: Path) -> None:
         GIT_COMMITTER_EMAIL="demo@localhost",
     )
     subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def self_signed_certificate(directory: Path, days: int = 365) -> tuple[Path, Path]:
+    """``tls.crt`` and ``tls.key`` (P-256) for localhost and 127.0.0.1, made once and reused."""
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    if cert_path.exists() and key_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        if cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+            return cert_path, key_path
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tether demo (self-signed)")])
+    now = dt.datetime.now(dt.UTC)
+    san = x509.SubjectAlternativeName(
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(san, critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key_bytes)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
 
 
 def prepare_repo(base: Path) -> tuple[Path, Path]:
@@ -140,11 +188,14 @@ def main() -> None:
     _git("remote", "set-url", "origin", repo_url, cwd=work)
     token = asyncio.run(setup(state.kubeconfig, repo_url))
     ui_port = _free(8080)
+    cert, key = self_signed_certificate(base / "tls")
     print(
         f"""
 Tether demo is running.
 
-  Web UI:      http://127.0.0.1:{ui_port}/   (token: {token})
+  Web UI:      https://127.0.0.1:{ui_port}/   (token: {token})
+               self-signed certificate: {cert}
+               (accept it in the browser; curl --cacert {cert} ...)
   KUBECONFIG:  export KUBECONFIG={state.kubeconfig}
   Git repo:    {repo_url}   (working clone: {work})
 
@@ -174,7 +225,9 @@ Ctrl-C stops the controller, the Git server and the cluster.
             workers=8,
             helm_path=str(helm_path()) if helm_path().exists() else None,
             stop=stop,
-            surface=surface_for(f"127.0.0.1:{ui_port}"),
+            surface=surface_for(
+                f"127.0.0.1:{ui_port}", HttpOptions(tls_cert=str(cert), tls_key=str(key))
+            ),
         )
 
     try:

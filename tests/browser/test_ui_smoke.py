@@ -164,3 +164,21 @@ def test_registry_page(page: Page, served: Served, screenshots: Path) -> None:
     expect(page.get_by_test_id("registry-ns-finance-api")).to_contain_text("AccessDenied")
     expect(page.get_by_test_id("registry-ns-guestbook")).to_contain_text("in ")
     page.screenshot(path=screenshots / "registries.png")
+
+
+def test_app_page_shows_a_sync_window_condition(
+    page: Page, served: Served, screenshots: Path
+) -> None:
+    served.service.apps["svc-0000"]["status"]["conditions"] = [
+        {
+            "type": "SyncWindow",
+            "reason": "Denied",
+            "message": "auto-sync denied by the deny window 'freeze' (0 22 * * *, 8h) of project",
+        }
+    ]
+    sign_in(page, served, READER_TOKEN, "/apps/svc-0000")
+    banner = page.get_by_test_id("condition-SyncWindow")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Sync window")
+    expect(banner).to_contain_text("deny window 'freeze'")
+    page.screenshot(path=screenshots / "sync-window.png")

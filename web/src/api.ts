@@ -93,6 +93,11 @@ export function stream<T>(
     onState("live");
     onData(JSON.parse((e as MessageEvent<string>).data) as T);
   });
+  // The server re-checks the token of an open stream and says so when it was revoked.
+  source.addEventListener("unauthorized", () => {
+    source.close();
+    onUnauthorized();
+  });
   for (const [name, handler] of Object.entries(extra)) {
     source.addEventListener(name, (e) => handler(JSON.parse((e as MessageEvent<string>).data)));
   }

@@ -3,6 +3,14 @@
 export interface Session {
   user: string;
   role: "readonly" | "admin";
+  /** Set for a project token: it sees only this project's applications. */
+  project?: string | null;
+}
+
+export interface Condition {
+  type: string;
+  reason: string;
+  message: string;
 }
 
 export interface AppSummary {
@@ -24,6 +32,9 @@ export interface AppSummary {
   autoSync: boolean;
   paused: boolean;
   pausedReason: string;
+  project?: string;
+  /** The Application's conditions: SyncWindow, ComparisonError, SharedResource... */
+  conditions?: Condition[];
 }
 
 export interface HealthInfo {

@@ -4,7 +4,7 @@ import { ApiError, get, post, stream, type StreamState } from "../api";
 import { append, clear, h } from "../dom";
 import { ago, badge, deployedOf, localTime, withCode } from "../format";
 import { navigate } from "../main";
-import type { AppSummary, Explain, Session, Tree, TreeEvent, TreeNode } from "../types";
+import type { AppSummary, Condition, Explain, Session, Tree, TreeEvent, TreeNode } from "../types";
 import { openHistoryDialog, openSyncDialog, toast } from "./dialogs";
 import { openPanel } from "./panel";
 import { drawTree } from "./tree";
@@ -32,6 +32,16 @@ function action(
   );
   // Disabled buttons get no hover events in some browsers; the wrapper carries the tooltip.
   return h("span", { class: "action", title: canAct ? null : READONLY_HINT }, button);
+}
+
+// Why the controller is holding back (a sync window, a refused object...), one banner each.
+function conditionBanner(c: Condition): HTMLElement {
+  return h(
+    "div",
+    { class: "banner banner-condition", testid: `condition-${c.type}`, role: "status" },
+    h("strong", {}, c.type === "SyncWindow" ? "Sync window: " : `${c.type}: `),
+    c.message || c.reason,
+  );
 }
 
 function explainBanner(
@@ -254,6 +264,7 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
           : null,
         fact("Last sync", h("span", { title: localTime(a.lastSyncedAt) }, ago(a.lastSyncedAt))),
         fact("Destination", h("span", {}, a.namespace)),
+        a.project ? fact("Project", h("span", { testid: "app-project" }, a.project)) : null,
         fact("Auto-sync", h("span", {}, a.paused ? "paused" : a.autoSync ? "on" : "off")),
       ),
       canAct
@@ -278,6 +289,7 @@ export function mountAppPage(main: HTMLElement, name: string, who: Session): () 
         ),
       );
     }
+    for (const c of a.conditions ?? []) banners.append(conditionBanner(c));
     if (a.health !== "Healthy" && ex) banners.append(explainBanner(a, ex, selectByName));
   }
 
