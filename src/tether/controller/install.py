@@ -19,6 +19,7 @@ Two identities, so that no Git push can act with the controller's rights:
 from __future__ import annotations
 
 import asyncio
+import base64
 from importlib import resources
 from typing import Any
 
@@ -155,3 +156,37 @@ async def is_cluster_admin(kube: KubeClient) -> bool:
     except ApiError:
         return False
     return bool((answer.get("status") or {}).get("allowed"))
+
+
+async def controller_kubeconfig(
+    kube: KubeClient, namespace: str = "tether", hours: int = 24
+) -> dict[str, Any]:
+    """A kubeconfig that acts as the ``tether-controller`` ServiceAccount (a
+    short-lived TokenRequest token), for running the controller outside the
+    cluster with the rights it has inside."""
+    answer = await kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{CONTROLLER}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": hours * 3600},
+        },
+    )
+    cluster: dict[str, Any] = {"server": kube.conn.server}
+    if kube.conn.ca_file:
+        with open(kube.conn.ca_file, "rb") as handle:
+            cluster["certificate-authority-data"] = base64.b64encode(handle.read()).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": CONTROLLER, "user": {"token": answer["status"]["token"]}}],
+        "contexts": [
+            {
+                "name": CONTROLLER,
+                "context": {"cluster": "cluster", "user": CONTROLLER, "namespace": namespace},
+            }
+        ],
+        "current-context": CONTROLLER,
+    }

@@ -37,6 +37,7 @@ async def run(
     cache: Path | None = None,
     registry_credentials: bool = True,
     allow_cluster_admin: bool = False,
+    allow_local_repos: bool = False,
 ) -> None:
     kube = KubeClient.from_kubeconfig(kubeconfig)
     if not allow_cluster_admin and await is_cluster_admin(kube):
@@ -53,6 +54,7 @@ async def run(
         helm_path=helm_path,
         workers=workers,
         registry_credentials=registry_credentials,
+        allow_local_repos=allow_local_repos,
     )
     service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
     await controller.start()
