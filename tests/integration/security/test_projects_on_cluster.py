@@ -307,4 +307,5 @@ async def test_syncs_act_as_the_project_service_account_and_rbac_has_the_last_wo
     assert await kube.get_or_none("v1", "Secret", "db", teams.a) is None
     assert await kube.get_or_none("v1", "ConfigMap", "fine", teams.a) is None  # all or nothing
     explained = await service.explain(name)
-    assert "forbidden" in explained["text"].lower()
+    text = explained["text"]
+    assert f"system:serviceaccount:{teams.a}:no-secrets" in text and "'patch' on secrets" in text
