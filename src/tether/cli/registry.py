@@ -6,6 +6,8 @@ still work?". ``list`` answers the first from RegistryCredential status;
 ``check`` answers the second with a ``GET /v2/`` using the credential stored in
 the pull Secret. Both print metadata and registry answers only, never a
 credential (the same summaries the API serves, via ``RegistryApi``).
+``policy`` shows what the administrator's ConfigMap ``tether-registry-policy``
+allows, since a credential refused by it says PolicyRefused in ``list``.
 """
 
 from __future__ import annotations
@@ -109,3 +111,27 @@ async def check(name: str | None, output: str, kubeconfig: str | None, app_names
             out.print(f"{r['name']}{where}: {verdict}: {r.get('message', '')}", highlight=False)
     if failed:
         sys.exit(EXIT_ERROR)
+
+
+@registry.command()
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table")
+@kube_options
+@coroutine
+async def policy(output: str, kubeconfig: str | None, app_namespace: str) -> None:
+    """What RegistryCredentials may run, read and call (ConfigMap tether-registry-policy)."""
+    async with KubeClient.from_kubeconfig(kubeconfig) as kube:
+        info = await RegistryApi(kube).policy(app_namespace)
+    if emit(info, output):
+        return
+    if info["ignored"]:
+        out.print(f"[red]{info['configMap']} is ignored:[/] {info['ignored']}", highlight=False)
+    elif not info["exists"]:
+        out.print(
+            f"{info['configMap']} does not exist: exec providers, endpointURL and "
+            "webIdentityTokenFile are refused.",
+            highlight=False,
+        )
+    for key in ("execCommands", "execEnv", "endpointURLs", "tokenFiles"):
+        out.print(f"{key}: {', '.join(info[key]) or '(none)'}", highlight=False)
+    for problem in info["problems"]:
+        err.print(f"[yellow]skipped:[/] {problem}", highlight=False)

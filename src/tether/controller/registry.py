@@ -20,6 +20,13 @@ Design choices:
 * **Never make things worse.** A failed refresh only records the (redacted)
   error and schedules a jittered exponential retry; it never deletes or blanks
   a Secret. Namespaces that stop being selected keep their Secret.
+* **Nothing runs unless an administrator allowed it.** Each pass reads the
+  registry policy (ConfigMap ``tether-registry-policy`` in the controller's
+  namespace); a credential that breaks it (an exec command, env name,
+  endpoint or token file not on the allow-lists, a Secret outside the
+  controller's namespace, an empty selector) gets Ready=False with reason
+  PolicyRefused naming the field and the rule, before any Secret is read,
+  command run or request sent, and no pull Secret is written.
 * **No credential ever leaves the token.** Status, Events, logs and metrics get
   timestamps and provider errors (already safe, and redacted again here).
 * Providers are blocking (boto3, subprocesses), so they run in a thread; a
@@ -34,7 +41,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,35 +52,19 @@ from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
 from tether.controller import registry_status as status
 from tether.controller import registry_writes as writes
-from tether.engine import application as appmodel
+from tether.controller.registry_pass import Memory, Pass, read_pass
+from tether.controller.registry_policy import PolicySource
 from tether.engine import registry as model
-from tether.engine.registry import CredentialStatus, RegistryCredentialSpec
+from tether.engine import registry_policy as policies
+from tether.engine import registry_status as rstatus
+from tether.engine.registry import RegistryCredentialSpec
+from tether.engine.registry_status import CredentialStatus
 
 log = logging.getLogger(__name__)
 
-CONFIG_REASONS = frozenset({"InvalidSpec", "SecretNotFound", "BadSecret", "BadConfig"})
-
-
-@dataclass
-class _Memory:
-    """Per-credential scheduling state; lost on restart (then everything refreshes once)."""
-
-    fingerprint: tuple[object, ...] = ()
-    next_at: datetime | None = None
-    attempt: int = 0
-    last_error_event: str = ""
-    warned: bool = False
-    config_error: tuple[str, str] | None = None  # from the last refresh, until one succeeds
-
-
-@dataclass
-class _Pass:
-    """What one pass read from the cluster, shared by all credentials."""
-
-    now: datetime
-    namespaces: dict[str, dict[str, str]]  # live, not terminating: name -> labels
-    app_namespaces: set[str]
-    managed: dict[str, dict[str, Any]] = field(default_factory=dict)  # owner -> ns -> Secret
+CONFIG_REASONS = frozenset(
+    {"InvalidSpec", "SecretNotFound", "BadSecret", "BadConfig", "PolicyRefused"}
+)
 
 
 class RegistryCredentialReconciler:
@@ -97,7 +87,8 @@ class RegistryCredentialReconciler:
         self.metrics = writes.RegistryMetrics(self.metrics_registry)
         self._clock = clock
         self._rand = rand
-        self._memory: dict[str, _Memory] = {}
+        self._memory: dict[str, Memory] = {}
+        self._policy = PolicySource(kube, app_namespace)
         self._task: asyncio.Task[None] | None = None
         self._crd_missing_logged = False
 
@@ -134,56 +125,33 @@ class RegistryCredentialReconciler:
                 self._crd_missing_logged = True
             return
         creds, _ = await self.kube.list(api)
-        ns_api = await self.kube.resource_for("v1", "Namespace")
-        ns_items, _ = await self.kube.list(ns_api)
-        namespaces = {
-            str(n["metadata"]["name"]): dict(n["metadata"].get("labels") or {})
-            for n in ns_items
-            if not n["metadata"].get("deletionTimestamp")
-        }
-        wants_apps = any(
-            ((c.get("spec") or {}).get("namespaces") or {}).get("fromApplications") for c in creds
-        )
-        ctx = _Pass(
-            self._clock(), namespaces, await self._app_namespaces() if wants_apps else set()
-        )
-        secret_api = await self.kube.resource_for("v1", "Secret")
-        managed, _ = await self.kube.list(secret_api, label_selector=writes.managed_selector())
-        for secret in managed:
-            ns = str(secret["metadata"].get("namespace", ""))
-            ctx.managed.setdefault(writes.owner_of(secret), {})[ns] = secret
+        policy = await self._policy.load()
+        ctx = await read_pass(self.kube, creds, self.app_namespace, policy, self._clock())
         await asyncio.gather(*(self._guarded(cred, ctx) for cred in creds))
         live = {str(c["metadata"]["name"]) for c in creds}
         for gone in set(self._memory) - live:
             del self._memory[gone]
 
-    async def _app_namespaces(self) -> set[str]:
-        try:
-            api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
-            apps, _ = await self.kube.list(api, self.app_namespace)
-        except ApiError:
-            return set()
-        return {
-            str(((a.get("spec") or {}).get("destination") or {}).get("namespace") or "")
-            for a in apps
-        } - {""}
-
-    async def _guarded(self, cred: dict[str, Any], ctx: _Pass) -> None:
+    async def _guarded(self, cred: dict[str, Any], ctx: Pass) -> None:
         try:
             await self.reconcile(cred, ctx)
         except Exception:
             log.exception("reconciling RegistryCredential %s failed", cred["metadata"]["name"])
 
     # -- one credential -----------------------------------------------------
-    async def reconcile(self, cred: dict[str, Any], ctx: _Pass) -> None:
+    async def reconcile(self, cred: dict[str, Any], ctx: Pass) -> None:
         name = str(cred["metadata"]["name"])
-        mem = self._memory.setdefault(name, _Memory())
+        mem = self._memory.setdefault(name, Memory())
         old = self._old_status(cred)
         try:
             spec = RegistryCredentialSpec.model_validate(cred.get("spec") or {})
         except ValidationError as exc:
             message = f"invalid spec: {status.validation_message(exc)}"
             await self._finish(cred, None, mem, old.namespaces, ctx, ("InvalidSpec", message))
+            return
+        refused = policies.refusals(spec, ctx.policy, self.app_namespace)
+        if refused:
+            await self._refuse(cred, spec, mem, old.namespaces, ctx, refused)
             return
 
         selected = sorted(
@@ -193,8 +161,9 @@ class RegistryCredentialReconciler:
         )
         absent = sorted(set(spec.namespaces.names) - set(ctx.namespaces))
         ref = status.secret_ref(spec)
+        ref_ns = (ref.namespace if ref else None) or self.app_namespace
         provider_secret = (
-            await self.kube.get_or_none("v1", "Secret", ref.name, ref.namespace) if ref else None
+            await self.kube.get_or_none("v1", "Secret", ref.name, ref_ns) if ref else None
         )
         generation = cred["metadata"].get("generation")
         secret_version = (provider_secret or {}).get("metadata", {}).get("resourceVersion")
@@ -216,7 +185,7 @@ class RegistryCredentialReconciler:
         if ref is not None and provider_secret is None:
             missing = (
                 "SecretNotFound",
-                f"Secret {ref.namespace}/{ref.name} (provider.{spec.provider.type} secret "
+                f"Secret {ref_ns}/{ref.name} (provider.{spec.provider.type} secret "
                 "reference) not found",
             )
         config_error = missing or mem.config_error
@@ -227,7 +196,7 @@ class RegistryCredentialReconciler:
             mem.config_error = config_error
         for ns in absent:
             statuses.append(
-                model.record_failure(
+                rstatus.record_failure(
                     by_ns.get(ns) or CredentialStatus(namespace=ns, secret_name=spec.secret_name),
                     ctx.now,
                     f"NamespaceNotFound: namespace {ns} does not exist",
@@ -240,9 +209,9 @@ class RegistryCredentialReconciler:
         self,
         cred: dict[str, Any],
         spec: RegistryCredentialSpec,
-        mem: _Memory,
+        mem: Memory,
         statuses: list[CredentialStatus],
-        ctx: _Pass,
+        ctx: Pass,
         provider_secret: dict[str, Any] | None,
         missing: tuple[str, str] | None,
     ) -> tuple[list[CredentialStatus], tuple[str, str] | None]:
@@ -257,7 +226,7 @@ class RegistryCredentialReconciler:
         reason, message = missing or ("", "")
         if missing is None:
             try:
-                provider = build_provider(spec, data, host=host)
+                provider = build_provider(spec, data, policy=ctx.policy, host=host)
                 token = await asyncio.to_thread(provider.fetch, host)
             except ProviderError as exc:
                 reason, message = exc.reason, model.redact(exc.message, scrub)
@@ -273,7 +242,8 @@ class RegistryCredentialReconciler:
                 mem.last_error_event = text
                 await writes.record_event(self.kube, cred, "RefreshFailed", text)
             log.warning("refreshing registry credential %s failed: %s", name, text)
-            return [model.record_failure(s, ctx.now, text, scrub) for s in statuses], config_error
+            failed_statuses = [rstatus.record_failure(s, ctx.now, text, scrub) for s in statuses]
+            return failed_statuses, config_error
 
         scrub.append(token.password)
         config = model.dockerconfigjson(spec.registry, token.username, token.password)
@@ -292,11 +262,11 @@ class RegistryCredentialReconciler:
                 )
             except (writes.WriteRefused, ApiError) as exc:
                 failed = True
-                out.append(model.record_failure(st, ctx.now, f"WriteFailed: {exc}", scrub))
+                out.append(rstatus.record_failure(st, ctx.now, f"WriteFailed: {exc}", scrub))
                 continue
             if no_sa:
                 log.info("ServiceAccounts %s not found in %s (yet)", ", ".join(no_sa), ns)
-            out.append(model.record_refresh(st, ctx.now, token.expires_at))
+            out.append(rstatus.record_refresh(st, ctx.now, token.expires_at))
         mem.next_at = model.next_refresh(
             token.issued_at,
             token.expires_at,
@@ -319,31 +289,50 @@ class RegistryCredentialReconciler:
         return out, None
 
     def _failed(
-        self, name: str, spec: RegistryCredentialSpec, mem: _Memory, now: datetime, reason: str
+        self, name: str, spec: RegistryCredentialSpec, mem: Memory, now: datetime, reason: str
     ) -> None:
         mem.attempt += 1
         self.metrics.failures.labels(name, spec.registry, reason).inc()
 
-    def _backoff(self, spec: RegistryCredentialSpec, mem: _Memory) -> timedelta:
+    def _backoff(self, spec: RegistryCredentialSpec, mem: Memory) -> timedelta:
         refresh = spec.refresh
         return model.backoff_delay(
             mem.attempt, refresh.retry_backoff, refresh.max_retry_backoff, self._rand()
         )
 
+    async def _refuse(
+        self,
+        cred: dict[str, Any],
+        spec: RegistryCredentialSpec,
+        mem: Memory,
+        statuses: list[CredentialStatus],
+        ctx: Pass,
+        refused: list[policies.Refusal],
+    ) -> None:
+        """Say why the policy refuses ``cred``; nothing was read, run, sent or written."""
+        name, message = str(cred["metadata"]["name"]), policies.refusal_message(refused)
+        mem.fingerprint, mem.next_at, mem.attempt, mem.config_error = (), None, 0, None
+        if message != mem.last_error_event:
+            mem.last_error_event = message
+            self.metrics.failures.labels(name, spec.registry, "PolicyRefused").inc()
+            log.warning("RegistryCredential %s %s", name, message)
+            await writes.record_event(self.kube, cred, "PolicyRefused", message)
+        await self._finish(cred, spec, mem, statuses, ctx, ("PolicyRefused", message))
+
     # -- status -------------------------------------------------------------
-    def _old_status(self, cred: dict[str, Any]) -> model.RegistryCredentialStatus:
+    def _old_status(self, cred: dict[str, Any]) -> rstatus.RegistryCredentialStatus:
         try:
-            return model.RegistryCredentialStatus.model_validate(cred.get("status") or {})
+            return rstatus.RegistryCredentialStatus.model_validate(cred.get("status") or {})
         except ValidationError:
-            return model.RegistryCredentialStatus()
+            return rstatus.RegistryCredentialStatus()
 
     async def _finish(
         self,
         cred: dict[str, Any],
         spec: RegistryCredentialSpec | None,
-        mem: _Memory,
+        mem: Memory,
         statuses: list[CredentialStatus],
-        ctx: _Pass,
+        ctx: Pass,
         config_error: tuple[str, str] | None,
     ) -> None:
         """Recompute readiness and warnings for ``now``; write status and Events on change."""

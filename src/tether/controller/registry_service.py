@@ -9,6 +9,7 @@ from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.check import check_registry
+from tether.controller.registry_policy import PolicySource
 
 GROUP_VERSION = "tether.dev/v1alpha1"
 KIND = "RegistryCredential"
@@ -68,6 +69,20 @@ class RegistryApi:
 
     async def list(self) -> list[dict[str, Any]]:
         return [summary(c) for c in sorted(await self._all(), key=lambda c: c["metadata"]["name"])]
+
+    async def policy(self, namespace: str) -> dict[str, Any]:
+        """What the administrator's registry policy allows (paths and URL prefixes, no secrets)."""
+        policy = await PolicySource(self.kube, namespace).load()
+        return {
+            "configMap": policy.where,
+            "exists": policy.exists,
+            "ignored": policy.ignored_because,
+            "execCommands": sorted(policy.exec_commands),
+            "execEnv": list(policy.exec_env),
+            "endpointURLs": list(policy.endpoint_urls),
+            "tokenFiles": sorted(policy.token_files),
+            "problems": list(policy.problems),
+        }
 
     async def check(self, name: str) -> dict[str, Any]:
         cred = next((c for c in await self._all() if c["metadata"]["name"] == name), None)

@@ -17,13 +17,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from tether.engine import registry as model
-from tether.engine.registry import CredentialStatus, RegistryCredentialSpec
+from tether.engine import registry_status as rstatus
+from tether.engine.registry import RegistryCredentialSpec
+from tether.engine.registry_status import CredentialStatus
 
 EXPIRING = "Expiring"  # condition raised while a credential will lapse and refresh fails
 
 
 def build(
-    old: model.RegistryCredentialStatus,
+    old: rstatus.RegistryCredentialStatus,
     statuses: list[CredentialStatus],
     *,
     provider: str,
@@ -31,31 +33,33 @@ def build(
     now: datetime,
     config_error: tuple[str, str] | None,
     warn_before: timedelta,
-) -> tuple[model.RegistryCredentialStatus, model.Condition]:
+) -> tuple[rstatus.RegistryCredentialStatus, rstatus.Condition]:
     """The status to write and its Expiring condition; transition times carry over."""
     statuses = [
         s.model_copy(
-            update={"conditions": model.set_condition(s.conditions, model.ready_condition(s, now))}
+            update={
+                "conditions": rstatus.set_condition(s.conditions, rstatus.ready_condition(s, now))
+            }
         )
         for s in statuses
     ]
-    new = model.aggregate_status(statuses, provider, generation, now)
+    new = rstatus.aggregate_status(statuses, provider, generation, now)
     ready = new.conditions[0]
     if config_error is not None:
         reason, message = config_error
         ready = ready.model_copy(update={"status": "False", "reason": reason, "message": message})
-    conditions = model.set_condition(old.conditions, ready)
+    conditions = rstatus.set_condition(old.conditions, ready)
     lapsing = [
         s for s in statuses if model.should_warn(s.expires_at, now, warn_before, s.last_error)
     ]
     expiring = expiring_condition(lapsing, now)
-    conditions = model.set_condition(conditions, expiring)
+    conditions = rstatus.set_condition(conditions, expiring)
     return new.model_copy(update={"conditions": conditions}), expiring
 
 
-def expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> model.Condition:
+def expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> rstatus.Condition:
     if not lapsing:
-        return model.Condition(
+        return rstatus.Condition(
             type=EXPIRING, status="False", reason="NotExpiring", last_transition_time=now
         )
     first = min(lapsing, key=lambda s: s.expires_at or now)
@@ -69,7 +73,7 @@ def expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> model.
         words = f"pull credential in {where} expires in {_human(first.expires_at - now)}"
     if first.last_error:
         words += f" and refresh is failing: {first.last_error}"
-    return model.Condition(
+    return rstatus.Condition(
         type=EXPIRING, status="True", reason=reason, message=words, last_transition_time=now
     )
 

@@ -1,4 +1,4 @@
-"""Registry credentials: the spec, the timing rules and the status, with no I/O.
+"""Registry credentials: the spec and the timing rules, with no I/O.
 
 Short-lived pull tokens (ECR's last 12 hours) expire inside imagePullSecrets and
 the next scale-out fails with ImagePullBackOff. Tether refreshes them from inside
@@ -6,8 +6,9 @@ the cluster. Everything that decides *what* to write and *when* lives here as
 pure functions of their inputs (``now`` is always passed in) so the reconciler
 stays a thin loop and the rules can be tested without a cluster or a clock.
 
-The status model has no field that could carry a credential value: it is built
-from timestamps and redacted error strings only.
+The status lives in ``tether.engine.registry_status``; what an administrator
+allows a RegistryCredential to run, read or call lives in
+``tether.engine.registry_policy``.
 """
 
 from __future__ import annotations
@@ -207,8 +208,10 @@ class _Model(BaseModel):
 
 
 class SecretRef(_Model):
+    """A Secret in the controller's namespace (``namespace`` may be left out, or name it)."""
+
     name: str = Field(min_length=1)
-    namespace: str = Field(min_length=1)
+    namespace: str | None = None
 
 
 class EcrProvider(_Model):
@@ -223,6 +226,9 @@ class BasicProvider(_Model):
     secret_ref: SecretRef
 
 
+MAX_EXEC_TIMEOUT = timedelta(seconds=60)
+
+
 class EnvVar(_Model):
     name: str = Field(min_length=1)
     value: str = ""
@@ -233,7 +239,7 @@ class ExecProvider(_Model):
     args: list[str] = Field(default_factory=list)
     env: list[EnvVar] = Field(default_factory=list)
     registry_host: str | None = None
-    timeout: Duration = timedelta(seconds=10)
+    timeout: Duration = Field(default=timedelta(seconds=10), le=MAX_EXEC_TIMEOUT)
     default_cache_duration: Duration = timedelta(minutes=5)
 
 
@@ -384,119 +390,3 @@ def should_warn(
     if expires_at <= now:
         return True
     return last_error is not None and expires_at - now <= warn_before
-
-
-# ---------------------------------------------------------------- status
-
-
-class Condition(_Model):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    last_transition_time: datetime
-
-
-class CredentialStatus(_Model):
-    """Per-namespace state of the pull secret. Timestamps and redacted errors only."""
-
-    namespace: str
-    secret_name: str
-    last_refresh: datetime | None = None
-    expires_at: datetime | None = None
-    last_error: str | None = None
-    last_error_since: datetime | None = None
-    conditions: list[Condition] = Field(default_factory=list)
-
-
-class RegistryCredentialStatus(_Model):
-    observed_generation: int = 0
-    provider: str = ""
-    expires_at: datetime | None = None
-    last_refresh: datetime | None = None
-    namespaces: list[CredentialStatus] = Field(default_factory=list)
-    conditions: list[Condition] = Field(default_factory=list)
-
-
-def set_condition(conditions: list[Condition], new: Condition) -> list[Condition]:
-    """Replace the condition of the same type; keep its transition time if status is unchanged."""
-    old = next((c for c in conditions if c.type == new.type), None)
-    if old is not None and old.status == new.status:
-        new = new.model_copy(update={"last_transition_time": old.last_transition_time})
-    return [*(c for c in conditions if c.type != new.type), new]
-
-
-State = Literal["True", "False", "Unknown"]
-
-
-def _ready(state: State, reason: str, message: str, now: datetime) -> Condition:
-    return Condition(
-        type="Ready", status=state, reason=reason, message=message, last_transition_time=now
-    )
-
-
-def ready_condition(status: CredentialStatus, now: datetime) -> Condition:
-    """Ready is True while the secret holds an unexpired credential.
-
-    A failing refresh keeps Ready True (reason RefreshFailing) until the old
-    credential lapses: pulls still work, and should_warn raises the alarm.
-    """
-    if status.last_refresh is None:
-        return _ready("False", "Pending", status.last_error or "not refreshed yet", now)
-    if status.expires_at is not None and status.expires_at <= now:
-        return _ready("False", "Expired", status.last_error or "credential expired", now)
-    if status.last_error is not None:
-        return _ready("True", "RefreshFailing", status.last_error, now)
-    return _ready("True", "Refreshed", "", now)
-
-
-def record_refresh(
-    status: CredentialStatus, now: datetime, expires_at: datetime | None
-) -> CredentialStatus:
-    """Status after a successful refresh: the error clears, Ready recomputes."""
-    update: dict[str, object] = {"last_refresh": now, "expires_at": expires_at}
-    update.update(last_error=None, last_error_since=None)
-    return _with_ready(status.model_copy(update=update), now)
-
-
-def record_failure(
-    status: CredentialStatus, now: datetime, error: str, secrets: list[str]
-) -> CredentialStatus:
-    """Status after a failed refresh; ``secrets`` are scrubbed from the stored error."""
-    update: dict[str, object] = {
-        "last_error": redact(error, secrets)[:1024],
-        "last_error_since": status.last_error_since or now,
-    }
-    return _with_ready(status.model_copy(update=update), now)
-
-
-def _with_ready(status: CredentialStatus, now: datetime) -> CredentialStatus:
-    conditions = set_condition(status.conditions, ready_condition(status, now))
-    return status.model_copy(update={"conditions": conditions})
-
-
-def aggregate_status(
-    per_namespace: list[CredentialStatus], provider: str, generation: int, now: datetime
-) -> RegistryCredentialStatus:
-    """Roll namespaces up: the earliest expiry, and Ready only if every namespace is Ready."""
-    expiries = [s.expires_at for s in per_namespace if s.expires_at is not None]
-    refreshes = [s.last_refresh for s in per_namespace if s.last_refresh is not None]
-    not_ready = sorted(
-        s.namespace
-        for s in per_namespace
-        if not any(c.type == "Ready" and c.status == "True" for c in s.conditions)
-    )
-    if not per_namespace:
-        ready = _ready("False", "NoNamespaces", "no namespace selected", now)
-    elif not_ready:
-        ready = _ready("False", "NotReady", "not ready in: " + ", ".join(not_ready), now)
-    else:
-        ready = _ready("True", "Ready", "", now)
-    return RegistryCredentialStatus(
-        observed_generation=generation,
-        provider=provider,
-        expires_at=min(expiries, default=None),
-        last_refresh=max(refreshes, default=None),
-        namespaces=sorted(per_namespace, key=lambda s: s.namespace),
-        conditions=[ready],
-    )

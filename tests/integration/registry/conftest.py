@@ -7,6 +7,13 @@ The cluster-side helpers (``regcreds``, ``reconciler``) live in
 """
 
 from fixtures.moto_ecr import moto_ecr, moto_ecr_strict
-from fixtures.registry import reconciler, regcreds, registry_server
+from fixtures.registry import reconciler, regcreds, registry_policy, registry_server
 
-__all__ = ["moto_ecr", "moto_ecr_strict", "reconciler", "regcreds", "registry_server"]
+__all__ = [
+    "moto_ecr",
+    "moto_ecr_strict",
+    "reconciler",
+    "regcreds",
+    "registry_policy",
+    "registry_server",
+]

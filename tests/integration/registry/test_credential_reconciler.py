@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import generate_latest
 
 from fixtures.moto_ecr import ACCOUNT, MotoServer
-from fixtures.registry import RegCreds, RegistryServer, condition
+from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryPolicyMap, RegistryServer, condition
 from fixtures.waiting import await_for
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.pull import pull_manifest
@@ -54,16 +53,14 @@ async def test_basic_provider_writes_a_working_pull_secret_and_patches_service_a
 ) -> None:
     user, password = registry_server.add_user(f"basic-{namespace}")
     await kube.merge_patch("v1", "Namespace", namespace, {"metadata": {"labels": {"pulls": "x"}}})
-    await regcreds.secret(namespace, "login", {"username": user, "password": password})
+    login = f"login-{namespace}"
+    await regcreds.secret(CONTROLLER_NS, login, {"username": user, "password": password})
     name = f"basic-{namespace}"
     await regcreds.create(
         name,
         {
             "registry": registry_server.host,
-            "provider": {
-                "type": "basic",
-                "basic": {"secretRef": {"name": "login", "namespace": namespace}},
-            },
+            "provider": {"type": "basic", "basic": {"secretRef": {"name": login}}},
             "secretName": "regcred",
             "namespaces": {"selector": {"matchLabels": {"pulls": "x"}}},
             "serviceAccounts": ["default"],
@@ -98,11 +95,13 @@ async def test_basic_provider_writes_a_working_pull_secret_and_patches_service_a
 async def test_ecr_provider_via_moto_writes_the_aws_login(
     regcreds: RegCreds,
     reconciler: RegistryCredentialReconciler,
+    registry_policy: RegistryPolicyMap,
     moto_ecr: MotoServer,
     namespace: str,
 ) -> None:
+    await registry_policy.set(endpointURLs=[moto_ecr.url])
     keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret-key"}
-    await regcreds.secret(namespace, "aws", keys)
+    await regcreds.secret(CONTROLLER_NS, f"aws-{namespace}", keys)
     name = f"ecr-{namespace}"
     await regcreds.create(
         name,
@@ -112,7 +111,7 @@ async def test_ecr_provider_via_moto_writes_the_aws_login(
                 "type": "ecr",
                 "ecr": {
                     "endpointURL": moto_ecr.url,
-                    "credentialsSecretRef": {"name": "aws", "namespace": namespace},
+                    "credentialsSecretRef": {"name": f"aws-{namespace}", "namespace": "tether"},
                 },
             },
             "secretName": "ecr-pull",
@@ -128,9 +127,17 @@ async def test_ecr_provider_via_moto_writes_the_aws_login(
     _no_secret_in(json.dumps(full["status"]), f"{ACCOUNT}-auth-token", "testing-secret-key")
 
 
+async def _allow_plugin(policy: RegistryPolicyMap) -> None:
+    await policy.set(execCommands=[str(PLUGIN)], execEnv=["PLUGIN_*"])
+
+
 async def test_exec_provider_refreshes_around_half_life(
-    regcreds: RegCreds, reconciler: RegistryCredentialReconciler, namespace: str
+    regcreds: RegCreds,
+    reconciler: RegistryCredentialReconciler,
+    registry_policy: RegistryPolicyMap,
+    namespace: str,
 ) -> None:
+    await _allow_plugin(registry_policy)
     name = f"exec-{namespace}"
     await regcreds.create(
         name,
@@ -139,8 +146,7 @@ async def test_exec_provider_refreshes_around_half_life(
             "provider": {
                 "type": "exec",
                 "exec": {
-                    "command": sys.executable,
-                    "args": [str(PLUGIN)],
+                    "command": str(PLUGIN),
                     "env": [
                         {"name": "PLUGIN_CACHE_DURATION", "value": "4s"},
                         {"name": "PLUGIN_PASSWORD", "value": "exec-password-xyz"},
@@ -173,12 +179,16 @@ async def test_exec_provider_refreshes_around_half_life(
 
 
 async def test_failing_refresh_keeps_the_old_secret_and_warns(
-    regcreds: RegCreds, reconciler: RegistryCredentialReconciler, kube: KubeClient, namespace: str
+    regcreds: RegCreds,
+    reconciler: RegistryCredentialReconciler,
+    registry_policy: RegistryPolicyMap,
+    kube: KubeClient,
+    namespace: str,
 ) -> None:
+    await _allow_plugin(registry_policy)
     name = f"failing-{namespace}"
     plugin = {
-        "command": sys.executable,
-        "args": [str(PLUGIN)],
+        "command": str(PLUGIN),
         "env": [
             {"name": "PLUGIN_CACHE_DURATION", "value": "20s"},
             {"name": "PLUGIN_PASSWORD", "value": "first-password-abc"},
@@ -239,12 +249,12 @@ async def test_bad_configuration_gives_a_clear_condition(
     regcreds: RegCreds, reconciler: RegistryCredentialReconciler, namespace: str
 ) -> None:
     base = {"secretName": "pull", "namespaces": {"names": [namespace]}}
-    missing = {"type": "basic", "basic": {"secretRef": {"name": "nope", "namespace": namespace}}}
+    missing = {"type": "basic", "basic": {"secretRef": {"name": f"nope-{namespace}"}}}
     cases = {
         "missing-secret": (
             {**base, "registry": "r.example.com", "provider": missing},
             "SecretNotFound",
-            f"Secret {namespace}/nope",
+            f"Secret {CONTROLLER_NS}/nope-{namespace}",
         ),
         "bad-pattern": (
             {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fixtures.registry import RegCreds, RegistryServer
+from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryServer
 from fixtures.tether import Apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
@@ -112,7 +112,7 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
         # The cure: Tether keeps the pull secret, from the new password.
         new_password = registry_server.users[user]
         await regcreds.secret(
-            "default",
+            CONTROLLER_NS,
             f"finance-login-{dest_namespace}",
             {"username": user, "password": new_password},
         )
@@ -125,7 +125,7 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
                     "basic": {
                         "secretRef": {
                             "name": f"finance-login-{dest_namespace}",
-                            "namespace": "default",
+                            "namespace": CONTROLLER_NS,
                         }
                     },
                 },
@@ -147,4 +147,4 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
         status = await regcreds.status(f"finance-{dest_namespace}")
         assert dest_namespace in [n["namespace"] for n in status["namespaces"]]
         assert new_password not in str(status)
-        await kube.delete("v1", "Secret", f"finance-login-{dest_namespace}", "default")
+        await kube.delete("v1", "Secret", f"finance-login-{dest_namespace}", CONTROLLER_NS)

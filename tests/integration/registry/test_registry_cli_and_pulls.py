@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fixtures.registry import RegCreds, RegistryServer
+from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryPolicyMap, RegistryServer
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller.registry import RegistryCredentialReconciler
@@ -43,16 +43,14 @@ async def test_registry_list_and_check_never_print_the_credential(
     namespace: str,
 ) -> None:
     user, password = registry_server.add_user(f"cli-{namespace}")
-    await regcreds.secret(namespace, "login", {"username": user, "password": password})
+    login = f"cli-login-{namespace}"
+    await regcreds.secret(CONTROLLER_NS, login, {"username": user, "password": password})
     name = f"cli-{namespace}"
     await regcreds.create(
         name,
         {
             "registry": registry_server.host,
-            "provider": {
-                "type": "basic",
-                "basic": {"secretRef": {"name": "login", "namespace": namespace}},
-            },
+            "provider": {"type": "basic", "basic": {"secretRef": {"name": login}}},
             "secretName": "cli-pull",
             "namespaces": {"names": [namespace]},
         },
@@ -150,3 +148,23 @@ async def test_checker_fails_pods_like_kubelet_then_starts_them_when_the_secret_
             )
 
         await await_for(running, what="Pod Running and Ready after the secret appeared")
+
+
+async def test_registry_policy_shows_what_the_administrator_allows(
+    registry_policy: RegistryPolicyMap, kubeconfig: str
+) -> None:
+    absent = tether(kubeconfig, "registry", "policy")
+    assert absent.returncode == 0, absent.stderr
+    assert "tether/tether-registry-policy does not exist" in absent.stdout
+    assert "execCommands: (none)" in absent.stdout
+
+    await registry_policy.set(
+        execCommands=["/usr/libexec/ecr-credential-provider", "relative/plugin"],
+        endpointURLs=["https://ecr.vpce.example.com"],
+    )
+    shown = tether(kubeconfig, "registry", "policy", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["exists"] and info["execCommands"] == ["/usr/libexec/ecr-credential-provider"]
+    assert info["endpointURLs"] == ["https://ecr.vpce.example.com"]
+    assert info["tokenFiles"] == [] and len(info["problems"]) == 1

@@ -13,9 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from tether.engine.registry import (
-    CredentialStatus,
     RegistryCredentialSpec,
-    aggregate_status,
     backoff_delay,
     dockerconfigjson,
     format_duration,
@@ -24,10 +22,14 @@ from tether.engine.registry import (
     next_refresh,
     parse_duration,
     parse_image,
-    record_failure,
-    record_refresh,
     registry_matches,
     should_warn,
+)
+from tether.engine.registry_status import (
+    CredentialStatus,
+    aggregate_status,
+    record_failure,
+    record_refresh,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -2,23 +2,27 @@
 
 The controller reads the referenced Secret through the Kubernetes adapter and
 hands its decoded data here, so this module needs no cluster access and the
-mapping from spec fields to provider arguments is in one place.
+mapping from spec fields to provider arguments is in one place. It asks the
+registry policy again before building anything, so no caller can reach a
+provider the administrator has not allowed, even one that skipped the
+controller's own check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tether.adapters.registry.exec_plugin import ExecProvider
 from tether.adapters.registry.providers import (
     BasicProvider,
     Clock,
     EcrProvider,
-    ExecProvider,
     ProviderError,
     TokenProvider,
     utcnow,
 )
 from tether.engine.registry import RegistryCredentialSpec
+from tether.engine.registry_policy import RegistryPolicy, refusal_message, refusals
 
 SecretData = Mapping[str, str | bytes]
 
@@ -32,14 +36,20 @@ def build_provider(
     spec: RegistryCredentialSpec,
     secret_data: SecretData | None = None,
     *,
+    policy: RegistryPolicy,
     host: str | None = None,
     clock: Clock = utcnow,
 ) -> TokenProvider:
     """The provider for ``spec``; ``secret_data`` is the referenced Secret's decoded data.
 
     ``host`` is the concrete registry host being served (needed to derive the ECR
-    region when ``spec.registry`` is a pattern).
+    region when ``spec.registry`` is a pattern). Raises ``ProviderError`` with
+    reason ``PolicyRefused`` when ``policy`` (for the controller namespace
+    ``policy.namespace``) does not allow ``spec``.
     """
+    refused = refusals(spec, policy, policy.namespace)
+    if refused:
+        raise ProviderError("PolicyRefused", refusal_message(refused))
     provider = spec.provider
     if provider.type == "basic":
         if secret_data is None:

@@ -1,4 +1,4 @@
-"""Where registry tokens come from: ECR, a static Secret, or a kubelet exec plugin.
+"""Where registry tokens come from: ECR or a static Secret (exec plugins: ``exec_plugin``).
 
 Each provider turns "I need to pull from host H" into a ``Token`` with an expiry,
 so the reconciler can write it into an imagePullSecret and schedule the next
@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import os
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from tether.adapters.registry._http import best_auth_key
-from tether.engine.registry import ecr_region_of, parse_duration
+from tether.engine.registry import ecr_region_of
 
 Clock = Callable[[], datetime]
-
-KUBELET_API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 
 
 def utcnow() -> datetime:
@@ -254,127 +248,3 @@ class BasicProvider:
                 f"secret needs keys username+password or token (has: {keys})",
             )
         return Token(username, password, expires_at=None, issued_at=self._clock())
-
-
-# ---------------------------------------------------------------- exec (kubelet plugin protocol)
-
-
-class ExecProvider:
-    """Runs a kubelet credential provider plugin, exactly as kubelet would.
-
-    Request on stdin: ``{"apiVersion": KUBELET_API_VERSION, "kind":
-    "CredentialProviderRequest", "image": ...}``. Response on stdout:
-    ``CredentialProviderResponse`` with ``cacheKeyType``, optional ``cacheDuration``
-    and ``auth`` keyed by registry host or pattern. kubelet's environment is
-    inherited and ``env`` is added on top.
-    """
-
-    def __init__(
-        self,
-        command: str,
-        args: list[str] | None = None,
-        env: Mapping[str, str] | None = None,
-        *,
-        image: str | None = None,
-        timeout: timedelta = timedelta(seconds=10),
-        default_cache_duration: timedelta = timedelta(minutes=5),
-        clock: Clock = utcnow,
-    ) -> None:
-        self.command = command
-        self.args = list(args or [])
-        self._env = dict(env or {})
-        self.image = image
-        self.timeout = timeout
-        self.default_cache_duration = default_cache_duration
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"ExecProvider(command={self.command!r}, args={self.args!r})"
-
-    def fetch(self, host: str) -> Token:
-        image = self.image or host
-        request = {"apiVersion": KUBELET_API_VERSION, "kind": "CredentialProviderRequest"}
-        request["image"] = image
-        name = os.path.basename(self.command)
-        issued_at = self._clock()
-        try:
-            proc = subprocess.run(
-                [self.command, *self.args],
-                input=json.dumps(request).encode(),
-                capture_output=True,
-                timeout=self.timeout.total_seconds(),
-                env={**os.environ, **self._env},
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ProviderError(
-                "Timeout", f"credential provider {name} did not answer within {self.timeout}"
-            ) from None
-        except OSError as exc:
-            raise ProviderError(
-                "ExecFailed", f"cannot run credential provider {self.command}: {exc.strerror}"
-            ) from None
-        if proc.returncode != 0:
-            raise ProviderError(
-                "ExecFailed",
-                f"credential provider {name} exited with status {proc.returncode}"
-                + _stderr_tail(proc.stderr),
-            )
-        return self._parse(proc.stdout, name, host, image, issued_at)
-
-    def _parse(self, stdout: bytes, name: str, host: str, image: str, now: datetime) -> Token:
-        def bad(why: str) -> ProviderError:
-            return ProviderError(
-                "BadResponse",
-                f"credential provider {name} wrote an invalid CredentialProviderResponse: {why}",
-            )
-
-        try:
-            response = json.loads(stdout)
-        except (ValueError, UnicodeDecodeError):
-            raise bad(f"stdout is not JSON ({len(stdout)} bytes)") from None
-        if not isinstance(response, dict):
-            raise bad("not a JSON object")
-        if response.get("apiVersion") != KUBELET_API_VERSION:
-            raise bad(f"apiVersion must be {KUBELET_API_VERSION}")
-        if response.get("kind") != "CredentialProviderResponse":
-            raise bad("kind must be CredentialProviderResponse")
-        if response.get("cacheKeyType") not in ("Image", "Registry", "Global"):
-            raise bad("cacheKeyType must be Image, Registry or Global")
-        auth = response.get("auth") or {}
-        if not isinstance(auth, dict):
-            raise bad("auth must be an object")
-        try:
-            raw_duration = response.get("cacheDuration")
-            lifetime = (
-                self.default_cache_duration
-                if raw_duration is None
-                else parse_duration(raw_duration)
-            )
-        except ValueError:
-            raise bad("cacheDuration is not a duration") from None
-        key = best_auth_key([str(k) for k in auth], host, image)
-        if key is None:
-            keys = ", ".join(sorted(str(k) for k in auth)) or "none"
-            raise ProviderError(
-                "NoMatchingAuth",
-                f"credential provider {name} returned no auth for {host} (auth keys: {keys})",
-            )
-        entry = auth[key]
-        if not isinstance(entry, dict) or not isinstance(entry.get("username", ""), str):
-            raise bad(f"auth[{key!r}] must hold username and password strings")
-        password = entry.get("password", "")
-        if not isinstance(password, str) or not password:
-            raise bad(f"auth[{key!r}] has no password")
-        return Token(
-            username=str(entry.get("username", "")),
-            password=password,
-            expires_at=now + lifetime,
-            issued_at=now,
-            proxy_endpoint=key,
-        )
-
-
-def _stderr_tail(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return f": {lines[-1][:200]}" if lines else ""
