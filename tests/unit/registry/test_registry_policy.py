@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tether.engine.registry import RegistryCredentialSpec
 from tether.engine.registry_policy import (
@@ -227,3 +228,11 @@ def test_refusal_message_names_every_field() -> None:
     assert message.startswith("refused by the registry policy: ")
     for name in ("namespaces.selector", "provider.exec.command", "provider.exec.env[0].name"):
         assert name in message
+
+
+def test_exec_timeout_is_capped_at_a_minute() -> None:
+    slow = {"type": "exec", "exec": {**EXEC["exec"], "timeout": "5m"}}
+    with pytest.raises(ValidationError) as info:
+        spec(slow)
+    assert info.value.errors()[0]["loc"] == ("provider", "exec", "timeout")
+    assert spec({"type": "exec", "exec": {**EXEC["exec"], "timeout": "60s"}})
