@@ -47,13 +47,17 @@ class Controller:
         helm_path: str | None = None,
         workers: int = 8,
         registry_credentials: bool = True,
+        allow_local_repos: bool = False,
     ) -> None:
         self.kube = kube
         self.settings = settings or Settings()
         self.live = LiveCache(kube, self._on_change)
         repos = git.RepoCache(cache_dir / "repos")
         self.sources = Sources(
-            repos, helm_path=helm_path, max_age=min(30.0, self.settings.poll_interval / 2)
+            repos,
+            helm_path=helm_path,
+            max_age=min(30.0, self.settings.poll_interval / 2),
+            allow_local_repos=allow_local_repos,
         )
         self.reconciler = Reconciler(kube, self.live, self.sources, self.settings)
         self.workers = workers
@@ -100,6 +104,7 @@ class Controller:
         for timer in self._timers.values():
             timer.cancel()
         await self.live.close()
+        self.sources.close()
 
     async def run_forever(self) -> None:
         await self.start()

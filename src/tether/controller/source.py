@@ -1,26 +1,50 @@
 """From an Application's source to rendered objects: resolve, read, render.
 
-Git and the renderers block, so they run in worker threads. Renders are
-cached by (repo, commit, path, options), and a new commit that does not touch
-an app's path reuses that app's previous render: in a monorepo one commit
-re-renders only the apps it changed.
+Git and the renderers block, so they run in worker threads, in two bounded
+pools of their own (``GIT_WORKERS``, ``RENDER_WORKERS``) rather than the loop's
+shared default executor. A repository gets at most one Git thread at a time
+(an asyncio gate per repository; the others wait without holding a thread),
+and a failed remote listing is remembered for the same window as a
+successful one, so one silent or slow Git server costs one thread for at most
+its timeout and cannot starve the other repositories, the renderers or the
+rest of the controller.
+
+Renders are cached by (repo, commit, path, options), and a new commit that
+does not touch an app's path reuses that app's previous render: in a monorepo
+one commit re-renders only the apps it changed.
+
+Local paths and ``file://`` URLs read the controller's own filesystem, so
+they are refused unless the controller was started with local repositories
+allowed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tether.adapters import git
 from tether.adapters.render import RenderCache
 from tether.engine.application import ApplicationSpec
+from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj
 
 FRESH_WINDOW = 1.0
+GIT_WORKERS = 4
+RENDER_WORKERS = 2
+T = TypeVar("T")
+
+
+class LocalRepositoryError(git.GitError):
+    """A local path or file:// repository, refused outside --allow-local-repos."""
 
 
 @dataclass
@@ -55,8 +79,16 @@ class Sources:
         helm_path: str | None = None,
         kubectl_path: str | None = None,
         max_age: float = 30.0,
+        allow_local_repos: bool = False,
+        git_workers: int = GIT_WORKERS,
+        render_workers: int = RENDER_WORKERS,
     ) -> None:
         self.repos = repos
+        self.allow_local_repos = allow_local_repos
+        self._git_pool = ThreadPoolExecutor(git_workers, thread_name_prefix="tether-git")
+        self._render_pool = ThreadPoolExecutor(render_workers, thread_name_prefix="tether-render")
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._failed: dict[tuple[str, str], tuple[float, git.GitError]] = {}
         self.renders = RenderCache(max_entries=16)  # per-app memos below do the real reuse
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
         self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
@@ -82,20 +114,57 @@ class Sources:
         """
         self.stats.resolves += 1
         url = spec.source.repo_url
+        self.check_url(url)
         target = revision or spec.source.target_revision or "HEAD"
         max_age = FRESH_WINDOW if fresh else self.max_age
         memo_key = (git.cache_key(url), target)
-        known = self._resolved.get(memo_key)
-        if known is not None and time.monotonic() - known[0] <= max_age:
-            return known[1]
-        started = time.monotonic()
-        try:
-            sha = await asyncio.to_thread(self.repos.resolve, url, target, credentials, max_age)
-        except git.GitError:
-            self.stats.fetch_errors += 1
-            raise
-        self._resolved[memo_key] = (started, sha)
-        return sha
+        async with self._gate(url):
+            known = self._resolved.get(memo_key)
+            if known is not None and time.monotonic() - known[0] <= max_age:
+                return known[1]
+            failed = self._failed.get(memo_key)
+            if failed is not None and time.monotonic() - failed[0] <= max_age:
+                raise failed[1]
+            started = time.monotonic()
+            try:
+                sha = await self._in(
+                    self._git_pool, self.repos.resolve, url, target, credentials, max_age
+                )
+            except git.GitError as exc:
+                self.stats.fetch_errors += 1
+                self._failed[memo_key] = (started, exc)
+                raise
+            self._failed.pop(memo_key, None)
+            self._resolved[memo_key] = (started, sha)
+            return sha
+
+    def check_url(self, url: str) -> None:
+        """LocalRepositoryError for a local path or file:// URL unless local repos are allowed."""
+        if not self.allow_local_repos and git.is_local(url.strip()):
+            raise LocalRepositoryError(
+                f"repoURL '{strip_userinfo(url)}' is a local path or file:// URL, which reads "
+                "the controller's own filesystem: refused (start the controller with "
+                "--allow-local-repos to allow it)"
+            )
+
+    def _gate(self, url: str) -> asyncio.Semaphore:
+        """One Git thread at a time per repository; waiters hold no thread."""
+        key = git.cache_key(url)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Semaphore(1)
+        return gate
+
+    @staticmethod
+    async def _in(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await loop.run_in_executor(pool, call)
+
+    def close(self) -> None:
+        """Stop the worker pools (running Git and render calls finish on their own)."""
+        self._git_pool.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)
 
     async def render(
         self,
@@ -106,44 +175,45 @@ class Sources:
         *,
         app_name: str,
     ) -> RenderResult:
-        return await asyncio.to_thread(self._render, app_key, spec, sha, credentials, app_name)
-
-    def _render(
-        self,
-        app_key: str,
-        spec: ApplicationSpec,
-        sha: str,
-        credentials: git.GitCredentials | None,
-        app_name: str,
-    ) -> RenderResult:
+        """Git work (what changed, the files) in the Git pool, the render in the render pool."""
         url = spec.source.repo_url
+        self.check_url(url)
         source: dict[str, Any] = spec.source.model_dump(by_alias=True, exclude_none=True)
         options = repr(sorted(source.items()))
         memo = self._memo.get(app_key)
         if memo and memo.options == options:
             if memo.sha == sha:
                 return RenderResult(sha, memo.objects, rendered=False)
-            changed = self.repos.changed_paths(url, memo.sha, sha, credentials)
+            async with self._gate(url):
+                changed = await self._in(
+                    self._git_pool, self.repos.changed_paths, url, memo.sha, sha, credentials
+                )
             if not git.paths_touch(changed, spec.source.path) and not _touches_outside(
                 changed, spec
             ):
                 self.stats.reuses += 1
                 self._memo[app_key] = _Memo(sha, options, memo.objects)
                 return RenderResult(sha, memo.objects, rendered=False)
-        if not _has_path(self._files(url, sha, credentials), spec.source.path):
+        async with self._gate(url):
+            files = await self._in(self._git_pool, self._files, url, sha, credentials)
+        if not _has_path(files, spec.source.path):
             raise git.PathNotFoundError(
                 f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
             )
         self.stats.renders += 1
-        objects = self.renders.render(
-            url,
-            sha,
-            lambda: self._files(url, sha, credentials),
-            source,
-            app_name=app_name,
-            namespace=spec.destination.namespace,
-            helm_path=self.helm_path,
-            kubectl_path=self.kubectl_path,
+        objects = await self._in(
+            self._render_pool,
+            functools.partial(
+                self.renders.render,
+                url,
+                sha,
+                files,
+                source,
+                app_name=app_name,
+                namespace=spec.destination.namespace,
+                helm_path=self.helm_path,
+                kubectl_path=self.kubectl_path,
+            ),
         )
         with self._lock:
             self._memo[app_key] = _Memo(sha, options, objects)
@@ -180,7 +250,9 @@ class Sources:
         self, url: str, sha: str, credentials: git.GitCredentials | None
     ) -> str:
         try:
-            info = await asyncio.to_thread(self.repos.commit_info, url, sha, credentials)
+            self.check_url(url)
+            async with self._gate(url):
+                info = await self._in(self._git_pool, self.repos.commit_info, url, sha, credentials)
         except git.GitError:
             return ""
         return info.message.strip().splitlines()[0] if info.message.strip() else ""

@@ -10,8 +10,8 @@ from tether.adapters.git.errors import (
     RevisionNotFoundError,
 )
 from tether.adapters.git.repo_cache import CommitInfo, GitIdentity, RepoCache
-from tether.adapters.git.tree import PathEscapeError, paths_touch
-from tether.adapters.git.urls import cache_key
+from tether.adapters.git.tree import PathEscapeError, TreeLimitError, paths_touch
+from tether.adapters.git.urls import cache_key, is_local
 from tether.engine.credentials import GitCredentials, credentials_for
 
 __all__ = [
@@ -24,7 +24,9 @@ __all__ = [
     "PathNotFoundError",
     "RepoCache",
     "RevisionNotFoundError",
+    "TreeLimitError",
     "cache_key",
     "credentials_for",
+    "is_local",
     "paths_touch",
 ]

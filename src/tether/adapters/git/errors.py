@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from tether.adapters.git import timeouts
 from tether.engine.credentials import strip_userinfo
 
 _HTTP_REASONS = {
@@ -52,6 +53,10 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
 def describe_transport_failure(detail: str) -> str:
     """Turn libgit2's wording into a short reason ("401 Unauthorized", ...)."""
     lowered = detail.lower()
+    if "timed out" in lowered or "temporarily unavailable" in lowered:
+        if "connect" in lowered and "socket" not in lowered:
+            return f"timed out connecting (connect timeout {timeouts.connect_timeout():g}s)"
+        return f"timed out: the server sent nothing for {timeouts.idle_timeout():g}s (idle timeout)"
     status = re.search(r"status code:?\s*(\d{3})", lowered)
     if status:
         code = int(status.group(1))

@@ -21,7 +21,7 @@ from typing import Any
 
 import pygit2
 
-from tether.adapters.git import tree
+from tether.adapters.git import timeouts, tree
 from tether.adapters.git.errors import (
     GitError,
     RevisionNotFoundError,
@@ -57,7 +57,18 @@ class CommitInfo:
 class RepoCache:
     """Bare repositories under ``cache_dir``; all methods are blocking and thread-safe."""
 
-    def __init__(self, cache_dir: str | Path) -> None:
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        *,
+        connect_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        """``connect_timeout``/``idle_timeout`` (seconds) bound every network operation.
+
+        libgit2 holds them process-wide: the last RepoCache made sets them for all.
+        """
+        timeouts.apply(connect_timeout, idle_timeout)
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._guard = threading.Lock()
@@ -93,11 +104,17 @@ class RepoCache:
     def _remote(self, repo: pygit2.Repository, url: str) -> Any:
         return repo.remotes.create_anonymous(fetch_url(url))
 
-    def _fail(self, url: str, exc: Exception, creds: GitCredentials | None) -> GitError:
+    def _fail(
+        self, url: str, exc: Exception, creds: GitCredentials | None, started: float
+    ) -> GitError:
         if isinstance(exc, GitError):
             return exc
         secrets = [creds.password, creds.ssh_private_key] if creds else []
-        reason = describe_transport_failure(scrub(str(exc), secrets))
+        detail = scrub(str(exc), secrets)
+        idle = timeouts.idle_timeout()
+        if "could not read refs" in detail.lower() and time.monotonic() - started >= idle * 0.95:
+            detail = "timed out"  # libgit2's wording when the first read hits the timeout
+        reason = describe_transport_failure(detail)
         return GitError(f"cannot reach {strip_userinfo(url)}: {reason}")
 
     def _list_heads(self, url: str, creds: GitCredentials | None) -> dict[str, str]:
@@ -105,10 +122,11 @@ class RepoCache:
         creds = merge_url_credentials(url, creds)
         repo = self._repo(url)
         callbacks = TetherCallbacks(url, creds)
+        started = time.monotonic()
         try:
             heads = self._remote(repo, url).list_heads(callbacks=callbacks)
         except Exception as exc:
-            raise self._fail(url, exc, creds) from None
+            raise self._fail(url, exc, creds, started) from None
         out: dict[str, str] = {}
         for head in heads:
             name, oid = head.name, str(head.oid)
@@ -133,6 +151,7 @@ class RepoCache:
         attempts = [depth, 0] if depth not in (0, _UNSHALLOW) else [depth]
         last: Exception | None = None
         for attempt_depth in attempts:
+            started = time.monotonic()
             try:
                 self._remote(repo, url).fetch(
                     refspecs, callbacks=TetherCallbacks(url, creds), depth=attempt_depth
@@ -148,7 +167,7 @@ class RepoCache:
                 if "shallow" not in str(exc).lower():
                     break
         assert last is not None
-        raise self._fail(url, last, creds) from None
+        raise self._fail(url, last, creds, started) from None
 
     def _commit(self, repo: pygit2.Repository, sha: str) -> pygit2.Commit | None:
         try:

@@ -5,6 +5,19 @@ commits at once, and a work tree per app and commit would be slow and racy.
 Symbolic links are followed inside the repository (a link is stored as a blob
 whose content is the target) and any path or link that would leave the
 repository is an error naming it, since a renderer must never read the host.
+
+Links also multiply: ten links to a directory that holds ten links to the
+next one expand a small repository into millions of files. So a read has a
+budget (files, bytes, directory links followed) and stops with an error
+naming the limit the moment it is spent, before reading a blob over it.
+
+=====================  ==========  ==========================================
+limit                  default     what it counts, per read of a tree
+=====================  ==========  ==========================================
+MAX_TREE_FILES         50,000      files returned (links to files included)
+MAX_TREE_BYTES         256 MiB     their total size
+MAX_LINK_EXPANSIONS    1,000       symbolic links to directories followed
+=====================  ==========  ==========================================
 """
 
 from __future__ import annotations
@@ -21,10 +34,50 @@ _TREE_MODE = 0o040000
 _COMMIT_MODE = 0o160000
 _MAX_LINK_HOPS = 40
 _MAX_DEPTH = 64
+MAX_TREE_FILES = 50_000
+MAX_TREE_BYTES = 256 * 1024 * 1024
+MAX_LINK_EXPANSIONS = 1_000
 
 
 class PathEscapeError(GitError):
     """A path or symbolic link points outside the repository."""
+
+
+class TreeLimitError(GitError):
+    """Reading a tree would exceed a limit on files, bytes or links followed."""
+
+
+class _Budget:
+    """What one read may still cost; TreeLimitError naming the limit once it is spent."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.files = 0
+        self.bytes = 0
+        self.links = 0
+
+    def _fail(self, what: str, path: str) -> TreeLimitError:
+        return TreeLimitError(f"{self.where}: reading the tree stopped at '{path}': {what}")
+
+    def link(self, path: str) -> None:
+        self.links += 1
+        if self.links > MAX_LINK_EXPANSIONS:
+            raise self._fail(
+                f"more than {MAX_LINK_EXPANSIONS} symbolic links to directories followed "
+                "(limit on link expansions)",
+                path,
+            )
+
+    def blob(self, repo: pygit2.Repository, oid: Any, path: str) -> bytes:
+        size = int(repo.odb.read_header(oid)[1])
+        self.files += 1
+        self.bytes += size
+        if self.files > MAX_TREE_FILES:
+            raise self._fail(f"more than {MAX_TREE_FILES} files (limit on files)", path)
+        if self.bytes > MAX_TREE_BYTES:
+            raise self._fail(f"more than {MAX_TREE_BYTES} bytes (limit on bytes)", path)
+        blob = repo[oid]
+        return bytes(blob.data) if isinstance(blob, pygit2.Blob) else b""
 
 
 def normalise_repo_path(path: str) -> str:
@@ -89,6 +142,7 @@ def _walk(
     canonical: str,
     out: dict[str, bytes],
     chain: tuple[str, ...],
+    budget: _Budget,
 ) -> None:
     if len(chain) > _MAX_DEPTH:
         raise GitError(f"directory nesting too deep at '{canonical}'")
@@ -107,15 +161,17 @@ def _walk(
             if isinstance(obj, pygit2.Tree):
                 if target_path in chain:
                     continue  # a link back to an enclosing directory
-                _walk(repo, root, obj, rel, target_path, out, (*chain, target_path))
+                budget.link(rel)
+                _walk(repo, root, obj, rel, target_path, out, (*chain, target_path), budget)
             elif isinstance(obj, pygit2.Blob):
-                out[rel] = bytes(obj.data)
+                out[rel] = budget.blob(repo, obj.id, rel)
             continue
-        obj = repo[entry.id]
-        if isinstance(obj, pygit2.Tree):
-            _walk(repo, root, obj, rel, repo_path, out, (*chain, repo_path))
-        elif isinstance(obj, pygit2.Blob):
-            out[rel] = bytes(obj.data)
+        if entry.filemode == _TREE_MODE:
+            obj = repo[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                _walk(repo, root, obj, rel, repo_path, out, (*chain, repo_path), budget)
+        else:
+            out[rel] = budget.blob(repo, entry.id, rel)
 
 
 def read_files(
@@ -132,10 +188,11 @@ def read_files(
         raise PathNotFoundError(f"path '{clean}' not found at {str(commit.id)[:12]} in {where}")
     canonical, obj = found
     out: dict[str, bytes] = {}
+    budget = _Budget(f"{where} at {str(commit.id)[:12]}")
     if isinstance(obj, pygit2.Blob):
-        out[posixpath.basename(clean)] = bytes(obj.data)
+        out[posixpath.basename(clean)] = budget.blob(repo, obj.id, clean)
     else:
-        _walk(repo, root, obj, "", canonical, out, (canonical,))
+        _walk(repo, root, obj, "", canonical, out, (canonical,), budget)
     return out
 
 
