@@ -26,7 +26,6 @@ from tether.cli.context import (
 )
 from tether.controller.service import ActionRefused, SyncRequest
 from tether.engine import application as appmodel
-from tether.engine.plan import key_from_inventory
 
 COLOURS = {
     "Healthy": "green",
@@ -387,24 +386,21 @@ async def resume(name: str, kubeconfig: str | None, app_namespace: str) -> None:
 
 @app.command()
 @click.argument("name")
-@click.option("--cascade", is_flag=True, help="Also delete every object the app deployed.")
+@click.option(
+    "--cascade",
+    is_flag=True,
+    help="Also delete every object the app deployed that still carries its label.",
+)
 @kube_options
 @coroutine
 async def delete(name: str, cascade: bool, kubeconfig: str | None, app_namespace: str) -> None:
     """Delete an Application (its objects stay unless --cascade)."""
     async with service(kubeconfig, app_namespace) as svc:
-        a = await svc.get_app(name)
-        await svc.kube.delete(appmodel.API_VERSION, appmodel.KIND, name, app_namespace)
-        removed = 0
-        if cascade:
-            for entry in (a.get("status") or {}).get("inventory") or []:
-                key = key_from_inventory(entry)
-                for api in await svc.kube.preferred_resources():
-                    if (api.group, api.kind) == (key.group, key.kind):
-                        await svc.kube.delete(api.api_version, key.kind, key.name, key.namespace)
-                        removed += 1
-                        break
+        done = await svc.delete_app(name, cascade=cascade)
+    removed = len(done.deleted)
     out.print(f"application {name} deleted" + (f" with {removed} objects" if cascade else ""))
+    for reason in done.kept.values():
+        out.print(f"[yellow]kept:[/] {reason}")
 
 
 @app.command()

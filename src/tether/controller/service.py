@@ -18,17 +18,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import ApiError, Conflict, KubeClient
 from tether.controller import events as app_events
 from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
 from tether.controller.reconciler import Reconciler, Stop
 from tether.controller.registry_facts import facts_from
 from tether.controller.runtime import Controller
+from tether.controller.sync import Deletion, delete_inventory
+from tether.engine import adoption, diagnosis, guard
 from tether.engine import application as appmodel
-from tether.engine import diagnosis, guard
 from tether.engine.diff import ResourceDiff, mask_secret, normalise
 from tether.engine.health import HealthStatus
-from tether.engine.objects import Obj, ObjectKey, key_of
+from tether.engine.objects import Obj, ObjectKey, key_of, uid_of
+from tether.engine.plan import key_from_inventory
 from tether.engine.tree import ResourceTree, build_tree
 
 
@@ -201,14 +203,15 @@ class AppService:
             if r.get("message")
         ]
         for cond in status.get("conditions") or []:
-            if cond.get("type") in ("ComparisonError", "InvalidSpec"):
+            if cond.get("type") in ("ComparisonError", "InvalidSpec", "ProjectDenied"):
                 text = f"{cond['type']}: {cond.get('message', '')}"
-                return {
-                    "status": "Unknown",
-                    "text": text,
-                    "chain": [],
-                    "nextStep": "fix the source in Git (the cluster keeps its last good state)",
-                }
+                step = (
+                    "change the app or the commit to stay inside its project, or ask the "
+                    "project's owner to allow it (nothing was applied)"
+                    if cond.get("type") == "ProjectDenied"
+                    else "fix the source in Git (the cluster keeps its last good state)"
+                )
+                return {"status": "Unknown", "text": text, "chain": [], "nextStep": step}
         if errors and str(health) == "Healthy":
             health = HealthStatus.DEGRADED
         result = diagnosis.diagnose(
@@ -370,11 +373,24 @@ class AppService:
         def lookup(key: ObjectKey) -> Obj | None:
             return self.live.get(key)
 
+        not_ours = adoption.delete_resource_refusal(
+            target, _root_of(tree, uid_of(target)), app_name=name
+        )
+        if not_ours is not None:
+            raise ActionRefused(not_ours)  # --force does not make another's object ours
         refusal = guard.check_delete(target, managed, automated and not paused, lookup)
         if refusal is not None and not force:
             raise ActionRefused(refusal.reason)
         key = key_of(target)
-        await self.kube.delete(str(target["apiVersion"]), key.kind, key.name, key.namespace)
+        try:
+            await self.kube.delete(
+                str(target["apiVersion"]), key.kind, key.name, key.namespace, uid=uid_of(target)
+            )
+        except Conflict:
+            raise ActionRefused(
+                f"{adoption.describe(key)} was replaced by another object of the same name "
+                "since it was read; not deleted"
+            ) from None
         await app_events.record(
             self.kube,
             app,
@@ -383,6 +399,18 @@ class AppService:
             warning=bool(refusal),
         )
         return f"deleted {key.kind} {key.name}"
+
+    async def delete_app(self, name: str, *, cascade: bool) -> Deletion:
+        """Delete the Application; with ``cascade`` also each object of its inventory
+        that still carries its label, has no controlling owner, and is the object
+        just read (uid precondition)."""
+        app = await self.get_app(name)
+        await self.kube.delete(appmodel.API_VERSION, appmodel.KIND, name, self.namespace)
+        if not cascade:
+            return Deletion([], {})
+        return await delete_inventory(
+            self.kube, name, [key_from_inventory(e) for e in app_inventory(app)]
+        )
 
     async def _operate(
         self, name: str, operation: dict[str, Any], initiated_by: str, reason: str, message: str
@@ -424,6 +452,20 @@ class AppService:
         push = self._queues.pop(queue, None)
         if push is not None and self.controller is not None:
             self.controller.remove_listener(push)
+
+
+def app_inventory(app: Obj) -> list[str]:
+    return list((app.get("status") or {}).get("inventory") or [])
+
+
+def _root_of(tree: ResourceTree, node_id: str) -> Obj | None:
+    """The topmost object above ``node_id`` in the tree (itself when it is on top)."""
+    nodes = {n.id: n for n in tree.nodes}
+    seen = {node_id}
+    while (node := nodes.get(node_id)) is not None and node.owner and node.owner not in seen:
+        node_id = node.owner
+        seen.add(node_id)
+    return tree.objects.get(node_id)
 
 
 def _key_json(key: ObjectKey) -> dict[str, Any]:

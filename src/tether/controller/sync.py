@@ -3,7 +3,9 @@
 Objects are applied with server-side apply under Tether's field manager
 (``Replace=true`` uses create/replace instead). Namespaces and CRDs go first
 and a CRD must be Established before custom resources of its kind are
-applied, so a CRD and its resources can live in one commit.
+applied, so a CRD and its resources can live in one commit. A prune reads the
+object again and deletes it only while it still carries the app's label, has
+no controlling owner and is the very object (uid) the plan judged.
 """
 
 from __future__ import annotations
@@ -13,11 +15,19 @@ import time
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound, UnknownKind
-from tether.engine.application import FIELD_MANAGER
+from tether.engine import adoption
+from tether.engine.application import FIELD_MANAGER, INSTANCE_LABEL
 from tether.engine.objects import Obj, ObjectKey, conditions, key_of
 from tether.engine.plan import SyncPlan
 
 CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+
+class TakeoverRefused(ApiError):
+    """An object this sync would apply already exists and is not this app's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "TakeoverRefused", message)
 
 
 @dataclass
@@ -26,6 +36,8 @@ class SyncOutcome:
     pruned: list[ObjectKey] = field(default_factory=list)
     errors: dict[ObjectKey, ApiError] = field(default_factory=dict)
     results: dict[ObjectKey, Obj] = field(default_factory=dict)
+    # Prunes left alone because the object stopped being ours since it was read.
+    kept: dict[ObjectKey, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -36,6 +48,8 @@ class SyncOutcome:
             parts = [f"applied {len(self.applied)}"]
             if self.pruned:
                 parts.append(f"pruned {len(self.pruned)}")
+            if self.kept:
+                parts.append(f"kept {len(self.kept)} ({next(iter(self.kept.values()))})")
             return "sync succeeded: " + ", ".join(parts)
         first = next(iter(self.errors.items()))
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
@@ -86,13 +100,15 @@ async def execute(
     kube: KubeClient,
     plan: SyncPlan,
     *,
+    app_name: str,
     replace: bool = False,
     dry_run: bool = False,
     concurrency: int = 8,
     new_namespaces: set[str] | None = None,
 ) -> SyncOutcome:
     """Apply, wait for CRDs, prune. ``new_namespaces`` are created by this sync
-    (CreateNamespace): a dry run treats objects in them as creatable."""
+    (CreateNamespace): a dry run treats objects in them as creatable.
+    ``app_name`` is whose label a pruned object must still carry."""
     outcome = SyncOutcome()
     gate = asyncio.Semaphore(concurrency)
 
@@ -124,9 +140,7 @@ async def execute(
         return outcome  # never prune after a failed apply
     for key in plan.prune:
         try:
-            api_version = await _api_version_for(kube, key)
-            await kube.delete(api_version, key.kind, key.name, key.namespace, dry_run=dry_run)
-            outcome.pruned.append(key)
+            await _prune_one(kube, key, plan.prune_uids.get(key, ""), app_name, dry_run, outcome)
         except NotFound:
             outcome.pruned.append(key)
         except ApiError as exc:
@@ -134,8 +148,71 @@ async def execute(
     return outcome
 
 
+async def _prune_one(
+    kube: KubeClient, key: ObjectKey, uid: str, app_name: str, dry_run: bool, outcome: SyncOutcome
+) -> None:
+    api_version = await _api_version_for(kube, key)
+    live = await kube.get_or_none(api_version, key.kind, key.name, key.namespace)
+    if live is None:
+        outcome.pruned.append(key)
+        return
+    refusal = adoption.delete_refusal(
+        live, app_name=app_name, uid=uid, instance_label=INSTANCE_LABEL
+    )
+    if refusal is not None:
+        outcome.kept[key] = refusal
+        return
+    try:
+        await kube.delete(
+            api_version, key.kind, key.name, key.namespace, dry_run=dry_run, uid=uid or None
+        )
+    except Conflict:  # replaced between the read and the delete: the precondition held
+        outcome.kept[key] = (
+            f"{adoption.describe(key)} was replaced by another object of the same name; not deleted"
+        )
+        return
+    outcome.pruned.append(key)
+
+
 async def _api_version_for(kube: KubeClient, key: ObjectKey) -> str:
     for api in await kube.preferred_resources():
         if (api.group, api.kind) == (key.group, key.kind):
             return api.api_version
     raise NotFound(404, "NotFound", f"{key.kind} is no longer served by the cluster")
+
+
+@dataclass
+class Deletion:
+    """What deleting an app's objects did: deleted, and kept with the reason."""
+
+    deleted: list[ObjectKey]
+    kept: dict[ObjectKey, str]
+
+
+async def delete_inventory(kube: KubeClient, app_name: str, keys: list[ObjectKey]) -> Deletion:
+    """Cascade delete: each object that still carries the app's label, has no
+    controlling owner, and is the object just read (uid precondition)."""
+    done = Deletion([], {})
+    versions = {(api.group, api.kind): api.api_version for api in await kube.preferred_resources()}
+    for key in keys:
+        api_version = versions.get((key.group, key.kind))
+        if api_version is None:
+            continue
+        live = await kube.get_or_none(api_version, key.kind, key.name, key.namespace)
+        if live is None:
+            continue
+        refusal = adoption.delete_refusal(live, app_name=app_name)
+        if refusal is not None:
+            done.kept[key] = refusal
+            continue
+        try:
+            uid = str(live["metadata"].get("uid") or "")
+            await kube.delete(api_version, key.kind, key.name, key.namespace, uid=uid or None)
+        except Conflict:
+            done.kept[key] = (
+                f"{adoption.describe(key)} was replaced by another object of the same name; "
+                "not deleted"
+            )
+            continue
+        done.deleted.append(key)
+    return done

@@ -3,26 +3,32 @@
 A sync runs for a requested operation, for auto-sync on a new revision, or
 for drift when self-heal is on, never while a rollback has paused auto-sync.
 A dry-run error on any object it would apply stops the whole sync, so a
-commit is applied entirely or not at all.
+commit is applied entirely or not at all; so does an object that already
+exists and is not this app's (``engine.adoption``): nothing is taken over
+from another app or from nobody unless adoption was allowed. The app's
+objects are written by ``Pass.writer`` (the project's ServiceAccount) when
+there is one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from tether.adapters.kube import ApiError, KubeClient, UnknownKind
+from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
 from tether.controller import events
 from tether.controller import status as st
 from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
-from tether.controller.sync import SyncOutcome, execute
+from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
+from tether.engine import adoption, ownership, plan
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
-from tether.engine import ownership, plan
 from tether.engine.objects import Obj, ObjectKey, key_of
 
 log = logging.getLogger(__name__)
+SHARED_CONDITION = "SharedResource"
 
 
 class SyncStep:
@@ -32,7 +38,9 @@ class SyncStep:
     live: LiveCache
     sync_count: int
 
-    def _decide(self, p: Pass, memory: AppMemory) -> tuple[bool, str]:
+    def _decide(
+        self, p: Pass, memory: AppMemory, shared: set[ObjectKey] | None = None
+    ) -> tuple[bool, str]:
         assert p.spec is not None and p.comparison is not None
         if p.operation is not None:
             who = ((p.operation.get("initiatedBy") or {}).get("username")) or "unknown"
@@ -40,6 +48,9 @@ class SyncStep:
         automated = p.spec.sync_policy.automated
         if automated is None or p.paused or p.status["sync"]["status"] == "Synced":
             return False, ""
+        differ = p.comparison.out_of_sync
+        if differ and differ <= (shared or set()) and not p.extras:
+            return False, ""  # only another app's objects differ: nothing to do
         only_prune = not p.comparison.out_of_sync and bool(p.extras)
         if only_prune and not automated.prune:
             return False, ""
@@ -54,7 +65,17 @@ class SyncStep:
 
     async def _sync(self, p: Pass, memory: AppMemory) -> None:
         assert p.spec is not None and p.comparison is not None
-        go, initiated_by = self._decide(p, memory)
+        inventory_keys = {plan.key_from_inventory(e) for e in p.status.get("inventory") or []}
+        seen = adoption.judge(
+            p.desired,
+            {k: o for k, o in p.live_of.items() if o is not None},
+            app_name=p.name,
+            inventory=inventory_keys,
+            adopt_existing=p.spec.sync_policy.option("AdoptExisting"),
+        )
+        st.set_condition(p.status, SHARED_CONDITION, adoption.shared_message(seen))
+        shared = {c.key for c in seen if c.verdict == adoption.SHARED}
+        go, initiated_by = self._decide(p, memory, shared)
         if not go:
             return
         op_sync = ((p.operation or {}).get("sync")) or {}
@@ -69,7 +90,7 @@ class SyncStep:
         if initiated_by == "automated" and st.deployed_revision(p.status) == p.sha:
             await self._with_field_owners(p)
         if policy.option("CreateNamespace") and not dry_run:
-            await self._ensure_namespace(p.spec.destination.namespace)
+            await self._ensure_namespace(p.spec.destination.namespace, p.name)
         live = {
             k: o
             for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
@@ -92,8 +113,13 @@ class SyncStep:
             )
         except plan.PlanError as exc:
             raise Stop("ComparisonError", str(exc)) from None
+        refused = await self._refused(p, sync_plan, inventory_keys)
         blocked = _blocking_errors(p.comparison, sync_plan, p.desired)
-        if blocked:
+        if refused:
+            # Applying would take over objects that are not ours: the commit is
+            # applied whole or not at all, so nothing is applied (or pruned).
+            outcome = SyncOutcome(errors=refused)
+        elif blocked:
             # The API server already refused these in the comparison's dry run: applying
             # the rest would deploy half a commit, so nothing is applied (or pruned).
             outcome = SyncOutcome(errors=blocked)
@@ -106,8 +132,9 @@ class SyncStep:
                 else set()
             )
             outcome = await execute(
-                self.kube,
+                p.writer or self.kube,
                 sync_plan,
+                app_name=p.name,
                 replace=policy.option("Replace"),
                 dry_run=dry_run,
                 new_namespaces=creating,
@@ -178,6 +205,51 @@ class SyncStep:
                 p.requeue_after = min(cap, base * retry.backoff.factor ** (memory.attempts - 1))
         self._clear_operation(p)
 
+    async def _refused(
+        self, p: Pass, sync_plan: plan.SyncPlan, inventory: set[ObjectKey]
+    ) -> dict[ObjectKey, ApiError]:
+        """The objects this sync would apply that exist and are not ours to take.
+
+        The live cache holds only labelled objects of most kinds, so an object it
+        does not know is read from the cluster: it may exist without any label.
+        """
+        assert p.spec is not None
+        live: dict[ObjectKey, Obj] = {}
+        unknown: dict[ObjectKey, ApiError] = {}
+        gate = asyncio.Semaphore(8)
+
+        async def read(obj: Obj) -> None:
+            key = key_of(obj)
+            found = self.live.get(key)
+            if found is None:
+                try:
+                    async with gate:
+                        found = await self.kube.get_or_none(
+                            str(obj["apiVersion"]), key.kind, key.name, key.namespace
+                        )
+                except UnknownKind:
+                    found = None  # its CRD comes in this sync: nothing of it exists yet
+                except ApiError as exc:
+                    unknown[key] = TakeoverRefused(
+                        f"{adoption.describe(key)}: cannot tell whether it exists and whose it "
+                        f"is: {exc.message}"
+                    )
+            if found is not None:
+                live[key] = found
+
+        await asyncio.gather(*(read(o) for o in sync_plan.apply))
+        claims = adoption.judge(
+            sync_plan.apply,
+            live,
+            app_name=p.name,
+            inventory=inventory,
+            adopt_existing=p.spec.sync_policy.option("AdoptExisting"),
+        )
+        for c in claims:
+            if c.verdict == adoption.ADOPT:
+                log.info("%s: %s", p.name, c.message)
+        return unknown | {c.key: TakeoverRefused(c.message) for c in claims if c.refused}
+
     async def _with_field_owners(self, p: Pass) -> None:
         """Read the drifted objects with their managedFields (the cache keeps none),
         before our apply takes ownership back, so the event can say who changed what."""
@@ -223,14 +295,24 @@ class SyncStep:
             return ""
         return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
 
-    async def _ensure_namespace(self, name: str) -> None:
+    async def _ensure_namespace(self, name: str, app_name: str) -> None:
+        """Create the destination (CreateNamespace). It carries no app label, so it is
+        never pruned, but it names the app that may adopt it if Git renders it later."""
         if self.live.get(ObjectKey("", "Namespace", "", name)) is not None:
             return
         try:
-            await self.kube.apply(
-                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                field_manager=appmodel.FIELD_MANAGER,
+            await self.kube.create(  # not apply: one that exists already is left as it is
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {
+                        "name": name,
+                        "annotations": {adoption.ADOPT_ANNOTATION: app_name},
+                    },
+                }
             )
+        except Conflict:
+            return
         except ApiError as exc:
             log.warning("could not create namespace %s: %s", name, exc)
 
