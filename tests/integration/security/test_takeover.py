@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fixtures.tether import Apps, condition, example_files
+from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller.service import ActionRefused, AppService
 from tether.controller.sync import execute
@@ -29,6 +33,7 @@ pytestmark = pytest.mark.cluster
 Kubectl = Callable[..., str]
 LABEL = "app.tether.dev/instance"
 CONFIGMAP = "apps/finance/configmap.yaml"
+TETHER = str(Path(sys.executable).with_name("tether"))
 
 
 def _namespace(kubectl: Kubectl, name: str) -> None:
@@ -230,7 +235,7 @@ async def test_cascade_delete_keeps_objects_that_lost_the_label_or_belong_to_ano
     apps: Apps,
     kube: KubeClient,
     kubectl: Kubectl,
-    service: AppService,
+    kubeconfig: str,
     dest_namespace: str,
 ) -> None:
     git_repo.commit(example_files())
@@ -242,13 +247,33 @@ async def test_cascade_delete_keeps_objects_that_lost_the_label_or_belong_to_ano
         "label", "service", "finance-api", "-n", dest_namespace, f"{LABEL}=team-b", "--overwrite"
     )
 
-    done = await service.delete_app(name, cascade=True)
+    proc = await asyncio.create_subprocess_exec(
+        TETHER,
+        "app",
+        "delete",
+        name,
+        "--cascade",
+        "--kubeconfig",
+        kubeconfig,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ, COLUMNS="300", NO_COLOR="1"),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
     apps.created.remove(name)
+    said = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert "with 1 objects" in said, said
+    assert (
+        f"kept: ConfigMap {dest_namespace}/finance-api-config no longer carries the label" in said
+    )
+    assert f"kept: Service {dest_namespace}/finance-api belongs to app 'team-b'" in said
 
-    assert [k.kind for k in done.deleted] == ["Deployment"]
-    kept = {k.kind: reason for k, reason in done.kept.items()}
-    assert "is not managed by any app" in kept["ConfigMap"]
-    assert "belongs to app 'team-b'" in kept["Service"]
+    async def deployment_gone() -> bool:
+        dep = await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace)
+        return dep is None or bool(dep["metadata"].get("deletionTimestamp"))
+
+    await await_for(deployment_gone, what="the app's own Deployment deleted")
     assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", dest_namespace)
     assert await kube.get_or_none("v1", "Service", "finance-api", dest_namespace)
 

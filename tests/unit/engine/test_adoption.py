@@ -115,3 +115,21 @@ def test_deleting_by_hand_needs_the_app_label_on_the_object_or_the_one_above_it(
     assert other is not None and "belongs to app 'team-b'" in other
     orphan = adoption.delete_resource_refusal(cm(), None, app_name="team-a")
     assert orphan is not None and "not managed by any app" in orphan
+
+
+def test_an_existing_unlabelled_namespace_rendered_from_git_is_a_takeover() -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "finance", "uid": "n"}}
+    key = key_of(ns)
+    c = adoption.claim(key, ns, app_name="team-a")
+    assert c.refused and c.message.startswith("Namespace finance exists and is not managed")
+
+
+def test_the_namespace_create_namespace_made_for_the_app_may_be_adopted_by_it_only() -> None:
+    made = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "finance", "annotations": {adoption.ADOPT_ANNOTATION: "team-a"}},
+    }
+    key = key_of(made)
+    assert adoption.claim(key, made, app_name="team-a").verdict == adoption.ADOPT
+    assert adoption.claim(key, made, app_name="team-b").refused
