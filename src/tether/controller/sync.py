@@ -60,7 +60,13 @@ class SyncOutcome:
 async def _wait_established(kube: KubeClient, name: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        crd = await kube.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        try:
+            crd = await kube.get_or_none(
+                "apiextensions.k8s.io/v1", "CustomResourceDefinition", name
+            )
+        except ApiError:  # the writer may not read CRDs: its custom resources say the rest
+            await kube.discover(refresh=True)
+            return
         if crd and conditions(crd).get("Established", {}).get("status") == "True":
             await kube.discover(refresh=True)
             return
