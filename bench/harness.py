@@ -239,7 +239,16 @@ class ControllerProc:
         self.env = env
         self.port = free_port() if listen else 0
         self.log_path = env.tmp / f"controller-{int(time.time() * 1000)}.log"
-        args = ["controller", "--kubeconfig", env.state.kubeconfig, "--poll", str(poll)]
+        # The admin kubeconfig of the local cluster; syncs still impersonate the
+        # default project's deployer, so the measured path is the production one.
+        args = [
+            "controller",
+            "--kubeconfig",
+            env.state.kubeconfig,
+            "--poll",
+            str(poll),
+            "--allow-cluster-admin",
+        ]
         if listen:
             args += ["--listen", f"127.0.0.1:{self.port}"]
         if verbose:

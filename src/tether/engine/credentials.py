@@ -137,8 +137,9 @@ def credentials_for(
     cover ``url`` are ignored, and so are Secrets of another project: a
     Secret's ``project`` key (as in Argo CD) names the one project whose apps
     may use it, and a Secret without one serves the ``default`` project only,
-    so a team's token is never lent to another team's app. Ties on length go to the Secret that sorts first
-    by namespace/name so that the choice does not depend on list order.
+    so a team's token is never lent to another team's app. Ties on length go
+    to the Secret that sorts first by namespace/name so that the choice does
+    not depend on list order.
     """
     best: tuple[int, str, Obj] | None = None
     for secret in secrets:

@@ -32,7 +32,7 @@ from diag_finance import (
     service_account_kubeconfig,
 )
 
-from fixtures.tether import APP_NS, Apps
+from fixtures.tether import APP_NS, Apps, Projects
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller.reconciler import Settings
@@ -443,6 +443,7 @@ async def test_tether_forbidden_by_rbac_says_which_permission_to_grant(
     namespace: str,
     dest_namespace: str,
     tmp_path: Path,
+    make_project: Projects,
 ) -> None:
     """A second Tether, running as a ServiceAccount that may read but not write ConfigMaps.
 
@@ -468,7 +469,11 @@ async def test_tether_forbidden_by_rbac_says_which_permission_to_grant(
         try:
             service = AppService(limited, ctl.reconciler, controller=ctl, namespace=APP_NS)
             git_repo.commit(finance_files(), message="finance app")
-            name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO)
+            # A project naming no ServiceAccount: syncs are made as Tether itself.
+            project = await make_project.create()
+            name = await apps.create(
+                git_repo.git_url, dest=dest_namespace, automated=AUTO, extra={"project": project}
+            )
             found = await explained(
                 service,
                 name,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from fixtures.tether import APP_NS, Apps
+from fixtures.tether import APP_NS, Apps, Projects
 from fixtures.waiting import await_for
 
 WIDGET_CRD = {
@@ -54,13 +54,24 @@ RULES = """- group: rules.example.com
 
 
 async def test_configmap_rule_decides_a_custom_resource_health_and_a_bad_rule_is_reported(
-    git_repo: Any, apps: Apps, dest_namespace: str, kubectl: Callable[..., str]
+    git_repo: Any,
+    apps: Apps,
+    dest_namespace: str,
+    kubectl: Callable[..., str],
+    make_project: Projects,
 ) -> None:
     kubectl("apply", "-f", "-", input=json.dumps(WIDGET_CRD))
     kubectl("wait", "--for=condition=Established", "crd/widgets.rules.example.com")
     git_repo.commit({"widgets/gear.yaml": WIDGET}, message="a broken widget")
+    # The default project's deployer holds the built-in admin role, which covers
+    # no custom kinds; this project's syncs are made by the controller itself.
+    project = await make_project.create()
     name = await apps.create(
-        git_repo.git_url, path="widgets", dest=dest_namespace, automated={"prune": True}
+        git_repo.git_url,
+        path="widgets",
+        dest=dest_namespace,
+        automated={"prune": True},
+        extra={"project": project},
     )
 
     async def health() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.tether import APP_NS
+from fixtures.tether import APP_NS, CRDS_ALLOWED, Projects
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.engine import application as appmodel
@@ -38,7 +38,15 @@ class ControllerProcess:
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [TETHER, "controller", "--kubeconfig", self.kubeconfig, "--poll", "2"],
+                [
+                    TETHER,
+                    "controller",
+                    "--kubeconfig",
+                    self.kubeconfig,
+                    "--poll",
+                    "2",
+                    "--allow-cluster-admin",  # the app's CRD is deployed by the controller
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -85,6 +93,7 @@ async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
     controller_process: Callable[[], ControllerProcess],
     dest_namespace: str,
     tmp_path: Path,
+    make_project: Projects,
 ) -> None:
     group = f"r{secrets.token_hex(4)}.example.com"
     crd = {
@@ -137,6 +146,7 @@ async def test_kill_9_mid_sync_then_restart_converges_with_nothing_lost(
                 },
                 "destination": {"namespace": dest_namespace},
                 "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+                "project": await make_project.create(clusterResourceWhitelist=CRDS_ALLOWED),
             },
         }
     )

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from fixtures.tether import Apps, example_files
+from fixtures.tether import CRDS_ALLOWED, Apps, Projects, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller.runtime import Controller
@@ -176,7 +176,7 @@ async def test_create_namespace_creates_the_destination(
 
 
 async def test_a_crd_and_its_custom_resource_in_one_commit_sync_in_one_go(
-    git_repo: Any, apps: Apps, kube: KubeClient, dest_namespace: str
+    git_repo: Any, apps: Apps, kube: KubeClient, dest_namespace: str, make_project: Projects
 ) -> None:
     group = f"g{secrets.token_hex(4)}.example.com"
     crd = {
@@ -218,7 +218,11 @@ async def test_a_crd_and_its_custom_resource_in_one_commit_sync_in_one_go(
         "apps/finance/budget.yaml": json.dumps(budget),
     }
     git_repo.commit(files, message="CRD and a Budget")
-    name = await apps.create(git_repo.git_url, dest=dest_namespace, automated=AUTO)
+    # CRDs are cluster-scoped: only a project that lists them may deploy them.
+    project = await make_project.create(clusterResourceWhitelist=CRDS_ALLOWED)
+    name = await apps.create(
+        git_repo.git_url, dest=dest_namespace, automated=AUTO, extra={"project": project}
+    )
     try:
         st = await apps.wait_synced(name)
         assert st["operationState"]["phase"] == "Succeeded"

@@ -53,7 +53,8 @@ def test_destination_outside_the_project_is_refused() -> None:
 
 @pytest.mark.parametrize("reserved", [APP_NS, "kube-system", "kube-public"])
 def test_a_glob_never_reaches_the_app_namespace_or_kube_namespaces(reserved: str) -> None:
-    everything = project({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]})
+    anywhere = [{"server": "*", "namespace": "*"}]
+    everything = project({"sourceRepos": ["*"], "destinations": anywhere})
     problems = projects.check_app(everything, app_spec(ns=reserved), APP_NS)
     assert problems and "reserved namespace" in problems[0]
 
@@ -117,13 +118,8 @@ def test_service_account_per_destination() -> None:
         }
     )
     server = appmodel.IN_CLUSTER
-    assert (
-        projects.service_account(p, server, "team-a-prod") == "system:serviceaccount:ops:deploy"
-    )
-    assert (
-        projects.service_account(p, server, "team-a")
-        == "system:serviceaccount:team-a:deployer"
-    )
+    assert projects.service_account(p, server, "team-a-prod") == "system:serviceaccount:ops:deploy"
+    assert projects.service_account(p, server, "team-a") == "system:serviceaccount:team-a:deployer"
     assert projects.service_account(project(TEAM_A), server, "team-a") is None
 
 
