@@ -67,6 +67,7 @@ def app() -> None:
 @click.option("--self-heal", is_flag=True, help="Revert changes made in the cluster.")
 @click.option("--prune", is_flag=True, help="Delete objects removed from Git (with --auto-sync).")
 @click.option("--create-namespace", is_flag=True, help="Create the destination namespace.")
+@click.option("--project", default="default", show_default=True, help="Project the app belongs to.")
 @kube_options
 @coroutine
 async def create(
@@ -80,6 +81,7 @@ async def create(
     self_heal: bool,
     prune: bool,
     create_namespace: bool,
+    project: str,
     kubeconfig: str | None,
     app_namespace: str,
 ) -> None:
@@ -97,6 +99,7 @@ async def create(
             prune,
             create_namespace,
             app_namespace,
+            project,
         )
     except appmodel.SpecError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -124,6 +127,7 @@ def _manifests(
     prune: bool,
     create_namespace: bool,
     app_namespace: str,
+    project: str = "default",
 ) -> list[dict[str, Any]]:
     """The Applications to create; raises SpecError naming every unsupported or bad field."""
     manifests: list[dict[str, Any]] = []
@@ -153,6 +157,7 @@ def _manifests(
                 "source": {"repoURL": repo, "path": path, "targetRevision": revision},
                 "destination": {"namespace": dest_namespace},
                 "syncPolicy": policy,
+                "project": project,
             }
         )
         manifests.append(appmodel.new_application(name, app_namespace, spec))
