@@ -13,12 +13,14 @@ before its sender is known.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tether.api import errors, static
 from tether.api.auth import Auth, AuthMiddleware, QueryTokenMiddleware, require_global
@@ -31,6 +33,35 @@ from tether.api.streams import router as stream_router
 from tether.controller.service import AppService
 
 ReadyCheck = Callable[[], bool]
+
+
+class HeadersMiddleware:
+    """Security headers on every response, ``no-store`` on the API's.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's
+    BaseHTTPMiddleware reads the body in a task group, which would turn a
+    body cut off at the size limit into a 500 instead of a 413.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope["path"]).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if api:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -73,17 +104,6 @@ def create_app(
     app.state.stream_reauth = stream_reauth
     errors.install(app, not_found=static.ui_fallback(web_dist))
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -103,6 +123,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(registry_router)
     app.include_router(stream_router)
+    app.add_middleware(HeadersMiddleware)
     protected = ("/api/v1/", "/openapi.json") + (() if public_metrics else ("/metrics",))
     app.add_middleware(AuthMiddleware, auth=auth, prefixes=protected)
     app.add_middleware(QueryTokenMiddleware)

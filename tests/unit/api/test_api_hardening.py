@@ -258,3 +258,17 @@ def test_a_non_ascii_signature_is_401_not_500(
     response = webhook_client.post("/api/webhook", content=b"{}", headers=dict(raw))  # type: ignore[arg-type]
     assert response.status_code == 401
     assert "signature does not match" in response.json()["error"]
+
+
+def test_a_chunked_webhook_body_over_the_limit_is_413_not_500(
+    webhook_client: TestClient,
+) -> None:
+    def body() -> Iterator[bytes]:
+        for _ in range(4):
+            yield b" " * (512 * 1024)
+
+    response = webhook_client.post(
+        "/api/webhook", content=body(), headers={"X-GitHub-Event": "push"}
+    )
+    assert response.status_code == 413
+    assert "too large" in response.json()["error"]
