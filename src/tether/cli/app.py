@@ -204,7 +204,8 @@ async def get(name: str, output: str, kubeconfig: str | None, app_namespace: str
     src = a["spec"]["source"]
     out.print(
         f"[bold]{name}[/]  {src['repoURL']}  path={src.get('path', '.')}  "
-        f"revision={src.get('targetRevision', 'HEAD')}"
+        f"revision={src.get('targetRevision', 'HEAD')}  "
+        f"project={a['spec'].get('project', 'default')}"
     )
     out.print(
         f"sync:   {_c(st.get('sync', {}).get('status', 'Unknown'))} "
