@@ -106,8 +106,11 @@ def rbac_objects(namespace: str) -> list[Obj]:
             "metadata": {"name": CONTROLLER, "labels": LABELS},
             "rules": controller_rules(),
         },
-        binding(CONTROLLER, CONTROLLER, CONTROLLER),
-        binding(DEPLOYER, "admin", DEPLOYER),
+        # One pair of bindings per app namespace (tether-controller and
+        # tether-deployer for the default one), so installs side by side do
+        # not take each other's rights away.
+        binding(f"{namespace}-controller", CONTROLLER, CONTROLLER),
+        binding(f"{namespace}-deployer", "admin", DEPLOYER),
     ]
 
 

@@ -220,7 +220,7 @@ def test_readonly_tokens_never_see_credentials_written_in_an_app(
     for text in seen:
         assert URL_SECRET not in text
         assert HELM_SECRET not in text
-    assert helm["parameters"] == [{"name": "dbPassword", "value": "++++++++"}]
+    assert [(p["name"], p["value"]) for p in helm["parameters"]] == [("dbPassword", "++++++++")]
     assert url == "https://127.0.0.1:9/finance.git"
     with tether_server.admin() as http:
         admin_view = http.get(f"/api/v1/apps/{helm_app}").text
