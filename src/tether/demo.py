@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,7 +33,7 @@ from tether.adapters.kube import KubeClient
 from tether.api.auth import new_token, token_secret_entry
 from tether.cli.http import TOKENS_SECRET, HttpOptions
 from tether.cli.serve import surface_for
-from tether.controller.install import install
+from tether.controller.install import controller_kubeconfig, install
 from tether.controller.server import run
 from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster
@@ -121,9 +122,14 @@ def prepare_repo(base: Path) -> tuple[Path, Path]:
     return bare, work
 
 
-async def setup(kubeconfig: str, repo_url: str) -> str:
+async def setup(kubeconfig: str, repo_url: str, controller_config: Path) -> str:
+    """Install Tether, write the controller's own kubeconfig, and create the finance app."""
     async with KubeClient.from_kubeconfig(kubeconfig) as kube:
         await install(kube, "tether")
+        # The controller runs as its least-privilege ServiceAccount, as in production.
+        config = await controller_kubeconfig(kube, "tether")
+        controller_config.write_text(yaml.safe_dump(config, sort_keys=False))
+        controller_config.chmod(0o600)
         token = new_token()
         user, encoded = token_secret_entry("demo-admin", "admin", token)
         secret = {
@@ -186,7 +192,8 @@ def main() -> None:
     )
     repo_url = f"git://127.0.0.1:{git_port}/{bare.name}"
     _git("remote", "set-url", "origin", repo_url, cwd=work)
-    token = asyncio.run(setup(state.kubeconfig, repo_url))
+    controller_config = base / "controller.kubeconfig"
+    token = asyncio.run(setup(state.kubeconfig, repo_url, controller_config))
     ui_port = _free(8080)
     cert, key = self_signed_certificate(base / "tls")
     print(
@@ -219,7 +226,7 @@ Ctrl-C stops the controller, the Git server and the cluster.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await run(
-            kubeconfig=state.kubeconfig,
+            kubeconfig=str(controller_config),
             namespace="tether",
             poll_interval=15.0,
             workers=8,
