@@ -14,7 +14,7 @@ from tether.engine.health import (
     assess,
     worst,
 )
-from tether.engine.objects import ObjectKey
+from tether.engine.objects import ObjectKey, parse_time
 
 FIXTURES = Path(__file__).parent / "fixtures" / "health"
 CASES = sorted(FIXTURES.glob("*/*.yaml"))
@@ -29,7 +29,8 @@ def load(path: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
 def test_object_health_matches_fixture(path: Path) -> None:
     case = load(path)
-    result = assess(case["object"], case.get("children") or [], case.get("events") or [])
+    now = parse_time(case.get("now"))
+    result = assess(case["object"], case.get("children") or [], case.get("events") or [], now=now)
     expect = case["expect"]
     assert result.status == HealthStatus(expect["status"]), result
     if "reason" in expect:

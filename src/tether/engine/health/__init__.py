@@ -1,16 +1,20 @@
 """Health of Kubernetes objects and of an application as a whole.
 
 ``assess`` answers "is this object doing what it was asked to?" for one live
-object, from its status, its children and its Events. Custom rules (CEL, see
-``rules``) are consulted first so a team can teach Tether about its own CRDs
-without code; then a kind-specific check; then the kstatus conventions.
+object, from its status, its children and its Events. The user's rules (CEL,
+see ``rules``, or Argo CD Lua, see ``lua``) are consulted first so a team can
+teach Tether about its own CRDs without code; then a kind-specific check for
+built-in kinds; then the rules Tether ships for common operators
+(``builtin``); then the generic conventions (``generic``).
 ``aggregate`` turns many answers into the application's health: the worst
 one, told in the words of the object that decided it.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 from tether.engine.health.apiservice import assess_apiservice
+from tether.engine.health.builtin import builtin_rules
 from tether.engine.health.crd import assess_crd
 from tether.engine.health.cronjob import assess_cronjob
 from tether.engine.health.daemonset import assess_daemonset
@@ -81,12 +85,14 @@ def assess(
     children: Sequence[Obj] = (),
     events: Sequence[Obj] = (),
     rules: HealthRules | None = None,
+    now: datetime | None = None,
 ) -> HealthResult:
     """Health of one live object (``None`` means it does not exist: Missing).
 
     ``children`` are the objects it owns, directly or not (a Deployment's
     ReplicaSets and Pods); ``events`` may be all Events in scope, they are
-    matched to the object here.
+    matched to the object here. ``now`` (default: the current time) dates
+    conditions stuck at Unknown.
     """
     if obj is None:
         return missing()
@@ -104,7 +110,10 @@ def assess(
         return with_pod_note(WORKLOADS[kind](obj), children, events)
     if kind in OTHERS:
         return OTHERS[kind](obj, children, events)
-    return assess_generic(obj)
+    shipped = builtin_rules().evaluate(obj, children)
+    if shipped is not None:
+        return shipped
+    return assess_generic(obj, now)
 
 
 def worst(statuses: Iterable[HealthStatus]) -> HealthStatus:

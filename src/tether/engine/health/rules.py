@@ -1,8 +1,8 @@
 """Custom health rules as data: CEL expressions per group/kind.
 
-Teams run CRDs Tether cannot know about (Argo Rollouts, cert-manager,
-crossplane...). Instead of code (Argo CD's Lua), a rule set is YAML, such as
-a ConfigMap data key holds::
+Teams run CRDs Tether cannot know about. Instead of code, a rule set is
+YAML (Tether ships its own for common operators in ``builtin``, and a
+ConfigMap data key can hold more)::
 
     - group: argoproj.io
       kind: Rollout
@@ -10,28 +10,39 @@ a ConfigMap data key holds::
         - when: "has(object.status.phase) && object.status.phase == 'Degraded'"
           status: Degraded
           reason: RolloutDegraded           # optional, a literal word
+          reason_from: "object.status.reason"  # optional CEL; wins over reason when non-empty
           message: "object.status.message"  # optional, a CEL expression
         - when: "true"
           status: Healthy
 
 CEL is side-effect free and always terminates, so a rule cannot hurt the
-controller. Expressions see ``object`` (the live object) and ``children``
-(the objects it owns). Every expression is compiled when the rule set is
+controller. Expressions see ``object`` (the live object), ``children`` (the
+objects it owns), ``conditions`` (the status conditions by type, each with
+``status``, ``reason`` and ``message`` always present, so
+``conditions.Ready.status == 'False'`` reads as it should and a missing
+condition simply does not match) and ``generation_lag`` (true while
+``status.observedGeneration`` is behind ``metadata.generation``). ``group``
+and ``kind`` may hold ``*`` wildcards (``*.upbound.io``); an exact entry wins
+over a wildcard one. Argo CD Lua checks (``lua``) share this table, so one
+ConfigMap key can override another's rule for a kind whatever its language.
+Every expression is compiled when the rule set is
 loaded, so a typo fails there with the rule and field named, not later.
 At evaluation a reference to a field the object lacks makes ``when`` false;
 any other evaluation error gives Unknown naming the rule.
 """
 
+import fnmatch
 import functools
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
+from tether.engine.health.generic import generation_lag
 from tether.engine.health.status import HealthResult, HealthStatus, unknown
-from tether.engine.objects import Obj, group_of
+from tether.engine.objects import Obj, conditions, group_of
 
 
 @functools.cache
@@ -64,31 +75,65 @@ class CompiledRule:
     status: HealthStatus
     reason: str
     message: Any | None
+    reason_from: Any | None = None
+
+
+class Script(Protocol):
+    """A health check in another language (Argo CD Lua), judged like a CEL rule set."""
+
+    source: str
+
+    def evaluate(self, obj: Obj, failures: dict[str, str]) -> HealthResult | None: ...
+
+
+Check = list[CompiledRule] | Script
 
 
 @dataclass
 class HealthRules:
-    """Compiled rule sets by (group, kind); later loads override earlier ones per kind."""
+    """Compiled checks by (group, kind) pattern; later loads override earlier ones per kind.
 
-    by_kind: dict[tuple[str, str], list[CompiledRule]] = field(default_factory=dict)
+    ``failures`` collects, per source, what went wrong while *running* a check
+    (a Lua script out of time or memory), so the controller can report it
+    beside the load errors.
+    """
+
+    by_kind: dict[tuple[str, str], Check] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
 
     def covers(self, group: str, kind: str) -> bool:
-        return (group, kind) in self.by_kind
+        return self.check_for(group, kind) is not None
 
     def merged(self, other: "HealthRules") -> "HealthRules":
         return HealthRules({**self.by_kind, **other.by_kind})
 
+    def check_for(self, group: str, kind: str) -> Check | None:
+        exact = self.by_kind.get((group, kind))
+        if exact is not None:
+            return exact
+        for (group_pattern, kind_pattern), check in self.by_kind.items():
+            if "*" not in group_pattern + kind_pattern:
+                continue
+            if fnmatch.fnmatchcase(group, group_pattern) and fnmatch.fnmatchcase(
+                kind, kind_pattern
+            ):
+                return check
+        return None
+
     def evaluate(self, obj: Obj, children: Sequence[Obj] = ()) -> HealthResult | None:
-        """The first matching rule's result, or None when no rule set covers the kind."""
-        kind = (group_of(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")))
-        compiled = self.by_kind.get(kind)
-        if compiled is None:
+        """The first matching rule's result, or None when no rule covers the object."""
+        check = self.check_for(group_of(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")))
+        if check is None:
             return None
+        if not isinstance(check, list):
+            return check.evaluate(obj, self.failures)
         activation = {
             "object": _cel().json_to_cel(obj),
             "children": _cel().json_to_cel(list(children)),
+            "conditions": _cel().json_to_cel(conditions_by_type(obj)),
+            "generation_lag": _cel().BoolType(generation_lag(obj) is not None),
         }
-        for rule in compiled:
+        for rule in check:
             try:
                 matched = evaluate_guard(rule.when, activation)
             except MissingField:
@@ -101,8 +146,19 @@ class HealthRules:
                     "HealthRuleError",
                 )
             if bool(matched):
-                return HealthResult(rule.status, message_of(rule, activation), rule.reason)
+                return HealthResult(
+                    rule.status, message_of(rule, activation), reason_of(rule, activation)
+                )
         return None
+
+
+def conditions_by_type(obj: Obj) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for ctype, cond in conditions(obj).items():
+        filled = {"status": "", "reason": "", "message": "", "lastTransitionTime": ""}
+        filled.update({k: v for k, v in cond.items() if v is not None})
+        found[ctype] = filled
+    return found
 
 
 class MissingField(Exception):
@@ -136,6 +192,18 @@ def message_of(rule: CompiledRule, activation: dict[str, Any]) -> str:
     return str(value)
 
 
+def reason_of(rule: CompiledRule, activation: dict[str, Any]) -> str:
+    """The operator's own reason word when ``reason_from`` gives one, else the literal."""
+    if rule.reason_from is None:
+        return rule.reason
+    try:
+        value = run(rule.reason_from, activation)
+    except _cel().CELEvalError:
+        return rule.reason
+    word = str(value).strip()
+    return word[:128] if word else rule.reason
+
+
 def compile_expr(text: object, where: str, field_name: str) -> Any:
     if not isinstance(text, str) or not text.strip():
         raise HealthRuleError(f"{where}: field '{field_name}' must be a non-empty CEL string")
@@ -150,7 +218,7 @@ def compile_expr(text: object, where: str, field_name: str) -> Any:
 def compile_rule(raw: object, where: str) -> CompiledRule:
     if not isinstance(raw, dict):
         raise HealthRuleError(f"{where}: must be a mapping with 'when' and 'status'")
-    unknown_fields = set(raw) - {"when", "status", "message", "reason"}
+    unknown_fields = set(raw) - {"when", "status", "message", "reason", "reason_from"}
     if unknown_fields:
         raise HealthRuleError(f"{where}: unknown field(s) {', '.join(sorted(unknown_fields))}")
     if "when" not in raw:
@@ -170,6 +238,9 @@ def compile_rule(raw: object, where: str) -> CompiledRule:
         status=status,
         reason=str(raw.get("reason") or status.value),
         message=None if message is None else compile_expr(message, where, "message"),
+        reason_from=None
+        if raw.get("reason_from") is None
+        else compile_expr(raw["reason_from"], where, "reason_from"),
     )
 
 
@@ -183,7 +254,7 @@ def load_rules(text: str, source: str = "health rules") -> HealthRules:
         return HealthRules()
     if not isinstance(doc, list):
         raise HealthRuleError(f"{source}: must be a list of rule sets (group, kind, rules)")
-    by_kind: dict[tuple[str, str], list[CompiledRule]] = {}
+    by_kind: dict[tuple[str, str], Check] = {}
     for index, entry in enumerate(doc):
         if not isinstance(entry, dict):
             raise HealthRuleError(f"{source}: rule set {index} must be a mapping")
