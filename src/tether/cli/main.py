@@ -99,6 +99,12 @@ async def install(kubeconfig: str | None, app_namespace: str, write_kubeconfig: 
     is_flag=True,
     help="Accept local paths and file:// as repoURL (a single-user machine only).",
 )
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=False,
+    show_default=True,
+    help="Reconcile only while holding the Lease tether-controller (run several replicas).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @kube_options
 def controller(
@@ -111,6 +117,7 @@ def controller(
     api_docs: bool,
     allow_cluster_admin: bool,
     allow_local_repos: bool,
+    leader_elect: bool,
     verbose: bool,
     kubeconfig: str | None,
     app_namespace: str,
@@ -146,6 +153,7 @@ def controller(
             registry_credentials=registry_credentials,
             allow_cluster_admin=allow_cluster_admin,
             allow_local_repos=allow_local_repos,
+            leader_elect=leader_elect,
         )
 
     try:

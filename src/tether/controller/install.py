@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.controller import leader
 from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, conditions
@@ -35,6 +36,8 @@ CONTROLLER = "tether-controller"
 DEPLOYER = projects.DEPLOYER
 RBAC = "rbac.authorization.k8s.io/v1"
 LABELS = {"app.kubernetes.io/part-of": "tether"}
+LEASE = leader.LEASE_NAME
+LEADER_ROLE = "tether-controller-leader-election"
 
 
 def crds() -> list[Obj]:
@@ -76,6 +79,23 @@ def controller_rules() -> list[dict[str, Any]]:
     ]
 
 
+def leader_rules() -> list[dict[str, Any]]:
+    """The controller's Role in the app namespace only: leader election on its Lease.
+
+    Not in the ClusterRole: the right to update any Lease would let the
+    controller take the leader Lease of kube-controller-manager or the scheduler.
+    """
+    return [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [LEASE],
+            "verbs": ["get", "update"],
+        },
+    ]
+
+
 def rbac_objects(namespace: str) -> list[Obj]:
     def sa(name: str) -> Obj:
         return {
@@ -111,6 +131,23 @@ def rbac_objects(namespace: str) -> list[Obj]:
         # not take each other's rights away.
         binding(f"{namespace}-controller", CONTROLLER, CONTROLLER),
         binding(f"{namespace}-deployer", "admin", DEPLOYER),
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": LEADER_ROLE, "namespace": namespace, "labels": LABELS},
+            "rules": leader_rules(),
+        },
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": LEADER_ROLE, "namespace": namespace, "labels": LABELS},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": LEADER_ROLE,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": CONTROLLER, "namespace": namespace}],
+        },
     ]
 
 

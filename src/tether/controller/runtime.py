@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.adapters import git
-from tether.adapters.kube import KubeClient
+from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry import RegistryCredentialReconciler
@@ -72,6 +72,8 @@ class Controller:
         self._by_namespace: dict[str, set[str]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._leading = False
         self.ready = asyncio.Event()
         # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
         self.manage_registry_credentials = registry_credentials
@@ -82,27 +84,54 @@ class Controller:
         )
 
     # -- lifecycle ----------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, lead: bool = True) -> None:
+        """Fill the live cache and become ready; reconcile only with ``lead``.
+
+        A follower (``lead=False``, leader election) serves reads from its
+        cache and queues what changes, so ``lead()`` can start at once.
+        """
         await self.kube.discover()
         await self.live.ensure_kinds([(appmodel.API_VERSION, appmodel.KIND), ("v1", "Namespace")])
+        for app in self.apps():  # the initial list does not notify: queue what exists
+            self._on_app("ADDED", app)
+        if lead:
+            await self.lead()
+        self.ready.set()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this controller runs the reconcilers (always, without leader election)."""
+        return self._leading
+
+    async def lead(self) -> None:
+        """Start reconciling: workers for every app, and the registry credential reconciler."""
+        if self._leading:
+            return
+        self._leading = True
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.workers)
         ]
-        for app in self.apps():  # the initial list does not notify: queue what exists
-            self._on_app("ADDED", app)
+        for app in self.apps():
+            self.enqueue(str(app["metadata"]["name"]))
         if self.manage_registry_credentials:
             await self.registry_credentials.start()
-        self.ready.set()
 
-    async def stop(self) -> None:
+    async def follow(self) -> None:
+        """Stop reconciling (the Lease was lost or is being released); reads keep working."""
+        self._leading = False
         await self.registry_credentials.stop()
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for timer in self._timers.values():
             timer.cancel()
+        self._timers.clear()
+
+    async def stop(self) -> None:
+        await self.follow()
         await self.live.close()
         self.sources.close()
 
@@ -154,8 +183,27 @@ class Controller:
                     announced.add(url)
                     self.sources.announce_push(url)
                 hit.append(app["metadata"]["name"])
-                self.enqueue(app["metadata"]["name"])
+                if self.leading:
+                    self.enqueue(app["metadata"]["name"])
+        if hit and not self.leading:
+            # A follower got the push: the leader sees the annotation and refreshes.
+            task = asyncio.create_task(self._annotate_refresh(hit), name="refresh-annotations")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return hit
+
+    async def _annotate_refresh(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                await self.kube.merge_patch(
+                    appmodel.API_VERSION,
+                    appmodel.KIND,
+                    name,
+                    {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(time.time())}}},
+                    self.settings.app_namespace,
+                )
+            except ApiError as exc:
+                log.warning("could not ask the leader to refresh %s: %s", name, exc)
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.adapters.kube import KubeClient
+from tether.controller import leader
 from tether.controller.install import is_cluster_admin
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
@@ -38,7 +39,11 @@ async def run(
     registry_credentials: bool = True,
     allow_cluster_admin: bool = False,
     allow_local_repos: bool = False,
+    leader_elect: bool = False,
+    lease_timing: leader.LeaseTiming | None = None,
 ) -> None:
+    """Run until ``stop``. With ``leader_elect`` only the Lease holder reconciles;
+    every replica serves the surface from its own live cache."""
     kube = KubeClient.from_kubeconfig(kubeconfig)
     if not allow_cluster_admin and await is_cluster_admin(kube):
         await kube.close()
@@ -57,9 +62,20 @@ async def run(
         allow_local_repos=allow_local_repos,
     )
     service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
-    await controller.start()
+    await controller.start(lead=not leader_elect)
     log.info("controller started: watching Applications in namespace %s", namespace)
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    elector: leader.LeaderElector | None = None
+    if leader_elect:
+        elector = leader.LeaderElector(
+            kube,
+            namespace,
+            timing=lease_timing,
+            on_started=controller.lead,
+            on_stopped=controller.follow,
+        )
+        log.info("leader election: %s contends for the Lease", elector.identity)
+        tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
     if surface is not None:
         tasks.append(asyncio.create_task(surface(controller, service)))
     try:
@@ -67,5 +83,8 @@ async def run(
     finally:
         for task in tasks:
             task.cancel()
-        await controller.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await controller.stop()  # stop reconciling before anyone else may start
+        if elector is not None:
+            await elector.release()
         await kube.close()
