@@ -99,3 +99,20 @@ def window(p: Pass, now: dt.datetime | None = None) -> projects.WindowVerdict:
     return projects.sync_windows(
         p.project, p.name, dest.namespace, dest.server, now or dt.datetime.now(dt.UTC)
     )
+
+
+async def writer_for(app: Obj, source: ProjectSource, kube: KubeClient) -> KubeClient:
+    """The client that acts for ``app`` outside a reconcile (deletes asked for by a
+    person): the project's ServiceAccount for the destination, as syncs do."""
+    spec = app.get("spec") or {}
+    dest = spec.get("destination") or {}
+    try:
+        project = await source.get(str(spec.get("project") or projects.DEFAULT))
+    except projects.ProjectError as exc:
+        raise Stop(CONDITION, str(exc)) from None
+    user = projects.service_account(
+        project,
+        str(dest.get("server") or projects.IN_CLUSTER),
+        str(dest.get("namespace") or ""),
+    )
+    return kube.impersonating(user) if user else kube

@@ -18,28 +18,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tether.adapters.kube import ApiError, Conflict, KubeClient
+from tether.adapters.kube import ApiError, KubeClient
 from tether.controller import events as app_events
+from tether.controller.deletion import ActionRefused, AppNotFound, Deletions
 from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
 from tether.controller.reconciler import Reconciler, Stop
 from tether.controller.registry_facts import facts_from
 from tether.controller.runtime import Controller
-from tether.controller.sync import Deletion, delete_inventory
-from tether.engine import adoption, diagnosis, guard
+from tether.controller.sync import Deletion
 from tether.engine import application as appmodel
+from tether.engine import diagnosis
 from tether.engine.diff import ResourceDiff, mask_secret, normalise
 from tether.engine.health import HealthStatus
-from tether.engine.objects import Obj, ObjectKey, key_of, uid_of
-from tether.engine.plan import key_from_inventory
+from tether.engine.objects import Obj, ObjectKey, key_of
 from tether.engine.tree import ResourceTree, build_tree
 
-
-class AppNotFound(LookupError):
-    """No Application with that name."""
-
-
-class ActionRefused(ValueError):
-    """The action is not allowed; the message says why and what to do instead."""
+__all__ = ["ActionRefused", "AppNotFound", "AppService", "SyncRequest"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +60,7 @@ class AppService:
         self.namespace = namespace
         self.wait_timeout = wait_timeout
         self._queues: dict[asyncio.Queue[str], Any] = {}
+        self.deletions = Deletions(kube, reconciler.projects, namespace)
 
     @property
     def live(self) -> LiveCache:
@@ -355,62 +350,19 @@ class AppService:
         self, name: str, kind: str, resource_name: str, *, force: bool, initiated_by: str
     ) -> str:
         app = await self.get_app(name)
-        tree = await self._tree(app)
-        target = next(
-            (
-                o
-                for o in tree.objects.values()
-                if (key_of(o).kind, key_of(o).name) == (kind, resource_name)
-            ),
-            None,
-        )
-        if target is None:
-            raise AppNotFound(f"{kind} {resource_name} is not part of application {name}")
-        managed = {n.key for n in tree.by_role("managed")}
-        automated = ((app.get("spec") or {}).get("syncPolicy") or {}).get("automated") is not None
-        paused = appmodel.PAUSE_ANNOTATION in (app["metadata"].get("annotations") or {})
-
-        def lookup(key: ObjectKey) -> Obj | None:
-            return self.live.get(key)
-
-        not_ours = adoption.delete_resource_refusal(
-            target, _root_of(tree, uid_of(target)), app_name=name
-        )
-        if not_ours is not None:
-            raise ActionRefused(not_ours)  # --force does not make another's object ours
-        refusal = guard.check_delete(target, managed, automated and not paused, lookup)
-        if refusal is not None and not force:
-            raise ActionRefused(refusal.reason)
-        key = key_of(target)
-        try:
-            await self.kube.delete(
-                str(target["apiVersion"]), key.kind, key.name, key.namespace, uid=uid_of(target)
-            )
-        except Conflict:
-            raise ActionRefused(
-                f"{adoption.describe(key)} was replaced by another object of the same name "
-                "since it was read; not deleted"
-            ) from None
-        await app_events.record(
-            self.kube,
+        return await self.deletions.resource(
             app,
-            "ResourceDeleted",
-            f"{key.kind} {key.name} deleted by {initiated_by}" + (" (forced)" if refusal else ""),
-            warning=bool(refusal),
+            await self._tree(app),
+            kind,
+            resource_name,
+            force=force,
+            initiated_by=initiated_by,
+            lookup=self.live.get,
         )
-        return f"deleted {key.kind} {key.name}"
 
     async def delete_app(self, name: str, *, cascade: bool) -> Deletion:
-        """Delete the Application; with ``cascade`` also each object of its inventory
-        that still carries its label, has no controlling owner, and is the object
-        just read (uid precondition)."""
-        app = await self.get_app(name)
-        await self.kube.delete(appmodel.API_VERSION, appmodel.KIND, name, self.namespace)
-        if not cascade:
-            return Deletion([], {})
-        return await delete_inventory(
-            self.kube, name, [key_from_inventory(e) for e in app_inventory(app)]
-        )
+        """Delete the Application; with ``cascade`` also what it deployed (see deletion)."""
+        return await self.deletions.app(await self.get_app(name), cascade=cascade)
 
     async def _operate(
         self, name: str, operation: dict[str, Any], initiated_by: str, reason: str, message: str
@@ -452,20 +404,6 @@ class AppService:
         push = self._queues.pop(queue, None)
         if push is not None and self.controller is not None:
             self.controller.remove_listener(push)
-
-
-def app_inventory(app: Obj) -> list[str]:
-    return list((app.get("status") or {}).get("inventory") or [])
-
-
-def _root_of(tree: ResourceTree, node_id: str) -> Obj | None:
-    """The topmost object above ``node_id`` in the tree (itself when it is on top)."""
-    nodes = {n.id: n for n in tree.nodes}
-    seen = {node_id}
-    while (node := nodes.get(node_id)) is not None and node.owner and node.owner not in seen:
-        node_id = node.owner
-        seen.add(node_id)
-    return tree.objects.get(node_id)
 
 
 def _key_json(key: ObjectKey) -> dict[str, Any]:

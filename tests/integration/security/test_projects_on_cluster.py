@@ -15,7 +15,7 @@ import yaml
 
 from fixtures.tether import APP_NS, Apps, condition
 from fixtures.waiting import await_for
-from tether.adapters.kube import KubeClient
+from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.service import AppService, SyncRequest
 from tether.engine import projects
 
@@ -309,3 +309,62 @@ async def test_syncs_act_as_the_project_service_account_and_rbac_has_the_last_wo
     explained = await service.explain(name)
     text = explained["text"]
     assert f"system:serviceaccount:{teams.a}:no-secrets" in text and "'patch' on secrets" in text
+
+
+async def test_deletes_asked_for_by_a_person_act_as_the_project_service_account(
+    teams: Teams, apps: Apps, git_repo: Any, kube: KubeClient, service: AppService
+) -> None:
+    await teams.setup(
+        destinationServiceAccounts=[
+            {"server": "*", "namespace": "*", "defaultServiceAccount": "no-delete"}
+        ]
+    )
+    rbac = "rbac.authorization.k8s.io/v1"
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "no-delete", "namespace": teams.a},
+        }
+    )
+    await kube.create(
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": "no-delete", "namespace": teams.a},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "verbs": ["get", "list", "watch", "create", "patch", "update"],
+                }
+            ],
+        }
+    )
+    await kube.create(
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": {"name": "no-delete", "namespace": teams.a},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "no-delete",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "no-delete", "namespace": teams.a}],
+        }
+    )
+    git_repo.commit({"app/cm.yaml": _yaml(configmap("kept"))})
+    name = await apps.create(
+        git_repo.git_url,
+        path="app",
+        dest=teams.a,
+        options=[],
+        automated={},
+        extra={"project": teams.a},
+    )
+    await apps.wait_synced(name)
+    with pytest.raises(ApiError) as caught:
+        await service.delete_resource(name, "ConfigMap", "kept", force=True, initiated_by="bob")
+    assert f"system:serviceaccount:{teams.a}:no-delete" in str(caught.value)
+    assert await kube.get_or_none("v1", "ConfigMap", "kept", teams.a) is not None
