@@ -18,9 +18,9 @@ ConfigMap data key can hold more)::
 CEL is side-effect free and always terminates, so a rule cannot hurt the
 controller. Expressions see ``object`` (the live object), ``children`` (the
 objects it owns), ``conditions`` (the status conditions by type, each with
-``status``, ``reason`` and ``message`` always present, so
-``conditions.Ready.status == 'False'`` reads as it should and a missing
-condition simply does not match) and ``generation_lag`` (true while
+``status``, ``reason`` and ``message`` always present, and an absent type
+reading as one whose fields are all ``''``, so
+``conditions.Ready.status == 'False'`` reads as it should) and ``generation_lag`` (true while
 ``status.observedGeneration`` is behind ``metadata.generation``). ``group``
 and ``kind`` may hold ``*`` wildcards (``*.upbound.io``); an exact entry wins
 over a wildcard one. Argo CD Lua checks (``lua``) share this table, so one
@@ -54,8 +54,13 @@ def _cel() -> Any:
     from celpy.celparser import CELParseError
     from celpy.evaluation import CELEvalError
 
+    class Conditions(celtypes.MapType):  # type: ignore[misc]
+        def __missing__(self, key: Any) -> Any:
+            return json_to_cel(EMPTY_CONDITION)
+
     return types.SimpleNamespace(
         env=celpy.Environment(),
+        Conditions=Conditions,
         BoolType=celtypes.BoolType,
         json_to_cel=json_to_cel,
         CELParseError=CELParseError,
@@ -130,7 +135,7 @@ class HealthRules:
         activation = {
             "object": _cel().json_to_cel(obj),
             "children": _cel().json_to_cel(list(children)),
-            "conditions": _cel().json_to_cel(conditions_by_type(obj)),
+            "conditions": conditions_by_type(obj),
             "generation_lag": _cel().BoolType(generation_lag(obj) is not None),
         }
         for rule in check:
@@ -152,13 +157,16 @@ class HealthRules:
         return None
 
 
-def conditions_by_type(obj: Obj) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for ctype, cond in conditions(obj).items():
-        filled = {"status": "", "reason": "", "message": "", "lastTransitionTime": ""}
-        filled.update({k: v for k, v in cond.items() if v is not None})
-        found[ctype] = filled
-    return found
+EMPTY_CONDITION = {"status": "", "reason": "", "message": "", "lastTransitionTime": ""}
+
+
+def conditions_by_type(obj: Obj) -> Any:
+    """Conditions by type; an absent type reads as a condition with empty fields."""
+    found = {
+        ctype: {**EMPTY_CONDITION, **{k: v for k, v in cond.items() if v is not None}}
+        for ctype, cond in conditions(obj).items()
+    }
+    return _cel().Conditions(_cel().json_to_cel(found))
 
 
 class MissingField(Exception):
@@ -177,9 +185,22 @@ def evaluate_guard(program: Any, activation: dict[str, Any]) -> Any:
     try:
         return run(program, activation)
     except _cel().CELEvalError as err:
-        if len(err.args) > 1 and err.args[1] in (KeyError, AttributeError):
+        if is_missing(err):
             raise MissingField from err
         raise
+
+
+def is_missing(err: Exception) -> bool:
+    """A reference to an absent field, also once an operator (``==``, ``&&``) met one.
+
+    celpy turns ``absent == 'x'`` into "no matching overload ... CELEvalError":
+    an operand was already an error, and in a guard that reads as "no match".
+    """
+    if len(err.args) < 2:
+        return False
+    if err.args[1] in (KeyError, AttributeError):
+        return True
+    return err.args[1] is TypeError and "CELEvalError" in str(err.args[0])
 
 
 def message_of(rule: CompiledRule, activation: dict[str, Any]) -> str:
