@@ -60,6 +60,37 @@ class Teams:
             await self.kube.delete("v1", "Namespace", team)
 
 
+async def service_account_with(
+    kube: KubeClient, namespace: str, name: str, rules: list[dict[str, Any]]
+) -> None:
+    """A ServiceAccount in ``namespace`` holding exactly ``rules`` there (a Role and binding)."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
+    await kube.create(
+        {
+            "apiVersion": rbac,
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace},
+            "rules": rules,
+        }
+    )
+    await kube.create(
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+    )
+
+
 @pytest.fixture
 async def teams(kube: KubeClient) -> AsyncIterator[Teams]:
     t = Teams(kube, secrets.token_hex(3))
@@ -250,34 +281,11 @@ async def test_syncs_act_as_the_project_service_account_and_rbac_has_the_last_wo
             {"server": "*", "namespace": "*", "defaultServiceAccount": "no-secrets"}
         ]
     )
-    rbac = "rbac.authorization.k8s.io/v1"
-    await kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": "no-secrets", "namespace": teams.a},
-        }
-    )
-    await kube.create(
-        {
-            "apiVersion": rbac,
-            "kind": "Role",
-            "metadata": {"name": "configmaps-only", "namespace": teams.a},
-            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
-        }
-    )
-    await kube.create(
-        {
-            "apiVersion": rbac,
-            "kind": "RoleBinding",
-            "metadata": {"name": "configmaps-only", "namespace": teams.a},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "configmaps-only",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "no-secrets", "namespace": teams.a}],
-        }
+    await service_account_with(
+        kube,
+        teams.a,
+        "no-secrets",
+        [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
     )
     secret = {
         "apiVersion": "v1",
@@ -319,40 +327,17 @@ async def test_deletes_asked_for_by_a_person_act_as_the_project_service_account(
             {"server": "*", "namespace": "*", "defaultServiceAccount": "no-delete"}
         ]
     )
-    rbac = "rbac.authorization.k8s.io/v1"
-    await kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": "no-delete", "namespace": teams.a},
-        }
-    )
-    await kube.create(
-        {
-            "apiVersion": rbac,
-            "kind": "Role",
-            "metadata": {"name": "no-delete", "namespace": teams.a},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["configmaps"],
-                    "verbs": ["get", "list", "watch", "create", "patch", "update"],
-                }
-            ],
-        }
-    )
-    await kube.create(
-        {
-            "apiVersion": rbac,
-            "kind": "RoleBinding",
-            "metadata": {"name": "no-delete", "namespace": teams.a},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "no-delete",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "no-delete", "namespace": teams.a}],
-        }
+    await service_account_with(
+        kube,
+        teams.a,
+        "no-delete",
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "verbs": ["get", "list", "watch", "create", "patch", "update"],
+            }
+        ],
     )
     git_repo.commit({"app/cm.yaml": _yaml(configmap("kept"))})
     name = await apps.create(
