@@ -2,9 +2,11 @@
 # Debian packages the tests and the demo use: git (git daemon, http-backend),
 # openssh-server (ssh Git transport), docker-registry + apache2-utils (a real
 # OCI registry with htpasswd; skopeo pulls from it), chromium (browser tests),
-# nodejs/npm (web UI build).
+# nodejs/npm (web UI build); runc, containernetworking-plugins, iptables,
+# conntrack and busybox-static for real nodes (containers on the local cluster).
 set -euo pipefail
-want=(git openssh-server docker-registry apache2-utils skopeo chromium)
+want=(git openssh-server docker-registry apache2-utils skopeo chromium
+  runc containernetworking-plugins iptables conntrack busybox-static)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

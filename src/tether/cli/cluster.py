@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tether.testenv import binaries
+from tether.testenv import binaries, hostcheck, nodebinaries
 from tether.testenv import cluster as localcluster
 
 err = Console(stderr=True)
@@ -30,8 +30,19 @@ def cluster() -> None:
 
 
 @cluster.command()
-def build() -> None:
+@click.option(
+    "--real-nodes/--no-real-nodes",
+    default=None,
+    help="Also build kubelet, kube-proxy, containerd 2, CoreDNS and pause "
+    "(default: when this machine can run containers).",
+)
+def build(real_nodes: bool | None) -> None:
     """Build the control-plane binaries from the Go module proxy (cached by version)."""
+    reason = hostcheck.unsupported_reason()
+    if real_nodes is None:
+        real_nodes = reason is None
+        if reason:
+            err.print(f"skipping real-node binaries: {reason}")
     try:
         with err.status("building kube-apiserver, controller-manager, scheduler and etcd"):
             cp = binaries.build_control_plane()
@@ -39,27 +50,45 @@ def build() -> None:
             kwok = binaries.build_kwok()
         with err.status("installing helm"):
             helm = binaries.install_helm()
+        node = None
+        if real_nodes:
+            with err.status("building pause, containerd 2, kubelet, kube-proxy and CoreDNS"):
+                node = nodebinaries.build_all()
     except binaries.BinariesMissing as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
     out.print(f"control plane: {cp}\nkwok: {kwok}\nhelm: {helm}")
+    if node is not None:
+        out.print(f"kubelet/kube-proxy: {node.node}\ncontainerd: {node.containerd_dir}")
+        out.print(f"coredns: {node.coredns}\npause: {node.pause}")
 
 
 @cluster.command()
 @click.option("--nodes", default=3, show_default=True, help="Number of fake (kwok) nodes.")
+@click.option(
+    "--real-nodes",
+    default=0,
+    show_default=True,
+    help="Number of nodes that run real containers (containerd, kubelet); needs root.",
+)
 @click.option("--port", "port", type=int, default=None, help="kube-apiserver port (default: free).")
 @dir_option
-def up(nodes: int, port: int | None, directory: Path | None) -> None:
+def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) -> None:
     """Start the control plane and wait until its nodes are Ready."""
     try:
         with err.status("starting") as status:
             state = localcluster.up(
-                directory, nodes=nodes, apiserver_port=port, progress=lambda m: status.update(m)
+                directory,
+                nodes=nodes,
+                real_nodes=real_nodes,
+                apiserver_port=port,
+                progress=lambda m: status.update(m),
             )
     except (localcluster.ClusterError, binaries.BinariesMissing) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-    out.print(f"[green]cluster ready[/] at {state.server} with {nodes} nodes")
+    real = f" and {real_nodes} real nodes" if real_nodes else ""
+    out.print(f"[green]cluster ready[/] at {state.server} with {nodes} kwok nodes{real}")
     out.print(f"  export KUBECONFIG={state.kubeconfig}")
     out.print("  kubectl get nodes")
     out.print(f"  stop it with: tether cluster down{_dir_arg(directory)}")

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tether.testenv import nodes, pki, processes
+from tether.testenv import hostcheck, nodecleanup, nodes, pki, processes, realnode
 from tether.testenv.binaries import Binaries, cache_dir
+from tether.testenv.nodebinaries import NodeBinaries
 
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -49,6 +50,7 @@ class ClusterState:
     token: str
     nodes: int
     components: list[Component] = field(default_factory=list)
+    real_nodes: int = 0
 
     @property
     def path(self) -> Path:
@@ -88,8 +90,10 @@ def up(
     directory: Path | None = None,
     *,
     nodes: int = 3,
+    real_nodes: int = 0,
     apiserver_port: int | None = None,
     binaries: Binaries | None = None,
+    node_binaries: NodeBinaries | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     timeout: float = 120.0,
 ) -> ClusterState:
@@ -114,6 +118,12 @@ def up(
             f"port {apiserver_port} for kube-apiserver is already in use on 127.0.0.1"
         )
     bins = binaries or Binaries.locate()
+    node_bins = None
+    if real_nodes:
+        reason = hostcheck.unsupported_reason()
+        if reason:
+            raise ClusterError(f"this machine cannot run real nodes: {reason}")
+        node_bins = node_binaries or NodeBinaries.locate()
     if directory.exists() and any(directory.iterdir()):
         raise ClusterError(f"{directory} is not empty: choose another --dir or remove it")
     for sub in ("pki", "etcd", "logs"):
@@ -127,10 +137,16 @@ def up(
         ca_file=str(keys.ca_cert),
         token=keys.admin_token,
         nodes=nodes,
+        real_nodes=real_nodes,
     )
     _write_kubeconfig(state)
     try:
-        _start_all(state, bins, keys, port, progress, timeout)
+        if node_bins is not None:
+            realnode.take_host_lock(directory)
+        _start_all(state, bins, node_bins, keys, port, progress, timeout)
+    except realnode.RealNodeError as exc:
+        down(directory, remove=False)
+        raise ClusterError(str(exc)) from None
     except BaseException:
         down(directory, remove=False)
         raise
@@ -140,6 +156,7 @@ def up(
 def _start_all(
     state: ClusterState,
     bins: Binaries,
+    node_bins: NodeBinaries | None,
     keys: pki.Pki,
     port: int,
     progress: Callable[[str], None],
@@ -151,9 +168,9 @@ def _start_all(
     etcd_url = f"http://127.0.0.1:{etcd_port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
 
-    def launch(name: str, cmd: list[str]) -> Component:
+    def launch(name: str, cmd: list[str], env: dict[str, str] | None = None) -> Component:
         log = d / "logs" / f"{name}.log"
-        comp = Component(name=name, pid=processes.start(cmd, log, d), log=str(log))
+        comp = Component(name=name, pid=processes.start(cmd, log, d, env), log=str(log))
         state.components.append(comp)
         state.save()
         return comp
@@ -203,6 +220,9 @@ def _start_all(
             "--v=0",
             "--event-ttl=1h",
             "--disable-admission-plugins=TaintNodesByCondition",
+            f"--kubelet-client-certificate={keys.kubelet_client_cert}",
+            f"--kubelet-client-key={keys.kubelet_client_key}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
         ],
     )
     with state.client() as client:
@@ -261,7 +281,19 @@ def _start_all(
                 nodes.create_node(client, f"kwok-node-{i}")
         except nodes.NodeError as exc:
             raise ClusterError(str(exc)) from None
-        _wait(state, None, timeout, lambda: nodes.nodes_ready(client, state.nodes), "Ready nodes")
+    if node_bins is not None and state.real_nodes:
+        realnode.start(
+            d,
+            state.real_nodes,
+            bins=node_bins,
+            kubeconfig=kubeconfig,
+            ca_file=state.ca_file,
+            launch=lambda name, cmd, env: launch(name, cmd, env).pid,
+            progress=progress,
+        )
+    want = state.nodes + state.real_nodes
+    with state.client() as client:
+        _wait(state, None, timeout, lambda: nodes.nodes_ready(client, want), f"{want} Ready nodes")
         _wait(state, None, timeout, lambda: nodes.default_sa(client), "the default ServiceAccount")
     progress("cluster ready")
 
@@ -324,11 +356,14 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
     stopped: list[str] = []
     if state is not None:
         marker = _marker(directory)
+        running = {c.name for c in state.components if processes.is_running(c.pid, marker)}
+        if state.real_nodes:
+            pids = {c.name: c.pid for c in state.components}
+            nodecleanup.teardown(directory, state.real_nodes, pids)
         for comp in reversed(state.components):
-            was_running = processes.is_running(comp.pid, marker)
             if not processes.stop(comp.pid, marker):
                 raise ClusterError(f"could not stop {comp.name} (pid {comp.pid})")
-            if was_running:
+            if comp.name in running:
                 stopped.append(comp.name)
     if remove and directory.exists():
         shutil.rmtree(directory, ignore_errors=True)
@@ -351,7 +386,8 @@ def status(directory: Path | None = None) -> tuple[ClusterState | None, list[Com
     marker = _marker(directory)
     by_name = {c.name: c for c in state.components}
     out: list[ComponentStatus] = []
-    for name in COMPONENTS:
+    names = list(COMPONENTS) + [c.name for c in state.components if c.name not in COMPONENTS]
+    for name in names:
         comp = by_name.get(name)
         if comp is None:
             out.append(ComponentStatus(name, None, False, "not started"))
@@ -361,7 +397,7 @@ def status(directory: Path | None = None) -> tuple[ClusterState | None, list[Com
     if all(c.running for c in out):
         with state.client(timeout=3) as client:
             ready = nodes.api_ready(client)
-            nodes_ok = nodes.nodes_ready(client, state.nodes)
+            nodes_ok = nodes.nodes_ready(client, state.nodes + state.real_nodes)
         out[1] = ComponentStatus(
             "kube-apiserver", out[1].pid, ready, "ready" if ready else "not ready"
         )
@@ -369,6 +405,6 @@ def status(directory: Path | None = None) -> tuple[ClusterState | None, list[Com
             "kwok",
             out[4].pid,
             nodes_ok,
-            f"{state.nodes} nodes Ready" if nodes_ok else "nodes not Ready",
+            f"{state.nodes + state.real_nodes} nodes Ready" if nodes_ok else "nodes not Ready",
         )
     return state, out

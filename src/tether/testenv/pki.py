@@ -28,6 +28,8 @@ class Pki:
     sa_pub: Path
     token_file: Path
     admin_token: str
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -99,6 +101,8 @@ def generate(directory: Path) -> Pki:
         sa_pub=directory / "sa.pub",
         token_file=directory / "tokens.csv",
         admin_token=secrets.token_hex(24),
+        kubelet_client_cert=directory / "kubelet-client.crt",
+        kubelet_client_key=directory / "kubelet-client.key",
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(srv_cert.public_bytes(serialization.Encoding.PEM))
@@ -110,6 +114,29 @@ def generate(directory: Path) -> Pki:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    # The apiserver's client certificate towards kubelets (logs, exec, port-forward).
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-kubelet-client"),
+        ]
+    )
+    client_cert = (
+        x509.CertificateBuilder()
+        .subject_name(client_name)
+        .issuer_name(ca_name)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.kubelet_client_cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(pki.kubelet_client_key, client_key)
     pki.token_file.write_text(f'{pki.admin_token},admin,admin,"system:masters"\n')
     pki.token_file.chmod(0o600)
     return pki

@@ -32,7 +32,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def start(cmd: list[str], log: Path, cwd: Path) -> int:
+def start(cmd: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> int:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             cmd,
@@ -40,6 +40,7 @@ def start(cmd: list[str], log: Path, cwd: Path) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
+            env=env,
             start_new_session=True,
         )
     return proc.pid

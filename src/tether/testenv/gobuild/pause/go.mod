@@ -1,0 +1,3 @@
+module tether/pause
+
+go 1.22

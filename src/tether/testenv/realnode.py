@@ -1,0 +1,240 @@
+"""Real nodes beside the kwok ones: containerd, kubelet, kube-proxy and CoreDNS.
+
+kwok pretends; a real node runs containers. Each real node gets its own
+containerd 2 (runc from Debian, CNI bridge + host-local on its own bridge and
+Pod subnet) and its own kubelet; the cluster gets one kube-proxy in iptables
+mode and one CoreDNS, all in the host network namespace. Because iptables and
+the Pod subnets are per network namespace, only one cluster with real nodes
+runs on a host at a time; a lock file in /run names it, and a second
+``up --real-nodes`` says which cluster holds it.
+
+No image is pulled from the internet: the pause image is built here from a
+static binary and imported with ``ctr``. ``nodecleanup`` undoes all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tether.testenv import hostcheck, nodeconfig, ociarchive, processes
+from tether.testenv.nodebinaries import NodeBinaries
+
+LOCK_FILE = Path("/run/tether/real-nodes.json")
+K8S_NAMESPACE = "k8s.io"
+
+Launch = Callable[[str, list[str], dict[str, str]], int]
+
+
+class RealNodeError(RuntimeError):
+    """A real node could not be prepared or started."""
+
+
+def node_env(bins: NodeBinaries) -> dict[str, str]:
+    path = f"{bins.containerd_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return dict(os.environ, PATH=path)
+
+
+def layouts(cluster_dir: Path, count: int) -> list[nodeconfig.NodeLayout]:
+    return [nodeconfig.NodeLayout(cluster_dir, i) for i in range(count)]
+
+
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        raise RealNodeError(f"`{' '.join(cmd)}` failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout
+
+
+def take_host_lock(cluster_dir: Path) -> None:
+    """Refuse a second real-node cluster on this host; a stale lock is taken over."""
+    if LOCK_FILE.exists():
+        try:
+            held = json.loads(LOCK_FILE.read_text())
+        except (OSError, ValueError):
+            held = {}
+        other = str(held.get("directory", ""))
+        pids = [int(p) for p in held.get("pids", [])]
+        if (
+            other
+            and other != str(cluster_dir)
+            and any(processes.is_running(p, other) for p in pids)
+        ):
+            raise RealNodeError(
+                f"another cluster with real nodes is running from {other}; real nodes share "
+                f"the host's iptables and Pod network, so stop it first with "
+                f"`tether cluster down --dir {other}`"
+            )
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    LOCK_FILE.write_text(json.dumps({"directory": str(cluster_dir), "pids": []}))
+
+
+def record_lock_pid(cluster_dir: Path, pid: int) -> None:
+    held = json.loads(LOCK_FILE.read_text())
+    if held.get("directory") == str(cluster_dir):
+        held["pids"] = [*held.get("pids", []), pid]
+        LOCK_FILE.write_text(json.dumps(held))
+
+
+def release_host_lock(cluster_dir: Path) -> None:
+    try:
+        held = json.loads(LOCK_FILE.read_text())
+    except (OSError, ValueError):
+        return
+    if held.get("directory") == str(cluster_dir):
+        LOCK_FILE.unlink(missing_ok=True)
+
+
+def _save_sysctls(cluster_dir: Path) -> None:
+    saved = {"net/ipv4/ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()}
+    (cluster_dir / "host-sysctls.json").write_text(json.dumps(saved))
+
+
+def _make_bridge(node: nodeconfig.NodeLayout) -> None:
+    subprocess.run(["ip", "link", "del", node.bridge], capture_output=True, check=False)
+    _run(["ip", "link", "add", node.bridge, "type", "bridge"])
+    _run(["ip", "addr", "add", f"{node.ip}/24", "dev", node.bridge])
+    _run(["ip", "link", "set", node.bridge, "up"])
+
+
+def _make_cgroups(node: nodeconfig.NodeLayout) -> None:
+    roots = [Path("/sys/fs/cgroup")] if hostcheck.cgroup_v2() else []
+    roots += list(hostcheck.cgroup_v1_mounts().values())
+    for root in roots:
+        (root / node.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
+
+
+def pause_archive(bins: NodeBinaries) -> Path:
+    target = bins.pause.with_name("pause-image.tar")
+    if not target.exists():
+        ociarchive.write_archive(ociarchive.pause_image(bins.pause, nodeconfig.PAUSE_REF), target)
+    return target
+
+
+def import_image(node: nodeconfig.NodeLayout, bins: NodeBinaries, archive: Path) -> None:
+    """Import an OCI archive into the node's containerd, where the kubelet finds it."""
+    _run(
+        [
+            str(bins.ctr),
+            f"--address={node.socket}",
+            f"--namespace={K8S_NAMESPACE}",
+            "images",
+            "import",
+            str(archive),
+        ],
+        env=node_env(bins),
+        timeout=120,
+    )
+
+
+def trust_plain_http_registry(node: nodeconfig.NodeLayout, registry: str) -> None:
+    """Let the node pull from ``registry`` (host:port on loopback) over plain HTTP."""
+    host_dir = node.certs_dir / registry
+    host_dir.mkdir(parents=True, exist_ok=True)
+    (host_dir / "hosts.toml").write_text(nodeconfig.registry_hosts_toml(registry))
+
+
+def _wait_containerd(node: nodeconfig.NodeLayout, bins: NodeBinaries, pid: int, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not processes.is_running(pid):
+            raise RealNodeError(
+                f"containerd of {node.name} exited; last lines of {log}:\n"
+                + processes.log_tail(log)
+            )
+        probe = subprocess.run(
+            [str(bins.ctr), f"--address={node.socket}", "version"],
+            capture_output=True,
+            env=node_env(bins),
+            check=False,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RealNodeError(f"containerd of {node.name} did not answer on {node.socket}")
+
+
+def start(
+    cluster_dir: Path,
+    count: int,
+    *,
+    bins: NodeBinaries,
+    kubeconfig: str,
+    ca_file: str,
+    launch: Launch,
+    progress: Callable[[str], None],
+) -> None:
+    """Start ``count`` real nodes plus kube-proxy and CoreDNS; the caller waits for Ready."""
+    env = node_env(bins)
+    _save_sysctls(cluster_dir)
+    pause = pause_archive(bins)
+    nodes = layouts(cluster_dir, count)
+    for node in nodes:
+        progress(f"starting containerd for {node.name}")
+        for sub in (node.cni_conf_dir, node.kubelet_dir, node.pod_logs, node.certs_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        (node.dir / "containerd.toml").write_text(
+            nodeconfig.containerd_toml(node, bins.runc, bins.cni_bin_dir)
+        )
+        (node.cni_conf_dir / "10-tether.conflist").write_text(nodeconfig.cni_conflist(node))
+        _make_bridge(node)
+        _make_cgroups(node)
+        pid = launch(
+            f"containerd-{node.index}",
+            [str(bins.containerd), f"--config={node.dir / 'containerd.toml'}"],
+            env,
+        )
+        record_lock_pid(cluster_dir, pid)
+        _wait_containerd(node, bins, pid, cluster_dir / "logs" / f"containerd-{node.index}.log")
+        import_image(node, bins, pause)
+    dns_ip = nodes[0].ip
+    for node in nodes:
+        progress(f"starting kubelet for {node.name}")
+        config = node.dir / "kubelet.yaml"
+        config.write_text(
+            nodeconfig.kubelet_config(
+                node,
+                port=processes.free_port(),
+                healthz_port=processes.free_port(),
+                ca_file=ca_file,
+                dns_ip=dns_ip,
+            )
+        )
+        launch(
+            f"kubelet-{node.index}",
+            [
+                str(bins.node),
+                "kubelet",
+                f"--config={config}",
+                f"--kubeconfig={kubeconfig}",
+                f"--root-dir={node.kubelet_dir}",
+                f"--cert-dir={node.kubelet_dir / 'pki'}",
+                f"--hostname-override={node.name}",
+                f"--node-ip={node.ip}",
+                "--node-labels=type=real,tether.dev/real-node=true",
+                "--v=1",
+            ],
+            env,
+        )
+    progress("starting kube-proxy and CoreDNS")
+    proxy_conf = cluster_dir / "kube-proxy.yaml"
+    proxy_conf.write_text(
+        nodeconfig.kube_proxy_config(
+            nodes[0],
+            kubeconfig=kubeconfig,
+            healthz_port=processes.free_port(),
+            metrics_port=processes.free_port(),
+        )
+    )
+    launch("kube-proxy", [str(bins.node), "kube-proxy", f"--config={proxy_conf}"], env)
+    corefile = cluster_dir / "Corefile"
+    corefile.write_text(
+        nodeconfig.corefile(
+            bind_ip=dns_ip, kubeconfig=kubeconfig, health_port=processes.free_port()
+        )
+    )
+    launch("coredns", [str(bins.coredns), "-conf", str(corefile)], env)
