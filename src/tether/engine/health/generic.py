@@ -160,7 +160,8 @@ def positive(cond: dict[str, Any], said: str, reason: str, now: datetime) -> Hea
     if since is not None and now - since > STALE_UNKNOWN:
         minutes = int((now - since).total_seconds() // 60)
         return degraded(
-            f"{said}: no conclusion for {minutes} minutes; the controller may be stuck or gone",
+            f"StaleUnknown: {said}: no conclusion for {minutes} minutes; "
+            "the controller may be stuck or gone",
             "StaleUnknown",
         )
     return progressing(said, reason)

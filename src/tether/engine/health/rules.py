@@ -54,7 +54,7 @@ def _cel() -> Any:
     from celpy.celparser import CELParseError
     from celpy.evaluation import CELEvalError
 
-    class Conditions(celtypes.MapType):  # type: ignore[misc]
+    class Conditions(celtypes.MapType):
         def __missing__(self, key: Any) -> Any:
             return json_to_cel(EMPTY_CONDITION)
 
