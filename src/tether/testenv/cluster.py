@@ -128,7 +128,8 @@ def up(
         raise ClusterError(f"{directory} is not empty: choose another --dir or remove it")
     for sub in ("pki", "etcd", "logs"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
-    keys = pki.generate(directory / "pki")
+    api_ips = (realnode.api_ip(directory),) if real_nodes else ()
+    keys = pki.generate(directory / "pki", extra_ips=api_ips)
     port = apiserver_port or processes.free_port()
     state = ClusterState(
         directory=str(directory),
@@ -143,6 +144,7 @@ def up(
     try:
         if node_bins is not None:
             realnode.take_host_lock(directory)
+            realnode.prepare_network(directory, real_nodes)
         _start_all(state, bins, node_bins, keys, port, progress, timeout)
     except realnode.RealNodeError as exc:
         down(directory, remove=False)
@@ -202,8 +204,7 @@ def _start_all(
             cp,
             "kube-apiserver",
             f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            *_apiserver_addresses(state),
             f"--secure-port={port}",
             f"--cert-dir={d / 'pki'}",
             f"--tls-cert-file={keys.serving_cert}",
@@ -227,6 +228,8 @@ def _start_all(
     )
     with state.client() as client:
         _wait(state, apiserver, timeout, lambda: nodes.api_ready(client), "kube-apiserver /readyz")
+    if state.real_nodes:
+        realnode.guard_apiserver(port)
 
     kubeconfig = state.kubeconfig
     progress("starting kube-controller-manager and kube-scheduler")
@@ -296,6 +299,20 @@ def _start_all(
         _wait(state, None, timeout, lambda: nodes.nodes_ready(client, want), f"{want} Ready nodes")
         _wait(state, None, timeout, lambda: nodes.default_sa(client), "the default ServiceAccount")
     progress("cluster ready")
+
+
+def _apiserver_addresses(state: ClusterState) -> list[str]:
+    """Loopback only, unless real nodes run Pods that must reach the API.
+
+    Pods reach the ``kubernetes`` Service, which points at the advertise
+    address: with real nodes that is the first node's bridge address, and the
+    apiserver listens on all addresses behind a firewall rule that only lets
+    loopback and the nodes' bridges in (``realnode.guard_apiserver``).
+    """
+    if not state.real_nodes:
+        return ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]
+    ip = realnode.api_ip(Path(state.directory))
+    return ["--bind-address=0.0.0.0", f"--advertise-address={ip}"]
 
 
 def _wait(

@@ -109,7 +109,7 @@ def remove_log_links(directory: Path) -> None:
                 link.unlink()
 
 
-OURS = ("KUBE-", "CNI-")
+OURS = ("KUBE-", "CNI-", realnode.GUARD_CHAIN)
 KUBELET_DEVICE_SOCKET = "/var/lib/kubelet/device-plugins/kubelet.sock"
 # Deepest first; each is removed only when empty.
 HOST_DIRS = (

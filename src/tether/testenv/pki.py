@@ -43,7 +43,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
     path.chmod(0o600)
 
 
-def generate(directory: Path) -> Pki:
+def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -78,7 +78,8 @@ def generate(directory: Path) -> Pki:
         x509.DNSName(n)
         for n in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
     ]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.0.0.1")]
+    ips = ("127.0.0.1", "10.0.0.1", *extra_ips)
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     srv_cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))

@@ -25,6 +25,7 @@ from tether.testenv import hostcheck, nodeconfig, ociarchive, processes
 from tether.testenv.nodebinaries import NodeBinaries
 
 LOCK_FILE = Path("/run/tether/real-nodes.json")
+GUARD_CHAIN = "TETHER-APISERVER"
 K8S_NAMESPACE = "k8s.io"
 
 Launch = Callable[[str, list[str], dict[str, str]], int]
@@ -92,6 +93,34 @@ def release_host_lock(cluster_dir: Path) -> None:
 def _save_sysctls(cluster_dir: Path) -> None:
     saved = {"net/ipv4/ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()}
     (cluster_dir / "host-sysctls.json").write_text(json.dumps(saved))
+
+
+def api_ip(cluster_dir: Path) -> str:
+    """The address Pods use for the API (the ``kubernetes`` Service's endpoint)."""
+    return nodeconfig.NodeLayout(cluster_dir, 0).ip
+
+
+def prepare_network(cluster_dir: Path, count: int) -> None:
+    """The nodes' bridges, made before the apiserver so it can advertise the first one."""
+    for node in layouts(cluster_dir, count):
+        _make_bridge(node)
+
+
+def guard_apiserver(port: int) -> None:
+    """Only loopback and the nodes' bridges may reach the apiserver's port.
+
+    The chain is ``TETHER-APISERVER`` in IPv4 and IPv6 filter tables;
+    ``nodecleanup`` removes it with the rest of the cluster's rules.
+    """
+    for tool in ("iptables", "ip6tables"):
+        for rule in (
+            ["-N", GUARD_CHAIN],
+            ["-A", GUARD_CHAIN, "-i", "lo", "-j", "RETURN"],
+            ["-A", GUARD_CHAIN, "-i", "tether-br+", "-j", "RETURN"],
+            ["-A", GUARD_CHAIN, "-j", "DROP"],
+            ["-I", "INPUT", "-p", "tcp", "--dport", str(port), "-j", GUARD_CHAIN],
+        ):
+            _run([tool, "-w", "-t", "filter", *rule])
 
 
 def _make_bridge(node: nodeconfig.NodeLayout) -> None:
@@ -181,7 +210,6 @@ def start(
             nodeconfig.containerd_toml(node, bins.runc, bins.cni_bin_dir)
         )
         (node.cni_conf_dir / "10-tether.conflist").write_text(nodeconfig.cni_conflist(node))
-        _make_bridge(node)
         _make_cgroups(node)
         pid = launch(
             f"containerd-{node.index}",

@@ -299,3 +299,61 @@ def test_a_wrong_pull_secret_gives_image_pull_backoff_and_the_right_one_runs(
             client, name, _pod("allowed", image, imagePullSecrets=[{"name": "pull"}])
         )
         assert httpx.get(f"http://{live['status']['podIP']}:8080/", timeout=5).text == body
+
+
+def test_a_pod_reaches_the_api_through_the_kubernetes_service(
+    real_node_cluster: localcluster.ClusterState, ns: tuple[httpx.Client, str]
+) -> None:
+    client, name = ns
+    _import_hello(real_node_cluster, "unused\n")
+    probe = _pod(
+        "api-probe",
+        HELLO,
+        restartPolicy="OnFailure",
+        container={
+            "command": ["/bin/busybox", "nc", "-w", "3", "kubernetes.default.svc", "443"],
+            "stdin": False,
+        },
+    )
+    probe["spec"]["containers"][0].pop("readinessProbe")
+    assert client.post(f"/api/v1/namespaces/{name}/pods", json=probe).status_code == 201
+    _wait(
+        lambda: (
+            client.get(f"/api/v1/namespaces/{name}/pods/api-probe").json()["status"].get("phase")
+            == "Succeeded"
+        ),
+        "a TCP connection from a Pod to kubernetes.default.svc:443",
+    )
+
+
+def test_the_apiserver_is_not_reachable_from_outside_the_host(
+    real_node_cluster: localcluster.ClusterState,
+) -> None:
+    """Attack: a peer on another interface connects to the apiserver bound for the Pods."""
+    port = int(real_node_cluster.server.rsplit(":", 1)[1])
+    netns, host_if, peer_if = f"tt-atk-{secrets.token_hex(2)}", "tt-atk-h", "tt-atk-p"
+
+    def sh(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+
+    try:
+        assert sh("ip", "netns", "add", netns).returncode == 0
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        sh("ip", "link", "set", peer_if, "netns", netns)
+        sh("ip", "addr", "add", "192.168.251.1/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "-n", netns, "addr", "add", "192.168.251.2/30", "dev", peer_if)
+        sh("ip", "-n", netns, "link", "set", peer_if, "up")
+        sh("ip", "-n", netns, "link", "set", "lo", "up")
+        reach = sh("ip", "netns", "exec", netns, "busybox", "nc", "-w", "3", "192.168.251.1", "9")
+        assert "refused" in reach.stderr.lower() or reach.returncode != 0  # the link works
+        attack = sh(
+            "ip", "netns", "exec", netns, "busybox", "nc", "-w", "3", "192.168.251.1", str(port)
+        )
+        assert attack.returncode != 0, "the apiserver answered a peer outside the host"
+        assert "refused" not in attack.stderr.lower()  # dropped by TETHER-APISERVER, not closed
+        ok = sh("busybox", "nc", "-w", "3", "192.168.251.1", str(port))
+        assert ok.returncode == 0, "the host itself must still reach the apiserver"
+    finally:
+        sh("ip", "link", "del", host_if)
+        sh("ip", "netns", "del", netns)
