@@ -31,6 +31,20 @@ def cgroup_v1_mounts() -> dict[str, Path]:
     return found
 
 
+def cgroup_roots() -> list[Path]:
+    """Every mounted cgroup hierarchy (v1 controllers, named v1, and v2 in hybrid setups).
+
+    runc and the kubelet create a Pod's cgroup in each of them, so each gets
+    the node's cgroup root and each is cleaned at ``down``.
+    """
+    roots: list[Path] = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] in ("cgroup", "cgroup2"):
+            roots.append(Path(fields[1]))
+    return roots
+
+
 def cgroup_v2() -> bool:
     return Path("/sys/fs/cgroup/cgroup.controllers").exists()
 

@@ -56,6 +56,17 @@ def _containers(runc: Path, root: Path) -> list[tuple[Path, str]]:
     return found
 
 
+def shim_sockets(node: nodeconfig.NodeLayout) -> list[Path]:
+    """The shims' sockets (in /run/containerd/s), read from the task bundles' bootstrap.json."""
+    tasks = node.containerd_root / "state" / "io.containerd.runtime.v2.task"
+    found: list[Path] = []
+    for bootstrap in tasks.glob("*/*/bootstrap.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            address = json.loads(bootstrap.read_text()).get("address", "")
+            found.append(Path(address.removeprefix("unix://")))
+    return found
+
+
 def kill_containers(node: nodeconfig.NodeLayout, runc: Path) -> None:
     for ns_root, cid in _containers(runc, node.runc_root):
         subprocess.run(
@@ -79,20 +90,23 @@ def kill_by_marker(marker: str, name: str) -> None:
                 os.kill(int(entry.name), 9)
 
 
-def remove_cgroups(node: nodeconfig.NodeLayout) -> None:
-    roots = [Path("/sys/fs/cgroup")] if hostcheck.cgroup_v2() else []
-    roots += list(hostcheck.cgroup_v1_mounts().values())
-    for root in roots:
-        top = root / node.cgroup_root.lstrip("/")
-        if not top.exists():
-            continue
-        for _ in range(20):
+def remove_cgroups(node: nodeconfig.NodeLayout, timeout: float = 15.0) -> None:
+    """Kill what is left in the node's cgroups, then remove them deepest first."""
+    tops = [root / node.cgroup_root.lstrip("/") for root in hostcheck.cgroup_roots()]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tops = [t for t in tops if t.exists()]
+        if not tops:
+            return
+        for top in tops:
             for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
                 with contextlib.suppress(OSError):
+                    for pid in (Path(dirpath) / "cgroup.procs").read_text().split():
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(int(pid), 9)
+                with contextlib.suppress(OSError):
                     os.rmdir(dirpath)
-            if not top.exists():
-                break
-            time.sleep(0.1)
+        time.sleep(0.1)
 
 
 def remove_bridge(node: nodeconfig.NodeLayout) -> None:
@@ -111,6 +125,7 @@ def remove_log_links(directory: Path) -> None:
 
 OURS = ("KUBE-", "CNI-", realnode.GUARD_CHAIN)
 KUBELET_DEVICE_SOCKET = "/var/lib/kubelet/device-plugins/kubelet.sock"
+SHIM_SOCKET_DIR = Path("/run/containerd/s")
 # Deepest first; each is removed only when empty.
 HOST_DIRS = (
     "/var/lib/kubelet/device-plugins",
@@ -199,8 +214,12 @@ def teardown(directory: Path, count: int, components: dict[str, int]) -> None:
     nodes = realnode.layouts(directory, count)
     runc = bins.runc
     for node in nodes:
+        sockets = shim_sockets(node)
         kill_containers(node, runc)
         kill_by_marker(str(node.socket), "containerd-shim")
+        for sock in sockets:
+            if sock.parent == SHIM_SOCKET_DIR:
+                sock.unlink(missing_ok=True)
         pid = components.get(f"containerd-{node.index}")
         if pid is not None:
             processes.stop(pid, marker)

@@ -131,9 +131,7 @@ def _make_bridge(node: nodeconfig.NodeLayout) -> None:
 
 
 def _make_cgroups(node: nodeconfig.NodeLayout) -> None:
-    roots = [Path("/sys/fs/cgroup")] if hostcheck.cgroup_v2() else []
-    roots += list(hostcheck.cgroup_v1_mounts().values())
-    for root in roots:
+    for root in hostcheck.cgroup_roots():
         (root / node.cgroup_root.lstrip("/")).mkdir(exist_ok=True)
 
 

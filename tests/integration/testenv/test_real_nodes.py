@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +25,11 @@ import pytest
 from fixtures.cluster import wait_for_real_node_host
 from fixtures.registry import RegistryServer
 from tether.testenv import cluster as localcluster
-from tether.testenv import hostcheck, nodeconfig, ociarchive, realnode
+from tether.testenv import hostcheck, nodebinaries, nodeconfig, ociarchive, realnode
 from tether.testenv.nodebinaries import NodeBinaries
 
 HELLO = "local.test/hello:1.0"
+TETHER = str(Path(sys.executable).with_name("tether"))
 
 
 def _host_snapshot(directory: Path) -> dict[str, Any]:
@@ -35,9 +37,7 @@ def _host_snapshot(directory: Path) -> dict[str, Any]:
         out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
         return sorted(ln for ln in out.splitlines() if not ln.startswith("-P "))
 
-    cgroups = sorted(
-        str(p) for root in hostcheck.cgroup_v1_mounts().values() for p in root.glob("tether-*")
-    )
+    cgroups = sorted(str(p) for root in hostcheck.cgroup_roots() for p in root.glob("tether-*"))
     procs = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -67,6 +67,9 @@ def _host_snapshot(directory: Path) -> dict[str, Any]:
         if os.path.isdir("/var/lib/cni/results")
         else [],
         "kubelet-host-dir": os.path.exists("/var/lib/kubelet"),
+        "shim-sockets": sorted(os.listdir("/run/containerd/s"))
+        if os.path.isdir("/run/containerd/s")
+        else [],
     }
 
 
@@ -137,28 +140,58 @@ def _run_pod(client: httpx.Client, ns: str, pod: dict[str, Any]) -> tuple[dict[s
     return live, time.monotonic() - started
 
 
-def test_down_leaves_no_process_mount_interface_or_iptables_rule(tmp_path: Path) -> None:
+def _tether(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TETHER, *args], capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
+    tmp_path: Path,
+) -> None:
     reason = hostcheck.unsupported_reason()
     if reason:
         pytest.skip(f"this machine cannot run real nodes: {reason}")
     wait_for_real_node_host()
     directory = tmp_path / "c"
     before = _host_snapshot(directory)
-    state = localcluster.up(directory, nodes=0, real_nodes=1)
+    started = time.monotonic()
+    up = _tether("cluster", "up", "--nodes", "0", "--real-nodes", "1", "--dir", str(directory))
     try:
+        assert up.returncode == 0, up.stderr
+        print(f"real-node cluster up: {time.monotonic() - started:.1f}s")
+        assert "1 real nodes" in up.stdout
+        status = _tether("cluster", "status", "--dir", str(directory))
+        assert status.returncode == 0, status.stdout
+        assert "kubelet-0" in status.stdout and "1 nodes Ready" in status.stdout
+        state = localcluster.ClusterState.load(directory)
+        assert state is not None
         _import_hello(state, "leak check\n")
         with state.client() as client:
             pod, _ = _run_pod(client, "default", _pod("leak", HELLO))
             assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
         during = _host_snapshot(directory)
         assert during["processes"] and during["mounts"] and during["iptables"]
+        assert during["cgroups"] and during["shim-sockets"]
         assert any("tether-br0" in ln for ln in during["links"])
     finally:
-        stopped = localcluster.down(directory)
-    assert {"containerd-0", "kubelet-0", "kube-proxy", "coredns"} <= set(stopped)
+        down = _tether("cluster", "down", "--dir", str(directory))
+    assert down.returncode == 0, down.stderr
+    assert "containerd-0" in down.stdout and "kubelet-0" in down.stdout
     after = _host_snapshot(directory)
     assert after == before
     assert not realnode.LOCK_FILE.exists()
+
+
+def test_real_nodes_are_refused_with_the_reason_where_containers_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nodebinaries, "RUNC", str(tmp_path / "no-runc"))
+    with pytest.raises(localcluster.ClusterError) as err:
+        localcluster.up(tmp_path / "c", nodes=0, real_nodes=1)
+    assert "cannot run real nodes" in str(err.value)
+    assert "no-runc" in str(err.value) and "apt-get install" in str(err.value)
+    assert not (tmp_path / "c").exists()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "need root" in (hostcheck.unsupported_reason() or "")
 
 
 def test_real_node_is_ready_with_the_kubelet_and_containerd_2(
