@@ -1,0 +1,3 @@
+module example.com/finance-api
+
+go 1.22
