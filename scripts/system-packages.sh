@@ -6,7 +6,7 @@
 # conntrack and busybox-static for real nodes (containers on the local cluster).
 set -euo pipefail
 want=(git openssh-server docker-registry apache2-utils skopeo chromium
-  runc containernetworking-plugins iptables conntrack busybox-static)
+  runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap umoci)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

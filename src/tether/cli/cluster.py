@@ -124,5 +124,47 @@ def status(directory: Path | None) -> None:
         sys.exit(1)
 
 
+@cluster.command("images")
+@click.argument("names", nargs=-1, type=click.Choice(["finance-api", "tether", "pause"]))
+@click.option("--tag", default=None, help="Image tag (default: 1.4, the package version, pause's).")
+@click.option("--push", "registry", default=None, help="Push to this registry (host:port).")
+@click.option("--username", default=None, help="Registry user; password from stdin.")
+@click.option("--insecure", is_flag=True, help="Plain HTTP or unverified TLS (loopback registry).")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None)
+def images_cmd(
+    names: tuple[str, ...],
+    tag: str | None,
+    registry: str | None,
+    username: str | None,
+    insecure: bool,
+    export_dir: Path | None,
+) -> None:
+    """Build OCI images without a Docker daemon (cached in .cache/images); push or export them.
+
+    --export DIR writes DIR/NAME-TAG.tar for `ctr images import`.
+    """
+    from tether.testenv import images as oci_images
+
+    if registry and not username:
+        err.print("[red]error:[/] --push needs --username (the password is read from stdin)")
+        sys.exit(1)
+    password = sys.stdin.readline().rstrip("\n") if registry else ""
+    for name in names or ("finance-api", "tether"):
+        try:
+            built = oci_images.BUILDERS[name](tag)
+            line = f"{built.name}:{built.tag} {built.digest} {built.size / 1e6:.1f} MB"
+            if export_dir is not None:
+                archive = export_dir / f"{built.name}-{built.tag}.tar"
+                line += f" -> {oci_images.export_archive(built, archive)}"
+            if registry:
+                user = username or ""
+                pushed = oci_images.push(built, registry, user, password, tls_verify=not insecure)
+                line += f" -> {pushed}"
+        except (oci_images.ImageBuildError, binaries.BinariesMissing) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            sys.exit(1)
+        out.print(line, highlight=False)
+
+
 def _dir_arg(directory: Path | None) -> str:
     return f" --dir {directory}" if directory else ""

@@ -107,9 +107,10 @@ def _assemble(
 # ------------------------------------------------------------------ finance-api
 
 
-def finance_app_image(tag: str = FINANCE_TAG, root: Path | None = None) -> Image:
-    """The example finance app's service; ``/version`` answers ``tag``."""
+def finance_app_image(tag: str | None = None, root: Path | None = None) -> Image:
+    """The example finance app's service; ``/version`` answers ``tag`` (default 1.4)."""
     started = time.monotonic()
+    tag = tag or FINANCE_TAG
     source = buildsteps.repo_root() / "examples" / "finance-app" / "service"
     store = LayerStore(images_dir(root))
     key = ocilayout.recipe_key(
@@ -185,9 +186,11 @@ def _authfile(directory: Path, registry: str, username: str, password: str) -> P
 
 
 def push(
-    image: Image, registry: str, username: str, password: str, *, tls_verify: bool = False
+    image: Image, registry: str, username: str, password: str, *, tls_verify: bool = True
 ) -> str:
     """Copy ``image`` to ``registry/name:tag`` with skopeo; return the reference.
+
+    ``tls_verify=False`` allows plain HTTP and unverified TLS, for a loopback registry.
 
     The credentials go to skopeo in a 0600 auth file that is removed afterwards,
     never on its command line, and are scrubbed from any error.

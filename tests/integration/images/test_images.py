@@ -23,8 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from fixtures.registry import RegistryServer, free_port
+from tether.cli.main import cli
 from tether.testenv import images
 
 TETHER_IMAGE_BUDGET = 200_000_000  # compressed bytes a pull of the tether image may transfer
@@ -219,14 +221,14 @@ def test_push_keeps_the_password_off_command_lines_and_out_of_errors(
     monkeypatch.setattr(subprocess, "run", spy)
     secret = "hunter2-" + uuid.uuid4().hex
     with pytest.raises(images.ImageBuildError) as refused:
-        images.push(built_finance, registry_server.host, "ci", secret)
+        images.push(built_finance, registry_server.host, "ci", secret, tls_verify=False)
     assert secret not in str(refused.value)
     assert (
         "unauthorized" in str(refused.value).lower()
         or "authentication" in str(refused.value).lower()
     )
     password = registry_server.users["ci"]
-    images.push(built_finance, registry_server.host, "ci", password)
+    images.push(built_finance, registry_server.host, "ci", password, tls_verify=False)
     assert seen and all(secret not in arg and password not in arg for c in seen for arg in c)
 
 
@@ -311,3 +313,24 @@ def test_tether_image_renders_the_example_helm_chart_as_its_unprivileged_user(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "kind: Deployment" in proc.stdout and "finance-api" in proc.stdout
+
+
+def test_cli_builds_exports_and_pushes_with_the_password_from_stdin(
+    registry_server: RegistryServer, tmp_path: Path
+) -> None:
+    user, password = registry_server.add_user("cli-pusher")
+    result = CliRunner().invoke(
+        cli,
+        ["cluster", "images", "finance-api", "--tag", "1.6", "--export", str(tmp_path),
+         "--push", registry_server.host, "--username", user, "--insecure"],
+        input=password + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert password not in result.output
+    reference = f"{registry_server.host}/finance-api:1.6"
+    assert reference in result.output
+    assert (tmp_path / "finance-api-1.6.tar").exists()
+    auth = authfile(tmp_path, registry_server.host, user, password)
+    config = skopeo("inspect", "--config", "--tls-verify=false", f"--authfile={auth}",
+                    f"docker://{reference}").stdout  # fmt: skip
+    assert "FINANCE_API_VERSION=1.6" in json.loads(config)["config"]["Env"]
