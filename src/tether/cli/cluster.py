@@ -94,6 +94,19 @@ def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) ->
     out.print(f"  stop it with: tether cluster down{_dir_arg(directory)}")
 
 
+@cluster.command("trust-registry")
+@click.argument("registry")
+@dir_option
+def trust_registry(registry: str, directory: Path | None) -> None:
+    """Let the real nodes pull from REGISTRY (127.0.0.1:PORT) over plain HTTP."""
+    try:
+        count = localcluster.trust_registry(directory, registry)
+    except localcluster.ClusterError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    out.print(f"{count} real nodes pull from {registry} over plain HTTP (loopback only)")
+
+
 @cluster.command()
 @dir_option
 def down(directory: Path | None) -> None:

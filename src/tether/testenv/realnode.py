@@ -159,7 +159,17 @@ def import_image(node: nodeconfig.NodeLayout, bins: NodeBinaries, archive: Path)
 
 
 def trust_plain_http_registry(node: nodeconfig.NodeLayout, registry: str) -> None:
-    """Let the node pull from ``registry`` (host:port on loopback) over plain HTTP."""
+    """Let the node pull from ``registry`` (host:port on loopback) over plain HTTP.
+
+    Only loopback registries: pull credentials must never cross a network in clear.
+    """
+    host, _, port = registry.rpartition(":")
+    loopback = host == "localhost" or host.startswith("127.")
+    if not (loopback and port.isdigit() and "/" not in registry):
+        raise RealNodeError(
+            f"refusing plain HTTP for registry {registry!r}: only a loopback registry "
+            "(127.0.0.1:PORT or localhost:PORT) may be pulled from without TLS"
+        )
     host_dir = node.certs_dir / registry
     host_dir.mkdir(parents=True, exist_ok=True)
     (host_dir / "hosts.toml").write_text(nodeconfig.registry_hosts_toml(registry))
