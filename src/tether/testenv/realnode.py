@@ -90,8 +90,25 @@ def release_host_lock(cluster_dir: Path) -> None:
         LOCK_FILE.unlink(missing_ok=True)
 
 
+# Kernel settings the kubelet (its defaults) and the CNI bridge (forwarding) change;
+# saved at up and written back at down.
+HOST_SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
+
+
 def _save_sysctls(cluster_dir: Path) -> None:
-    saved = {"net/ipv4/ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()}
+    saved = {}
+    for key in HOST_SYSCTLS:
+        path = Path("/proc/sys", key)
+        if path.exists():
+            saved[key] = path.read_text().strip()
     (cluster_dir / "host-sysctls.json").write_text(json.dumps(saved))
 
 

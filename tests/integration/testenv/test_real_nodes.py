@@ -67,6 +67,7 @@ def _host_snapshot(directory: Path) -> dict[str, Any]:
         if os.path.isdir("/var/lib/cni/results")
         else [],
         "kubelet-host-dir": os.path.exists("/var/lib/kubelet"),
+        "sysctls": {k: Path("/proc/sys", k).read_text() for k in realnode.HOST_SYSCTLS},
         "shim-sockets": sorted(os.listdir("/run/containerd/s"))
         if os.path.isdir("/run/containerd/s")
         else [],
