@@ -30,6 +30,7 @@ DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "ca-certificates")
 TETHER_UID = 10001
 SITE = "usr/lib/tether"
+_SETID = 0o6000
 _MIRROR_ENV = "TETHER_DEBIAN_MIRROR"
 _DPKG_EXCLUDES = ("usr/share/doc/*", "usr/share/man/*", "usr/share/locale/*", "usr/share/info/*")
 _ROOTFS_DROP = re.compile(r"^(dev/.+|var/cache/(apt|debconf)/.+|var/lib/apt/lists/.+|var/log/.+)$")
@@ -55,6 +56,7 @@ def _debian_base(store: LayerStore) -> Layer:
         debian_sources(),
         _DPKG_EXCLUDES,
         TETHER_UID,
+        "no-setid",
     )
     return store.layer(
         key, f"debian {DEBIAN_SUITE}: {', '.join(DEBIAN_PACKAGES)}", _write_debian_base
@@ -83,7 +85,7 @@ def _write_debian_base(layer: LayerWriter) -> None:
 
 
 def _copy_rootfs(rootfs: Path, layer: LayerWriter) -> None:
-    """The root filesystem minus device nodes, apt caches and logs, plus the tether user."""
+    """The root filesystem minus device nodes, apt caches, logs and set-id bits; plus the user."""
     with tarfile.open(rootfs) as tar:
         for info in tar:
             name = info.name.removeprefix("./").strip("/")
@@ -101,6 +103,8 @@ def _copy_rootfs(rootfs: Path, layer: LayerWriter) -> None:
                 data = (text.rstrip("\n") + "\n" + line + "\n").encode()
                 layer.file(name, data, info.mode)
                 continue
+            if info.isfile():
+                info.mode &= ~_SETID  # su, mount, passwd...: no way back to root from the image
             layer.member(info, tar.extractfile(info) if info.isfile() else None)
     layer.dir("home/tether", mode=0o750, uid=TETHER_UID, gid=TETHER_UID)
 

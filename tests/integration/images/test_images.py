@@ -150,6 +150,30 @@ def test_tether_image_is_cached_and_within_its_size_budget(built_tether: images.
     )
 
 
+def test_tether_image_has_no_set_id_programs_and_names_its_unprivileged_user(
+    built_tether: images.Image,
+) -> None:
+    base = built_tether.layers[0]
+    setid: list[str] = []
+    passwd = ""
+    with tarfile.open(base.blob, "r:gz") as tar:
+        for member in tar:
+            if member.isfile() and member.mode & 0o6000:
+                setid.append(member.name)
+            if member.name == "etc/passwd":
+                passwd = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+    assert setid == []  # su, mount, passwd, ... lose their set-id bits
+    assert "tether:x:10001:10001:" in passwd
+    assert built_tether.config.user == "10001:10001"
+
+
+def test_an_image_tag_that_is_a_path_is_refused() -> None:
+    for tag in ("../../outside", "a/b", "", "-rm"):
+        with pytest.raises(images.ImageBuildError, match="invalid image tag"):
+            images.finance_app_image(tag or " ")
+    assert not (images.images_dir().parent / "outside").exists()
+
+
 def test_exported_archive_is_an_oci_archive_named_for_ctr_import(
     built_finance: images.Image, tmp_path: Path
 ) -> None:
@@ -298,6 +322,7 @@ def test_tether_image_renders_the_example_helm_chart_as_its_unprivileged_user(
     spec_dir = bundle(built_tether.layout, built_tether.tag, tmp_path / "bundle", {})
     spec_path = spec_dir / "config.json"
     spec = json.loads(spec_path.read_text())
+    assert spec["process"]["user"]["uid"] == 10001
     chart = Path(images.repo_root(), "examples", "finance-app")
     spec["mounts"].append(
         {"destination": "/src", "type": "bind", "source": str(chart), "options": ["rbind", "ro"]}
