@@ -374,7 +374,9 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
     if state is not None:
         marker = _marker(directory)
         running = {c.name for c in state.components if processes.is_running(c.pid, marker)}
-        if state.real_nodes:
+        # Host-wide cleanup (iptables, bridges, sysctls) only when no other
+        # cluster holds the host's real nodes: a refused `up` must not undo it.
+        if state.real_nodes and realnode.other_holder(directory) is None:
             pids = {c.name: c.pid for c in state.components}
             nodecleanup.teardown(directory, state.real_nodes, pids)
         for comp in reversed(state.components):

@@ -51,25 +51,33 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 
     return proc.stdout
 
 
+def other_holder(cluster_dir: Path) -> str | None:
+    """The directory of another live cluster holding this host's real nodes, if any."""
+    try:
+        held = json.loads(LOCK_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    other = str(held.get("directory", ""))
+    pids = [int(p) for p in held.get("pids", [])]
+    if other and other != str(cluster_dir) and any(processes.is_running(p, other) for p in pids):
+        return other
+    return None
+
+
 def take_host_lock(cluster_dir: Path) -> None:
     """Refuse a second real-node cluster on this host; a stale lock is taken over."""
-    if LOCK_FILE.exists():
-        try:
-            held = json.loads(LOCK_FILE.read_text())
-        except (OSError, ValueError):
-            held = {}
-        other = str(held.get("directory", ""))
-        pids = [int(p) for p in held.get("pids", [])]
-        if (
-            other
-            and other != str(cluster_dir)
-            and any(processes.is_running(p, other) for p in pids)
-        ):
-            raise RealNodeError(
-                f"another cluster with real nodes is running from {other}; real nodes share "
-                f"the host's iptables and Pod network, so stop it first with "
-                f"`tether cluster down --dir {other}`"
-            )
+    if len(str(nodeconfig.NodeLayout(cluster_dir, 0).socket)) + len(".ttrpc") > 100:
+        raise RealNodeError(
+            f"{cluster_dir} is too long a path for containerd's unix sockets; "
+            "choose a shorter --dir"
+        )
+    other = other_holder(cluster_dir)
+    if other:
+        raise RealNodeError(
+            f"another cluster with real nodes is running from {other}; real nodes share "
+            f"the host's iptables and Pod network, so stop it first with "
+            f"`tether cluster down --dir {other}`"
+        )
     LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
     LOCK_FILE.write_text(json.dumps({"directory": str(cluster_dir), "pids": []}))
 

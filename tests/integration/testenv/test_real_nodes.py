@@ -412,3 +412,22 @@ def test_plain_http_is_refused_for_a_registry_beyond_loopback(
         realnode.trust_plain_http_registry(node, registry)
     assert "only a loopback registry" in str(err.value)
     assert not node.certs_dir.exists() or not any(node.certs_dir.rglob("hosts.toml"))
+
+
+def test_a_second_cluster_with_real_nodes_is_refused_and_leaves_the_first_intact(
+    real_node_cluster: localcluster.ClusterState, ns: tuple[httpx.Client, str], tmp_path: Path
+) -> None:
+    client, name = ns
+    _import_hello(real_node_cluster, "still here\n")
+    pod, _ = _run_pod(client, name, _pod("first", HELLO))
+    rules_before = _host_snapshot(tmp_path)["iptables"]
+
+    with pytest.raises(localcluster.ClusterError) as err:
+        localcluster.up(tmp_path / "second", nodes=0, real_nodes=1)
+    assert real_node_cluster.directory in str(err.value)
+    assert "tether cluster down --dir" in str(err.value)
+    localcluster.down(tmp_path / "second")
+
+    assert _host_snapshot(tmp_path)["iptables"] == rules_before
+    assert httpx.get(f"http://{pod['status']['podIP']}:8080/", timeout=5).text == "still here\n"
+    assert json.loads(realnode.LOCK_FILE.read_text())["directory"] == real_node_cluster.directory
