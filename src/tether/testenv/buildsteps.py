@@ -14,6 +14,8 @@ from pathlib import Path
 from tether.testenv import binaries
 
 RECIPE_VERSION = 1
+# Reproducible: no paths, no VCS stamp (the checkout changes under us), no build id.
+GO_BUILD_FLAGS = ("-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=")
 
 
 class ImageBuildError(RuntimeError):
@@ -62,9 +64,7 @@ def go_build(step: str, source: Path, output: Path) -> None:
         [
             binaries._go(),
             "build",
-            "-trimpath",
-            "-ldflags",
-            "-s -w -buildid=",
+            *GO_BUILD_FLAGS,
             "-o",
             str(output),
             ".",

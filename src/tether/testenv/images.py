@@ -117,6 +117,7 @@ def finance_app_image(tag: str | None = None, root: Path | None = None) -> Image
         buildsteps.RECIPE_VERSION,
         "finance-api",
         buildsteps.go_version(),
+        buildsteps.GO_BUILD_FLAGS,
         ocilayout.hash_tree(source),
     )
 

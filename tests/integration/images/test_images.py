@@ -134,6 +134,12 @@ def test_finance_image_is_cached_by_recipe_and_a_new_tag_only_changes_its_config
     assert built_finance.size < FINANCE_IMAGE_BUDGET
 
 
+def test_finance_image_is_reproducible_from_its_sources(tmp_path: Path) -> None:
+    first = images.finance_app_image("1.4", root=tmp_path / "a")
+    second = images.finance_app_image("1.4", root=tmp_path / "b")
+    assert first.digest == second.digest
+
+
 def test_tether_image_is_cached_and_within_its_size_budget(built_tether: images.Image) -> None:
     again = images.tether_image()
     # The Debian and dependency layers come from the cache; the tether layer is rebuilt
