@@ -71,3 +71,8 @@ def unsupported_reason() -> str | None:
     if not Path("/proc/sys/net/ipv4/ip_forward").exists():
         return "the kernel has no IPv4 forwarding, which the Pod network needs"
     return None
+
+
+def default_real_nodes() -> int:
+    """For ``make demo``: one real node where containers can run, none elsewhere."""
+    return 0 if unsupported_reason() else 1

@@ -431,3 +431,79 @@ def test_a_second_cluster_with_real_nodes_is_refused_and_leaves_the_first_intact
     assert _host_snapshot(tmp_path)["iptables"] == rules_before
     assert httpx.get(f"http://{pod['status']['podIP']}:8080/", timeout=5).text == "still here\n"
     assert json.loads(realnode.LOCK_FILE.read_text())["directory"] == real_node_cluster.directory
+
+
+IN_CLUSTER_CLIENT = """package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	dir := "/var/run/secrets/kubernetes.io/serviceaccount/"
+	token, _ := os.ReadFile(dir + "token")
+	ca, _ := os.ReadFile(dir + "ca.crt")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	host := os.Getenv("KUBERNETES_SERVICE_HOST") + ":" + os.Getenv("KUBERNETES_SERVICE_PORT")
+	req, _ := http.NewRequest("GET", "https://"+host+"/api/v1/namespaces/"+os.Args[1]+"/pods", nil)
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, len(body))
+}
+"""
+
+
+def test_a_pod_calls_the_api_with_its_service_account_over_verified_tls(
+    real_node_cluster: localcluster.ClusterState, ns: tuple[httpx.Client, str], tmp_path: Path
+) -> None:
+    client, name = ns
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.go").write_text(IN_CLUSTER_CLIENT)
+    (src / "go.mod").write_text("module incluster\n\ngo 1.22\n")
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="")
+    subprocess.run(
+        ["go", "build", "-o", str(tmp_path / "client"), "."], cwd=src, env=env, check=True
+    )
+    image = ociarchive.Image(
+        ref="local.test/incluster:1.0",
+        files=[ociarchive.File("client", (tmp_path / "client").read_bytes(), 0o755)],
+        entrypoint=["/client", name],
+        user="65534:65534",
+    )
+    archive = ociarchive.write_archive(image, tmp_path / "incluster.tar")
+    node = nodeconfig.NodeLayout(Path(real_node_cluster.directory), 0)
+    realnode.import_image(node, NodeBinaries.locate(), archive)
+    binding = {
+        "metadata": {"name": "default-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": name}],
+    }
+    rb = client.post(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings", json=binding
+    )
+    assert rb.status_code == 201, rb.text
+    pod = _pod("caller", image.ref, restartPolicy="OnFailure")
+    pod["spec"]["containers"][0].pop("readinessProbe")
+    assert client.post(f"/api/v1/namespaces/{name}/pods", json=pod).status_code == 201
+    _wait(
+        lambda: (
+            client.get(f"/api/v1/namespaces/{name}/pods/caller").json()["status"].get("phase")
+            == "Succeeded"
+        ),
+        "the in-cluster API call to succeed",
+    )
+    logs = client.get(f"/api/v1/namespaces/{name}/pods/caller/log").text
+    assert logs.startswith("200 "), logs
