@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from click.testing import CliRunner
 
 from fixtures.registry import RegistryServer, free_port
 from tether.cli.main import cli
-from tether.testenv import images
+from tether.testenv import images, nodebinaries
 
 TETHER_IMAGE_BUDGET = 200_000_000  # compressed bytes a pull of the tether image may transfer
 FINANCE_IMAGE_BUDGET = 10_000_000
@@ -365,3 +366,107 @@ def test_cli_builds_exports_and_pushes_with_the_password_from_stdin(
     config = skopeo("inspect", "--config", "--tls-verify=false", f"--authfile={auth}",
                     f"docker://{reference}").stdout  # fmt: skip
     assert "FINANCE_API_VERSION=1.6" in json.loads(config)["config"]["Env"]
+
+
+class Containerd:
+    """A private containerd 2 (CRI off) on a socket of its own; ``ctr(...)`` talks to it."""
+
+    def __init__(self, bins: nodebinaries.NodeBinaries, directory: Path) -> None:
+        self.bins = bins
+        self.dir = directory
+        self.socket = directory / "containerd.sock"
+        self.env = dict(os.environ, PATH=f"{bins.containerd_dir}:/usr/sbin:/usr/bin:/sbin:/bin")
+        config = directory / "config.toml"
+        config.write_text(
+            "version = 3\n"
+            f'root = "{directory}/root"\nstate = "{directory}/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",'
+            ' "io.containerd.cri.v1.runtime"]\n'
+            f'[grpc]\n  address = "{self.socket}"\n'
+            f'[ttrpc]\n  address = "{self.socket}.ttrpc"\n'
+        )
+        self.log = open(directory / "containerd.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [str(bins.containerd), f"--config={config}"],
+            stdout=self.log, stderr=self.log, env=self.env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while self.ctr("version", check=False).returncode != 0:
+            assert self.proc.poll() is None, (directory / "containerd.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "containerd did not answer"
+            time.sleep(0.2)
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.bins.ctr), f"--address={self.socket}", "--namespace=tether-test", *args],
+            capture_output=True, text=True, env=self.env, timeout=120, check=False,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"ctr {' '.join(args)}: {proc.stderr[-2000:]}")
+        return proc
+
+    def remove(self, cid: str) -> None:
+        self.ctr("tasks", "kill", "--signal", "SIGKILL", cid, check=False)
+        deadline = time.monotonic() + 10
+        while self.ctr("tasks", "delete", cid, check=False).returncode != 0:
+            if time.monotonic() > deadline or cid not in self.ctr("tasks", "ls").stdout:
+                break
+            time.sleep(0.2)
+        self.ctr("containers", "delete", cid, check=False)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in reversed([m for m in mounts if m.startswith(str(self.dir))]):
+            subprocess.run(["umount", mount], capture_output=True, check=False)
+
+
+@pytest.fixture
+def containerd(runc_state: Path) -> Iterator[Containerd]:
+    bins = nodebinaries.NodeBinaries.paths()
+    if not bins.ctr.exists():
+        pytest.skip("containerd is not built here: tether cluster build --real-nodes")
+    directory = Path(tempfile.mkdtemp(prefix="ctd-", dir="/tmp"))  # sockets need short paths
+    daemon = Containerd(bins, directory)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_containerd_imports_the_exported_archive_and_runs_the_finance_app(
+    built_finance: images.Image, containerd: Containerd, tmp_path: Path
+) -> None:
+    name = "127.0.0.1:5000/finance-api:1.4"
+    archive = images.export_archive(built_finance, tmp_path / "finance.tar", name)
+    containerd.ctr("images", "import", str(archive))
+    listed = containerd.ctr("images", "ls").stdout
+    assert name in listed and built_finance.digest in listed
+    port, cid = free_port(), f"finance-{uuid.uuid4().hex[:8]}"
+    containerd.ctr("run", "--detach", "--net-host", "--env", f"PORT={port}", name, cid)
+    try:
+        assert get_json(f"http://127.0.0.1:{port}/version")["version"] == "1.4"
+    finally:
+        containerd.remove(cid)
+    assert cid not in containerd.ctr("tasks", "ls").stdout
+
+
+def test_containerd_imports_the_tether_image_and_runs_tether_as_its_user(
+    built_tether: images.Image, containerd: Containerd, tmp_path: Path
+) -> None:
+    name = f"127.0.0.1:5000/tether:{built_tether.tag}"
+    archive = images.export_archive(built_tether, tmp_path / "tether.tar", name)
+    containerd.ctr("images", "import", str(archive))
+    cid = f"tether-{uuid.uuid4().hex[:8]}"
+    ran = containerd.ctr("run", "--rm", name, cid, "/usr/bin/id", "-u", check=False)
+    assert ran.returncode == 0 and ran.stdout.strip() == "10001", ran.stderr
+    helped = containerd.ctr("run", "--rm", name, cid + "-help", check=False)
+    assert helped.returncode == 0, helped.stderr[-2000:]
+    assert "Usage: tether" in helped.stdout and "controller" in helped.stdout
