@@ -458,7 +458,7 @@ def test_containerd_imports_the_exported_archive_and_runs_the_finance_app(
     assert cid not in containerd.ctr("tasks", "ls").stdout
 
 
-def test_containerd_imports_the_tether_image_and_runs_tether_as_its_user(
+def test_containerd_runs_the_tether_image_as_its_user_and_renders_only_in_the_sandbox(
     built_tether: images.Image, containerd: Containerd, tmp_path: Path
 ) -> None:
     name = f"127.0.0.1:5000/tether:{built_tether.tag}"
@@ -470,3 +470,16 @@ def test_containerd_imports_the_tether_image_and_runs_tether_as_its_user(
     helped = containerd.ctr("run", "--rm", name, cid + "-help", check=False)
     assert helped.returncode == 0, helped.stderr[-2000:]
     assert "Usage: tether" in helped.stdout and "controller" in helped.stdout
+
+    example = Path(images.repo_root(), "examples", "finance-app")
+    mount = f"type=bind,src={example},dst=/src,options=rbind:ro"
+    render = ["/usr/local/bin/tether", "render", "/src", "--path", "kustomize/base"]
+    rendered = containerd.ctr("run", "--rm", "--mount", mount, name, cid + "-r", *render)
+    assert "kind: Deployment" in rendered.stdout
+    # Attack: a runtime profile that forbids the render sandbox (the default seccomp
+    # profile blocks unshare) must not make renders quietly use the controller's network.
+    confined = containerd.ctr(
+        "run", "--rm", "--seccomp", "--mount", mount, name, cid + "-s", *render, check=False
+    )  # fmt: skip
+    assert confined.returncode != 0 and "kind: Deployment" not in confined.stdout
+    assert "TETHER_RENDER_ALLOW_NETWORK" in confined.stdout + confined.stderr
