@@ -103,3 +103,13 @@ def test_builtin_rules_load_once_and_cover_the_named_groups() -> None:
     groups = {group for group, _ in builtin_rules().by_kind}
     assert builtin_rules() is builtin_rules()
     assert {"cert-manager.io", "acme.cert-manager.io"} <= groups
+
+
+def test_a_group_file_holds_only_its_group_so_lazy_loading_finds_it() -> None:
+    from tether.engine.health.builtin import family_files, rule_files, rules_in
+
+    for name in rule_files():
+        if name in family_files():
+            continue
+        groups = {group for group, _ in rules_in(name).by_kind}
+        assert groups == {name.removesuffix(".yaml")}, name

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from tether.engine.health.apiservice import assess_apiservice
-from tether.engine.health.builtin import builtin_rules
+from tether.engine.health.builtin import evaluate_builtin
 from tether.engine.health.crd import assess_crd
 from tether.engine.health.cronjob import assess_cronjob
 from tether.engine.health.daemonset import assess_daemonset
@@ -110,7 +110,7 @@ def assess(
         return with_pod_note(WORKLOADS[kind](obj), children, events)
     if kind in OTHERS:
         return OTHERS[kind](obj, children, events)
-    shipped = builtin_rules().evaluate(obj, children)
+    shipped = evaluate_builtin(obj, children)
     if shipped is not None:
         return shipped
     return assess_generic(obj, now)

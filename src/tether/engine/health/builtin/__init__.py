@@ -1,30 +1,58 @@
 """Health rules Tether ships for the operators people run, as data.
 
-One YAML file per API group (or family of groups, such as Crossplane's
-providers), in the same CEL format as the ``tether-health-rules`` ConfigMap,
-so a user can copy one, change it and load it to override ours: user rules
-(CEL or Argo CD Lua) come first, these next, the generic conventions last.
-The files are package data, compiled once on first use.
+One YAML file per API group (``<group>.yaml``), or per family of groups
+(``crossplane.yaml``: every provider's ``*.crossplane.io`` and
+``*.upbound.io`` managed resources), in the same CEL format as the
+``tether-health-rules`` ConfigMap, so a user can copy one, change it and load
+it to override ours: user rules (CEL or Argo CD Lua) come first, these next,
+the generic conventions last. The files are package data; each is compiled
+on first use by an object of its group, so a cluster that runs no Strimzi
+never compiles the Strimzi rules.
 """
 
 import functools
+from collections.abc import Sequence
 from importlib import resources
 
 from tether.engine.health.rules import HealthRules, load_rules
+from tether.engine.health.status import HealthResult
+from tether.engine.objects import Obj, group_of
 
 
-def rule_files() -> list[str]:
+@functools.cache
+def rule_files() -> tuple[str, ...]:
     folder = resources.files(__name__)
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return tuple(sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml")))
+
+
+def family_files() -> tuple[str, ...]:
+    """Files named after a family, not a group (a group name always holds a dot)."""
+    return tuple(name for name in rule_files() if "." not in name.removesuffix(".yaml"))
+
+
+@functools.cache
+def rules_in(name: str) -> HealthRules:
+    text = resources.files(__name__).joinpath(name).read_text()
+    return load_rules(text, f"built-in rules {name}")
+
+
+def evaluate_builtin(obj: Obj, children: Sequence[Obj] = ()) -> HealthResult | None:
+    """The shipped rules' answer for ``obj``, or None when none of them covers it."""
+    group = group_of(str(obj.get("apiVersion", "")))
+    candidates = [f"{group}.yaml"] if f"{group}.yaml" in rule_files() else []
+    for name in [*candidates, *family_files()]:
+        rules = rules_in(name)
+        if rules.covers(group, str(obj.get("kind", ""))):
+            return rules.evaluate(obj, children)
+    return None
 
 
 @functools.cache
 def builtin_rules() -> HealthRules:
-    """Every shipped rule set; a kind defined twice across files is a packaging error."""
+    """Every shipped rule set at once; a kind defined twice across files is a packaging error."""
     merged = HealthRules()
-    folder = resources.files(__name__)
     for name in rule_files():
-        loaded = load_rules(folder.joinpath(name).read_text(), f"built-in rules {name}")
+        loaded = rules_in(name)
         twice = set(loaded.by_kind) & set(merged.by_kind)
         if twice:
             raise ValueError(f"built-in rules {name} redefine {sorted(twice)}")
