@@ -16,12 +16,18 @@ libgit2, so the image saves the git package and the perl it depends on.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import sys
 import tarfile
 import tempfile
+import tomllib
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tether.testenv import binaries, buildsteps, ocilayout
 from tether.testenv.ocilayout import ImageConfig, Layer, LayerStore, LayerWriter
@@ -109,14 +115,31 @@ def _copy_rootfs(rootfs: Path, layer: LayerWriter) -> None:
     layer.dir("home/tether", mode=0o750, uid=TETHER_UID, gid=TETHER_UID)
 
 
-def _constraints() -> str:
-    """Pins of the environment Tether was tested in, so the image runs the same versions."""
-    frozen = buildsteps.run("pip freeze", buildsteps.pip("freeze", "--exclude-editable"))
-    return "".join(
-        line + "\n"
-        for line in sorted(frozen.splitlines())
-        if line and not line.startswith(("-e", "tether")) and "==" in line
-    )
+def _constraints(repo: Path) -> str:
+    """Pins of the environment Tether was tested in, so the image runs the same versions.
+
+    Only the dependency closure of pyproject's ``dependencies`` is pinned, so
+    installing a dev tool into the venv does not invalidate the cached layer.
+    """
+    roots = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins: dict[str, str] = {}
+    todo = [Requirement(r) for r in roots]
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in pins:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # not in the tested environment: pip picks it
+        pins[name] = dist.version
+        for spec in dist.requires or []:
+            dep = Requirement(spec)
+            extras = {""} | set(req.extras)
+            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(dep)
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
 
 def _build_wheel(repo: Path, out: Path) -> Path:
@@ -139,8 +162,6 @@ def _build_wheel(repo: Path, out: Path) -> Path:
 
 def _compile(site: Path) -> None:
     """Byte-code that stays valid whatever the mtimes (the image runs read-only as non-root)."""
-    if sys.version_info[:2] != (3, 11):  # bookworm's python3 is 3.11
-        return
     buildsteps.run(
         "compileall",
         [
@@ -254,13 +275,18 @@ sys.exit(cli())
 
 def build(store: LayerStore, tag: str | None) -> tuple[str, list[Layer], ImageConfig]:
     """The tag (default: the package version), layers and config of Tether's image."""
+    if sys.version_info[:2] != (3, 11) or platform.machine() != "x86_64":
+        raise buildsteps.ImageBuildError(
+            "the tether image installs the wheels of the running interpreter, so it must be "
+            "CPython 3.11 on x86_64 like bookworm's python3 (use the project's .venv)"
+        )
     repo = buildsteps.repo_root()
     version = re.search(r'^version = "([^"]+)"', (repo / "pyproject.toml").read_text(), re.M)
     tag = tag or (version.group(1) if version else "dev")
     with tempfile.TemporaryDirectory(prefix="tether-wheel-") as tmp:
         wheel = WheelSource(repo, Path(tmp))
         base = _debian_base(store)
-        deps = _python_deps(store, wheel, _constraints())
+        deps = _python_deps(store, wheel, _constraints(repo))
 
         def write_app(layer: LayerWriter) -> None:
             with tempfile.TemporaryDirectory(prefix="tether-app-") as app:
