@@ -1,0 +1,142 @@
+"""`tether cluster up/down --real-nodes`: what down removes, who may hold the host, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from realnode_support import (
+    HELLO,
+    host_snapshot,
+    import_hello,
+    pod_spec,
+    run_pod,
+    tether,
+)
+
+from fixtures.cluster import wait_for_real_node_host
+from tether.testenv import cluster as localcluster
+from tether.testenv import hostcheck, nodebinaries, nodeconfig, realnode
+
+
+def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
+    tmp_path: Path,
+) -> None:
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    wait_for_real_node_host()
+    directory = tmp_path / "c"
+    before = host_snapshot(directory)
+    started = time.monotonic()
+    up = tether("cluster", "up", "--nodes", "0", "--real-nodes", "1", "--dir", str(directory))
+    try:
+        assert up.returncode == 0, up.stderr
+        print(f"real-node cluster up: {time.monotonic() - started:.1f}s")
+        assert "1 real nodes" in up.stdout
+        status = tether("cluster", "status", "--dir", str(directory))
+        assert status.returncode == 0, status.stdout
+        assert "kubelet-0" in status.stdout and "1 nodes Ready" in status.stdout
+        state = localcluster.ClusterState.load(directory)
+        assert state is not None
+        import_hello(state, "leak check\n")
+        with state.client() as client:
+            pod, _ = run_pod(client, "default", pod_spec("leak", HELLO))
+            assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
+        during = host_snapshot(directory)
+        assert during["processes"] and during["mounts"] and during["iptables"]
+        assert during["cgroups"] and during["shim-sockets"]
+        assert any("tether-br0" in ln for ln in during["links"])
+    finally:
+        down = tether("cluster", "down", "--dir", str(directory))
+    assert down.returncode == 0, down.stderr
+    assert "containerd-0" in down.stdout and "kubelet-0" in down.stdout
+    after = host_snapshot(directory)
+    assert after == before
+    assert not realnode.LOCK_FILE.exists()
+
+
+def test_real_nodes_are_refused_with_the_reason_where_containers_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nodebinaries, "RUNC", str(tmp_path / "no-runc"))
+    with pytest.raises(localcluster.ClusterError) as err:
+        localcluster.up(tmp_path / "c", nodes=0, real_nodes=1)
+    assert "cannot run real nodes" in str(err.value)
+    assert "no-runc" in str(err.value) and "apt-get install" in str(err.value)
+    assert not (tmp_path / "c").exists()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert "need root" in (hostcheck.unsupported_reason() or "")
+
+
+def test_the_apiserver_is_not_reachable_from_outside_the_host(
+    real_node_cluster: localcluster.ClusterState,
+) -> None:
+    """Attack: a peer on another interface connects to the apiserver bound for the Pods."""
+    port = int(real_node_cluster.server.rsplit(":", 1)[1])
+    netns, host_if, peer_if = f"tt-atk-{secrets.token_hex(2)}", "tt-atk-h", "tt-atk-p"
+
+    def sh(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+
+    try:
+        assert sh("ip", "netns", "add", netns).returncode == 0
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        sh("ip", "link", "set", peer_if, "netns", netns)
+        sh("ip", "addr", "add", "192.168.251.1/30", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "-n", netns, "addr", "add", "192.168.251.2/30", "dev", peer_if)
+        sh("ip", "-n", netns, "link", "set", peer_if, "up")
+        sh("ip", "-n", netns, "link", "set", "lo", "up")
+        reach = sh("ip", "netns", "exec", netns, "busybox", "nc", "-w", "3", "192.168.251.1", "9")
+        assert "refused" in reach.stderr.lower() or reach.returncode != 0  # the link works
+        attack = sh(
+            "ip", "netns", "exec", netns, "busybox", "nc", "-w", "3", "192.168.251.1", str(port)
+        )
+        assert attack.returncode != 0, "the apiserver answered a peer outside the host"
+        assert "refused" not in attack.stderr.lower()  # dropped by TETHER-APISERVER, not closed
+        ok = sh("busybox", "nc", "-w", "3", "192.168.251.1", str(port))
+        assert ok.returncode == 0, "the host itself must still reach the apiserver"
+    finally:
+        sh("ip", "link", "del", host_if)
+        sh("ip", "netns", "del", netns)
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["registry.example.com:5000", "10.245.0.1:5000", "127.0.0.1:5000/../../x", "127.0.0.1"],
+)
+def test_plain_http_is_refused_for_a_registry_beyond_loopback(
+    registry: str, tmp_path: Path
+) -> None:
+    """Attack: make the nodes send pull credentials in clear to a registry on the network."""
+    node = nodeconfig.NodeLayout(tmp_path, 0)
+    with pytest.raises(realnode.RealNodeError) as err:
+        realnode.trust_plain_http_registry(node, registry)
+    assert "only a loopback registry" in str(err.value)
+    assert not node.certs_dir.exists() or not any(node.certs_dir.rglob("hosts.toml"))
+
+
+def test_a_second_cluster_with_real_nodes_is_refused_and_leaves_the_first_intact(
+    real_node_cluster: localcluster.ClusterState, real_ns: tuple[httpx.Client, str], tmp_path: Path
+) -> None:
+    client, name = real_ns
+    import_hello(real_node_cluster, "still here\n")
+    pod, _ = run_pod(client, name, pod_spec("first", HELLO))
+    rules_before = host_snapshot(tmp_path)["iptables"]
+
+    with pytest.raises(localcluster.ClusterError) as err:
+        localcluster.up(tmp_path / "second", nodes=0, real_nodes=1)
+    assert real_node_cluster.directory in str(err.value)
+    assert "tether cluster down --dir" in str(err.value)
+    localcluster.down(tmp_path / "second")
+
+    assert host_snapshot(tmp_path)["iptables"] == rules_before
+    assert httpx.get(f"http://{pod['status']['podIP']}:8080/", timeout=5).text == "still here\n"
+    assert json.loads(realnode.LOCK_FILE.read_text())["directory"] == real_node_cluster.directory
