@@ -161,7 +161,11 @@ def images_cmd(
     if registry and not username:
         err.print("[red]error:[/] --push needs --username (the password is read from stdin)")
         sys.exit(1)
-    password = sys.stdin.readline().rstrip("\n") if registry else ""
+    password = ""  # never an argument: arguments show in `ps` and shell history
+    if registry and sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, err=True)
+    elif registry:
+        password = sys.stdin.readline().rstrip("\n")
     for name in names or ("finance-api", "tether"):
         try:
             built = oci_images.BUILDERS[name](tag)
