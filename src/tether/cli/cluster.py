@@ -94,6 +94,21 @@ def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) ->
     out.print(f"  stop it with: tether cluster down{_dir_arg(directory)}")
 
 
+@cluster.command("import")
+@click.argument(
+    "archives", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False)
+)
+@dir_option
+def import_cmd(archives: tuple[Path, ...], directory: Path | None) -> None:
+    """Import OCI image archives (as `ctr images import` reads them) into the real nodes."""
+    try:
+        count = localcluster.import_images(directory, list(archives))
+    except (localcluster.ClusterError, binaries.BinariesMissing) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    out.print(f"imported {len(archives)} image archive(s) into {count} real node(s)")
+
+
 @cluster.command("trust-registry")
 @click.argument("registry")
 @dir_option

@@ -22,7 +22,7 @@ from realnode_support import (
 
 from fixtures.cluster import wait_for_real_node_host
 from tether.testenv import cluster as localcluster
-from tether.testenv import hostcheck, nodebinaries, nodeconfig, realnode
+from tether.testenv import hostcheck, nodebinaries, nodeconfig, ociarchive, realnode
 
 
 def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
@@ -45,7 +45,12 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
         assert "kubelet-0" in status.stdout and "1 nodes Ready" in status.stdout
         state = localcluster.ClusterState.load(directory)
         assert state is not None
-        import_hello(state, "leak check\n")
+        archive = ociarchive.write_archive(
+            ociarchive.busybox_http_image(HELLO, "leak check\n"), tmp_path / "hello.tar"
+        )
+        imported = tether("cluster", "import", str(archive), "--dir", str(directory))
+        assert imported.returncode == 0, imported.stderr
+        assert "into 1 real node(s)" in imported.stdout
         with state.client() as client:
             pod, _ = run_pod(client, "default", pod_spec("leak", HELLO))
             assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
