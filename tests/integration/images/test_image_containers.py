@@ -134,3 +134,21 @@ def test_containerd_runs_the_tether_image_as_its_user_and_renders_only_in_the_sa
     )  # fmt: skip
     assert confined.returncode != 0 and "kind: Deployment" not in confined.stdout
     assert "TETHER_RENDER_ALLOW_NETWORK" in confined.stdout + confined.stderr
+
+
+def test_containerd_pulls_the_finance_image_from_the_registry_only_with_credentials(
+    registry_server: RegistryServer,
+    pushed: dict[str, str],
+    built_finance: images.Image,
+    containerd: Containerd,
+) -> None:
+    reference = pushed["finance-api"]
+    for login in ([], ["--user", "ci:wrong-password"]):
+        denied = containerd.ctr("images", "pull", "--plain-http", *login, reference, check=False)
+        assert denied.returncode != 0
+        assert "authorization failed" in denied.stderr or "401" in denied.stderr
+        assert reference not in containerd.ctr("images", "ls", "--quiet").stdout
+    login = f"ci:{registry_server.users['ci']}"  # a throwaway test password
+    containerd.ctr("images", "pull", "--plain-http", "--user", login, reference)
+    listed = containerd.ctr("images", "ls").stdout
+    assert reference in listed and built_finance.digest in listed
