@@ -285,6 +285,8 @@ def _start_all(
         except nodes.NodeError as exc:
             raise ClusterError(str(exc)) from None
     if node_bins is not None and state.real_nodes:
+        with state.client() as client:
+            realnode.register_dns_service(client, realnode.api_ip(d))
         realnode.start(
             d,
             state.real_nodes,

@@ -21,6 +21,7 @@ import yaml
 POD_NETWORK = "10.245.0.0/16"
 CLUSTER_DOMAIN = "cluster.local"
 PAUSE_REF = "registry.k8s.io/pause:3.10"
+DNS_SERVICE_IP = "10.0.0.10"  # kube-system/kube-dns, as kubeadm clusters have it
 
 
 @dataclass(frozen=True)

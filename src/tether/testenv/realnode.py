@@ -20,6 +20,9 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tether.testenv import hostcheck, nodeconfig, ociarchive, processes
 from tether.testenv.nodebinaries import NodeBinaries
@@ -148,6 +151,48 @@ def guard_apiserver(port: int) -> None:
             _run([tool, "-w", "-t", "filter", *rule])
 
 
+def register_dns_service(client: httpx.Client, coredns_ip: str) -> None:
+    """``kube-system/kube-dns`` at the usual ClusterIP, its endpoint the host's CoreDNS.
+
+    Pods get ``nameserver 10.0.0.10`` as on a kubeadm cluster; kube-proxy
+    sends it to CoreDNS, which runs as a host process on the first bridge.
+    """
+    ports = [
+        {"name": "dns", "port": 53, "protocol": "UDP"},
+        {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+    ]
+    service: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {
+            "clusterIP": nodeconfig.DNS_SERVICE_IP,
+            "ports": [{**p, "targetPort": 53} for p in ports],
+        },
+    }
+    slice_: dict[str, Any] = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kube-dns-coredns",
+            "labels": {
+                "kubernetes.io/service-name": "kube-dns",
+                "endpointslice.kubernetes.io/managed-by": "testenv.tether.dev",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [coredns_ip], "conditions": {"ready": True}}],
+        "ports": ports,
+    }
+    for path, obj in (
+        ("/api/v1/namespaces/kube-system/services", service),
+        ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", slice_),
+    ):
+        resp = client.post(path, json=obj)
+        if resp.status_code not in (201, 409):
+            raise RealNodeError(f"could not create {obj['kind']} kube-dns: {resp.text[:300]}")
+
+
 def _make_bridge(node: nodeconfig.NodeLayout) -> None:
     subprocess.run(["ip", "link", "del", node.bridge], capture_output=True, check=False)
     _run(["ip", "link", "add", node.bridge, "type", "bridge"])
@@ -262,7 +307,7 @@ def start(
                 port=processes.free_port(),
                 healthz_port=processes.free_port(),
                 ca_file=ca_file,
-                dns_ip=dns_ip,
+                dns_ip=nodeconfig.DNS_SERVICE_IP,
             )
         )
         launch(

@@ -103,6 +103,15 @@ def test_a_pod_reaches_a_service_by_its_cluster_dns_name(
     assert phase == "Succeeded", logs.text
     assert logs.text == body
 
+    cluster_ip = client.get(f"/api/v1/namespaces/{name}/services/web").json()["spec"]["clusterIP"]
+    lookup = subprocess.run(
+        ["busybox", "nslookup", f"web.{name}.svc.cluster.local", "10.0.0.10"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert f"Address: {cluster_ip}" in lookup.stdout, lookup.stdout + lookup.stderr
+
 
 def test_a_pod_reaches_the_api_through_the_kubernetes_service(
     real_node_cluster: localcluster.ClusterState, real_ns: tuple[httpx.Client, str]
