@@ -12,9 +12,12 @@ that gave it. A false Healthy is the worst answer a GitOps tool can give, so:
   conditions say about the previous one;
 - a positive condition stuck at Unknown for ``STALE_UNKNOWN`` is Degraded
   (the controller stopped concluding);
-- conditions or a phase Tether does not understand give Unknown, naming them,
-  rather than Healthy. An object with no status at all (ConfigMap, RBAC,
-  CRDs that never report) is Healthy as soon as it exists.
+- on a custom resource, conditions or a phase Tether does not understand
+  give Unknown, naming them, rather than Healthy. Kubernetes' own kinds
+  without a dedicated check (PodDisruptionBudget's DisruptionAllowed=False,
+  FlowSchema's Dangling) keep their documented meaning of "exists, so done".
+  An object with no status at all (ConfigMap, RBAC, CRDs that never report)
+  is Healthy as soon as it exists.
 """
 
 from collections.abc import Iterable
@@ -31,7 +34,7 @@ from tether.engine.health.status import (
     suspended,
     unknown,
 )
-from tether.engine.objects import Obj, meta, parse_time, spec_of, status_of
+from tether.engine.objects import Obj, group_of, meta, parse_time, spec_of, status_of
 
 STALE_UNKNOWN = timedelta(minutes=15)
 
@@ -57,7 +60,7 @@ def assess_generic(obj: Obj, now: datetime | None = None) -> HealthResult:
     decided = worst_of(signals)
     if decided is not None:
         return decided
-    if puzzles:
+    if puzzles and is_custom(obj):
         return unknown(
             "status not understood: "
             + "; ".join(puzzles)
@@ -65,6 +68,12 @@ def assess_generic(obj: Obj, now: datetime | None = None) -> HealthResult:
             "StatusNotUnderstood",
         )
     return healthy()
+
+
+def is_custom(obj: Obj) -> bool:
+    """A kind from outside Kubernetes itself: a group with a dot, not under k8s.io."""
+    group = group_of(str(obj.get("apiVersion", "")))
+    return "." in group and not group.endswith(".k8s.io")
 
 
 def as_generation(value: object) -> int | None:
