@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tether.testenv import binaries, hostcheck, nodebinaries
+from tether.testenv import binaries, hostcheck, nodebinaries, nodeimages
 from tether.testenv import cluster as localcluster
 
 err = Console(stderr=True)
@@ -102,7 +102,7 @@ def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) ->
 def import_cmd(archives: tuple[Path, ...], directory: Path | None) -> None:
     """Import OCI image archives (as `ctr images import` reads them) into the real nodes."""
     try:
-        count = localcluster.import_images(directory, list(archives))
+        count = nodeimages.import_images(directory, list(archives))
     except (localcluster.ClusterError, binaries.BinariesMissing) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
@@ -115,7 +115,7 @@ def import_cmd(archives: tuple[Path, ...], directory: Path | None) -> None:
 def trust_registry(registry: str, directory: Path | None) -> None:
     """Let the real nodes pull from REGISTRY (127.0.0.1:PORT) over plain HTTP."""
     try:
-        count = localcluster.trust_registry(directory, registry)
+        count = nodeimages.trust_registry(directory, registry)
     except localcluster.ClusterError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)

@@ -391,36 +391,6 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
     return stopped
 
 
-def import_images(directory: Path | None, archives: list[Path]) -> int:
-    """Import OCI archives into every real node's containerd; returns the node count."""
-    directory = (directory or default_dir()).resolve()
-    state = ClusterState.load(directory)
-    if state is None or not state.real_nodes:
-        raise ClusterError(f"no cluster with real nodes in {directory}")
-    bins = NodeBinaries.locate()
-    try:
-        for node in realnode.layouts(directory, state.real_nodes):
-            for archive in archives:
-                realnode.import_image(node, bins, archive)
-    except realnode.RealNodeError as exc:
-        raise ClusterError(str(exc)) from None
-    return state.real_nodes
-
-
-def trust_registry(directory: Path | None, registry: str) -> int:
-    """Let every real node of the cluster pull from a loopback registry over plain HTTP."""
-    directory = (directory or default_dir()).resolve()
-    state = ClusterState.load(directory)
-    if state is None or not state.real_nodes:
-        raise ClusterError(f"no cluster with real nodes in {directory}")
-    try:
-        for node in realnode.layouts(directory, state.real_nodes):
-            realnode.trust_plain_http_registry(node, registry)
-    except realnode.RealNodeError as exc:
-        raise ClusterError(str(exc)) from None
-    return state.real_nodes
-
-
 @dataclass(frozen=True)
 class ComponentStatus:
     name: str
