@@ -185,13 +185,14 @@ def phase_of(status: dict[str, Any]) -> tuple[HealthResult | None, str]:
         word = words.normal(value)
         detail = status.get("message") or status.get("reason") or ""
         said = f"status.{field} is {value}" + (f": {detail}" if detail else "")
-        if word in words.PHASES_DEGRADED:
+        verdict = words.phase_word_status(word)
+        if verdict == "Degraded":
             return degraded(said, value), ""
-        if word in words.PHASES_SUSPENDED:
+        if verdict == "Suspended":
             return suspended(said, value), ""
-        if word in words.PHASES_PROGRESSING:
+        if verdict == "Progressing":
             return progressing(said, value), ""
-        if word in words.PHASES_HEALTHY:
+        if verdict == "Healthy":
             return healthy(said, value), ""
         return None, f"status.{field} is {value!r}"
     return None, ""

@@ -84,6 +84,8 @@ PHASES_HEALTHY = frozenset(
         "ok",
         "valid",
         "up",
+        "enabled",
+        "configured",
     }
 )
 PHASES_PROGRESSING = frozenset(
@@ -133,8 +135,29 @@ PHASES_DEGRADED = frozenset(
     }
 )
 PHASES_SUSPENDED = frozenset(
-    {"suspended", "paused", "stopped", "hibernated", "hibernating", "scaleddown"}
+    {"suspended", "paused", "stopped", "hibernated", "hibernating", "scaleddown", "disabled"}
 )
+# Words not listed above are read by their parts: "PartiallyFailed" and
+# "FailedValidation" fail, "WaitingForPluginOperations" and "Finalizing" work.
+PHASE_FAILURE_PARTS = ("fail", "error", "crash", "invalid", "unhealthy", "degrad")
+PHASE_PROGRESS_PARTS = (*PROGRESS_WORDS, "finaliz", "terminat", "delet", "schedul", "running")
+
+
+def phase_word_status(word: str) -> str | None:
+    """Healthy, Progressing, Degraded or Suspended for a normalised phase word, or None."""
+    for status, words in (
+        ("Degraded", PHASES_DEGRADED),
+        ("Suspended", PHASES_SUSPENDED),
+        ("Progressing", PHASES_PROGRESSING),
+        ("Healthy", PHASES_HEALTHY),
+    ):
+        if word in words:
+            return status
+    if any(part in word for part in PHASE_FAILURE_PARTS):
+        return "Degraded"
+    if any(part in word for part in PHASE_PROGRESS_PARTS):
+        return "Progressing"
+    return None
 
 
 def sounds_in_progress(reason: str) -> bool:
