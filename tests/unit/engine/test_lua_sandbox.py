@@ -165,3 +165,21 @@ def test_broken_scripts_are_errors_not_health(script: str, message: str) -> None
     with pytest.raises(LuaScriptError, match=message) as info:
         run_health_script(script, OBJ)
     assert not info.value.runaway
+
+
+def test_unbounded_recursion_is_stopped() -> None:
+    with pytest.raises(LuaScriptError, match=r"stack overflow|memory limit"):
+        run_health_script("local function f() return f() + 1 end return f()", OBJ)
+
+
+def test_a_huge_message_is_clipped() -> None:
+    hs = run_health_script("return {status = 'Degraded', message = string.rep('x', 100000)}", OBJ)
+    assert len(hs["message"]) <= lua.MESSAGE_LIMIT + 3
+
+
+def test_each_run_starts_from_a_fresh_interpreter() -> None:
+    run_health_script("leaked = 'yes' string.upper = nil return {status = 'Healthy'}", OBJ)
+    hs = run_health_script(
+        "return {status = 'Healthy', message = tostring(leaked) .. string.upper('a')}", OBJ
+    )
+    assert hs["message"] == "nilA"
