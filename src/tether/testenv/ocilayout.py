@@ -182,7 +182,7 @@ class LayerStore:
                 writer.close()
             layer = self._store(raw, Path(tmp), comment)
         record = self.records / f"{key}.json"
-        partial = record.with_suffix(".partial")
+        partial = record.with_name(f"{record.name}.{os.getpid()}.partial")
         partial.write_text(json.dumps(layer.to_json(), sort_keys=True))
         partial.replace(record)
         return layer
@@ -258,7 +258,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def write_layout(target: Path, layers: list[Layer], config: ImageConfig, tag: str) -> str:
-    """Write an OCI image layout at ``target`` (replaced whole); return the manifest digest."""
+    """Write an OCI image layout at ``target`` (kept if it exists); return the manifest digest.
+
+    ``target`` is named by the image's recipe, so an existing one has the same content.
+    """
     config_blob = json.dumps(config.to_json(layers), sort_keys=True).encode()
     manifest = {
         "schemaVersion": 2,
@@ -286,8 +289,8 @@ def write_layout(target: Path, layers: list[Layer], config: ImageConfig, tag: st
             }
         ],
     }
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent))
     blobs = partial / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     for layer in layers:
@@ -296,8 +299,10 @@ def write_layout(target: Path, layers: list[Layer], config: ImageConfig, tag: st
         (blobs / digest_bytes(blob).split(":", 1)[1]).write_bytes(blob)
     (partial / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     (partial / "index.json").write_text(json.dumps(index, sort_keys=True))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    try:
+        partial.rename(target)
+    except OSError:  # written meanwhile by another build of the same recipe: same content
+        shutil.rmtree(partial)
     return digest_bytes(manifest_blob)
 
 
@@ -307,7 +312,7 @@ def archive(layout: Path, target: Path, image_name: str) -> Path:
     for entry in index["manifests"]:
         entry.setdefault("annotations", {})[CONTAINERD_NAME] = image_name
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     with tarfile.open(partial, mode="w") as tar:
         for path in sorted((layout / "blobs" / "sha256").iterdir()):
             tar.add(path, arcname=f"blobs/sha256/{path.name}", filter=_normalize)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,12 @@ def test_exported_archive_is_an_oci_archive_named_for_ctr_import(
     assert entry["digest"] == built_finance.digest
     inspected = json.loads(skopeo("inspect", f"oci-archive:{archive}").stdout)
     assert inspected["Digest"] == built_finance.digest
+
+
+def test_concurrent_builds_of_one_recipe_agree_and_leave_one_layout(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        built = list(pool.map(lambda _: images.finance_app_image("1.4", root=tmp_path), range(3)))
+    assert len({image.digest for image in built}) == 1
+    layouts = sorted(p.name for p in (tmp_path / "images" / "oci").iterdir())
+    assert layouts == [built[0].layout.name]
+    assert json.loads((built[0].layout / "index.json").read_text())["manifests"]
