@@ -20,15 +20,18 @@ controller. Expressions see ``object`` (the live object), ``children`` (the
 objects it owns), ``conditions`` (the status conditions by type, each with
 ``status``, ``reason`` and ``message`` always present, and an absent type
 reading as one whose fields are all ``''``, so
-``conditions.Ready.status == 'False'`` reads as it should) and ``generation_lag`` (true while
-``status.observedGeneration`` is behind ``metadata.generation``). ``group``
-and ``kind`` may hold ``*`` wildcards (``*.upbound.io``); an exact entry wins
-over a wildcard one. Argo CD Lua checks (``lua``) share this table, so one
-ConfigMap key can override another's rule for a kind whatever its language.
-Every expression is compiled when the rule set is
-loaded, so a typo fails there with the rule and field named, not later.
-At evaluation a reference to a field the object lacks makes ``when`` false;
-any other evaluation error gives Unknown naming the rule.
+``conditions.Ready.status == 'False'`` reads as it should) and
+``generation_lag`` (true while ``status.observedGeneration`` is behind
+``metadata.generation``). ``group`` and ``kind`` may hold ``*`` wildcards
+(``*.upbound.io``); an exact entry wins over a wildcard one, and among
+wildcards the first loaded. Argo CD Lua checks (``lua``) share this table,
+so one ConfigMap key can override another's rule for a kind whatever its
+language.
+
+Every expression is compiled when the rule set is loaded, so a typo fails
+there with the rule and field named, not later. At evaluation a reference to
+a field the object lacks makes ``when`` false; any other evaluation error
+gives Unknown naming the rule.
 """
 
 import fnmatch
