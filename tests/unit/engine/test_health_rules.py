@@ -103,3 +103,54 @@ def test_later_rule_sets_override_earlier_ones_per_kind() -> None:
 
 def test_empty_rule_set_is_allowed() -> None:
     assert load_rules("").by_kind == {}
+
+
+SECRET = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "db", "namespace": "shop"},
+    "data": {"password": "aHVudGVyMg=="},
+    "stringData": {"token": "s3cr3t-token"},
+}
+
+
+def test_a_rule_cannot_copy_a_secret_value_into_a_health_message() -> None:
+    rules = load_rules(
+        """
+- kind: Secret
+  rules:
+    - when: "has(object.data.password)"
+      status: Degraded
+      message: "object.data.password + ' ' + object.stringData.token"
+"""
+    )
+    result = assess(SECRET, rules=rules)
+    assert result.status is HealthStatus.DEGRADED, "keys stay visible to rules"
+    assert "aHVudGVyMg==" not in result.message
+    assert "s3cr3t-token" not in result.message
+
+
+def test_a_rule_cannot_read_an_owned_secret_through_children() -> None:
+    rules = load_rules(
+        "- {kind: Widget, rules: [{when: 'true', status: Degraded,"
+        " message: 'children[0].data.password'}]}"
+    )
+    result = assess({"apiVersion": "v1", "kind": "Widget"}, children=[SECRET], rules=rules)
+    assert "aHVudGVyMg==" not in result.message
+
+
+def test_a_lua_script_cannot_copy_a_secret_value_into_a_health_message() -> None:
+    from tether.engine.health.lua import load_argocd_health
+
+    rules = load_argocd_health(
+        {
+            "resource.customizations.health.Secret": (
+                "return {status = 'Degraded', message = obj.data.password .. obj.stringData.token}"
+            )
+        },
+        "ConfigMap tether-health-rules",
+    )
+    result = assess(SECRET, rules=rules)
+    assert result.status is HealthStatus.DEGRADED
+    assert "aHVudGVyMg==" not in result.message
+    assert "s3cr3t-token" not in result.message

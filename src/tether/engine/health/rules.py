@@ -129,10 +129,16 @@ class HealthRules:
         return None
 
     def evaluate(self, obj: Obj, children: Sequence[Obj] = ()) -> HealthResult | None:
-        """The first matching rule's result, or None when no rule covers the object."""
+        """The first matching rule's result, or None when no rule covers the object.
+
+        Rules never see a Secret's values (only its keys), so no message can
+        carry one into an app's status.
+        """
         check = self.check_for(group_of(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")))
         if check is None:
             return None
+        obj = without_secret_values(obj)
+        children = [without_secret_values(child) for child in children]
         if not isinstance(check, list):
             return check.evaluate(obj, self.failures)
         activation = {
@@ -158,6 +164,17 @@ class HealthRules:
                     rule.status, message_of(rule, activation), reason_of(rule, activation)
                 )
         return None
+
+
+def without_secret_values(obj: Obj) -> Obj:
+    if obj.get("kind") != "Secret" or group_of(str(obj.get("apiVersion", ""))) != "":
+        return obj
+    hidden = dict(obj)
+    for key in ("data", "stringData"):
+        values = obj.get(key)
+        if isinstance(values, dict):
+            hidden[key] = dict.fromkeys(values, "")
+    return hidden
 
 
 EMPTY_CONDITION = {"status": "", "reason": "", "message": "", "lastTransitionTime": ""}
