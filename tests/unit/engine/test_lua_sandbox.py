@@ -183,3 +183,22 @@ def test_each_run_starts_from_a_fresh_interpreter() -> None:
         "return {status = 'Healthy', message = tostring(leaked) .. string.upper('a')}", OBJ
     )
     assert hs["message"] == "nilA"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "return setmetatable({}, {__index = function() while true do end end})",
+        "return {status = 'Healthy', message = setmetatable({}, "
+        "{__tostring = function() while true do end end})}",
+    ],
+    ids=["index_metamethod_on_hs", "tostring_metamethod_on_message"],
+)
+def test_reading_the_returned_hs_stays_under_the_limits(script: str) -> None:
+    with pytest.raises(LuaScriptError, match="limit exceeded"):
+        run_health_script(script, OBJ)
+
+
+def test_a_status_that_is_not_utf8_is_an_error() -> None:
+    with pytest.raises(LuaScriptError, match="UnicodeDecodeError"):
+        run_health_script("return {status = '\\255\\254'}", OBJ)
