@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tether.testenv import hostcheck, nodecleanup, nodes, pki, processes, realnode
+from tether.testenv import hostcheck, hostlock, nodecleanup, nodes, pki, processes, realnode
 from tether.testenv.binaries import Binaries, cache_dir
 from tether.testenv.nodebinaries import NodeBinaries
 
@@ -146,6 +146,8 @@ def up(
             realnode.take_host_lock(directory)
             realnode.prepare_network(directory, real_nodes)
         _start_all(state, bins, node_bins, keys, port, progress, timeout)
+        if node_bins is not None:
+            hostlock.started(directory)
     except realnode.RealNodeError as exc:
         down(directory, remove=False)
         raise ClusterError(str(exc)) from None

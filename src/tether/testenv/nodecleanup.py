@@ -135,7 +135,6 @@ HOST_DIRS = (
     "/run/containerd/s",
     "/run/containerd",
     "/var/log/containers",
-    str(realnode.LOCK_FILE.parent),
 )
 
 

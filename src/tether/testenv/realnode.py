@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from tether.testenv import hostcheck, nodeconfig, ociarchive, processes
+from tether.testenv import hostcheck, hostlock, nodeconfig, ociarchive, processes
 from tether.testenv.nodebinaries import NodeBinaries
 
-LOCK_FILE = Path("/run/tether/real-nodes.json")
+LOCK_FILE = hostlock.LOCK_FILE
 GUARD_CHAIN = "TETHER-APISERVER"
 K8S_NAMESPACE = "k8s.io"
 
@@ -56,15 +56,7 @@ def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 
 
 def other_holder(cluster_dir: Path) -> str | None:
     """The directory of another live cluster holding this host's real nodes, if any."""
-    try:
-        held = json.loads(LOCK_FILE.read_text())
-    except (OSError, ValueError):
-        return None
-    other = str(held.get("directory", ""))
-    pids = [int(p) for p in held.get("pids", [])]
-    if other and other != str(cluster_dir) and any(processes.is_running(p, other) for p in pids):
-        return other
-    return None
+    return hostlock.holder(exclude=cluster_dir)
 
 
 def take_host_lock(cluster_dir: Path) -> None:
@@ -74,31 +66,14 @@ def take_host_lock(cluster_dir: Path) -> None:
             f"{cluster_dir} is too long a path for containerd's unix sockets; "
             "choose a shorter --dir"
         )
-    other = other_holder(cluster_dir)
-    if other:
-        raise RealNodeError(
-            f"another cluster with real nodes is running from {other}; real nodes share "
-            f"the host's iptables and Pod network, so stop it first with "
-            f"`tether cluster down --dir {other}`"
-        )
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    LOCK_FILE.write_text(json.dumps({"directory": str(cluster_dir), "pids": []}))
-
-
-def record_lock_pid(cluster_dir: Path, pid: int) -> None:
-    held = json.loads(LOCK_FILE.read_text())
-    if held.get("directory") == str(cluster_dir):
-        held["pids"] = [*held.get("pids", []), pid]
-        LOCK_FILE.write_text(json.dumps(held))
+    try:
+        hostlock.take(cluster_dir)
+    except hostlock.HostHeld as exc:
+        raise RealNodeError(str(exc)) from None
 
 
 def release_host_lock(cluster_dir: Path) -> None:
-    try:
-        held = json.loads(LOCK_FILE.read_text())
-    except (OSError, ValueError):
-        return
-    if held.get("directory") == str(cluster_dir):
-        LOCK_FILE.unlink(missing_ok=True)
+    hostlock.release(cluster_dir)
 
 
 # Kernel settings the kubelet (its defaults) and the CNI bridge (forwarding) change;
@@ -294,7 +269,7 @@ def start(
             [str(bins.containerd), f"--config={node.dir / 'containerd.toml'}"],
             env,
         )
-        record_lock_pid(cluster_dir, pid)
+        hostlock.record_pid(cluster_dir, pid)
         _wait_containerd(node, bins, pid, cluster_dir / "logs" / f"containerd-{node.index}.log")
         import_image(node, bins, pause)
     dns_ip = nodes[0].ip

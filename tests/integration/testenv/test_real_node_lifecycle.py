@@ -20,7 +20,7 @@ from realnode_support import (
     tether,
 )
 
-from fixtures.cluster import wait_for_real_node_host
+from fixtures.cluster import reserved_real_node_host
 from tether.testenv import cluster as localcluster
 from tether.testenv import hostcheck, nodebinaries, nodeconfig, ociarchive, realnode
 
@@ -31,40 +31,40 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
     reason = hostcheck.unsupported_reason()
     if reason:
         pytest.skip(f"this machine cannot run real nodes: {reason}")
-    wait_for_real_node_host()
-    directory = tmp_path / "c"
-    before = host_snapshot(directory)
-    started = time.monotonic()
-    up = tether("cluster", "up", "--nodes", "0", "--real-nodes", "1", "--dir", str(directory))
-    try:
-        assert up.returncode == 0, up.stderr
-        print(f"real-node cluster up: {time.monotonic() - started:.1f}s")
-        assert "1 real nodes" in up.stdout
-        status = tether("cluster", "status", "--dir", str(directory))
-        assert status.returncode == 0, status.stdout
-        assert "kubelet-0" in status.stdout and "1 nodes Ready" in status.stdout
-        state = localcluster.ClusterState.load(directory)
-        assert state is not None
-        archive = ociarchive.write_archive(
-            ociarchive.busybox_http_image(HELLO, "leak check\n"), tmp_path / "hello.tar"
-        )
-        imported = tether("cluster", "import", str(archive), "--dir", str(directory))
-        assert imported.returncode == 0, imported.stderr
-        assert "into 1 real node(s)" in imported.stdout
-        with state.client() as client:
-            pod, _ = run_pod(client, "default", pod_spec("leak", HELLO))
-            assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
-        during = host_snapshot(directory)
-        assert during["processes"] and during["mounts"] and during["iptables"]
-        assert during["cgroups"] and during["shim-sockets"]
-        assert any("tether-br0" in ln for ln in during["links"])
-    finally:
-        down = tether("cluster", "down", "--dir", str(directory))
-    assert down.returncode == 0, down.stderr
-    assert "containerd-0" in down.stdout and "kubelet-0" in down.stdout
-    after = host_snapshot(directory)
-    assert after == before
-    assert not realnode.LOCK_FILE.exists()
+    with reserved_real_node_host():
+        directory = tmp_path / "c"
+        before = host_snapshot(directory)
+        started = time.monotonic()
+        up = tether("cluster", "up", "--nodes", "0", "--real-nodes", "1", "--dir", str(directory))
+        try:
+            assert up.returncode == 0, up.stderr
+            print(f"real-node cluster up: {time.monotonic() - started:.1f}s")
+            assert "1 real nodes" in up.stdout
+            status = tether("cluster", "status", "--dir", str(directory))
+            assert status.returncode == 0, status.stdout
+            assert "kubelet-0" in status.stdout and "1 nodes Ready" in status.stdout
+            state = localcluster.ClusterState.load(directory)
+            assert state is not None
+            archive = ociarchive.write_archive(
+                ociarchive.busybox_http_image(HELLO, "leak check\n"), tmp_path / "hello.tar"
+            )
+            imported = tether("cluster", "import", str(archive), "--dir", str(directory))
+            assert imported.returncode == 0, imported.stderr
+            assert "into 1 real node(s)" in imported.stdout
+            with state.client() as client:
+                pod, _ = run_pod(client, "default", pod_spec("leak", HELLO))
+                assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
+            during = host_snapshot(directory)
+            assert during["processes"] and during["mounts"] and during["iptables"]
+            assert during["cgroups"] and during["shim-sockets"]
+            assert any("tether-br0" in ln for ln in during["links"])
+        finally:
+            down = tether("cluster", "down", "--dir", str(directory))
+        assert down.returncode == 0, down.stderr
+        assert "containerd-0" in down.stdout and "kubelet-0" in down.stdout
+        after = host_snapshot(directory)
+        assert after == before
+        assert not realnode.LOCK_FILE.exists()
 
 
 def test_real_nodes_are_refused_with_the_reason_where_containers_cannot_run(
