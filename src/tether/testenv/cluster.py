@@ -10,6 +10,7 @@ in one directory; ``down`` stops exactly the processes recorded there.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import shutil
 import ssl
@@ -289,7 +290,7 @@ def _start_all(
     if node_bins is not None and state.real_nodes:
         with state.client() as client:
             realnode.register_dns_service(client, realnode.api_ip(d))
-        realnode.start(
+        health = realnode.start(
             d,
             state.real_nodes,
             bins=node_bins,
@@ -298,6 +299,8 @@ def _start_all(
             launch=lambda name, cmd, env: launch(name, cmd, env).pid,
             progress=progress,
         )
+        for name, url in health.items():
+            _wait(state, None, timeout, functools.partial(nodes.http_ok, url), f"{name} health")
     want = state.nodes + state.real_nodes
     with state.client() as client:
         _wait(state, None, timeout, lambda: nodes.nodes_ready(client, want), f"{want} Ready nodes")

@@ -249,8 +249,12 @@ def start(
     ca_file: str,
     launch: Launch,
     progress: Callable[[str], None],
-) -> None:
-    """Start ``count`` real nodes plus kube-proxy and CoreDNS; the caller waits for Ready."""
+) -> dict[str, str]:
+    """Start ``count`` real nodes plus kube-proxy and CoreDNS.
+
+    Returns the health URLs of kube-proxy (rules synced) and CoreDNS (serving),
+    which the caller waits for with the nodes' Ready condition.
+    """
     env = node_env(bins)
     _save_sysctls(cluster_dir)
     pause = pause_archive(bins)
@@ -303,19 +307,22 @@ def start(
         )
     progress("starting kube-proxy and CoreDNS")
     proxy_conf = cluster_dir / "kube-proxy.yaml"
+    proxy_health, dns_health = processes.free_port(), processes.free_port()
     proxy_conf.write_text(
         nodeconfig.kube_proxy_config(
             nodes[0],
             kubeconfig=kubeconfig,
-            healthz_port=processes.free_port(),
+            healthz_port=proxy_health,
             metrics_port=processes.free_port(),
         )
     )
     launch("kube-proxy", [str(bins.node), "kube-proxy", f"--config={proxy_conf}"], env)
     corefile = cluster_dir / "Corefile"
     corefile.write_text(
-        nodeconfig.corefile(
-            bind_ip=dns_ip, kubeconfig=kubeconfig, health_port=processes.free_port()
-        )
+        nodeconfig.corefile(bind_ip=dns_ip, kubeconfig=kubeconfig, health_port=dns_health)
     )
     launch("coredns", [str(bins.coredns), "-conf", str(corefile)], env)
+    return {
+        "kube-proxy": f"http://127.0.0.1:{proxy_health}/healthz",
+        "coredns": f"http://127.0.0.1:{dns_health}/health",
+    }
