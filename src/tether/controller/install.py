@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
+import subprocess
+import tempfile
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.render.helm import find_helm
 from tether.controller import leader
 from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
@@ -230,3 +236,80 @@ async def controller_kubeconfig(
         ],
         "current-context": CONTROLLER,
     }
+
+
+# -- the controller in the cluster (the Helm chart) ---------------------------
+
+RELEASE = "tether"
+CHART_ENV = "TETHER_CHART"
+
+
+class ChartError(RuntimeError):
+    """The chart could not be found or rendered."""
+
+
+def chart_dir() -> Path:
+    """The chart: ``$TETHER_CHART``, else the one in the package (``tether/chart``,
+    a link to ``charts/tether`` in a checkout, a copy in a wheel)."""
+    env = os.environ.get(CHART_ENV)
+    folder = Path(env) if env else Path(str(resources.files("tether") / "chart"))
+    if not (folder / "Chart.yaml").is_file():
+        raise ChartError(f"no Helm chart at {folder} (set {CHART_ENV} to charts/tether)")
+    return folder
+
+
+def render_chart(
+    namespace: str,
+    values: dict[str, Any] | None = None,
+    *,
+    helm_path: str | None = None,
+    include_crds: bool = False,
+    timeout: float = 60.0,
+) -> list[Obj]:
+    """``helm template`` of the chart for ``namespace`` (release ``tether``)."""
+    helm = find_helm(helm_path)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="tether-values-") as handle:
+        json.dump(values or {}, handle)
+        handle.flush()
+        command = [
+            helm,
+            "template",
+            RELEASE,
+            str(chart_dir()),
+            f"--namespace={namespace}",
+            f"--values={handle.name}",
+        ]
+        if include_crds:
+            command.append("--include-crds")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise ChartError(f"helm template failed: {done.stderr.strip()[:2000]}")
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def controller_values(image: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Chart values for ``tether install --controller``: the default Project is left
+    to ``install()``, which keeps an existing one as it is."""
+    values: dict[str, Any] = {"defaultProject": {"create": False}, **extra}
+    if image:
+        values["image"] = {"ref": image}
+    return values
+
+
+async def install_controller(
+    kube: KubeClient,
+    namespace: str = "tether",
+    *,
+    values: dict[str, Any] | None = None,
+    helm_path: str | None = None,
+) -> list[str]:
+    """``install()``, then the chart's objects (Deployment, Service, PDB, RBAC) by
+    server-side apply, as ``helm install`` of the same chart would create them."""
+    done = await install(kube, namespace)
+    objects = await asyncio.to_thread(
+        render_chart, namespace, values or controller_values(), helm_path=helm_path
+    )
+    for obj in objects:
+        await kube.apply(obj, field_manager=FIELD_MANAGER)
+        done.append(f"{obj['kind']} {obj['metadata']['name']}")
+    return done

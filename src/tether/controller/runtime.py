@@ -69,6 +69,7 @@ class Controller:
         self._again: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._seen: dict[str, tuple[object, ...]] = {}
+        self._refreshes: dict[str, str] = {}
         self._by_namespace: dict[str, set[str]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -245,6 +246,7 @@ class Controller:
             apps.discard(name)
         if event_type == "DELETED":
             self._seen.pop(name, None)
+            self._refreshes.pop(name, None)
             self.sources.forget(name)
             self.reconciler.memory.pop(name, None)
             timer = self._timers.pop(name, None)
@@ -264,6 +266,14 @@ class Controller:
             refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
             previous = self._seen.get(name)
             self._seen[name] = signature
+            if refresh and previous is not None and self._refreshes.get(name) != refresh:
+                # A new refresh request (perhaps a push another replica received):
+                # list the remote again even if it was listed a moment ago.
+                url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
+                if url:
+                    self.sources.announce_push(str(url))
+            if refresh:
+                self._refreshes[name] = str(refresh)
             self.enqueue(
                 name, fresh=bool(refresh) or app.get("operation") is not None or previous is None
             )

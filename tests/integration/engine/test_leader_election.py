@@ -26,6 +26,7 @@ from tether.controller import leader
 from tether.controller.install import controller_kubeconfig
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
+from tether.controller.service import AppService
 from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster
 from tether.testenv.binaries import helm_path
@@ -63,8 +64,10 @@ class Replica:
 
 
 class Pair:
-    def __init__(self, cluster: localcluster.ClusterState, tmp: Path, lease: str) -> None:
-        self.cluster, self.tmp, self.lease = cluster, tmp, lease
+    def __init__(
+        self, cluster: localcluster.ClusterState, tmp: Path, lease: str, poll: float = 3.0
+    ) -> None:
+        self.cluster, self.tmp, self.lease, self.poll = cluster, tmp, lease, poll
         self.replicas: list[Replica] = []
         self.clients: list[KubeClient] = []
 
@@ -74,7 +77,7 @@ class Pair:
         helm = helm_path()
         ctl = Controller(
             kube,
-            settings=Settings(app_namespace=APP_NS, poll_interval=3.0),
+            settings=Settings(app_namespace=APP_NS, poll_interval=self.poll),
             cache_dir=self.tmp / name,
             helm_path=str(helm) if helm.exists() else None,
             workers=4,
@@ -117,9 +120,9 @@ class Pair:
 
 
 async def start_pair(
-    cluster: localcluster.ClusterState, tmp: Path, timing: leader.LeaseTiming
+    cluster: localcluster.ClusterState, tmp: Path, timing: leader.LeaseTiming, poll: float = 3.0
 ) -> Pair:
-    pair = Pair(cluster, tmp, f"lease-{secrets.token_hex(3)}")
+    pair = Pair(cluster, tmp, f"lease-{secrets.token_hex(3)}", poll)
     await pair.start("replica-a", timing)
     await pair.start("replica-b", timing)
     return pair
@@ -305,3 +308,40 @@ async def test_the_controller_may_hold_its_own_lease_but_not_another_components(
 async def lease_holder_in(kube: KubeClient, namespace: str, name: str) -> str | None:
     lease = await kube.get(leader.API_VERSION, leader.KIND, name, namespace)
     return (lease.get("spec") or {}).get("holderIdentity")
+
+
+async def test_a_push_or_refresh_reaching_the_follower_is_synced_by_the_leader(
+    installed: localcluster.ClusterState,
+    tmp_path: Path,
+    apps: Apps,
+    git_repo: Any,
+    dest_namespace: str,
+) -> None:
+    """The Service sends a webhook or `app refresh` to either replica. Polls every 300 s
+    here, so only the refresh the follower hands to the leader explains the sync."""
+    files = example_files()
+    git_repo.commit(files)
+    pair = await start_pair(installed, tmp_path, FAST, poll=300.0)
+    try:
+        first = await pair.leader()
+        second = other(pair, first)
+        name = await apps.create(git_repo.git_url, dest=dest_namespace, automated={"prune": True})
+        await apps.wait_synced(name)
+
+        sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
+        assert second.controller.refresh_repo(git_repo.git_url) == [name]
+        await apps.wait_synced(name, revision=sha)
+        assert second.reconciles == 0
+
+        service = AppService(
+            second.controller.kube,
+            second.controller.reconciler,
+            controller=second.controller,
+            namespace=APP_NS,
+        )
+        sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "warn")})
+        await service.refresh(name)
+        await apps.wait_synced(name, revision=sha)
+        assert second.reconciles == 0
+    finally:
+        await pair.close()
