@@ -9,7 +9,6 @@ in one directory; ``down`` stops exactly the processes recorded there.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import shutil
@@ -18,12 +17,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
-import yaml
 
-from tether.testenv import hostcheck, hostlock, nodecleanup, nodes, pki, processes, realnode
+from tether.testenv import (
+    hostcheck,
+    hostlock,
+    nodecleanup,
+    nodes,
+    pki,
+    processes,
+    realnode,
+)
+from tether.testenv import kubeconfig as kubeconfigs
 from tether.testenv.binaries import Binaries, cache_dir
 from tether.testenv.nodebinaries import NodeBinaries
 
@@ -130,7 +136,8 @@ def up(
     for sub in ("pki", "etcd", "logs"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     api_ips = (realnode.api_ip(directory),) if real_nodes else ()
-    keys = pki.generate(directory / "pki", extra_ips=api_ips)
+    users = realnode.identities(real_nodes) if real_nodes else {}
+    keys = pki.generate(directory / "pki", extra_ips=api_ips, users=users)
     port = apiserver_port or processes.free_port()
     state = ClusterState(
         directory=str(directory),
@@ -218,7 +225,7 @@ def _start_all(
             f"--service-account-key-file={keys.sa_pub}",
             f"--service-account-signing-key-file={keys.sa_key}",
             f"--token-auth-file={keys.token_file}",
-            "--authorization-mode=RBAC",
+            *_authorization(state),
             "--allow-privileged=true",
             "--profiling=false",
             "--v=0",
@@ -289,12 +296,13 @@ def _start_all(
             raise ClusterError(str(exc)) from None
     if node_bins is not None and state.real_nodes:
         with state.client() as client:
-            realnode.register_dns_service(client, realnode.api_ip(d))
+            realnode.register_dns(client, realnode.api_ip(d))
         health = realnode.start(
             d,
             state.real_nodes,
             bins=node_bins,
-            kubeconfig=kubeconfig,
+            server=state.server,
+            tokens=keys.user_tokens,
             ca_file=state.ca_file,
             launch=lambda name, cmd, env: launch(name, cmd, env).pid,
             progress=progress,
@@ -306,6 +314,13 @@ def _start_all(
         _wait(state, None, timeout, lambda: nodes.nodes_ready(client, want), f"{want} Ready nodes")
         _wait(state, None, timeout, lambda: nodes.default_sa(client), "the default ServiceAccount")
     progress("cluster ready")
+
+
+def _authorization(state: ClusterState) -> list[str]:
+    """RBAC; with real nodes also the Node authorizer and NodeRestriction for kubelets."""
+    if not state.real_nodes:
+        return ["--authorization-mode=RBAC"]
+    return ["--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction"]
 
 
 def _apiserver_addresses(state: ClusterState) -> list[str]:
@@ -349,28 +364,9 @@ def _wait(
 
 
 def _write_kubeconfig(state: ClusterState) -> None:
-    ca = base64.b64encode(Path(state.ca_file).read_bytes()).decode()
-    config: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "tether-local",
-                "cluster": {"server": state.server, "certificate-authority-data": ca},
-            }
-        ],
-        "users": [{"name": "admin", "user": {"token": state.token}}],
-        "contexts": [
-            {
-                "name": "tether-local",
-                "context": {"cluster": "tether-local", "user": "admin", "namespace": "default"},
-            }
-        ],
-        "current-context": "tether-local",
-    }
-    path = Path(state.kubeconfig)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
+    kubeconfigs.write(
+        Path(state.kubeconfig), server=state.server, ca_file=state.ca_file, token=state.token
+    )
 
 
 def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -30,6 +30,7 @@ class Pki:
     admin_token: str
     kubelet_client_cert: Path
     kubelet_client_key: Path
+    user_tokens: dict[str, str] = field(default_factory=dict)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -43,7 +44,14 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
     path.chmod(0o600)
 
 
-def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
+def generate(
+    directory: Path, extra_ips: tuple[str, ...] = (), users: dict[str, str] | None = None
+) -> Pki:
+    """CA, serving and client certificates, the SA key, and tokens.
+
+    ``users`` maps more user names to their group ("" for none); each gets a
+    token in ``Pki.user_tokens``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -104,6 +112,7 @@ def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
         admin_token=secrets.token_hex(24),
         kubelet_client_cert=directory / "kubelet-client.crt",
         kubelet_client_key=directory / "kubelet-client.key",
+        user_tokens={user: secrets.token_hex(24) for user in users or {}},
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(srv_cert.public_bytes(serialization.Encoding.PEM))
@@ -138,6 +147,10 @@ def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> Pki:
     )
     pki.kubelet_client_cert.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.kubelet_client_key, client_key)
-    pki.token_file.write_text(f'{pki.admin_token},admin,admin,"system:masters"\n')
+    lines = [f'{pki.admin_token},admin,admin,"system:masters"']
+    for user, token in pki.user_tokens.items():
+        group = (users or {}).get(user, "")
+        lines.append(f'{token},{user},{user},"{group}"' if group else f"{token},{user},{user}")
+    pki.token_file.write_text("\n".join(lines) + "\n")
     pki.token_file.chmod(0o600)
     return pki

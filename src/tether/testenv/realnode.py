@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from tether.testenv import hostcheck, hostlock, nodeconfig, ociarchive, processes
+from tether.testenv import hostcheck, hostlock, kubeconfig, nodeconfig, ociarchive, processes
 from tether.testenv.nodebinaries import NodeBinaries
 
 LOCK_FILE = hostlock.LOCK_FILE
@@ -126,7 +126,53 @@ def guard_apiserver(port: int) -> None:
             _run([tool, "-w", "-t", "filter", *rule])
 
 
-def register_dns_service(client: httpx.Client, coredns_ip: str) -> None:
+KUBE_PROXY_USER = "system:kube-proxy"  # bound to system:node-proxier by the default RBAC
+COREDNS_USER = "system:tether:coredns"
+COREDNS_RBAC: list[dict[str, Any]] = [
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "system:tether:coredns"},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["endpoints", "services", "pods", "namespaces"],
+                "verbs": ["list", "watch"],
+            },
+            {
+                "apiGroups": ["discovery.k8s.io"],
+                "resources": ["endpointslices"],
+                "verbs": ["list", "watch"],
+            },
+        ],
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:tether:coredns"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:tether:coredns",
+        },
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COREDNS_USER}
+        ],
+    },
+]
+
+
+def node_user(index: int) -> str:
+    return f"system:node:{nodeconfig.NodeLayout(Path('/'), index).name}"
+
+
+def identities(count: int) -> dict[str, str]:
+    """User -> group of every node component: no component runs with the admin token."""
+    users = {node_user(i): "system:nodes" for i in range(count)}
+    return {**users, KUBE_PROXY_USER: "", COREDNS_USER: ""}
+
+
+def register_dns(client: httpx.Client, coredns_ip: str) -> None:
     """``kube-system/kube-dns`` at the usual ClusterIP, its endpoint the host's CoreDNS.
 
     Pods get ``nameserver 10.0.0.10`` as on a kubeadm cluster; kube-proxy
@@ -159,13 +205,16 @@ def register_dns_service(client: httpx.Client, coredns_ip: str) -> None:
         "endpoints": [{"addresses": [coredns_ip], "conditions": {"ready": True}}],
         "ports": ports,
     }
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
     for path, obj in (
         ("/api/v1/namespaces/kube-system/services", service),
         ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", slice_),
+        (f"{rbac}/clusterroles", COREDNS_RBAC[0]),
+        (f"{rbac}/clusterrolebindings", COREDNS_RBAC[1]),
     ):
         resp = client.post(path, json=obj)
         if resp.status_code not in (201, 409):
-            raise RealNodeError(f"could not create {obj['kind']} kube-dns: {resp.text[:300]}")
+            raise RealNodeError(f"could not create {obj['kind']} for DNS: {resp.text[:300]}")
 
 
 def _make_bridge(node: nodeconfig.NodeLayout) -> None:
@@ -245,7 +294,8 @@ def start(
     count: int,
     *,
     bins: NodeBinaries,
-    kubeconfig: str,
+    server: str,
+    tokens: dict[str, str],
     ca_file: str,
     launch: Launch,
     progress: Callable[[str], None],
@@ -256,6 +306,10 @@ def start(
     which the caller waits for with the nodes' Ready condition.
     """
     env = node_env(bins)
+
+    def identity(user: str, path: Path) -> str:
+        return str(kubeconfig.write(path, server=server, ca_file=ca_file, token=tokens[user]))
+
     _save_sysctls(cluster_dir)
     pause = pause_archive(bins)
     nodes = layouts(cluster_dir, count)
@@ -295,7 +349,7 @@ def start(
                 str(bins.node),
                 "kubelet",
                 f"--config={config}",
-                f"--kubeconfig={kubeconfig}",
+                f"--kubeconfig={identity(node_user(node.index), node.dir / 'kubelet.kubeconfig')}",
                 f"--root-dir={node.kubelet_dir}",
                 f"--cert-dir={node.kubelet_dir / 'pki'}",
                 f"--hostname-override={node.name}",
@@ -311,7 +365,7 @@ def start(
     proxy_conf.write_text(
         nodeconfig.kube_proxy_config(
             nodes[0],
-            kubeconfig=kubeconfig,
+            kubeconfig=identity(KUBE_PROXY_USER, cluster_dir / "kube-proxy.kubeconfig"),
             healthz_port=proxy_health,
             metrics_port=processes.free_port(),
         )
@@ -319,7 +373,11 @@ def start(
     launch("kube-proxy", [str(bins.node), "kube-proxy", f"--config={proxy_conf}"], env)
     corefile = cluster_dir / "Corefile"
     corefile.write_text(
-        nodeconfig.corefile(bind_ip=dns_ip, kubeconfig=kubeconfig, health_port=dns_health)
+        nodeconfig.corefile(
+            bind_ip=dns_ip,
+            kubeconfig=identity(COREDNS_USER, cluster_dir / "coredns.kubeconfig"),
+            health_port=dns_health,
+        )
     )
     launch("coredns", [str(bins.coredns), "-conf", str(corefile)], env)
     return {

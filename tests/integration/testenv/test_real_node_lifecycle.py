@@ -145,3 +145,40 @@ def test_a_second_cluster_with_real_nodes_is_refused_and_leaves_the_first_intact
     assert host_snapshot(tmp_path)["iptables"] == rules_before
     assert httpx.get(f"http://{pod['status']['podIP']}:8080/", timeout=5).text == "still here\n"
     assert json.loads(realnode.LOCK_FILE.read_text())["directory"] == real_node_cluster.directory
+
+
+def _as_user(state: localcluster.ClusterState, user: str) -> httpx.Client:
+    tokens = Path(state.directory, "pki", "tokens.csv").read_text().splitlines()
+    token = next(line.split(",")[0] for line in tokens if line.split(",")[1] == user)
+    client = state.client()
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_node_components_hold_no_admin_power(
+    real_node_cluster: localcluster.ClusterState, real_ns: tuple[httpx.Client, str]
+) -> None:
+    """Attack: use a node's credentials to read Secrets or take over another Node."""
+    admin, name = real_ns
+    secret = {"metadata": {"name": "payroll"}, "stringData": {"key": "do-not-leak"}}
+    assert admin.post(f"/api/v1/namespaces/{name}/secrets", json=secret).status_code == 201
+
+    with _as_user(real_node_cluster, "system:node:real-node-0") as kubelet:
+        read = kubelet.get(f"/api/v1/namespaces/{name}/secrets/payroll")
+        assert read.status_code == 403, read.text
+        assert "do-not-leak" not in read.text
+        assert kubelet.get("/api/v1/secrets").status_code == 403
+        other = {"metadata": {"name": "kwok-node-0", "labels": {"stolen": "yes"}}}
+        patched = kubelet.patch(
+            "/api/v1/nodes/kwok-node-0",
+            json=other,
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert patched.status_code == 403, patched.text
+        assert kubelet.get("/api/v1/nodes/real-node-0").status_code == 200
+    for user in ("system:kube-proxy", "system:tether:coredns"):
+        with _as_user(real_node_cluster, user) as component:
+            assert component.get(f"/api/v1/namespaces/{name}/secrets").status_code == 403
+            assert component.get("/api/v1/services").status_code == 200
+    labels = admin.get("/api/v1/nodes/kwok-node-0").json()["metadata"].get("labels", {})
+    assert "stolen" not in labels
