@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ from realnode_support import (
 
 from fixtures.cluster import reserved_real_node_host
 from tether.testenv import cluster as localcluster
-from tether.testenv import hostcheck, nodebinaries, nodeconfig, ociarchive, realnode
+from tether.testenv import hostcheck, hostlock, nodebinaries, nodeconfig, ociarchive, realnode
 
 
 def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
@@ -182,3 +183,23 @@ def test_node_components_hold_no_admin_power(
             assert component.get("/api/v1/services").status_code == 200
     labels = admin.get("/api/v1/nodes/kwok-node-0").json()["metadata"].get("labels", {})
     assert "stolen" not in labels
+
+
+def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    broken = tmp_path / "tether-node"
+    broken.write_text("#!/bin/sh\necho 'simulated kubelet failure' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    bins = dataclasses.replace(nodebinaries.NodeBinaries.locate(), node=broken)
+    directory = tmp_path / "c"
+    with reserved_real_node_host():
+        before = host_snapshot(directory)
+        with pytest.raises(localcluster.ClusterError) as err:
+            localcluster.up(directory, nodes=0, real_nodes=1, node_binaries=bins, timeout=60)
+        assert "exited early" in str(err.value)
+        assert "simulated kubelet failure" in str(err.value)
+        localcluster.down(directory)
+        assert host_snapshot(directory) == before
+        assert hostlock.holder() is None
