@@ -388,6 +388,13 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
             if comp.name in running:
                 stopped.append(comp.name)
     if remove and directory.exists():
+        # A Pod's hostPath bind mount left under the directory would let rmtree
+        # delete host files through it: refuse rather than follow it.
+        left = nodecleanup.mounts_under(directory)
+        if left:
+            raise ClusterError(
+                f"not removing {directory}: still mounted under it: {', '.join(left[:3])}"
+            )
         shutil.rmtree(directory, ignore_errors=True)
     return stopped
 

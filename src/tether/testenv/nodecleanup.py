@@ -22,7 +22,7 @@ from tether.testenv import hostcheck, nodeconfig, processes, realnode
 from tether.testenv.nodebinaries import NodeBinaries
 
 
-def _mounts_under(directory: Path) -> list[str]:
+def mounts_under(directory: Path) -> list[str]:
     prefix = str(directory).rstrip("/") + "/"
     points: list[str] = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
@@ -34,7 +34,7 @@ def _mounts_under(directory: Path) -> list[str]:
 
 def unmount_all(directory: Path) -> None:
     for _ in range(3):
-        points = _mounts_under(directory)
+        points = mounts_under(directory)
         if not points:
             return
         for point in sorted(points, key=len, reverse=True):

@@ -32,6 +32,11 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
     reason = hostcheck.unsupported_reason()
     if reason:
         pytest.skip(f"this machine cannot run real nodes: {reason}")
+    # Attack: a Pod's hostPath mount under the cluster directory must not let
+    # down's removal reach the host's files.
+    host_data = tmp_path / "host-data"
+    host_data.mkdir()
+    (host_data / "precious").write_text("keep me\n")
     with reserved_real_node_host():
         directory = tmp_path / "c"
         before = host_snapshot(directory)
@@ -52,8 +57,14 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
             imported = tether("cluster", "import", str(archive), "--dir", str(directory))
             assert imported.returncode == 0, imported.stderr
             assert "into 1 real node(s)" in imported.stdout
+            leak = pod_spec(
+                "leak",
+                HELLO,
+                volumes=[{"name": "host", "hostPath": {"path": str(host_data)}}],
+                container={"volumeMounts": [{"name": "host", "mountPath": "/host"}]},
+            )
             with state.client() as client:
-                pod, _ = run_pod(client, "default", pod_spec("leak", HELLO))
+                pod, _ = run_pod(client, "default", leak)
                 assert httpx.get(f"http://{pod['status']['podIP']}:8080/").text == "leak check\n"
             during = host_snapshot(directory)
             assert during["processes"] and during["mounts"] and during["iptables"]
@@ -66,6 +77,7 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
         after = host_snapshot(directory)
         assert after == before
         assert not realnode.LOCK_FILE.exists()
+    assert (host_data / "precious").read_text() == "keep me\n"
 
 
 def test_real_nodes_are_refused_with_the_reason_where_containers_cannot_run(
@@ -203,3 +215,26 @@ def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Pa
         localcluster.down(directory)
         assert host_snapshot(directory) == before
         assert hostlock.holder() is None
+
+
+def test_down_refuses_to_remove_a_directory_that_still_has_a_mount(tmp_path: Path) -> None:
+    """Attack: a mount left under the state directory leads rmtree into host files."""
+    if hostcheck.unsupported_reason():
+        pytest.skip("needs root to mount")
+    host_files = tmp_path / "host"
+    host_files.mkdir()
+    (host_files / "precious").write_text("keep me\n")
+    directory = tmp_path / "c"
+    (directory / "n0" / "rootfs").mkdir(parents=True)
+    target = directory / "n0" / "rootfs"
+    subprocess.run(["mount", "--bind", str(host_files), str(target)], check=True)
+    try:
+        with pytest.raises(localcluster.ClusterError) as err:
+            localcluster.down(directory)
+        assert "still mounted" in str(err.value)
+        assert (host_files / "precious").read_text() == "keep me\n"
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+    localcluster.down(directory)
+    assert not directory.exists()
+    assert (host_files / "precious").exists()
