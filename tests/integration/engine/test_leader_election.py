@@ -345,3 +345,35 @@ async def test_a_push_or_refresh_reaching_the_follower_is_synced_by_the_leader(
         assert second.reconciles == 0
     finally:
         await pair.close()
+
+
+async def test_a_leader_that_cannot_renew_stops_before_the_other_starts(pair: Pair) -> None:
+    """A partitioned leader gives up at its renew deadline (3 s), before its Lease
+    expires (4 s) for the other replica: the two never reconcile at once."""
+    first = await pair.leader()
+    second = other(pair, first)
+
+    async def partitioned() -> bool:
+        raise OSError("network is unreachable")
+
+    first.elector._try = partitioned  # type: ignore[method-assign]
+    cut = time.monotonic()
+    stopped = started = None
+    while time.monotonic() - cut < 15 and (stopped is None or started is None):
+        if stopped is None and not first.controller.leading:
+            stopped = time.monotonic()
+        if started is None and second.controller.leading:
+            started = time.monotonic()
+        await asyncio.sleep(0.02)
+    assert stopped is not None, "the partitioned leader kept reconciling"
+    assert started is not None, "the other replica never took over"
+    assert stopped < started
+    assert not first.elector.leading
+    assert first.controller.registry_credentials._task is None
+
+
+def test_lease_timing_must_renew_before_the_lease_expires() -> None:
+    with pytest.raises(ValueError, match="renew_deadline"):
+        leader.LeaseTiming(duration=10, renew_interval=5, renew_deadline=12)
+    with pytest.raises(ValueError, match="renew_interval"):
+        leader.LeaseTiming(renew_interval=0)
