@@ -19,11 +19,20 @@ from realnode_support import (
     pod_spec,
     run_pod,
     tether,
+    wait,
 )
 
 from fixtures.cluster import reserved_real_node_host
 from tether.testenv import cluster as localcluster
-from tether.testenv import hostcheck, hostlock, nodebinaries, nodeconfig, ociarchive, realnode
+from tether.testenv import (
+    hostcheck,
+    hostlock,
+    nodebinaries,
+    nodeconfig,
+    nodeimages,
+    ociarchive,
+    realnode,
+)
 
 
 def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
@@ -78,6 +87,104 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
         assert after == before
         assert not realnode.LOCK_FILE.exists()
     assert (host_data / "precious").read_text() == "keep me\n"
+
+
+def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    broken = tmp_path / "tether-node"
+    broken.write_text("#!/bin/sh\necho 'simulated kubelet failure' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    bins = dataclasses.replace(nodebinaries.NodeBinaries.locate(), node=broken)
+    directory = tmp_path / "c"
+    with reserved_real_node_host():
+        before = host_snapshot(directory)
+        with pytest.raises(localcluster.ClusterError) as err:
+            localcluster.up(directory, nodes=0, real_nodes=1, node_binaries=bins, timeout=60)
+        assert "exited early" in str(err.value)
+        assert "simulated kubelet failure" in str(err.value)
+        localcluster.down(directory)
+        assert host_snapshot(directory) == before
+        assert hostlock.holder() is None
+
+
+def test_two_real_nodes_each_run_pods_that_reach_each_other_through_a_service(
+    tmp_path: Path,
+) -> None:
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    directory = tmp_path / "c"
+    with reserved_real_node_host():
+        state = localcluster.up(directory, nodes=0, real_nodes=2)
+        try:
+            archive = ociarchive.write_archive(
+                ociarchive.busybox_http_image(HELLO, "from node 0\n"), tmp_path / "hello.tar"
+            )
+            assert nodeimages.import_images(directory, [archive]) == 2
+            server = pod_spec("server", HELLO, nodeName="real-node-0")
+            svc = {
+                "metadata": {"name": "server"},
+                "spec": {
+                    "selector": {"app": "server"},
+                    "ports": [{"port": 80, "targetPort": 8080}],
+                },
+            }
+            url = "http://server.default.svc.cluster.local/"
+            script = (
+                f"for i in $(/bin/busybox seq 60); do /bin/busybox wget -q -O - {url} 2>/dev/null "
+                f"&& exit 0; /bin/busybox sleep 1; done; /bin/busybox wget -O - {url}; exit 1"
+            )
+            client_pod = pod_spec(
+                "client",
+                HELLO,
+                nodeName="real-node-1",
+                restartPolicy="Never",
+                container={"command": ["/bin/busybox", "sh", "-c", script]},
+            )
+            client_pod["spec"]["containers"][0].pop("readinessProbe")
+            with state.client() as client:
+                run_pod(client, "default", server)
+                assert client.post("/api/v1/namespaces/default/services", json=svc).is_success
+                assert client.post("/api/v1/namespaces/default/pods", json=client_pod).is_success
+
+                def finished() -> str | None:
+                    got = client.get("/api/v1/namespaces/default/pods/client").json()
+                    phase = got["status"].get("phase")
+                    return phase if phase in ("Succeeded", "Failed") else None
+
+                phase = wait(finished, "the client on real-node-1")
+                logs = client.get("/api/v1/namespaces/default/pods/client/log").text
+                assert phase == "Succeeded", logs
+                assert logs == "from node 0\n"
+                ip = client.get("/api/v1/namespaces/default/pods/client").json()["status"]["podIP"]
+                assert ip.startswith("10.245.1.")
+        finally:
+            localcluster.down(directory)
+
+
+def test_down_refuses_to_remove_a_directory_that_still_has_a_mount(tmp_path: Path) -> None:
+    """Attack: a mount left under the state directory leads rmtree into host files."""
+    if hostcheck.unsupported_reason():
+        pytest.skip("needs root to mount")
+    host_files = tmp_path / "host"
+    host_files.mkdir()
+    (host_files / "precious").write_text("keep me\n")
+    directory = tmp_path / "c"
+    (directory / "n0" / "rootfs").mkdir(parents=True)
+    target = directory / "n0" / "rootfs"
+    subprocess.run(["mount", "--bind", str(host_files), str(target)], check=True)
+    try:
+        with pytest.raises(localcluster.ClusterError) as err:
+            localcluster.down(directory)
+        assert "still mounted" in str(err.value)
+        assert (host_files / "precious").read_text() == "keep me\n"
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+    localcluster.down(directory)
+    assert not directory.exists()
+    assert (host_files / "precious").exists()
 
 
 def test_real_nodes_are_refused_with_the_reason_where_containers_cannot_run(
@@ -195,46 +302,3 @@ def test_node_components_hold_no_admin_power(
             assert component.get("/api/v1/services").status_code == 200
     labels = admin.get("/api/v1/nodes/kwok-node-0").json()["metadata"].get("labels", {})
     assert "stolen" not in labels
-
-
-def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    reason = hostcheck.unsupported_reason()
-    if reason:
-        pytest.skip(f"this machine cannot run real nodes: {reason}")
-    broken = tmp_path / "tether-node"
-    broken.write_text("#!/bin/sh\necho 'simulated kubelet failure' >&2\nexit 1\n")
-    broken.chmod(0o755)
-    bins = dataclasses.replace(nodebinaries.NodeBinaries.locate(), node=broken)
-    directory = tmp_path / "c"
-    with reserved_real_node_host():
-        before = host_snapshot(directory)
-        with pytest.raises(localcluster.ClusterError) as err:
-            localcluster.up(directory, nodes=0, real_nodes=1, node_binaries=bins, timeout=60)
-        assert "exited early" in str(err.value)
-        assert "simulated kubelet failure" in str(err.value)
-        localcluster.down(directory)
-        assert host_snapshot(directory) == before
-        assert hostlock.holder() is None
-
-
-def test_down_refuses_to_remove_a_directory_that_still_has_a_mount(tmp_path: Path) -> None:
-    """Attack: a mount left under the state directory leads rmtree into host files."""
-    if hostcheck.unsupported_reason():
-        pytest.skip("needs root to mount")
-    host_files = tmp_path / "host"
-    host_files.mkdir()
-    (host_files / "precious").write_text("keep me\n")
-    directory = tmp_path / "c"
-    (directory / "n0" / "rootfs").mkdir(parents=True)
-    target = directory / "n0" / "rootfs"
-    subprocess.run(["mount", "--bind", str(host_files), str(target)], check=True)
-    try:
-        with pytest.raises(localcluster.ClusterError) as err:
-            localcluster.down(directory)
-        assert "still mounted" in str(err.value)
-        assert (host_files / "precious").read_text() == "keep me\n"
-    finally:
-        subprocess.run(["umount", str(target)], check=False)
-    localcluster.down(directory)
-    assert not directory.exists()
-    assert (host_files / "precious").exists()
