@@ -90,6 +90,9 @@ class ControllerCollector(Collector):
         cache = GaugeMetricFamily("tether_live_cache_objects", "Objects in the live cache")
         cache.add_metric([], len(c.live))
         yield cache
+        leading = GaugeMetricFamily("tether_leader", "1 on the replica that reconciles")
+        leading.add_metric([], 1.0 if c.leading else 0.0)
+        yield leading
 
 
 async def _secret_data(controller: Controller, name: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import yaml
 from fixtures.tether import APP_NS, Apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import ApiError, KubeClient
+from tether.cli.http import ControllerCollector
 from tether.controller import leader
 from tether.controller.install import controller_kubeconfig
 from tether.controller.reconciler import Settings
@@ -145,6 +146,14 @@ async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
         await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
 
 
+def leader_gauge(replica: Replica) -> float:
+    """The `tether_leader` series the replica's /metrics serves."""
+    family = next(
+        f for f in ControllerCollector(replica.controller).collect() if f.name == "tether_leader"
+    )
+    return float(family.samples[0].value)
+
+
 def other(pair: Pair, one: Replica) -> Replica:
     return next(r for r in pair.replicas if r is not one)
 
@@ -172,6 +181,8 @@ async def test_only_the_lease_holder_reconciles_and_the_follower_serves_reads(
     assert len(syncs) == 1, [e.get("message") for e in syncs]
     # The follower answers reads from its own cache and is ready.
     assert second.controller.ready.is_set()
+    assert leader_gauge(first) == 1.0
+    assert leader_gauge(second) == 0.0
     seen = second.controller.app(name)
     assert seen is not None
     assert (seen.get("status") or {}).get("sync", {}).get("status") == "Synced"
