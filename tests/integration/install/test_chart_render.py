@@ -7,6 +7,7 @@ lists so the two cannot drift. No cluster needed: only the helm binary.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,17 @@ def test_a_missing_chart_is_named() -> None:
         mp.setenv(install.CHART_ENV, "/nonexistent/chart")
         with pytest.raises(install.ChartError, match="/nonexistent/chart"):
             install.chart_dir()
+
+
+def test_the_chart_renders_as_an_application_source(tmp_path: Path) -> None:
+    """Tether can deploy itself from Git: its own Helm renderer (sandboxed) reads the chart."""
+    from tether.adapters.render import render as tether_render
+
+    shutil.copytree(CHART, tmp_path / "charts" / "tether")
+    objects = tether_render(
+        str(tmp_path), {"path": "charts/tether"}, namespace=NS, helm_path=str(helm_path())
+    )
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds.count("CustomResourceDefinition") == len(install.CRD_FILES)
+    assert "Deployment" in kinds
+    assert find(objects, "ClusterRole", install.CONTROLLER)["rules"] == install.controller_rules()
