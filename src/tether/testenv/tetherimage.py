@@ -33,7 +33,8 @@ from tether.testenv import binaries, buildsteps, ocilayout
 from tether.testenv.ocilayout import ImageConfig, Layer, LayerStore, LayerWriter
 
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "ca-certificates")
+# libstdc++6: google-re2 (cel-python, custom health rules) links against it.
+DEBIAN_PACKAGES = ("python3", "ca-certificates", "libstdc++6")
 TETHER_UID = 10001
 SITE = "usr/lib/tether"
 _SETID = 0o6000
