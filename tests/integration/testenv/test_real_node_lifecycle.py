@@ -35,6 +35,7 @@ from tether.testenv import (
 )
 
 
+@pytest.mark.whole_host
 def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
     tmp_path: Path,
 ) -> None:
@@ -89,6 +90,7 @@ def test_cluster_down_leaves_no_process_mount_interface_cgroup_or_iptables_rule(
     assert (host_data / "precious").read_text() == "keep me\n"
 
 
+@pytest.mark.whole_host
 def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Path) -> None:
     reason = hostcheck.unsupported_reason()
     if reason:
@@ -109,6 +111,7 @@ def test_a_failed_up_says_which_component_and_leaves_nothing_behind(tmp_path: Pa
         assert hostlock.holder() is None
 
 
+@pytest.mark.whole_host
 def test_two_real_nodes_each_run_pods_that_reach_each_other_through_a_service(
     tmp_path: Path,
 ) -> None:
