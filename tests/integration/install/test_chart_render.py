@@ -183,3 +183,15 @@ def test_the_chart_renders_as_an_application_source(tmp_path: Path) -> None:
     assert kinds.count("CustomResourceDefinition") == len(install.CRD_FILES)
     assert "Deployment" in kinds
     assert find(objects, "ClusterRole", install.CONTROLLER)["rules"] == install.controller_rules()
+
+
+def test_the_render_sandbox_needs_unshare_so_only_the_container_leaves_runtime_default() -> None:
+    deploy = find(render(), "Deployment", "tether-controller")
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["containers"][0]["securityContext"]["seccompProfile"] == {"type": "Unconfined"}
+    strict = find(render(controller={"renderSandbox": False}), "Deployment", "tether-controller")
+    assert (
+        "seccompProfile"
+        not in strict["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    )

@@ -258,7 +258,7 @@ async def test_in_cluster_controller_syncs_and_survives_a_killed_and_a_deleted_l
 
     files = example_files()
     # The finance Deployment's image is not in any registry here: a ConfigMap tells the story.
-    git_repo.commit(files)
+    git_repo.commit({**files, **example_files("kustomize", "apps/finance-k")})
     name, dest = f"pod-{secrets.token_hex(3)}", f"d-{secrets.token_hex(4)}"
     await kube.create(
         {
@@ -294,6 +294,35 @@ async def test_in_cluster_controller_syncs_and_survives_a_killed_and_a_deleted_l
             app = await kube.get(appmodel.API_VERSION, appmodel.KIND, name, ns)
             logs = real_kubectl("-n", ns, "logs", first, "--tail=60", check=False)
             pytest.fail(f"not synced: {json.dumps(app.get('status'))[:3000]}\n{logs}")
+
+        # kustomize runs in the Pod too, in its network-less sandbox.
+        kustomized = f"podk-{secrets.token_hex(3)}"
+        await kube.create(
+            {
+                "apiVersion": appmodel.API_VERSION,
+                "kind": appmodel.KIND,
+                "metadata": {"name": kustomized, "namespace": ns},
+                "spec": {
+                    "source": {
+                        "repoURL": pod_git_url,
+                        "path": "apps/finance-k/overlays/dev",
+                        "targetRevision": "main",
+                    },
+                    "destination": {"namespace": dest + "-k"},
+                    "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+                },
+            }
+        )
+        try:
+
+            async def compared() -> dict[str, Any] | None:
+                app = await kube.get(appmodel.API_VERSION, appmodel.KIND, kustomized, ns)
+                st = app.get("status") or {}
+                return st if (st.get("sync") or {}).get("status") == "OutOfSync" else None
+
+            await await_for(compared, timeout=60, what="the kustomize app rendered and compared")
+        finally:
+            await kube.delete(appmodel.API_VERSION, appmodel.KIND, kustomized, ns)
 
         # A crash: SIGKILL to the leader's process, no chance to release the Lease.
         pid = controller_pid(first)
