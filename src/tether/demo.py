@@ -21,6 +21,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tether import demo_incluster
 from tether.adapters.kube import KubeClient
 from tether.api.auth import new_token, token_secret_entry
 from tether.cli.http import TOKENS_SECRET, HttpOptions
@@ -37,6 +40,7 @@ from tether.controller.install import controller_kubeconfig, install
 from tether.controller.server import run
 from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster
+from tether.testenv import hostcheck
 from tether.testenv.binaries import cache_dir, helm_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +170,13 @@ def main() -> None:
     state = localcluster.ClusterState.load(state_dir)
     if state is not None:
         localcluster.down(state_dir)
+    if (
+        hostcheck.default_real_nodes()
+        and demo_incluster.available()
+        and os.environ.get("TETHER_DEMO_REAL_NODES", "1") != "0"
+    ):
+        main_in_cluster(base, state_dir)
+        return
     print(
         "starting the local control plane (etcd, kube-apiserver, controller-manager, "
         "scheduler, kwok) ...",
@@ -242,6 +253,91 @@ Ctrl-C stops the controller, the Git server and the cluster.
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(daemon.pid, signal.SIGTERM)
+        localcluster.down(state_dir)
+        print("demo stopped", file=sys.stderr)
+
+
+def main_in_cluster(base: Path, state_dir: Path) -> None:
+    """The demo on a real node: images in a registry that needs a password, Tether
+    installed in the cluster by its chart, the finance app really answering."""
+    print("starting the local control plane with a real node ...", flush=True)
+    state = localcluster.up(
+        state_dir, nodes=2, real_nodes=1, progress=lambda m: print(f"  {m}", flush=True)
+    )
+    registry: demo_incluster.Registry | None = None
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        registry = demo_incluster.start_registry(base / "registry", _free(5000))
+        print("building and pushing the finance-api and tether images ...", flush=True)
+        finance_image, tether_image = demo_incluster.push_images(registry, Path(state.directory))
+        bare, work = prepare_repo(base)
+        demo_incluster.finance_manifests(work, finance_image)
+        if subprocess.run(["git", "diff", "--quiet"], cwd=work, check=False).returncode:
+            _git("commit", "-am", "finance app from the demo registry", cwd=work)
+        node_ip = asyncio.run(demo_incluster.node_address(state.kubeconfig))
+        git_port = _free(9418)
+        daemon = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                f"--base-path={bare.parent}",
+                f"--port={git_port}",
+                "--listen=127.0.0.1",
+                f"--listen={node_ip}",
+                str(bare.parent),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(0.5)
+        _git("remote", "set-url", "origin", f"git://127.0.0.1:{git_port}/{bare.name}", cwd=work)
+        _git("push", "-q", "origin", "main", cwd=work)
+        repo_url = f"git://{node_ip}:{git_port}/{bare.name}"
+        print("installing Tether in the cluster (two replicas, leader election) ...", flush=True)
+        token, ui, app = asyncio.run(
+            demo_incluster.install_and_wait(
+                state.kubeconfig,
+                registry,
+                tether_image,
+                lambda: setup(state.kubeconfig, repo_url, base / "controller.kubeconfig"),
+            )
+        )
+        print(
+            f"""
+Tether demo is running, in the cluster, on a real node.
+
+  Web UI:      {ui}/   (token: {token})
+  Finance app: {app}/version   (a real container, pulled with the pull secret ecr-pull)
+  KUBECONFIG:  export KUBECONFIG={state.kubeconfig}
+  Git repo:    git://127.0.0.1:{git_port}/{bare.name}   (working clone: {work})
+  Registry:    {registry.host} (user {registry.user}; the "ECR" of the story)
+
+Try the seed story:
+  1. kubectl get pods -n finance -o wide               # one finance-api pod on the real node
+  2. cd {work} && sed -i 's/replicas: 1/replicas: 3/' apps/finance/deployment.yaml \\
+       && git commit -am 'scale to 3' && git push      # three answering pods
+  3. kubectl scale deploy/finance-api -n finance --replicas=5   # self-heal puts it back
+  4. tether app tree finance ; tether app history finance ; tether app explain finance
+  5. kubectl get pods -n tether ; kubectl delete pod -n tether <the leader>   # the other takes over
+
+Ctrl-C stops the Git server, the registry and the cluster.
+""",
+            flush=True,
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        if daemon is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGTERM)
+        if registry is not None:
+            registry.stop()
         localcluster.down(state_dir)
         print("demo stopped", file=sys.stderr)
 
