@@ -107,6 +107,26 @@ def self_signed_certificate(directory: Path, days: int = 365) -> tuple[Path, Pat
     return cert_path, key_path
 
 
+def git_daemon(root: Path, port: int, addresses: list[str]) -> subprocess.Popen[bytes]:
+    """``git daemon`` serving (and accepting pushes to) the repositories under ``root``."""
+    return subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            f"--base-path={root}",
+            f"--port={port}",
+            *(f"--listen={address}" for address in addresses),
+            str(root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def prepare_repo(base: Path) -> tuple[Path, Path]:
     """A bare repository served by git daemon, and a working clone to edit and push from."""
     served = base / "git"
@@ -185,22 +205,7 @@ def main() -> None:
     state = localcluster.up(state_dir, nodes=3, progress=lambda m: print(f"  {m}", flush=True))
     bare, work = prepare_repo(base)
     git_port = _free(9418)
-    daemon = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--enable=receive-pack",
-            f"--base-path={bare.parent}",
-            f"--port={git_port}",
-            "--listen=127.0.0.1",
-            str(bare.parent),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    daemon = git_daemon(bare.parent, git_port, ["127.0.0.1"])
     repo_url = f"git://127.0.0.1:{git_port}/{bare.name}"
     _git("remote", "set-url", "origin", repo_url, cwd=work)
     controller_config = base / "controller.kubeconfig"
@@ -270,29 +275,14 @@ def main_in_cluster(base: Path, state_dir: Path) -> None:
         registry = demo_incluster.start_registry(base / "registry", _free(5000))
         print("building and pushing the finance-api and tether images ...", flush=True)
         finance_image, tether_image = demo_incluster.push_images(registry, Path(state.directory))
-        bare, work = prepare_repo(base)
+        # A repository of its own: its manifests name the demo registry and the real node.
+        bare, work = prepare_repo(base / "real-node")
         demo_incluster.finance_manifests(work, finance_image)
         if subprocess.run(["git", "diff", "--quiet"], cwd=work, check=False).returncode:
             _git("commit", "-am", "finance app from the demo registry", cwd=work)
         node_ip = asyncio.run(demo_incluster.node_address(state.kubeconfig))
         git_port = _free(9418)
-        daemon = subprocess.Popen(
-            [
-                "git",
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--enable=receive-pack",
-                f"--base-path={bare.parent}",
-                f"--port={git_port}",
-                "--listen=127.0.0.1",
-                f"--listen={node_ip}",
-                str(bare.parent),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        daemon = git_daemon(bare.parent, git_port, ["127.0.0.1", node_ip])
         time.sleep(0.5)
         _git("remote", "set-url", "origin", f"git://127.0.0.1:{git_port}/{bare.name}", cwd=work)
         _git("push", "-q", "origin", "main", cwd=work)
