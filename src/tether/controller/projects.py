@@ -15,6 +15,7 @@ import time
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.passes import Pass, Stop
+from tether.engine import application as appmodel
 from tether.engine import projects
 from tether.engine.objects import Obj, key_of
 
@@ -75,9 +76,17 @@ async def admit_app(p: Pass, source: ProjectSource, kube: KubeClient) -> None:
     if problems:
         raise Stop(CONDITION, f"Application {p.name}: " + "; ".join(problems))
     p.project = project
-    dest = p.spec.destination
+    p.writer = _writer(project, p.spec, kube)
+
+
+def _writer(
+    project: projects.Project, spec: appmodel.ApplicationSpec, kube: KubeClient
+) -> KubeClient | None:
+    """An impersonating client for the project's ServiceAccount of the app's
+    destination, or None when the project names none (the controller writes)."""
+    dest = spec.destination
     user = projects.service_account(project, dest.server, dest.namespace)
-    p.writer = kube.impersonating(user) if user else None
+    return kube.impersonating(user) if user else None
 
 
 def admit_objects(p: Pass) -> None:
@@ -104,15 +113,9 @@ def window(p: Pass, now: dt.datetime | None = None) -> projects.WindowVerdict:
 async def writer_for(app: Obj, source: ProjectSource, kube: KubeClient) -> KubeClient:
     """The client that acts for ``app`` outside a reconcile (deletes asked for by a
     person): the project's ServiceAccount for the destination, as syncs do."""
-    spec = app.get("spec") or {}
-    dest = spec.get("destination") or {}
     try:
-        project = await source.get(str(spec.get("project") or projects.DEFAULT))
-    except projects.ProjectError as exc:
+        spec = appmodel.parse_spec(app.get("spec") or {})
+        project = await source.get(spec.project)
+    except (appmodel.SpecError, projects.ProjectError) as exc:
         raise Stop(CONDITION, str(exc)) from None
-    user = projects.service_account(
-        project,
-        str(dest.get("server") or projects.IN_CLUSTER),
-        str(dest.get("namespace") or ""),
-    )
-    return kube.impersonating(user) if user else kube
+    return _writer(project, spec, kube) or kube

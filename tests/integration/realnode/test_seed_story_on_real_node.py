@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.pods import live_pods, ready, waiting
 from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryServer
 from fixtures.tether import APP_NS, Apps, _running_controller, example_files
 from fixtures.waiting import await_for
@@ -75,25 +76,6 @@ async def real_controller(
         await install(kube, APP_NS)
     async for ctl in _running_controller(real_node_cluster, tmp_path / "cache", 3.0):
         yield ctl
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
-
-
-def _waiting(pod: dict[str, Any]) -> str:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-        if reason:
-            return str(reason)
-    return ""
-
-
-async def _pods(kube: KubeClient, ns: str) -> list[dict[str, Any]]:
-    api = await kube.resource_for("v1", "Pod")
-    pods, _ = await kube.list(api, ns)
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
 async def _get(url: str, timeout: float = 60) -> str:
@@ -180,8 +162,8 @@ async def test_finance_app_really_runs_and_an_expired_pull_secret_is_cured(
         svc = await kube.get("v1", "Service", "finance-api", dest)
         version = await _get(f"http://{svc['spec']['clusterIP']}/version")
         assert "1.0" in version
-        pods = await _pods(kube, dest)
-        assert [_ready(p) for p in pods] == [True]
+        pods = await live_pods(kube, dest)
+        assert [ready(p) for p in pods] == [True]
 
         # The password rotates; the running Pod keeps the image it pulled.
         finance_registry.rotate_password(user)
@@ -191,8 +173,8 @@ async def test_finance_app_really_runs_and_an_expired_pull_secret_is_cured(
         )
 
         async def two_backing_off() -> list[dict[str, Any]]:
-            pods = await _pods(kube, dest)
-            stuck = [p for p in pods if _waiting(p) in ("ImagePullBackOff", "ErrImagePull")]
+            pods = await live_pods(kube, dest)
+            stuck = [p for p in pods if waiting(p) in ("ImagePullBackOff", "ErrImagePull")]
             return stuck if len(pods) == 3 and len(stuck) == 2 else []
 
         stuck = await await_for(two_backing_off, timeout=120, what="two Pods failing to pull")
@@ -225,8 +207,8 @@ async def test_finance_app_really_runs_and_an_expired_pull_secret_is_cured(
         )
 
         async def three_ready() -> list[dict[str, Any]]:
-            pods = await _pods(kube, dest)
-            return pods if len(pods) == 3 and all(_ready(p) for p in pods) else []
+            pods = await live_pods(kube, dest)
+            return pods if len(pods) == 3 and all(ready(p) for p in pods) else []
 
         pods = await await_for(three_ready, timeout=300, what="three Pods Ready without a touch")
         answers = await asyncio.gather(

@@ -12,35 +12,16 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from fixtures.pods import live_pods, ready, waiting
 from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryServer
 from fixtures.tether import Apps, example_files
 from fixtures.waiting import await_for
-from tether.adapters.kube import KubeClient
 from tether.controller.service import AppService
 from tether.engine.registry import dockerconfigjson
 from tether.testenv.imagepull import CHECK_VALUE, SIMULATE_LABEL, ImagePullChecker
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 DEPLOYMENT = "apps/finance/deployment.yaml"
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
-
-
-def _waiting(pod: dict[str, Any]) -> str:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-        if reason:
-            return str(reason)
-    return ""
-
-
-async def _pods(kube: KubeClient, ns: str) -> list[dict[str, Any]]:
-    api = await kube.resource_for("v1", "Pod")
-    pods, _ = await kube.list(api, ns)
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
 async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credential(
@@ -82,7 +63,7 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
             git_repo.git_url, dest=dest_namespace, automated={"prune": True, "selfHeal": True}
         )
         await apps.wait_synced(name, healthy=True)
-        assert [_ready(p) for p in await _pods(kube, dest_namespace)] == [True]
+        assert [ready(p) for p in await live_pods(kube, dest_namespace)] == [True]
 
         # The registry password rotates; the running Pod keeps its pulled image.
         registry_server.rotate_password(user)
@@ -92,8 +73,8 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
         )
 
         async def two_backing_off() -> list[dict[str, Any]]:
-            pods = await _pods(kube, dest_namespace)
-            stuck = [p for p in pods if _waiting(p) == "ImagePullBackOff"]
+            pods = await live_pods(kube, dest_namespace)
+            stuck = [p for p in pods if waiting(p) == "ImagePullBackOff"]
             return stuck if len(pods) == 3 and len(stuck) == 2 else []
 
         stuck = await await_for(two_backing_off, what="two new Pods in ImagePullBackOff")
@@ -135,8 +116,8 @@ async def test_expired_pull_secret_is_explained_and_cured_by_a_registry_credenti
         )
 
         async def all_ready() -> bool:
-            pods = await _pods(kube, dest_namespace)
-            return len(pods) == 3 and all(_ready(p) for p in pods)
+            pods = await live_pods(kube, dest_namespace)
+            return len(pods) == 3 and all(ready(p) for p in pods)
 
         await await_for(all_ready, timeout=90, what="all three Pods Ready without a touch")
         await apps.wait_synced(name, healthy=True)
