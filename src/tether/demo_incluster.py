@@ -25,7 +25,7 @@ import httpx
 
 from tether.adapters.kube import KubeClient
 from tether.controller.install import controller_values, install_controller
-from tether.engine.registry import dockerconfigjson
+from tether.engine.registry.spec import dockerconfigjson
 from tether.testenv import images, nodeimages
 
 REGISTRY_BIN = "/usr/bin/docker-registry"

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from tether.adapters.kube import ApiError
 from tether.api.app import create_app
 from tether.api.auth import Auth, TokenTable, tokens_from_secret
-from tether.controller.registry_service import RegistryApi
+from tether.controller.registry.service import RegistryApi
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
 from tether.engine import webhook

@@ -21,9 +21,9 @@ from rich.table import Table
 
 from tether.adapters.kube import KubeClient
 from tether.cli.context import EXIT_ERROR, EXIT_NOT_FOUND, coroutine, emit, err, kube_options, out
-from tether.controller.registry_service import RegistryApi
+from tether.controller.registry.service import RegistryApi
 from tether.engine.objects import parse_time
-from tether.engine.registry import format_duration
+from tether.engine.registry.spec import format_duration
 
 
 @click.group()

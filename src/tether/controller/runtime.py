@@ -21,7 +21,7 @@ from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
-from tether.controller.registry import RegistryCredentialReconciler
+from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
 from tether.engine.credentials import comparable_url

@@ -23,7 +23,7 @@ from tether.controller import events as app_events
 from tether.controller.deletion import ActionRefused, AppNotFound, Deletions
 from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
 from tether.controller.reconciler import Reconciler, Stop
-from tether.controller.registry_facts import facts_from
+from tether.controller.registry.facts import facts_from
 from tether.controller.runtime import Controller
 from tether.controller.sync import Deletion
 from tether.engine import application as appmodel

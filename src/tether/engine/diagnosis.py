@@ -47,7 +47,7 @@ from tether.engine.objects import (
     events_for,
     spec_of,
 )
-from tether.engine.registry import registry_matches
+from tether.engine.registry.spec import registry_matches
 from tether.engine.tree import HISTORY, MANAGED, ResourceTree, TreeNode
 
 

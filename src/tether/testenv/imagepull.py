@@ -46,7 +46,7 @@ from typing import Any
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
 from tether.adapters.registry.pull import ERR_IMAGE_PULL, PullResult, pull_manifest
-from tether.engine.registry import parse_image, registry_matches
+from tether.engine.registry.spec import parse_image, registry_matches
 
 log = logging.getLogger(__name__)
 

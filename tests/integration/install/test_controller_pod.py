@@ -33,7 +33,7 @@ from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller import leader
 from tether.engine import application as appmodel
-from tether.engine.registry import dockerconfigjson
+from tether.engine.registry.spec import dockerconfigjson
 from tether.testenv import cluster as localcluster
 from tether.testenv import images
 from tether.testenv.binaries import helm_path

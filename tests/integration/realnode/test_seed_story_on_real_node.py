@@ -31,7 +31,7 @@ from tether.adapters.kube import KubeClient
 from tether.controller.install import install
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
-from tether.engine.registry import dockerconfigjson
+from tether.engine.registry.spec import dockerconfigjson
 from tether.testenv import cluster as localcluster
 from tether.testenv import images
 

@@ -21,7 +21,7 @@ from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryPolicyMap, Regist
 from fixtures.waiting import await_for
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.pull import pull_manifest
-from tether.controller.registry import RegistryCredentialReconciler
+from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.engine.objects import parse_time
 
 PLUGIN = Path(__file__).parents[2] / "fixtures" / "kubelet_plugin.py"

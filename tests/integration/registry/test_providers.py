@@ -20,8 +20,8 @@ from fixtures.moto_ecr import ACCOUNT, MotoServer
 from tether.adapters.registry.exec_plugin import MAX_STDOUT, ExecProvider
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import EcrProvider, ProviderError
-from tether.engine.registry import RegistryCredentialSpec
-from tether.engine.registry_policy import RegistryPolicy
+from tether.engine.registry.policy import RegistryPolicy
+from tether.engine.registry.spec import RegistryCredentialSpec
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ECR_HOST = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"

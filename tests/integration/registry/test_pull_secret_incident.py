@@ -17,7 +17,7 @@ from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryServer
 from fixtures.tether import Apps, example_files
 from fixtures.waiting import await_for
 from tether.controller.service import AppService
-from tether.engine.registry import dockerconfigjson
+from tether.engine.registry.spec import dockerconfigjson
 from tether.testenv.imagepull import CHECK_VALUE, SIMULATE_LABEL, ImagePullChecker
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

@@ -12,7 +12,7 @@ import pytest
 from fixtures.registry import RegistryServer
 from tether.adapters.registry.check import check_registry
 from tether.adapters.registry.pull import pull_manifest
-from tether.engine.registry import dockerconfigjson
+from tether.engine.registry.spec import dockerconfigjson
 
 
 def test_check_succeeds_with_the_right_password(registry_server: RegistryServer) -> None:

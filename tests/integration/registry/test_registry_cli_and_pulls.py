@@ -17,8 +17,8 @@ from typing import Any
 from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryPolicyMap, RegistryServer
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
-from tether.controller.registry import RegistryCredentialReconciler
-from tether.engine.registry import dockerconfigjson
+from tether.controller.registry.reconciler import RegistryCredentialReconciler
+from tether.engine.registry.spec import dockerconfigjson
 from tether.testenv.imagepull import CHECK_VALUE, SIMULATE_LABEL, ImagePullChecker
 
 TETHER = str(Path(sys.executable).with_name("tether"))

@@ -25,7 +25,7 @@ import pytest
 from fixtures.registry import CONTROLLER_NS, RegCreds, RegistryPolicyMap, condition
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
-from tether.controller.registry import RegistryCredentialReconciler
+from tether.controller.registry.reconciler import RegistryCredentialReconciler
 
 SETTLE = 2.0  # four passes of the test reconciler (poll 0.5 s)
 

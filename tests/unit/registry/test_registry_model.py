@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tether.engine.registry import (
+from tether.engine.registry.spec import (
     RegistryCredentialSpec,
     backoff_delay,
     dockerconfigjson,
@@ -25,7 +25,7 @@ from tether.engine.registry import (
     registry_matches,
     should_warn,
 )
-from tether.engine.registry_status import (
+from tether.engine.registry.status import (
     CredentialStatus,
     aggregate_status,
     record_failure,
@@ -322,7 +322,7 @@ def test_crd_spec_schema_covers_every_model_field() -> None:
 
     assert aliases(RegistryCredentialSpec) == set(props)
     provider = props["provider"]["properties"]
-    from tether.engine import registry as r
+    from tether.engine.registry import spec as r
 
     assert aliases(r.EcrProvider) == set(provider["ecr"]["properties"])
     assert aliases(r.ExecProvider) == set(provider["exec"]["properties"])

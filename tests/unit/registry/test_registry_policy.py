@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tether.engine.registry import RegistryCredentialSpec
-from tether.engine.registry_policy import (
+from tether.engine.registry.policy import (
     RegistryPolicy,
     policy_from_configmap,
     refusal_message,
     refusals,
     url_allowed,
 )
+from tether.engine.registry.spec import RegistryCredentialSpec
 
 NS = "tether"
 

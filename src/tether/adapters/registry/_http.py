@@ -13,7 +13,7 @@ import re
 
 import httpx
 
-from tether.engine.registry import registry_matches
+from tether.engine.registry.spec import registry_matches
 
 Creds = tuple[str, str]
 

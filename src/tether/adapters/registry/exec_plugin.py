@@ -10,7 +10,7 @@ which words from a fixed vocabulary (AccessDenied, Timeout, ...) it mentioned,
 so nothing a plugin prints (a token, a key) can reach status, Events or logs.
 
 Which commands may run at all is decided before this module is reached
-(``tether.engine.registry_policy``); this module only runs them safely.
+(``tether.engine.registry.policy``); this module only runs them safely.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from tether.adapters.registry._http import best_auth_key
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
-from tether.engine.registry import MAX_EXEC_TIMEOUT, parse_duration
+from tether.engine.registry.spec import MAX_EXEC_TIMEOUT, parse_duration
 
 KUBELET_API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 MAX_STDOUT = 64 * 1024  # a CredentialProviderResponse is a few hundred bytes

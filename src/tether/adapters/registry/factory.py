@@ -21,8 +21,8 @@ from tether.adapters.registry.providers import (
     TokenProvider,
     utcnow,
 )
-from tether.engine.registry import RegistryCredentialSpec
-from tether.engine.registry_policy import RegistryPolicy, refusal_message, refusals
+from tether.engine.registry.policy import RegistryPolicy, refusal_message, refusals
+from tether.engine.registry.spec import RegistryCredentialSpec
 
 SecretData = Mapping[str, str | bytes]
 

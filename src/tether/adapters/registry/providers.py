@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from tether.engine.registry import ecr_region_of
+from tether.engine.registry.spec import ecr_region_of
 
 Clock = Callable[[], datetime]
 

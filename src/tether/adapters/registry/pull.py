@@ -21,7 +21,7 @@ from tether.adapters.registry._http import (
     default_scheme,
     registry_error,
 )
-from tether.engine.registry import parse_image
+from tether.engine.registry.spec import parse_image
 
 MANIFEST_TYPES = ", ".join(
     [

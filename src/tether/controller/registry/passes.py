@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
-from tether.controller import registry_writes as writes
+from tether.controller.registry import writes as writes
 from tether.engine import application as appmodel
-from tether.engine.registry_policy import RegistryPolicy
+from tether.engine.registry.policy import RegistryPolicy
 
 
 @dataclass

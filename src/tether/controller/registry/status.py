@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tether.engine import registry as model
-from tether.engine import registry_status as rstatus
-from tether.engine.registry import RegistryCredentialSpec
-from tether.engine.registry_status import CredentialStatus
+from tether.engine.registry import spec as model
+from tether.engine.registry import status as rstatus
+from tether.engine.registry.spec import RegistryCredentialSpec
+from tether.engine.registry.status import CredentialStatus
 
 EXPIRING = "Expiring"  # condition raised while a credential will lapse and refresh fails
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.check import check_registry
-from tether.controller.registry_policy import PolicySource
+from tether.controller.registry.policy import PolicySource
 
 GROUP_VERSION = "tether.dev/v1alpha1"
 KIND = "RegistryCredential"

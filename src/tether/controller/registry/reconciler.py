@@ -50,15 +50,15 @@ from pydantic import ValidationError
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
-from tether.controller import registry_status as status
-from tether.controller import registry_writes as writes
-from tether.controller.registry_pass import Memory, Pass, read_pass
-from tether.controller.registry_policy import PolicySource
-from tether.engine import registry as model
-from tether.engine import registry_policy as policies
-from tether.engine import registry_status as rstatus
-from tether.engine.registry import RegistryCredentialSpec
-from tether.engine.registry_status import CredentialStatus
+from tether.controller.registry import status as status
+from tether.controller.registry import writes as writes
+from tether.controller.registry.passes import Memory, Pass, read_pass
+from tether.controller.registry.policy import PolicySource
+from tether.engine.registry import policy as policies
+from tether.engine.registry import spec as model
+from tether.engine.registry import status as rstatus
+from tether.engine.registry.spec import RegistryCredentialSpec
+from tether.engine.registry.status import CredentialStatus
 
 log = logging.getLogger(__name__)
 

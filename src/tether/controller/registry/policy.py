@@ -1,6 +1,6 @@
 """Reading the administrator's registry policy (ConfigMap ``tether-registry-policy``).
 
-The rules themselves are pure (``tether.engine.registry_policy``); this module
+The rules themselves are pure (``tether.engine.registry.policy``); this module
 only fetches the ConfigMap from the controller's namespace once per pass and
 fails closed: a ConfigMap that cannot be read counts as absent, so an API
 error never widens what a RegistryCredential may do. Broken entries are logged
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from tether.adapters.kube import ApiError, KubeClient
-from tether.engine.registry_policy import POLICY_CONFIGMAP, RegistryPolicy, policy_from_configmap
+from tether.engine.registry.policy import POLICY_CONFIGMAP, RegistryPolicy, policy_from_configmap
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tether.engine.registry import redact
+from tether.engine.registry.spec import redact
 
 
 class _Model(BaseModel):

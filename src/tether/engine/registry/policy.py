@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from tether.engine.application import INSTANCE_LABEL
-from tether.engine.registry import RegistryCredentialSpec
+from tether.engine.registry.spec import RegistryCredentialSpec
 
 POLICY_CONFIGMAP = "tether-registry-policy"
 KEYS = ("execCommands", "execEnv", "endpointURLs", "tokenFiles")

@@ -6,9 +6,9 @@ the cluster. Everything that decides *what* to write and *when* lives here as
 pure functions of their inputs (``now`` is always passed in) so the reconciler
 stays a thin loop and the rules can be tested without a cluster or a clock.
 
-The status lives in ``tether.engine.registry_status``; what an administrator
+The status lives in ``tether.engine.registry.status``; what an administrator
 allows a RegistryCredential to run, read or call lives in
-``tether.engine.registry_policy``.
+``tether.engine.registry.policy``.
 """
 
 from __future__ import annotations
