@@ -25,7 +25,7 @@ from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
 from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
-from tether.controller.sync_step import SyncStep
+from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
 from tether.engine import objects, plan
@@ -40,7 +40,7 @@ REPO_SECRETS_TTL = 10.0
 __all__ = ["AppMemory", "Pass", "Reconciler", "Settings", "Stop"]
 
 
-class Reconciler(SyncStep):
+class Reconciler:
     def __init__(
         self, kube: KubeClient, live: LiveCache, sources: Sources, settings: Settings
     ) -> None:
@@ -50,10 +50,14 @@ class Reconciler(SyncStep):
         self.settings = settings
         self.dry_runs = DryRunCache()
         self.memory: dict[str, AppMemory] = {}
-        self.sync_count = 0
+        self.syncer = Syncer(kube=kube, live=live)
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
         self.projects = ProjectSource(kube, settings.app_namespace)
+
+    @property
+    def sync_count(self) -> int:
+        return self.syncer.sync_count
 
     def poll_delay(self) -> float:
         spread = self.settings.poll_interval * self.settings.jitter
@@ -76,7 +80,7 @@ class Reconciler(SyncStep):
             admit_objects(p)
             await self._compare(p)
             if self._inside_window(p):
-                await self._sync(p, memory)
+                await self.syncer.sync(p, memory)
             for ctype in ("ComparisonError", "InvalidSpec", project_step.CONDITION):
                 st.set_condition(p.status, ctype, None)
         except Stop as stop:
@@ -84,7 +88,7 @@ class Reconciler(SyncStep):
             if p.status.get("sync", {}).get("status") is None:
                 p.status["sync"] = {"status": "Unknown", "revision": p.sha}
             if p.operation is not None:
-                self._finish_operation(p, "Error", stop.message)
+                self.syncer.finish_operation(p, "Error", stop.message)
             if stop.ctype in ("ComparisonError", project_step.CONDITION):
                 await events.record(self.kube, app, "ComparisonError", stop.message, warning=True)
         self._health(p, memory, await self.health_rules.rules())
@@ -118,7 +122,7 @@ class Reconciler(SyncStep):
         if p.operation is None:
             return verdict.automated
         if not verdict.manual:
-            self._finish_operation(
+            self.syncer.finish_operation(
                 p, "Error", f"sync refused: {verdict.message} and it does not allow manual syncs"
             )
             return False

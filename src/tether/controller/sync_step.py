@@ -31,12 +31,17 @@ log = logging.getLogger(__name__)
 SHARED_CONDITION = "SharedResource"
 
 
-class SyncStep:
-    """Mixed into the Reconciler: the steps that change the cluster."""
+class Syncer:
+    """The step of a reconcile that changes the cluster: decide, plan, apply, prune, record.
 
-    kube: KubeClient
-    live: LiveCache
-    sync_count: int
+    Holds what it needs to act (the admin client, the live cache) and counts the
+    syncs it ran (``sync_count``, exported as a metric).
+    """
+
+    def __init__(self, *, kube: KubeClient, live: LiveCache) -> None:
+        self.kube = kube
+        self.live = live
+        self.sync_count = 0
 
     def _decide(
         self, p: Pass, memory: AppMemory, shared: set[ObjectKey] | None = None
@@ -63,7 +68,7 @@ class SyncStep:
             return False, ""
         return True, "automated"
 
-    async def _sync(self, p: Pass, memory: AppMemory) -> None:
+    async def sync(self, p: Pass, memory: AppMemory) -> None:
         assert p.spec is not None and p.comparison is not None
         inventory_keys = {plan.key_from_inventory(e) for e in p.status.get("inventory") or []}
         seen = adoption.judge(
@@ -316,7 +321,7 @@ class SyncStep:
         except ApiError as exc:
             log.warning("could not create namespace %s: %s", name, exc)
 
-    def _finish_operation(self, p: Pass, phase: str, message: str) -> None:
+    def finish_operation(self, p: Pass, phase: str, message: str) -> None:
         p.status["operationState"] = {
             "phase": phase,
             "message": message,
@@ -328,8 +333,6 @@ class SyncStep:
 
     def _clear_operation(self, p: Pass) -> None:
         p.app["_clear_operation"] = True
-
-    # -- health and status ----------------------------------------------------
 
 
 def _settle(p: Pass, outcome: SyncOutcome) -> None:
