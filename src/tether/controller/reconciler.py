@@ -29,7 +29,7 @@ from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
 from tether.engine import objects, plan
-from tether.engine.health import HealthRules
+from tether.engine.health import HealthRules, HealthStatus
 from tether.engine.objects import Obj, key_of, version_of
 from tether.engine.tree import build_tree
 
@@ -242,6 +242,9 @@ class Reconciler:
             "; ".join(self.health_rules.errors.values()) or None,
         )
         health, message = p.tree.health()
+        if not desired and st.condition(p.status, "ComparisonError"):
+            # Nothing rendered yet is not "Healthy, no resources".
+            health, message = HealthStatus.UNKNOWN, "nothing rendered: see the ComparisonError"
         p.status["health"] = {"status": str(health), "message": message}
         versions = {key_of(o): version_of(str(o.get("apiVersion"))) for o in desired}
         errors = dict(memory.sync_errors)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from tether.adapters import git
 from tether.adapters.render import RenderCache
+from tether.adapters.render.jsonnet import is_jsonnet_file
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj
@@ -69,6 +70,7 @@ class _Memo:
     sha: str
     options: str
     objects: list[Obj]
+    whole_repo: bool = False  # Jsonnet imports may read any file of the repository
 
 
 class Sources:
@@ -188,11 +190,12 @@ class Sources:
                 changed = await self._in(
                     self._git_pool, self.repos.changed_paths, url, memo.sha, sha, credentials
                 )
-            if not git.paths_touch(changed, spec.source.path) and not _touches_outside(
-                changed, spec
+            outside = memo.whole_repo and bool(changed)
+            if not git.paths_touch(changed, spec.source.path) and not (
+                outside or _touches_outside(changed, spec)
             ):
                 self.stats.reuses += 1
-                self._memo[app_key] = _Memo(sha, options, memo.objects)
+                self._memo[app_key] = _Memo(sha, options, memo.objects, memo.whole_repo)
                 return RenderResult(sha, memo.objects, rendered=False)
         async with self._gate(url):
             files = await self._in(self._git_pool, self._files, url, sha, credentials)
@@ -216,7 +219,7 @@ class Sources:
             ),
         )
         with self._lock:
-            self._memo[app_key] = _Memo(sha, options, objects)
+            self._memo[app_key] = _Memo(sha, options, objects, _has_jsonnet(files, spec))
         return RenderResult(sha, objects, rendered=True)
 
     def _files(
@@ -263,6 +266,12 @@ def _has_path(files: dict[str, bytes], path: str) -> bool:
         return True
     prefix = path.rstrip("/") + "/"
     return path in files or any(name.startswith(prefix) for name in files)
+
+
+def _has_jsonnet(files: dict[str, bytes], spec: ApplicationSpec) -> bool:
+    path = spec.source.path.strip("/")
+    prefix = "" if path in ("", ".") else path + "/"
+    return any(name.startswith(prefix) and is_jsonnet_file(name) for name in files)
 
 
 def _touches_outside(changed: set[str], spec: ApplicationSpec) -> bool:

@@ -38,10 +38,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
+class JsonnetVar(_Model):
+    name: str = Field(min_length=1)
+    value: str = ""
+    code: bool = False
+
+
+class JsonnetSource(_Model):
+    libs: list[str] = Field(default_factory=list)
+    ext_vars: list[JsonnetVar] = Field(default_factory=list, alias="extVars")
+    tlas: list[JsonnetVar] = Field(default_factory=list)
+
+
 class DirectorySource(_Model):
     recurse: bool = False
     include: str = ""
     exclude: str = ""
+    jsonnet: JsonnetSource | None = None
 
 
 class KustomizeSource(_Model):

@@ -71,7 +71,7 @@ def render(
             namespace=namespace,
             helm_path=helm_path,
         )
-    return render_directory(app_files, spec.directory, app_path)
+    return render_directory(app_files, spec.directory, app_path, repo_files)
 
 
 def describe(source: Mapping[str, Any] | RenderSource, files: RepoFiles) -> str:

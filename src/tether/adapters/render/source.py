@@ -21,10 +21,25 @@ Kind = Literal["directory", "kustomize", "helm"]
 
 
 @dataclass(frozen=True)
+class JsonnetVar:
+    name: str
+    value: str
+    code: bool = False
+
+
+@dataclass(frozen=True)
+class JsonnetOptions:
+    libs: tuple[str, ...] = ()
+    ext_vars: tuple[JsonnetVar, ...] = ()
+    tlas: tuple[JsonnetVar, ...] = ()
+
+
+@dataclass(frozen=True)
 class DirectoryOptions:
     recurse: bool = False
     include: str = "*"
     exclude: str = ""
+    jsonnet: JsonnetOptions = field(default_factory=JsonnetOptions)
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,25 @@ def _section(spec: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
+def _jsonnet_vars(spec: Mapping[str, Any], key: str) -> tuple[JsonnetVar, ...]:
+    out: list[JsonnetVar] = []
+    for number, raw in enumerate(spec.get(key) or [], start=1):
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+            raise RenderError(f"source.directory.jsonnet.{key}[{number}] needs a name")
+        value = raw.get("value", "")
+        code = _bool(raw, "code", f"directory.jsonnet.{key}")
+        out.append(JsonnetVar(raw["name"], "" if value is None else str(value), code))
+    return tuple(out)
+
+
+def _jsonnet(spec: Mapping[str, Any]) -> JsonnetOptions:
+    return JsonnetOptions(
+        libs=_strings(spec, "libs", "directory.jsonnet"),
+        ext_vars=_jsonnet_vars(spec, "extVars"),
+        tlas=_jsonnet_vars(spec, "tlas"),
+    )
+
+
 def _helm(spec: Mapping[str, Any]) -> HelmOptions:
     params: list[HelmParameter] = []
     for number, raw in enumerate(spec.get("parameters") or [], start=1):
@@ -176,6 +210,7 @@ def parse_source(spec: Mapping[str, Any] | RenderSource) -> RenderSource:
             recurse=_bool(d, "recurse", "directory"),
             include=_str(d, "include", "directory", "*") or "*",
             exclude=_str(d, "exclude", "directory"),
+            jsonnet=_jsonnet(_section(d, "jsonnet") or {}),
         ),
         kustomize=KustomizeOptions(
             name_prefix=_str(k, "namePrefix", "kustomize"),
