@@ -26,10 +26,10 @@ from tether.testenv import (
 )
 from tether.testenv import kubeconfig as kubeconfigs
 from tether.testenv.binaries import Binaries, cache_dir
-from tether.testenv.clusterstate import ClusterError, ClusterState
+from tether.testenv.clusterstate import ClusterError, ClusterState, Component
 from tether.testenv.nodebinaries import NodeBinaries
 
-__all__ = ["ClusterError", "ClusterState", "default_dir", "down", "status", "up"]
+__all__ = ["ClusterError", "ClusterState", "Component", "default_dir", "down", "status", "up"]
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
