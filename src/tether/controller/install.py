@@ -37,7 +37,7 @@ from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, conditions
 
-CRD_FILES = ("application.yaml", "registrycredential.yaml", "project.yaml")
+CRD_FILES = ("application.yaml", "registrycredential.yaml", "project.yaml", "applicationset.yaml")
 CONTROLLER = "tether-controller"
 DEPLOYER = projects.DEPLOYER
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -62,6 +62,8 @@ def controller_rules() -> list[dict[str, Any]]:
             "resources": [
                 "applications",
                 "applications/status",
+                "applicationsets",
+                "applicationsets/status",
                 "projects",
                 "registrycredentials",
                 "registrycredentials/status",

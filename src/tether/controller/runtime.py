@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient
+from tether.controller.appsets import ApplicationSetReconciler
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
@@ -83,6 +84,14 @@ class Controller:
             app_namespace=self.settings.app_namespace,
             poll_interval=min(5.0, self.settings.poll_interval),
         )
+        self.appsets = ApplicationSetReconciler(
+            kube,
+            sources=self.sources,
+            credentials=self.reconciler.credentials,
+            projects=self.reconciler.projects,
+            app_namespace=self.settings.app_namespace,
+            poll_interval=min(5.0, self.settings.poll_interval),
+        )
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self, *, lead: bool = True) -> None:
@@ -116,11 +125,13 @@ class Controller:
             self.enqueue(str(app["metadata"]["name"]))
         if self.manage_registry_credentials:
             await self.registry_credentials.start()
+        await self.appsets.start()
 
     async def follow(self) -> None:
         """Stop reconciling (the Lease was lost or is being released); reads keep working."""
         self._leading = False
         await self.registry_credentials.stop()
+        await self.appsets.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -228,6 +239,9 @@ class Controller:
             if meta.get("namespace") != self.settings.app_namespace:
                 return
             self._on_app(event_type, obj)
+            parent = labels(obj).get(appmodel.INSTANCE_LABEL)
+            if parent and parent != meta.get("name") and self.app(parent) is not None:
+                self.enqueue(parent)  # a child app's status is part of its root's health
             return
         owner = labels(obj).get(appmodel.INSTANCE_LABEL)
         if owner and self.app(owner) is not None:

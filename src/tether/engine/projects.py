@@ -50,9 +50,17 @@ CONTROL_KINDS = {
     ("tether.dev", "Application"),
     ("tether.dev", "Project"),
     ("tether.dev", "RegistryCredential"),
+    ("tether.dev", "ApplicationSet"),
     ("argoproj.io", "Application"),
     ("argoproj.io", "AppProject"),
     ("argoproj.io", "ApplicationSet"),
+}
+
+# Argo CD Applications rendered from Git become Tether Applications (app of
+# apps), so a whitelist may name either group for the same permission.
+SAME_KIND = {
+    ("tether.dev", "Application"): ("tether.dev", "argoproj.io"),
+    ("argoproj.io", "Application"): ("tether.dev", "argoproj.io"),
 }
 
 
@@ -290,7 +298,11 @@ def check_objects(project: Project, keys: Iterable[ObjectKey]) -> list[str]:
                     f"project {project.name}'s clusterResourceWhitelist"
                 )
             continue
-        whitelisted = any(r.matches(key.group, key.kind) for r in spec.namespace_resource_whitelist)
+        whitelisted = any(
+            r.matches(group, key.kind)
+            for r in spec.namespace_resource_whitelist
+            for group in SAME_KIND.get((key.group, key.kind), (key.group,))
+        )
         if (key.group, key.kind) in CONTROL_KINDS and not whitelisted:
             problems.append(
                 f"{ident}: {key.group}/{key.kind} steers the CD system itself and is allowed only "
