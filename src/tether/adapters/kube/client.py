@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import errors
+from tether.adapters.kube import errors, token
 from tether.engine.objects import Obj, group_of, version_of
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -61,7 +61,10 @@ class KubeClient:
 
     def __init__(self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0) -> None:
         headers = {"Accept": "application/json", "User-Agent": "tether"}
-        if conn.token:
+        auth: httpx.Auth | None = None
+        if conn.token_file:
+            auth = token.TokenFileAuth(token.TokenFile(conn.token_file, initial=conn.token))
+        elif conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
         self.conn = conn
         ssl = conn.ssl_context()
@@ -69,6 +72,7 @@ class KubeClient:
             base_url=conn.server,
             verify=ssl,
             headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
             http2=True,  # requests multiplex on a few connections: no pool scans per request
@@ -79,6 +83,7 @@ class KubeClient:
             base_url=conn.server,
             verify=ssl,
             headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         )
@@ -287,33 +292,51 @@ class KubeClient:
         force: bool = True,
         dry_run: bool = False,
         subresource: str | None = None,
+        field_validation: str | None = None,
     ) -> Obj:
-        """Server-side apply; returns the object as the API server would store it."""
+        """Server-side apply; returns the object as the API server would store it.
+        ``field_validation``: Strict, Warn or Ignore (the server's default if None)."""
         api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
         meta = obj.get("metadata", {})
         path = api.path(meta.get("namespace") or None, meta["name"])
         if subresource:
             path += f"/{subresource}"
         params: dict[str, Any] = {"fieldManager": field_manager, "force": str(force).lower()}
-        if dry_run:
-            params["dryRun"] = "All"
+        params |= _write_params(dry_run, field_validation)
         result: Obj = await self.request(
             "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
         )
         return result
 
-    async def create(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+    async def create(
+        self,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+        field_validation: str | None = None,
+    ) -> Obj:
         api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
-        params = {"dryRun": "All"} if dry_run else None
+        params = _write_params(dry_run, field_validation, field_manager) or None
         ns = obj.get("metadata", {}).get("namespace") or None
         result: Obj = await self.request("POST", api.path(ns), params=params, body=obj)
         return result
 
-    async def replace(self, obj: Obj) -> Obj:
+    async def replace(
+        self,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+        field_validation: str | None = None,
+    ) -> Obj:
         api = await self.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
         meta = obj["metadata"]
         result: Obj = await self.request(
-            "PUT", api.path(meta.get("namespace") or None, meta["name"]), body=obj
+            "PUT",
+            api.path(meta.get("namespace") or None, meta["name"]),
+            params=_write_params(dry_run, field_validation, field_manager) or None,
+            body=obj,
         )
         return result
 
@@ -326,10 +349,19 @@ class KubeClient:
         namespace: str = "",
         *,
         subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+        field_validation: str | None = None,
     ) -> Obj:
         api = await self.resource_for(api_version, kind)
         path = api.path(namespace or None, name) + (f"/{subresource}" if subresource else "")
-        result: Obj = await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE)
+        result: Obj = await self.request(
+            "PATCH",
+            path,
+            params=_write_params(dry_run, field_validation, field_manager) or None,
+            body=patch,
+            content_type=MERGE_CONTENT_TYPE,
+        )
         return result
 
     async def delete(
@@ -359,6 +391,19 @@ class KubeClient:
             await self.request("DELETE", api.path(namespace or None, name), body=body)
         except errors.NotFound:
             return
+
+
+def _write_params(
+    dry_run: bool, field_validation: str | None, field_manager: str | None = None
+) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if dry_run:
+        params["dryRun"] = "All"
+    if field_validation:
+        params["fieldValidation"] = field_validation
+    if field_manager:
+        params["fieldManager"] = field_manager
+    return params
 
 
 def obj_api_version(obj: Obj) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Connection settings from a kubeconfig file or the in-cluster ServiceAccount.
 
-Supports what Tether's users run it with: bearer tokens, client
-certificates, a CA bundle, the current or a named context. Exec credential
+Supports what Tether's users run it with: bearer tokens (inline, or from a
+file that is read again when it changes, as the in-cluster ServiceAccount
+token is rotated), client certificates, a CA bundle, the current or a named context. Exec credential
 plugins are not supported yet (clear error).
 """
 
@@ -33,6 +34,9 @@ class ConnectionConfig:
     key_file: str | None
     insecure: bool
     namespace: str
+    # Where ``token`` came from: the client reads it again when it changes
+    # (a projected ServiceAccount token is rotated by the kubelet).
+    token_file: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if self.insecure:
@@ -85,8 +89,10 @@ def load(path: str | None = None, context: str | None = None) -> ConnectionConfi
         return None
 
     token = user.get("token")
+    token_file = None
     if not token and user.get("tokenFile"):
-        token = Path(base / user["tokenFile"]).read_text().strip()
+        token_file = str(base / user["tokenFile"])
+        token = Path(token_file).read_text().strip()
     return ConnectionConfig(
         server=str(cluster.get("server", "")).rstrip("/"),
         ca_file=file_or_data(cluster, "certificate-authority", ".crt"),
@@ -95,6 +101,7 @@ def load(path: str | None = None, context: str | None = None) -> ConnectionConfi
         key_file=file_or_data(user, "client-key", ".key"),
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
         namespace=str(ctx.get("namespace") or "default"),
+        token_file=token_file,
     )
 
 
@@ -109,4 +116,5 @@ def _in_cluster() -> ConnectionConfig:
         key_file=None,
         insecure=False,
         namespace=(SA_DIR / "namespace").read_text().strip(),
+        token_file=str(SA_DIR / "token"),
     )
