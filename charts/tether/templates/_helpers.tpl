@@ -1,6 +1,9 @@
-{{/* Labels on every object; part-of matches what `tether install` writes. */}}
+{{/* Labels on every object; part-of matches what `tether install` writes.
+tether.dev/install names the install (its namespace): `tether install --controller`
+and `tether upgrade` prune objects with this label that the chart no longer renders. */}}
 {{- define "tether.labels" -}}
 app.kubernetes.io/part-of: tether
+tether.dev/install: {{ .Release.Namespace }}
 app.kubernetes.io/name: tether
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}

@@ -14,9 +14,10 @@ import yaml
 from tether.cli import app as app_commands
 from tether.cli import appset as appset_commands
 from tether.cli import cluster, registry
+from tether.cli import install as install_commands
 from tether.cli import project as project_commands
 from tether.cli import token as token_commands
-from tether.cli.context import EXIT_REFUSED, coroutine, err, helm_binary, kube_options, out
+from tether.cli.context import EXIT_REFUSED, err, helm_binary, kube_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,92 +31,9 @@ cli.add_command(app_commands.app)
 cli.add_command(registry.registry)
 cli.add_command(token_commands.token)
 cli.add_command(project_commands.project)
+cli.add_command(install_commands.install)
+cli.add_command(install_commands.upgrade)
 cli.add_command(appset_commands.appset)
-
-
-@cli.command()
-@click.option(
-    "--write-kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write a kubeconfig acting as the controller's ServiceAccount (24 h token).",
-)
-@click.option(
-    "--controller",
-    "in_cluster",
-    is_flag=True,
-    help="Also run the controller in the cluster: the chart charts/tether (Deployment, "
-    "Service, PodDisruptionBudget, leader election), applied by server-side apply.",
-)
-@click.option("--image", default=None, help="The controller image reference (with --controller).")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A chart value (with --controller), e.g. --set replicas=3; repeatable.",
-)
-@kube_options
-@coroutine
-async def install(
-    kubeconfig: str | None,
-    app_namespace: str,
-    write_kubeconfig: str | None,
-    in_cluster: bool,
-    image: str | None,
-    overrides: tuple[str, ...],
-) -> None:
-    """Install Tether's CRDs, the app namespace, the default project and least-privilege RBAC."""
-    from tether.adapters.kube import KubeClient
-    from tether.adapters.render import RenderError
-    from tether.controller.install import (
-        ChartError,
-        controller_kubeconfig,
-        controller_values,
-        install_controller,
-    )
-    from tether.controller.install import install as do_install
-
-    if (image or overrides) and not in_cluster:
-        raise click.UsageError("--image and --set go with --controller")
-    async with KubeClient.from_kubeconfig(kubeconfig) as kube:
-        if in_cluster:
-            values = controller_values(image)
-            for item in overrides:
-                key, sep, value = item.partition("=")
-                if not sep or not key:
-                    raise click.UsageError(f"--set {item!r}: expected KEY=VALUE")
-                _set_value(values, key, yaml.safe_load(value) if value else "")
-            try:
-                lines = await install_controller(
-                    kube, app_namespace, values=values, helm_path=helm_binary()
-                )
-            except (ChartError, RenderError) as exc:
-                err.print(f"[red]error:[/] {exc}")
-                sys.exit(1)
-        else:
-            lines = await do_install(kube, app_namespace)
-        for line in lines:
-            out.print(f"applied {line}")
-        if write_kubeconfig:
-            config = await controller_kubeconfig(kube, app_namespace)
-            target = Path(write_kubeconfig)
-            target.write_text(yaml.safe_dump(config, sort_keys=False))
-            target.chmod(0o600)
-            out.print(f"wrote {target} (acts as ServiceAccount tether-controller)")
-
-
-def _set_value(values: dict[str, object], dotted: str, value: object) -> None:
-    """``a.b.c=v`` as nested chart values."""
-    *parents, last = dotted.split(".")
-    node = values
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[last] = value
 
 
 @cli.command()

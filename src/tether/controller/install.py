@@ -33,6 +33,7 @@ import yaml
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.render.helm import find_helm
 from tether.controller import leader
+from tether.controller.install_prune import prune_install
 from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, conditions
@@ -306,12 +307,54 @@ async def install_controller(
     helm_path: str | None = None,
 ) -> list[str]:
     """``install()``, then the chart's objects (Deployment, Service, PDB, RBAC) by
-    server-side apply, as ``helm install`` of the same chart would create them."""
+    server-side apply, as ``helm install`` of the same chart would create them;
+    then the install's objects the chart no longer renders are pruned
+    (``install_prune``) and the values are kept for ``tether upgrade``."""
+    values = values or controller_values()
+    objects = await asyncio.to_thread(render_chart, namespace, values, helm_path=helm_path)
     done = await install(kube, namespace)
-    objects = await asyncio.to_thread(
-        render_chart, namespace, values or controller_values(), helm_path=helm_path
-    )
+    # Every object through a server-side dry run first: one the API server refuses
+    # (a bad value) stops the install before anything of the chart has changed.
+    for obj in objects:
+        await kube.apply(obj, field_manager=FIELD_MANAGER, dry_run=True)
     for obj in objects:
         await kube.apply(obj, field_manager=FIELD_MANAGER)
         done.append(f"{obj['kind']} {obj['metadata']['name']}")
     return done
+    done += [f"pruned {line}" for line in await prune_install(kube, namespace, objects)]
+    await store_values(kube, namespace, values)
+
+
+VALUES_SECRET = "tether-install"
+VALUES_KEY = "values.json"
+
+
+async def stored_values(kube: KubeClient, namespace: str) -> dict[str, Any] | None:
+    secret = await kube.get_or_none("v1", "Secret", VALUES_SECRET, namespace)
+    if secret is None:
+        return None
+    raw = (secret.get("data") or {}).get(VALUES_KEY)
+    if not raw:
+        return None
+    values: dict[str, Any] = json.loads(base64.b64decode(raw))
+    return values
+
+
+async def store_values(kube: KubeClient, namespace: str, values: dict[str, Any]) -> None:
+    """Keep the values of this install for the next ``tether upgrade``. A Secret,
+    because values may one day carry something private; it has no install label,
+    so pruning never takes it."""
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": VALUES_SECRET,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/part-of": "tether"},
+            },
+            "type": "Opaque",
+            "data": {VALUES_KEY: base64.b64encode(json.dumps(values).encode()).decode()},
+        },
+        field_manager=FIELD_MANAGER,
+    )

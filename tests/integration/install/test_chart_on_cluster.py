@@ -9,26 +9,20 @@ Pods once a node runs containers.
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
+from incluster import CHART, HELM, TETHER, helm, names
 
-from fixtures.cluster import KUBECTL
 from tether.controller import install
 from tether.testenv import cluster as localcluster
 from tether.testenv.binaries import helm_path
 
-ROOT = Path(__file__).resolve().parents[3]
-CHART = ROOT / "charts" / "tether"
-TETHER = str(Path(sys.executable).with_name("tether"))
-HELM = str(helm_path())
 IMAGE = "registry.tether.test/tether:0.1.0"
+
 
 pytestmark = pytest.mark.skipif(
     not helm_path().exists(), reason="helm is installed by `make tools`"
@@ -37,41 +31,6 @@ pytestmark = pytest.mark.skipif(
 # Namespaced kinds the chart creates, and cluster-scoped ones (listed by label).
 NAMESPACED = "deployments,services,serviceaccounts,poddisruptionbudgets,roles,rolebindings"
 CLUSTER = "clusterroles,clusterrolebindings"
-
-
-@pytest.fixture
-def app_namespace(cluster: localcluster.ClusterState) -> Iterator[str]:
-    """A fresh app namespace name; it and its cluster-wide bindings go afterwards."""
-    name = f"ti-{secrets.token_hex(3)}"
-    yield name
-    run = [KUBECTL, f"--kubeconfig={cluster.kubeconfig}", "delete", "--ignore-not-found"]
-    subprocess.run(
-        [*run, "clusterrolebinding", f"{name}-controller", f"{name}-deployer"],
-        capture_output=True,
-        check=False,
-    )
-    subprocess.run([*run, "--wait=false", "namespace", name], capture_output=True, check=False)
-
-
-def helm(cluster: localcluster.ClusterState, *args: str) -> str:
-    done = subprocess.run(
-        [HELM, f"--kubeconfig={cluster.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=180,
-    )
-    assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
-    return done.stdout
-
-
-def names(kubectl: Callable[..., str], *args: str) -> set[str]:
-    listing = json.loads(kubectl("get", *args, "-o", "json"))
-    return {
-        f"{o['kind']}/{o['metadata']['name']}"
-        for o in listing["items"]
-        if not o["metadata"].get("ownerReferences")  # ReplicaSets, Pods follow their owner
-    }
 
 
 def test_rendered_chart_passes_a_server_side_dry_run(

@@ -195,3 +195,20 @@ def test_the_render_sandbox_needs_unshare_so_only_the_container_leaves_runtime_d
         "seccompProfile"
         not in strict["spec"]["template"]["spec"]["containers"][0]["securityContext"]
     )
+
+
+def test_every_object_carries_the_install_label_and_every_kind_is_prunable() -> None:
+    from tether.controller.install_prune import INSTALL_LABEL, NEVER_PRUNED_KINDS, PRUNABLE_KINDS
+
+    everything = render(
+        image={"ref": "r/tether:0.1.0"},
+        metrics={"serviceMonitor": {"enabled": True}},
+        podDisruptionBudget={"enabled": True},
+        defaultProject={"create": True},
+        tls={"secretName": "tls"},
+    )
+    prunable = set(PRUNABLE_KINDS)
+    for obj in everything:
+        assert obj["metadata"]["labels"][INSTALL_LABEL] == NS, obj["kind"]
+        kind = (obj["apiVersion"], obj["kind"])
+        assert kind in prunable or obj["kind"] in NEVER_PRUNED_KINDS, kind
