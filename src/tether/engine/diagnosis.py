@@ -48,7 +48,7 @@ from tether.engine.objects import (
     spec_of,
 )
 from tether.engine.registry.spec import registry_matches
-from tether.engine.tree import HISTORY, MANAGED, ResourceTree, TreeNode
+from tether.engine.tree import HISTORY, HOOK, MANAGED, ResourceTree, TreeNode
 
 
 @dataclass(frozen=True)
@@ -195,11 +195,17 @@ def diagnose(
 
     failing = [n for n in managed if rank(n) > (0, 0)]
     failing.sort(key=rank, reverse=True)
+    # A failed hook (a migration Job) is why the sync stopped: it goes first.
+    failing = [n for n in tree.by_role(HOOK) if n.health.status is HealthStatus.DEGRADED] + failing
     if not failing:
         return Diagnosis(app, status, chain, "nothing to do: every resource is healthy")
     first, *rest = failing
     error = errors.get((first.key.group, first.key.kind, first.key.name))
-    chain.append(object_link(first, "SyncFailed" if error else ""))
+    if first.role == HOOK:
+        link = object_link(first)
+        chain.append(replace(link, headline=f"{first.note} {link.headline}"))
+    else:
+        chain.append(object_link(first, "SyncFailed" if error else ""))
     next_step = explain_node(ctx, first, error, chain)
     also = [f"{n.key.kind} {n.key.name}: {n.health.reason or n.health.status}" for n in rest]
     for err in sync_errors:
@@ -292,6 +298,10 @@ def explain_exit(pod: Obj, node: TreeNode, chain: list[Link]) -> str:
             return "set a memory limit and request that fit the app in Git, or add node memory"
         words = f"container {name} exits with code {term.get('exitCode')} ({why})"
         chain.append(Link("Container", name, "", why, node.health.message, words))
+        said = str(term.get("message") or "").strip()
+        if said:  # the termination message: the log tail under FallbackToLogsOnError
+            tail = " | ".join(said.splitlines()[-5:])
+            chain.append(Link("Log", name, "", "LogTail", said, f"log tail: {tail}"))
         ns = (pod.get("metadata") or {}).get("namespace", "")
         pod_name = (pod.get("metadata") or {}).get("name", "")
         return (

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tether.engine import adoption
+from tether.engine import adoption, waves
 from tether.engine.objects import Obj, ObjectKey, key_of, meta
 
 KIND_ORDER = [
@@ -169,7 +169,8 @@ def plan_sync(
         refusal = adoption.delete_refusal(obj, app_name=app_label[1], instance_label=app_label[0])
         if obj is None or refusal is not None:
             continue
-        (to_prune if prune else skipped).append(key)
+        # Prune=false keeps the object (the app shows it as needing a prune).
+        (to_prune if prune and waves.may_prune(obj) else skipped).append(key)
         uids[key] = str(meta(obj).get("uid") or "")
     to_prune.sort(key=apply_order, reverse=True)
     return SyncPlan(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.engine import hooks
 from tether.engine.health import HealthResult, HealthRules, HealthStatus, aggregate, assess
 from tether.engine.objects import (
     Obj,
@@ -28,6 +29,7 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 HISTORY_NOTE = "rollout history, kept for rollback"
 
 MANAGED = "managed"
+HOOK = "hook"  # a sync hook this app ran (not desired state: no part in the app's health)
 CHILD = "child"
 HISTORY = "history"
 ORPHAN = "orphan"
@@ -199,7 +201,16 @@ def build_tree(
             continue
         roles[uid_of(obj)] = (key_of(obj), MANAGED, "")
         tree.objects[uid_of(obj)] = obj
-    for node_id in [i for i, (_k, role, _p) in roles.items() if role == MANAGED]:
+    for obj in live_list:
+        uid = uid_of(obj)
+        if (
+            app_name
+            and uid not in roles
+            and labels(obj).get(instance_label) == app_name
+            and hooks.marked(obj)
+        ):
+            roles[uid] = (key_of(obj), HOOK, "")
+    for node_id in [i for i, (_k, role, _p) in roles.items() if role in (MANAGED, HOOK)]:
         descend(node_id)
     if namespace:
         for obj in sorted(live_list, key=key_of):
@@ -262,6 +273,8 @@ def history_ids(
 def note_for(obj: Obj | None, role: str, old: bool, app_name: str, instance_label: str) -> str:
     if old:
         return HISTORY_NOTE
+    if role == HOOK and obj is not None:
+        return f"{hooks.marked(obj)} hook"
     if role == ORPHAN and obj is not None:
         if app_name and labels(obj).get(instance_label) == app_name:
             return "labelled for this app but no longer in Git; a sync with prune deletes it"
