@@ -38,7 +38,13 @@ from tether.engine import projects
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, conditions
 
-CRD_FILES = ("application.yaml", "registrycredential.yaml", "project.yaml", "applicationset.yaml")
+CRD_FILES = (
+    "application.yaml",
+    "registrycredential.yaml",
+    "project.yaml",
+    "applicationset.yaml",
+    "imagepolicy.yaml",
+)
 CONTROLLER = "tether-controller"
 DEPLOYER = projects.DEPLOYER
 RBAC = "rbac.authorization.k8s.io/v1"
@@ -68,6 +74,7 @@ def controller_rules() -> list[dict[str, Any]]:
                 "projects",
                 "registrycredentials",
                 "registrycredentials/status",
+                "imagepolicies/status",
             ],
             "verbs": ["create", "update", "patch", "delete"],
         },
@@ -320,9 +327,9 @@ async def install_controller(
     for obj in objects:
         await kube.apply(obj, field_manager=FIELD_MANAGER)
         done.append(f"{obj['kind']} {obj['metadata']['name']}")
-    return done
     done += [f"pruned {line}" for line in await prune_install(kube, namespace, objects)]
     await store_values(kube, namespace, values)
+    return done
 
 
 VALUES_SECRET = "tether-install"

@@ -20,6 +20,7 @@ from pathlib import Path
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.appsets import ApplicationSetReconciler
+from tether.controller.imageautomation import ImageAutomationReconciler
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
@@ -92,6 +93,16 @@ class Controller:
             app_namespace=self.settings.app_namespace,
             poll_interval=min(5.0, self.settings.poll_interval),
         )
+        # Image automation commits new tags to Git and refreshes the apps on that repository.
+        self.images = ImageAutomationReconciler(
+            kube,
+            workdir=cache_dir / "writeback",
+            credentials=self.reconciler.credentials,
+            projects=self.reconciler.projects,
+            app_namespace=self.settings.app_namespace,
+            poll_interval=min(5.0, self.settings.poll_interval),
+            on_commit=self.refresh_repo,
+        )
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self, *, lead: bool = True) -> None:
@@ -126,12 +137,14 @@ class Controller:
         if self.manage_registry_credentials:
             await self.registry_credentials.start()
         await self.appsets.start()
+        await self.images.start()
 
     async def follow(self) -> None:
         """Stop reconciling (the Lease was lost or is being released); reads keep working."""
         self._leading = False
         await self.registry_credentials.stop()
         await self.appsets.stop()
+        await self.images.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

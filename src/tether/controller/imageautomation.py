@@ -1,0 +1,417 @@
+"""The image automation loop: scan registries, pick tags, commit them to Git.
+
+Every ``poll_interval`` seconds one pass lists ImagePolicies in the app
+namespace and scans those that are due (``spec.interval`` since the last scan,
+a changed spec, or a registry push announced with ``registry_push``). A scan:
+
+1. parses the spec (``InvalidSpec``) and checks tenancy (``ProjectDenied``):
+   the project exists and allows the write-back repository; registry Secrets
+   are read from the policy's own namespace only, Git credentials are the
+   project's (a repository Secret whose ``project`` key names it);
+2. lists tags (cached per repository for the pass, so policies sharing a
+   repository cost one listing) and chooses one;
+3. writes the tag to Git with retries on a moved branch; a commit to the
+   branch apps track refreshes those apps at once (``on_commit``), so the sync
+   follows without waiting for their Git poll.
+
+Listing and Git work block, so they run in threads; one slow registry delays
+only its own policies. Status says what was chosen and committed; an Event
+``ImageUpdated`` is recorded on the policy for every commit and ``on_update``
+listeners (notifications) hear of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.adapters import git
+from tether.adapters.git.writeback import GitWriter, WriteResult
+from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import events as kube_events
+from tether.adapters.registry import tags as registry_tags
+from tether.adapters.registry.providers import EcrProvider
+from tether.controller.projects import ProjectSource
+from tether.engine import projects
+from tether.engine.images import markers, plan, select
+from tether.engine.images import spec as model
+from tether.engine.objects import Obj
+from tether.engine.registry.spec import parse_duration
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "tether-image-automation"
+MAX_DIFF = 20_000
+Credentials = Callable[[str, str], Awaitable[git.GitCredentials | None]]
+
+
+class ScanError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageUpdate:
+    """A tag committed to Git (what notifications and listeners receive)."""
+
+    namespace: str
+    policy: str
+    image: str
+    tag: str
+    old_tag: str
+    repo_url: str
+    branch: str
+    sha: str
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class _Memory:
+    scanned_at: float = 0.0
+    generation: object = None
+
+
+class ImageAutomationReconciler:
+    """Runs inside the Controller's asyncio loop: ``await start()`` ... ``await stop()``."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        workdir: Path,
+        credentials: Credentials,
+        projects: ProjectSource,
+        app_namespace: str = "tether",
+        poll_interval: float = 5.0,
+        on_commit: Callable[[str], object] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.app_namespace = app_namespace
+        self.poll_interval = poll_interval
+        self.writer = GitWriter(workdir)
+        self.credentials = credentials
+        self.projects = projects
+        self.on_commit = on_commit
+        self.listeners: list[Callable[[ImageUpdate], None]] = []
+        self._memory: dict[str, _Memory] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._pushed: set[str] = set()
+        self._crd_missing_logged = False
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="image-automation")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def registry_push(self, image: str) -> None:
+        """A registry announced a push to ``image`` (``host/repo``): scan its policies now."""
+        self._pushed.add(image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("image automation pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+
+    # -- one pass -----------------------------------------------------------
+    async def run_once(self, *, force: bool = False) -> None:
+        try:
+            api = await self.kube.resource_for(model.API_VERSION, model.KIND)
+        except ApiError as exc:
+            if not self._crd_missing_logged:
+                log.warning("ImagePolicy CRD not served (%s); run `tether install`", exc)
+                self._crd_missing_logged = True
+            return
+        policies, _ = await self.kube.list(api, self.app_namespace)
+        pushed, self._pushed = self._pushed, set()
+        listings: dict[tuple[str, str], asyncio.Task[list[select.Tag]]] = {}
+        now = time.monotonic()
+        due = [p for p in policies if force or self._due(p, now, pushed)]
+        await asyncio.gather(*(self._guarded(p, listings) for p in due))
+        live = {str(p["metadata"]["name"]) for p in policies}
+        for gone in set(self._memory) - live:
+            del self._memory[gone]
+
+    def _due(self, policy: Obj, now: float, pushed: set[str]) -> bool:
+        name = str(policy["metadata"]["name"])
+        memory = self._memory.setdefault(name, _Memory())
+        spec = policy.get("spec") or {}
+        if memory.generation != policy["metadata"].get("generation"):
+            return True
+        if str(spec.get("image", "")) in pushed:
+            return True
+        try:
+            interval = parse_duration(spec.get("interval", "1m")).total_seconds()
+        except ValueError:
+            interval = 60.0
+        return now - memory.scanned_at >= interval
+
+    async def _guarded(
+        self, policy: Obj, listings: dict[tuple[str, str], asyncio.Task[list[select.Tag]]]
+    ) -> None:
+        name = str(policy["metadata"]["name"])
+        memory = self._memory.setdefault(name, _Memory())
+        memory.scanned_at = time.monotonic()
+        memory.generation = policy["metadata"].get("generation")
+        try:
+            await self.reconcile(policy, listings)
+        except ScanError as exc:
+            await self._fail(policy, exc.reason, exc.message)
+        except Exception:
+            log.exception("image policy %s failed", name)
+
+    async def reconcile(
+        self,
+        policy: Obj,
+        listings: dict[tuple[str, str], asyncio.Task[list[select.Tag]]] | None = None,
+    ) -> WriteResult | None:
+        """Scan one policy and write its tag; raises ScanError with a reason."""
+        meta = policy["metadata"]
+        namespace, name = str(meta.get("namespace") or self.app_namespace), str(meta["name"])
+        try:
+            spec = model.parse_spec(policy.get("spec") or {})
+        except model.SpecError as exc:
+            raise ScanError("InvalidSpec", f"ImagePolicy {name}: {exc}") from None
+        if spec.suspend:
+            return None
+        wb = spec.write_back
+        try:
+            project = await self.projects.get(spec.project)
+        except projects.ProjectError as exc:
+            raise ScanError("ProjectDenied", f"ImagePolicy {name}: {exc}") from None
+        if not projects.repo_allowed(project, wb.repo_url):
+            raise ScanError(
+                "ProjectDenied",
+                f"ImagePolicy {name}: repository {wb.repo_url} is not in the sourceRepos "
+                f"of project {spec.project}",
+            )
+        key = (spec.host, spec.repository)
+        listings = {} if listings is None else listings
+        if key not in listings:
+            listings[key] = asyncio.ensure_future(self._list(spec, namespace))
+        tags = await listings[key]
+        choice = select.choose(tags, spec.filter_tags, spec.policy)
+        status: dict[str, Any] = {
+            "observedGeneration": meta.get("generation"),
+            "lastScanTime": kube_events.now_iso(),
+            "tagsFound": len(tags),
+            "candidates": choice.candidates,
+        }
+        if choice.tag is None:
+            await self._status(policy, status, "False", "NoMatchingTag", choice.reason)
+            return None
+        tag = choice.tag
+        digest = tag.digest
+        if spec.digest_pinning and not digest:
+            digest = await self._digest(spec, namespace, tag.name)
+        target = markers.Target(namespace, name, spec.image, tag.name, digest, spec.digest_pinning)
+        status.update(latestTag=tag.name, latestImage=target.value())
+        if digest:
+            status["latestDigest"] = digest
+        creds = await self.credentials(wb.repo_url, spec.project)
+        old_status = policy.get("status") or {}
+        try:
+            result = await asyncio.to_thread(
+                self.writer.write,
+                wb.repo_url,
+                branch=wb.branch,
+                push_branch=wb.push_branch,
+                plan=lambda files: plan.plan_edits(spec, target, files),
+                message=plan.message(spec, target, namespace, name, old_status),
+                author=git.GitIdentity(wb.commit.author.name, wb.commit.author.email),
+                paths=plan.paths(spec),
+                credentials=creds,
+                dry_run=wb.dry_run,
+            )
+        except markers.MarkerError as exc:
+            raise ScanError("WriteBackFailed", str(exc)) from None
+        except git.GitError as exc:
+            raise ScanError("GitFailed", str(exc)) from None
+        if wb.dry_run:
+            status["dryRunDiff"] = result.diff[:MAX_DIFF]
+        message = f"{target.value()} is in Git"
+        if result.sha is not None:
+            status["lastCommit"] = {
+                "sha": result.sha,
+                "branch": result.branch,
+                "tag": tag.name,
+                "time": kube_events.now_iso(),
+            }
+            message = f"committed {target.value()} to {result.branch} as {result.sha[:12]}"
+            await self._committed(policy, spec, target, result, old_status)
+        elif wb.dry_run:
+            message = f"dry run: {len(result.edits)} file(s) would change for {target.value()}"
+        await self._status(policy, status, "True", "Succeeded", message)
+        return result
+
+    # -- registry -----------------------------------------------------------
+    async def _secret(self, namespace: str, name: str) -> dict[str, str]:
+        secret = await self.kube.get_or_none("v1", "Secret", name, namespace)
+        if secret is None:
+            raise ScanError("SecretNotFound", f"Secret {namespace}/{name} not found")
+        out = {}
+        for key, value in (secret.get("data") or {}).items():
+            try:
+                out[str(key)] = base64.b64decode(str(value)).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+        return out
+
+    async def _registry_creds(
+        self, spec: model.ImagePolicySpec, namespace: str
+    ) -> tuple[str, str] | None:
+        if spec.secret_ref is None:
+            return None
+        data = await self._secret(namespace, spec.secret_ref.name)
+        try:
+            return registry_tags.creds_from_secret(data, spec.host)
+        except registry_tags.TagListError as exc:
+            raise ScanError(exc.reason, exc.message) from None
+
+    async def _list(self, spec: model.ImagePolicySpec, namespace: str) -> list[select.Tag]:
+        try:
+            if spec.ecr is not None:
+                provider = await self._ecr(spec, namespace)
+                return await asyncio.to_thread(
+                    registry_tags.list_ecr_tags,
+                    provider,
+                    spec.host,
+                    spec.repository,
+                    spec.ecr.registry_id,
+                )
+            creds = await self._registry_creds(spec, namespace)
+            return await asyncio.to_thread(
+                registry_tags.list_tags, spec.host, spec.repository, creds
+            )
+        except registry_tags.TagListError as exc:
+            raise ScanError(exc.reason, exc.message) from None
+
+    async def _ecr(self, spec: model.ImagePolicySpec, namespace: str) -> EcrProvider:
+        assert spec.ecr is not None
+        keys: dict[str, str] = {}
+        if spec.ecr.credentials_secret_ref is not None:
+            keys = await self._secret(namespace, spec.ecr.credentials_secret_ref.name)
+        return EcrProvider(
+            spec.ecr.region,
+            endpoint_url=spec.ecr.endpoint_url,
+            access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=keys.get("AWS_SESSION_TOKEN"),
+        )
+
+    async def _digest(self, spec: model.ImagePolicySpec, namespace: str, tag: str) -> str:
+        creds = await self._registry_creds(spec, namespace)
+        try:
+            return await asyncio.to_thread(
+                registry_tags.tag_digest, spec.host, spec.repository, tag, creds
+            )
+        except registry_tags.TagListError as exc:
+            raise ScanError(exc.reason, exc.message) from None
+
+    # -- results ------------------------------------------------------------
+    async def _committed(
+        self,
+        policy: Obj,
+        spec: model.ImagePolicySpec,
+        target: markers.Target,
+        result: WriteResult,
+        old_status: dict[str, Any],
+    ) -> None:
+        assert result.sha is not None
+        wb = spec.write_back
+        update = ImageUpdate(
+            target.namespace,
+            target.policy,
+            spec.image,
+            target.tag,
+            plan.old_tag(result.edits) or str(old_status.get("latestTag") or ""),
+            wb.repo_url,
+            result.branch,
+            result.sha,
+            tuple(e.path for e in result.edits),
+        )
+        await self._event(
+            policy,
+            "ImageUpdated",
+            f"{spec.image} {update.old_tag or '?'} -> {target.tag}: committed "
+            f"{result.sha[:12]} to {result.branch} ({', '.join(update.files)})",
+        )
+        if self.on_commit is not None and result.branch == wb.branch:
+            self.on_commit(wb.repo_url)
+        for listener in list(self.listeners):
+            try:
+                listener(update)
+            except Exception:
+                log.exception("image update listener failed")
+
+    async def _fail(self, policy: Obj, reason: str, message: str) -> None:
+        status = {
+            "observedGeneration": policy["metadata"].get("generation"),
+            "lastScanTime": kube_events.now_iso(),
+        }
+        previous = _ready(policy.get("status") or {})
+        if previous.get("reason") != reason or previous.get("message") != message:
+            await self._event(policy, reason, message, warning=True)
+        await self._status(policy, status, "False", reason, message)
+
+    async def _status(
+        self, policy: Obj, status: dict[str, Any], ready: str, reason: str, message: str
+    ) -> None:
+        previous = _ready(policy.get("status") or {})
+        since = previous.get("lastTransitionTime") if previous.get("status") == ready else None
+        status["conditions"] = [
+            {
+                "type": "Ready",
+                "status": ready,
+                "reason": reason,
+                "message": message[:1000],
+                "lastTransitionTime": since or kube_events.now_iso(),
+            }
+        ]
+        meta = policy["metadata"]
+        try:
+            await self.kube.merge_patch(
+                model.API_VERSION,
+                model.KIND,
+                str(meta["name"]),
+                {"status": status},
+                str(meta.get("namespace") or self.app_namespace),
+                subresource="status",
+            )
+        except ApiError as exc:
+            log.warning("could not write status of ImagePolicy %s: %s", meta["name"], exc)
+
+    async def _event(
+        self, policy: Obj, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        event = kube_events.event_for(policy, reason, message, component=COMPONENT, warning=warning)
+        await kube_events.record(self.kube, event)
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
