@@ -1,0 +1,95 @@
+"""What a policy may not do, and what a dry run shows: both from the policy's status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fixtures.registry import RegistryServer
+from fixtures.tether import Projects
+from fixtures.waiting import await_for
+from tether.controller.runtime import Controller
+
+MARKED = 'image: {image}:1.0.0 # {{"$imagepolicy": "tether:{policy}"}}\n'
+
+
+async def ready(policies: Any, name: str, reason: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        status = await policies.status(name)
+        cond = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        return status if cond.get("reason") == reason else None
+
+    return await await_for(probe, timeout=30, what=f"ImagePolicy {name} Ready reason {reason}")
+
+
+async def test_a_repository_outside_the_project_is_refused_and_nothing_is_pushed(
+    git_repo: Any,
+    controller: Controller,
+    policies: Any,
+    make_project: Projects,
+    registry_server: RegistryServer,
+    repository: str,
+) -> None:
+    project = await make_project.create(sourceRepos=["https://git.example.com/team-a/*"])
+    image = f"{registry_server.host}/{repository}"
+    git_repo.commit({"app.yaml": MARKED.format(image=image, policy="denied")})
+    before = git_repo.head()
+    await policies.create(
+        {
+            "project": project,
+            "image": image,
+            "secretRef": {"name": await policies.pull_secret(registry_server)},
+            "interval": "1s",
+            "policy": {"semver": {"range": "*"}},
+            "writeBack": {"repoURL": git_repo.git_url},
+        },
+        name="denied",
+    )
+    status = await ready(policies, "denied", "ProjectDenied")
+    message = status["conditions"][0]["message"]
+    assert git_repo.git_url in message and project in message
+    assert git_repo.head() == before
+
+
+async def test_a_missing_pull_secret_is_named_in_status(
+    git_repo: Any, controller: Controller, policies: Any, registry_server: RegistryServer
+) -> None:
+    name = await policies.create(
+        {
+            "image": f"{registry_server.host}/team/nothing",
+            "secretRef": {"name": "no-such-secret"},
+            "interval": "1s",
+            "policy": {"semver": {"range": "*"}},
+            "writeBack": {"repoURL": git_repo.git_url},
+        }
+    )
+    status = await ready(policies, name, "SecretNotFound")
+    assert "tether/no-such-secret" in status["conditions"][0]["message"]
+
+
+async def test_dry_run_puts_the_diff_in_status_and_commits_nothing(
+    git_repo: Any,
+    controller: Controller,
+    policies: Any,
+    registry_server: RegistryServer,
+    repository: str,
+    push_tag: Callable[[str, str], None],
+) -> None:
+    image = f"{registry_server.host}/{repository}"
+    git_repo.commit({"app.yaml": MARKED.format(image=image, policy="preview")})
+    before = git_repo.head()
+    push_tag(repository, "1.3.0")
+    await policies.create(
+        {
+            "image": image,
+            "secretRef": {"name": await policies.pull_secret(registry_server)},
+            "interval": "1s",
+            "policy": {"semver": {"range": "1.x"}},
+            "writeBack": {"repoURL": git_repo.git_url, "dryRun": True},
+        },
+        name="preview",
+    )
+    status = await ready(policies, "preview", "Succeeded")
+    assert f"-image: {image}:1.0.0 #" in status["dryRunDiff"]
+    assert f"+image: {image}:1.3.0 #" in status["dryRunDiff"]
+    assert git_repo.head() == before
