@@ -15,7 +15,7 @@ from tether.controller import events as app_events
 from tether.controller.passes import Stop
 from tether.controller.projects import ProjectSource, writer_for
 from tether.controller.sync import Deletion, delete_inventory
-from tether.engine import adoption, guard
+from tether.engine import adoption, children, guard
 from tether.engine import application as appmodel
 from tether.engine.objects import Obj, ObjectKey, key_of, uid_of
 from tether.engine.plan import key_from_inventory
@@ -102,12 +102,25 @@ class Deletions:
         just read (uid precondition)."""
         name = str(app["metadata"]["name"])
         writer = await self._writer(app) if cascade else self.kube
+        if not cascade and children.cascades(app):
+            # The person's choice wins over the manifest's finalizer: keep the resources.
+            await self.kube.merge_patch(
+                appmodel.API_VERSION,
+                appmodel.KIND,
+                name,
+                {"metadata": {"finalizers": children.without_cascade(app_finalizers(app))}},
+                self.namespace,
+            )
         await self.kube.delete(appmodel.API_VERSION, appmodel.KIND, name, self.namespace)
         if not cascade:
             return Deletion([], {})
         return await delete_inventory(
             writer, name, [key_from_inventory(e) for e in app_inventory(app)]
         )
+
+
+def app_finalizers(app: Obj) -> list[str]:
+    return list(app["metadata"].get("finalizers") or [])
 
 
 def app_inventory(app: Obj) -> list[str]:

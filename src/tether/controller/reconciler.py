@@ -16,7 +16,9 @@ import time
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
-from tether.controller import events
+from tether.controller import cascade, events
+from tether.controller import children as children_step
+from tether.controller import dependencies as dependency_step
 from tether.controller import projects as project_step
 from tether.controller import status as st
 from tether.controller.compare import DryRunCache, compare
@@ -27,8 +29,8 @@ from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
 from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
+from tether.engine import children, objects, plan
 from tether.engine import diff as diffing
-from tether.engine import objects, plan
 from tether.engine.health import HealthRules, HealthStatus
 from tether.engine.objects import Obj, key_of, version_of
 from tether.engine.tree import build_tree
@@ -66,6 +68,8 @@ class Reconciler:
     # -- the pass -----------------------------------------------------------
     async def reconcile(self, app: Obj, *, fresh: bool = False) -> float | None:
         """Reconcile ``app``; returns when to look again (seconds), or None."""
+        if children.deleting(app):
+            return await cascade.finalize(app, self.kube, self.projects)
         memory = self.memory.setdefault(str(app["metadata"]["name"]), AppMemory())
         app = st.newest(app, memory.latest)
         p = Pass(
@@ -77,11 +81,19 @@ class Reconciler:
             self._parse(p)
             await admit_app(p, self.projects, self.kube)
             await self._source(p, fresh=fresh or p.operation is not None)
+            children_step.admit_children(p, self.live, self.settings.app_namespace)
             admit_objects(p)
             await self._compare(p)
-            if self._inside_window(p):
+            if dependency_step.ready(
+                p, self.live, self.settings.app_namespace, self.syncer.finish_operation
+            ) and self._inside_window(p):
                 await self.syncer.sync(p, memory)
-            for ctype in ("ComparisonError", "InvalidSpec", project_step.CONDITION):
+            for ctype in (
+                "ComparisonError",
+                "InvalidSpec",
+                project_step.CONDITION,
+                children_step.CONDITION,
+            ):
                 st.set_condition(p.status, ctype, None)
         except Stop as stop:
             st.set_condition(p.status, stop.ctype, stop.message)
@@ -106,6 +118,7 @@ class Reconciler:
         self._parse(p)
         await admit_app(p, self.projects, self.kube)
         await self._source(p, fresh=True)
+        children_step.admit_children(p, self.live, self.settings.app_namespace)
         admit_objects(p)
         await self._compare(p)
         return p
@@ -166,9 +179,13 @@ class Reconciler:
             p.status["revisionMessage"] = await self.sources.commit_subject(
                 p.spec.source.repo_url, p.sha, creds
             )
+        try:
+            rendered = children.convert_all(result.objects, self.settings.app_namespace)
+        except children.ChildError as exc:
+            raise Stop("ComparisonError", str(exc)) from None
         namespaced: dict[tuple[str, str], bool] = {}
-        crd_scopes = plan.crd_scopes(result.objects)
-        for obj in result.objects:
+        crd_scopes = plan.crd_scopes(rendered)
+        for obj in rendered:
             ident = (str(obj.get("apiVersion")), str(obj.get("kind")))
             if ident in namespaced:
                 continue
@@ -177,9 +194,10 @@ class Reconciler:
             except UnknownKind:
                 namespaced[ident] = crd_scopes.get(ident, True)
         try:
-            p.desired = plan.place(
-                result.objects,
+            p.desired = children.place(
+                rendered,
                 destination=p.spec.destination.namespace,
+                app_namespace=self.settings.app_namespace,
                 namespaced=namespaced,
                 app_label=(appmodel.INSTANCE_LABEL, p.name),
             )
@@ -233,7 +251,7 @@ class Reconciler:
         scope = self.live.in_namespace(ns) + [
             o
             for o in (self.live.get(key_of(d)) for d in desired)
-            if o is not None and not key_of(o).namespace
+            if o is not None and key_of(o).namespace != ns  # cluster-scoped, child apps
         ]
         p.tree = build_tree(desired, scope, app_name=p.name, namespace=ns, rules=rules)
         st.set_condition(

@@ -103,7 +103,7 @@ class AppService:
         scope = self.live.in_namespace(ns) + [
             o
             for o in (self.live.get(key_of(d)) for d in desired)
-            if o is not None and not key_of(o).namespace
+            if o is not None and key_of(o).namespace != ns  # cluster-scoped, child apps
         ]
         scope += await self._unlabelled(ns, kinds, {key_of(o) for o in scope})
         return build_tree(

@@ -150,6 +150,12 @@ class IgnoreDifference(_Model):
     managed_fields_managers: list[str] = Field(default_factory=list, alias="managedFieldsManagers")
 
 
+class Dependency(_Model):
+    """An app this one waits for (Flux's dependsOn): ``{name: other-app}``."""
+
+    name: str = Field(min_length=1)
+
+
 class ApplicationSpec(_Model):
     source: Source
     destination: Destination
@@ -161,6 +167,7 @@ class ApplicationSpec(_Model):
     )
     revision_history_limit: int = Field(10, alias="revisionHistoryLimit", ge=1, le=100)
     project: str = "default"
+    depends_on: list[Dependency] = Field(default_factory=list, alias="dependsOn")
 
 
 class SpecError(ValueError):
