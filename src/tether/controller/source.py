@@ -13,6 +13,10 @@ Renders are cached by (repo, commit, path, options), and a new commit that
 does not touch an app's path reuses that app's previous render: in a monorepo
 one commit re-renders only the apps it changed.
 
+A source that names a ``chart`` comes from a chart repository instead of
+Git (``charts``): its revision is the chart version its constraint resolves
+to, fetched over HTTP in the Git pool and rendered in the render pool.
+
 Local paths and ``file://`` URLs read the controller's own filesystem, so
 they are refused unless the controller was started with local repositories
 allowed.
@@ -31,9 +35,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tether.adapters import git
-from tether.adapters.render import RenderCache
+from tether.adapters import charts, git
+from tether.adapters.render import RenderCache, describe
 from tether.adapters.render.jsonnet import is_jsonnet_file
+from tether.controller.charts import ChartSources
+from tether.controller.charts import missing_dependencies as charts_missing
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj
@@ -100,6 +106,7 @@ class Sources:
         self.stats = SourceStats()
         self._memo: dict[str, _Memo] = {}
         self._lock = threading.Lock()
+        self.charts = ChartSources(charts.ChartFetcher(repos.cache_dir.parent / "charts"))
 
     async def resolve(
         self,
@@ -116,9 +123,15 @@ class Sources:
         """
         self.stats.resolves += 1
         url = spec.source.repo_url
+        max_age = FRESH_WINDOW if fresh else self.max_age
+        if spec.source.is_chart:
+            async with self._gate(url):
+                resolved = await self._in(
+                    self._git_pool, self.charts.resolve, spec, revision, credentials, max_age
+                )
+            return resolved.version
         self.check_url(url)
         target = revision or spec.source.target_revision or "HEAD"
-        max_age = FRESH_WINDOW if fresh else self.max_age
         memo_key = (git.cache_key(url), target)
         async with self._gate(url):
             known = self._resolved.get(memo_key)
@@ -179,10 +192,12 @@ class Sources:
     ) -> RenderResult:
         """Git work (what changed, the files) in the Git pool, the render in the render pool."""
         url = spec.source.repo_url
-        self.check_url(url)
         source: dict[str, Any] = spec.source.model_dump(by_alias=True, exclude_none=True)
         options = repr(sorted(source.items()))
         memo = self._memo.get(app_key)
+        if spec.source.is_chart:
+            return await self._render_chart(app_key, spec, sha, credentials, options, app_name)
+        self.check_url(url)
         if memo and memo.options == options:
             if memo.sha == sha:
                 return RenderResult(sha, memo.objects, rendered=False)
@@ -203,6 +218,7 @@ class Sources:
             raise git.PathNotFoundError(
                 f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
             )
+        files = await self._with_chart_dependencies(spec, files)
         self.stats.renders += 1
         objects = await self._in(
             self._render_pool,
@@ -221,6 +237,61 @@ class Sources:
         with self._lock:
             self._memo[app_key] = _Memo(sha, options, objects, _has_jsonnet(files, spec))
         return RenderResult(sha, objects, rendered=True)
+
+    async def _render_chart(
+        self,
+        app_key: str,
+        spec: ApplicationSpec,
+        version: str,
+        credentials: git.GitCredentials | None,
+        options: str,
+        app_name: str,
+    ) -> RenderResult:
+        memo = self._memo.get(app_key)
+        if memo and memo.options == options and memo.sha == version:
+            return RenderResult(version, memo.objects, rendered=False)
+        async with self._gate(spec.source.repo_url):
+            # Fetching (a cache miss) is network work: the Git pool, one per repository.
+            await self._in(self._git_pool, self._fetch_chart, spec, version, credentials)
+        self.stats.renders += 1
+        objects = await self._in(
+            self._render_pool,
+            functools.partial(
+                self.charts.render,
+                spec,
+                version,
+                credentials,
+                app_name=app_name,
+                helm_path=self.helm_path,
+            ),
+        )
+        with self._lock:
+            self._memo[app_key] = _Memo(version, options, objects)
+        return RenderResult(version, objects, rendered=True)
+
+    def _fetch_chart(
+        self, spec: ApplicationSpec, version: str, credentials: git.GitCredentials | None
+    ) -> None:
+        resolved = self.charts.known(spec, version) or self.charts.resolve(
+            spec, version, credentials, 0.0
+        )
+        self.charts.fetcher.files(
+            resolved, self.charts.auth(resolved.repo_url, spec.project, credentials)
+        )
+
+    async def _with_chart_dependencies(
+        self, spec: ApplicationSpec, files: dict[str, bytes]
+    ) -> dict[str, bytes]:
+        """A Git chart's undeclared-in-charts/ dependencies, fetched from declared repositories."""
+        source = spec.source.model_dump(by_alias=True, exclude_none=True)
+        if describe(source, files) != "helm":
+            return files
+        path = "" if spec.source.path in ("", ".") else spec.source.path.strip("/")
+        if not charts_missing(files, path):
+            return files
+        return await self._in(
+            self._git_pool, self.charts.with_dependencies, files, path, spec.project
+        )
 
     def _files(
         self, url: str, sha: str, credentials: git.GitCredentials | None
@@ -242,6 +313,7 @@ class Sources:
     def announce_push(self, url: str) -> None:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
         self.repos.forget_heads(url)
+        self.charts.forget(url)
         key = git.cache_key(url)
         for memo_key in [k for k in self._resolved if k[0] == key]:
             self._resolved.pop(memo_key, None)
@@ -252,6 +324,9 @@ class Sources:
     async def commit_subject(
         self, url: str, sha: str, credentials: git.GitCredentials | None
     ) -> str:
+        chart = self.charts.message(url, sha)
+        if chart is not None:
+            return chart
         try:
             self.check_url(url)
             async with self._gate(url):

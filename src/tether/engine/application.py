@@ -74,6 +74,7 @@ class HelmSource(_Model):
     release_name: str = Field("", alias="releaseName")
     value_files: list[str] = Field(default_factory=list, alias="valueFiles")
     values: str = ""
+    values_object: dict[str, Any] | None = Field(None, alias="valuesObject")
     parameters: list[HelmParameter] = Field(default_factory=list)
 
 
@@ -81,6 +82,7 @@ class Source(_Model):
     repo_url: str = Field(alias="repoURL", min_length=1)
     target_revision: str = Field("HEAD", alias="targetRevision")
     path: str = "."
+    chart: str | None = Field(None, min_length=1)
     directory: DirectorySource | None = None
     kustomize: KustomizeSource | None = None
     helm: HelmSource | None = None
@@ -91,6 +93,18 @@ class Source(_Model):
         if value.startswith("/") or ".." in value.split("/"):
             raise ValueError("must be a path inside the repository")
         return value.strip("/") or "."
+
+    @field_validator("chart")
+    @classmethod
+    def _chart_name(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in value.split("/")):
+            raise ValueError("must be a chart name (or a path inside the OCI repository)")
+        return value
+
+    @property
+    def is_chart(self) -> bool:
+        """A chart from a Helm chart repository (HTTP index or OCI), not a Git path."""
+        return self.chart is not None
 
 
 class Destination(_Model):
@@ -211,7 +225,15 @@ ARGO_SUPPORTED_SPEC = {
     "revisionHistoryLimit",
     "project",
 }
-ARGO_SUPPORTED_SOURCE = {"repoURL", "targetRevision", "path", "directory", "kustomize", "helm"}
+ARGO_SUPPORTED_SOURCE = {
+    "repoURL",
+    "targetRevision",
+    "path",
+    "chart",
+    "directory",
+    "kustomize",
+    "helm",
+}
 
 
 def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
