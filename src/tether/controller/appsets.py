@@ -116,6 +116,7 @@ class ApplicationSetReconciler:
         sets, _ = await self.kube.list(api, self.namespace)
         app_api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
         apps, _ = await self.kube.list(app_api, self.namespace)
+        await self._delete_orphans(sets, apps)
         for set_obj in sets:
             if (set_obj["metadata"].get("deletionTimestamp")) is not None:
                 continue
@@ -190,6 +191,32 @@ class ApplicationSetReconciler:
                 for s in steps
             ]
         await self._write_status(set_obj, status)
+
+    async def _delete_orphans(self, sets: list[Obj], apps: list[Obj]) -> None:
+        """Apps whose ApplicationSet was deleted: Kubernetes' garbage collector deletes
+        them too, but only once it has discovered the CRDs (up to a minute after an
+        install). Their resources stay. An app orphaned on purpose (``kubectl delete
+        --cascade=orphan``) lost its ownerReference and is not touched."""
+        uids = {str(s["metadata"].get("uid")) for s in sets}
+        for app in apps:
+            if model.SET_LABEL not in labels(app):
+                continue
+            owners = [
+                r
+                for r in app["metadata"].get("ownerReferences") or []
+                if r.get("kind") == model.KIND and r.get("apiVersion") == model.API_VERSION
+            ]
+            if owners and all(str(r.get("uid")) not in uids for r in owners):
+                try:
+                    await self.kube.delete(
+                        appmodel.API_VERSION,
+                        appmodel.KIND,
+                        str(app["metadata"]["name"]),
+                        self.namespace,
+                        uid=str(app["metadata"].get("uid") or "") or None,
+                    )
+                except ApiError as exc:
+                    log.warning("deleting orphaned app %s: %s", app["metadata"]["name"], exc)
 
     # -- steps ----------------------------------------------------------------
     async def _admit(

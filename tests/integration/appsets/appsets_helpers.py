@@ -56,11 +56,12 @@ class Sets:
     async def wait_apps(
         self, name: str, expected: set[str], what: str = "", timeout: float = 60
     ) -> dict[str, dict[str, Any]]:
-        async def probe() -> dict[str, dict[str, Any]] | None:
+        async def probe() -> tuple[dict[str, dict[str, Any]]] | None:
             found = await self.apps(name)
-            return found if set(found) == expected else None
+            return (found,) if set(found) == expected else None  # truthy even when empty
 
-        return await await_for(probe, timeout=timeout, what=what or f"{name}: apps {expected}")
+        done = await await_for(probe, timeout=timeout, what=what or f"{name}: apps {expected}")
+        return done[0]
 
     async def wait_status(
         self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60

@@ -112,6 +112,12 @@ async def test_an_argocd_applicationset_behaves_as_the_tether_one(
     code, out, _ = await tether(kubeconfig, "get", argo, "-o", "json")
     assert condition(json.loads(out)["status"], "ErrorOccurred")["status"] == "False"
 
+    # deleting the set deletes the apps it owns; their resources stay
+    code, _, err = await tether(kubeconfig, "delete", argo)
+    assert code == 0, err
+    await sets.wait_apps(argo, set(), "the apps deleted with their set")
+    assert await sets.kube.get_or_none("v1", "ConfigMap", "alpha", f"{argo}-alpha") is not None
+
 
 async def test_unsupported_argocd_fields_are_refused_by_name(
     git_repo: Any, sets: Sets, kubeconfig: str, tmp_path: Path
