@@ -16,6 +16,10 @@ fetch from an arbitrary URL, and no credential is lent across projects.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import json
 import posixpath
 import threading
 import time
@@ -25,7 +29,9 @@ from typing import Any
 import yaml
 
 from tether.adapters import charts
-from tether.adapters.charts import ChartAuth, ChartError, ChartFetcher, ResolvedChart
+from tether.adapters.charts import Chart, ChartAuth, ChartError, ChartFetcher, ResolvedChart, oci
+from tether.adapters.kube import KubeClient
+from tether.adapters.registry._http import best_auth_key
 from tether.adapters.render.helm import render_helm
 from tether.adapters.render.source import parse_source
 from tether.engine.application import ApplicationSpec
@@ -33,6 +39,7 @@ from tether.engine.credentials import GitCredentials, strip_userinfo
 from tether.engine.objects import Obj
 
 SecretList = Callable[[], list[Obj]]
+REGISTRY_CREDENTIAL_API = "tether.dev/v1alpha1"
 MAX_DEPENDENCY_DEPTH = 5
 
 
@@ -40,6 +47,7 @@ class ChartSources:
     def __init__(self, fetcher: ChartFetcher) -> None:
         self.fetcher = fetcher
         self.repository_secrets: SecretList | None = None
+        self.kube: KubeClient | None = None
         self._resolved: dict[tuple[str, str, str], tuple[float, ResolvedChart]] = {}
         self._by_version: dict[tuple[str, str, str], ResolvedChart] = {}
         self._lock = threading.Lock()
@@ -51,11 +59,25 @@ class ChartSources:
             return ChartAuth()
         return ChartAuth(fallback.username, fallback.password, declared=True)
 
+    def attach(self, kube: KubeClient, repository_secrets: SecretList) -> None:
+        """Read repository Secrets (and RegistryCredential pull Secrets) through ``kube``."""
+        self.kube = kube
+        self.repository_secrets = repository_secrets
+
+    async def app_auth(self, spec: ApplicationSpec, fallback: GitCredentials | None) -> ChartAuth:
+        """The app's chart repository options, with a RegistryCredential's login filled in."""
+        auth = self.auth(spec.source.repo_url, spec.project, fallback)
+        if auth.registry_credential is None or self.kube is None:
+            return auth
+        return await registry_login(
+            self.kube, auth, spec.source.repo_url, spec.destination.namespace
+        )
+
     def resolve(
         self,
         spec: ApplicationSpec,
         revision: str | None,
-        credentials: GitCredentials | None,
+        auth: ChartAuth,
         max_age: float,
     ) -> ResolvedChart:
         """The version (and digest) of the app's chart that ``revision`` or the spec selects."""
@@ -68,7 +90,6 @@ class ChartSources:
             known = self._resolved.get(key)
         if known is not None and now - known[0] <= max_age:
             return known[1]
-        auth = self.auth(source.repo_url, spec.project, credentials)
         resolved = self.fetcher.resolve(source.repo_url, source.chart, constraint, auth)
         with self._lock:
             self._resolved[key] = (now, resolved)
@@ -94,19 +115,22 @@ class ChartSources:
             for key in [k for k in self._resolved if k[0] == url]:
                 self._resolved.pop(key, None)
 
+    def fetch(self, spec: ApplicationSpec, version: str, auth: ChartAuth) -> Chart:
+        """The chart at ``version``, from the digest cache or the repository."""
+        resolved = self.known(spec, version) or self.resolve(spec, version, auth, 0.0)
+        return self.fetcher.files(resolved, auth)
+
     def render(
         self,
         spec: ApplicationSpec,
         version: str,
-        credentials: GitCredentials | None,
+        auth: ChartAuth,
         *,
         app_name: str,
         helm_path: str | None,
     ) -> list[Obj]:
         """``helm template`` of the chart version (offline), dependencies filled in."""
-        resolved = self.known(spec, version) or self.resolve(spec, version, credentials, 0.0)
-        auth = self.auth(spec.source.repo_url, spec.project, credentials)
-        chart = self.fetcher.files(resolved, auth)
+        chart = self.fetch(spec, version, auth)
         files = self.with_dependencies(chart.files, chart.root, spec.project)
         helm: dict[str, Any] = {}
         if spec.source.helm is not None:
@@ -152,6 +176,54 @@ class ChartSources:
             }
             out.update(self.with_dependencies(nested, target, project, depth + 1))
         return out
+
+
+async def registry_login(kube: KubeClient, auth: ChartAuth, url: str, namespace: str) -> ChartAuth:
+    """``auth`` with the login the named RegistryCredential wrote for ``namespace``."""
+    name = str(auth.registry_credential)
+    where = strip_userinfo(url)
+    credential = await kube.get_or_none(REGISTRY_CREDENTIAL_API, "RegistryCredential", name)
+    if credential is None:
+        raise ChartError(f"chart registry {where}: its RegistryCredential {name} does not exist")
+    secret_name = str((credential.get("spec") or {}).get("secretName") or "")
+    secret = await kube.get_or_none("v1", "Secret", secret_name, namespace) if secret_name else None
+    if secret is None:
+        raise ChartError(
+            f"chart registry {where}: RegistryCredential {name} has no pull Secret in namespace "
+            f"{namespace} (its namespaces must include the app's destination)"
+        )
+    auths = dockerconfig_auths(secret)
+    host = oci.parse(url, "x").host
+    key = best_auth_key(list(auths), host)
+    if key is None:
+        raise ChartError(
+            f"chart registry {where}: the pull Secret of RegistryCredential {name} has no "
+            f"login for {host}"
+        )
+    username, password = auths[key]
+    return dataclasses.replace(auth, username=username, password=password)
+
+
+def dockerconfig_auths(secret: Obj) -> dict[str, tuple[str, str]]:
+    """``{registry: (username, password)}`` of a ``kubernetes.io/dockerconfigjson`` Secret."""
+    raw = (secret.get("data") or {}).get(".dockerconfigjson", "")
+    try:
+        config = json.loads(base64.b64decode(raw))
+    except (ValueError, binascii.Error):
+        return {}
+    out: dict[str, tuple[str, str]] = {}
+    for host, entry in (config.get("auths") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        user, password = entry.get("username"), entry.get("password")
+        if (not user or not password) and entry.get("auth"):
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                continue
+        if user is not None and password is not None:
+            out[str(host)] = (str(user), str(password))
+    return out
 
 
 def missing_dependencies(files: dict[str, bytes], chart_path: str) -> list[dict[str, Any]]:

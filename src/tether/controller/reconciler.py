@@ -55,7 +55,7 @@ class Reconciler:
         self.syncer = Syncer(kube=kube, live=live)
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
         # Chart repositories read TLS and OCI options from the same Secrets.
-        sources.charts.repository_secrets = lambda: self._repo_secrets[1]
+        sources.charts.attach(kube, lambda: self._repo_secrets[1])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
         self.projects = ProjectSource(kube, settings.app_namespace)
 

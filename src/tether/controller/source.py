@@ -125,9 +125,10 @@ class Sources:
         url = spec.source.repo_url
         max_age = FRESH_WINDOW if fresh else self.max_age
         if spec.source.is_chart:
+            auth = await self.charts.app_auth(spec, credentials)
             async with self._gate(url):
                 resolved = await self._in(
-                    self._git_pool, self.charts.resolve, spec, revision, credentials, max_age
+                    self._git_pool, self.charts.resolve, spec, revision, auth, max_age
                 )
             return resolved.version
         self.check_url(url)
@@ -250,9 +251,10 @@ class Sources:
         memo = self._memo.get(app_key)
         if memo and memo.options == options and memo.sha == version:
             return RenderResult(version, memo.objects, rendered=False)
+        auth = await self.charts.app_auth(spec, credentials)
         async with self._gate(spec.source.repo_url):
             # Fetching (a cache miss) is network work: the Git pool, one per repository.
-            await self._in(self._git_pool, self._fetch_chart, spec, version, credentials)
+            await self._in(self._git_pool, self.charts.fetch, spec, version, auth)
         self.stats.renders += 1
         objects = await self._in(
             self._render_pool,
@@ -260,7 +262,7 @@ class Sources:
                 self.charts.render,
                 spec,
                 version,
-                credentials,
+                auth,
                 app_name=app_name,
                 helm_path=self.helm_path,
             ),
@@ -268,16 +270,6 @@ class Sources:
         with self._lock:
             self._memo[app_key] = _Memo(version, options, objects)
         return RenderResult(version, objects, rendered=True)
-
-    def _fetch_chart(
-        self, spec: ApplicationSpec, version: str, credentials: git.GitCredentials | None
-    ) -> None:
-        resolved = self.charts.known(spec, version) or self.charts.resolve(
-            spec, version, credentials, 0.0
-        )
-        self.charts.fetcher.files(
-            resolved, self.charts.auth(resolved.repo_url, spec.project, credentials)
-        )
 
     async def _with_chart_dependencies(
         self, spec: ApplicationSpec, files: dict[str, bytes]

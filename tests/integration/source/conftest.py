@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from fixtures.registry import registry_server
+from fixtures.registry import reconciler, regcreds, registry_server
 from tether.adapters.kube import KubeClient
 from tether.testenv.binaries import helm_path
 
-__all__ = ["chart_repo", "charts", "registry_server", "repo_secrets"]
+__all__ = ["chart_repo", "charts", "reconciler", "regcreds", "registry_server", "repo_secrets"]
 
 CHART_YAML = "apiVersion: v2\nname: {name}\nversion: {version}\n{extra}"
 TEMPLATE = """apiVersion: v1

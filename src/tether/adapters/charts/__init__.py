@@ -22,6 +22,7 @@ from tether.adapters.charts.store import ChartStore, chart_root, unpack
 from tether.engine.credentials import strip_userinfo
 
 __all__ = [
+    "Chart",
     "ChartAuth",
     "ChartError",
     "ChartFetcher",

@@ -7,7 +7,10 @@ Chart repositories use the same labelled Secrets as Git repositories
 path), ``tlsClientCertData``/``tlsClientCertKey`` (PEM), ``caData`` (PEM of
 the CAs that sign the repository's certificate), ``insecure: "true"`` (skip
 certificate checks) and ``passCredentials: "true"`` (send the password to
-chart download URLs on other hosts too, as Helm's ``--pass-credentials``).
+chart download URLs on other hosts too, as Helm's ``--pass-credentials``)
+and ``registryCredential: NAME`` (an OCI registry's login is the one that
+RegistryCredential keeps fresh, e.g. an ECR token: read from the pull Secret
+it writes into the app's destination namespace).
 
 The rules are the Git ones: the longest URL prefix at a path boundary wins,
 and a Secret serves only the project its ``project`` key names (``default``
@@ -42,6 +45,7 @@ class ChartAuth:
     pass_credentials: bool = False
     enable_oci: bool = False
     declared: bool = False  # a repository Secret names this repository
+    registry_credential: str | None = None  # take the login from its pull Secret
 
     @property
     def basic(self) -> tuple[str, str] | None:
@@ -97,6 +101,7 @@ def auth_from_secret(secret: Obj) -> ChartAuth:
         pass_credentials=(_decode(secret, "passCredentials") or "").lower() in TRUE,
         enable_oci=(_decode(secret, "enableOCI") or "").lower() in TRUE,
         declared=True,
+        registry_credential=_decode(secret, "registryCredential") or None,
     )
 
 
