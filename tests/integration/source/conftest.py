@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import ssl
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -26,9 +27,18 @@ import pytest
 
 from fixtures.registry import reconciler, regcreds, registry_server
 from tether.adapters.kube import KubeClient
+from tether.testenv import pki as testpki
 from tether.testenv.binaries import helm_path
 
-__all__ = ["chart_repo", "charts", "reconciler", "regcreds", "registry_server", "repo_secrets"]
+__all__ = [
+    "chart_repo",
+    "charts",
+    "reconciler",
+    "regcreds",
+    "registry_server",
+    "repo_secrets",
+    "tls_chart_repo",
+]
 
 CHART_YAML = "apiVersion: v2\nname: {name}\nversion: {version}\n{extra}"
 TEMPLATE = """apiVersion: v1
@@ -60,18 +70,23 @@ class _AuthHandler(SimpleHTTPRequestHandler):
 class ChartRepo:
     """A directory of packaged charts and its index, served over HTTP with basic auth."""
 
-    def __init__(self, root: Path, user: str, password: str) -> None:
+    def __init__(
+        self, root: Path, user: str, password: str, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.root = root
+        self.scheme = "https" if tls else "http"
         self.user, self.password = user, password
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         handler = type("Handler", (_AuthHandler,), {"expected": f"Basic {token}"})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/charts"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/charts"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -144,6 +159,21 @@ def chart_repo(tmp_path: Path) -> Iterator[ChartRepo]:
     root.mkdir()
     repo = ChartRepo(root, "reader", secrets.token_urlsafe(12))
     yield repo
+    repo.close()
+
+
+@pytest.fixture
+def tls_chart_repo(tmp_path: Path, charts: Charts) -> Iterator[tuple[ChartRepo, testpki.Pki]]:
+    keys = testpki.generate(tmp_path / "pki")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(keys.serving_cert, keys.serving_key)
+    context.verify_mode = ssl.CERT_REQUIRED  # only clients with a certificate from our CA
+    context.load_verify_locations(keys.ca_cert)
+    root = tmp_path / "tls-repo"
+    root.mkdir()
+    repo = ChartRepo(root, "reader", secrets.token_urlsafe(12), tls=context)
+    charts.publish(repo, "web", "1.0.0")
+    yield repo, keys
     repo.close()
 
 
