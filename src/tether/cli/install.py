@@ -28,6 +28,29 @@ def _print_applied(lines: list[str]) -> None:
         out.print(line if line.startswith("pruned ") else f"applied {line}")
 
 
+values_option = click.option(
+    "-f",
+    "--values",
+    "values_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A YAML file of chart values (with --controller), as for helm; repeatable, --set wins.",
+)
+
+
+def _file_values(paths: tuple[str, ...]) -> dict[str, Any]:
+    """The files' values, later files merged over earlier ones."""
+    from tether.controller.upgrade import merge_values
+
+    found: dict[str, Any] = {}
+    for path in paths:
+        doc = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(doc, dict):
+            raise click.UsageError(f"{path}: chart values must be a mapping")
+        found = merge_values(found, doc)
+    return found
+
+
 set_option = click.option(
     "--set",
     "overrides",
@@ -53,6 +76,7 @@ set_option = click.option(
     "of an earlier install that the chart no longer renders are pruned.",
 )
 @click.option("--image", default=None, help="The controller image reference (with --controller).")
+@values_option
 @set_option
 @kube_options
 @coroutine
@@ -62,6 +86,7 @@ async def install(
     write_kubeconfig: str | None,
     in_cluster: bool,
     image: str | None,
+    values_files: tuple[str, ...],
     overrides: tuple[str, ...],
 ) -> None:
     """Install Tether's CRDs, the app namespace, the default project and least-privilege RBAC."""
@@ -74,13 +99,15 @@ async def install(
         install_controller,
     )
     from tether.controller.install import install as do_install
-    from tether.controller.upgrade import UpgradeRefused, check_owner, set_value
+    from tether.controller.upgrade import UpgradeRefused, check_owner, merge_values, set_value
 
-    if (image or overrides) and not in_cluster:
-        raise click.UsageError("--image and --set go with --controller")
+    if (image or overrides or values_files) and not in_cluster:
+        raise click.UsageError("--image, --values and --set go with --controller")
     async with KubeClient.from_kubeconfig(kubeconfig) as kube:
         if in_cluster:
-            values = controller_values(image)
+            values = merge_values(controller_values(), _file_values(values_files))
+            if image:
+                values["image"] = {"ref": image}
             for key, value in _overrides(overrides).items():
                 set_value(values, key, value)
             try:
@@ -112,6 +139,7 @@ async def install(
     help="The controller image (default: the installed one, its version tag moved to this "
     "version).",
 )
+@values_option
 @set_option
 @click.option(
     "--reset-values",
@@ -130,6 +158,7 @@ async def upgrade(
     kubeconfig: str | None,
     app_namespace: str,
     image: str | None,
+    values_files: tuple[str, ...],
     overrides: tuple[str, ...],
     reset_values: bool,
     restart: bool,
@@ -154,6 +183,7 @@ async def upgrade(
                 app_namespace,
                 this,
                 image=image,
+                files=_file_values(values_files),
                 overrides=_overrides(overrides),
                 reset_values=reset_values,
                 restart_pods=restart,

@@ -76,14 +76,27 @@ def set_value(values: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def merge_values(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``, mappings merged key by key (as helm merges -f files)."""
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
 def upgrade_values(
     stored: dict[str, Any],
     version: str,
     *,
     image: str | None = None,
+    files: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    values = copy.deepcopy(stored)
+    """The stored values, then ``files`` merged over them, the image, then ``--set``."""
+    values = merge_values(stored, files or {})
     current = (values.get("image") or {}).get("ref")
     if image:
         values.setdefault("image", {})["ref"] = image
@@ -253,6 +266,7 @@ async def upgrade(
     version: str,
     *,
     image: str | None = None,
+    files: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     reset_values: bool = False,
     restart_pods: bool = False,
@@ -273,7 +287,7 @@ async def upgrade(
         # An install from before values were kept: start from its running image.
         containers = live["spec"]["template"]["spec"].get("containers") or [{}]
         stored = install.controller_values(image or containers[0].get("image"))
-    values = upgrade_values(stored, version, image=image, overrides=overrides)
+    values = upgrade_values(stored, version, image=image, files=files, overrides=overrides)
     started = time.monotonic()
     applied = await install.install_controller(kube, namespace, values=values, helm_path=helm_path)
     after = await kube.get("apps/v1", "Deployment", DEPLOYMENT, namespace)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from incluster import CHART, NODE_SELECTOR, PULL_SECRET, TETHER, node_ip, wait_for_port_on
+from incluster import CHART, PULL_SECRET, TETHER, node_ip, pod_values, wait_for_port_on
 
 from fixtures.cluster import KUBECTL
 from fixtures.gitserver import free_port
@@ -39,7 +39,7 @@ def app_namespace(cluster: localcluster.ClusterState) -> Iterator[str]:
     subprocess.run([*run, "--wait=false", "namespace", name], capture_output=True, check=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tether_image(
     real_node_cluster: localcluster.ClusterState, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, bytes]]:
@@ -68,9 +68,10 @@ def tether_image(
 
 @pytest.fixture
 def real_kubectl(real_node_cluster: localcluster.ClusterState) -> Callable[..., str]:
-    def run(*args: str, check: bool = True) -> str:
+    def run(*args: str, check: bool = True, input: str | None = None) -> str:
         done = subprocess.run(
             [KUBECTL, f"--kubeconfig={real_node_cluster.kubeconfig}", *args],
+            input=input,
             capture_output=True,
             text=True,
             timeout=120,
@@ -118,6 +119,75 @@ def pod_git_url(real_node_cluster: localcluster.ClusterState, git_repo: Any) -> 
         daemon.wait(10)
 
 
+def namespace_with_pull_secret(kubectl: Callable[..., str], prefix: str, config: bytes) -> str:
+    """A fresh namespace holding the pull Secret of the tether image."""
+    ns = f"{prefix}-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", ns)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": PULL_SECRET, "namespace": ns},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(config).decode()},
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(secret))
+    return ns
+
+
+def explain_failure(kubectl: Callable[..., str], ns: str, what: str) -> str:
+    pods = kubectl("-n", ns, "get", "pods", "-o", "wide", check=False)
+    events = kubectl("-n", ns, "get", "events", check=False)
+    logs = kubectl("-n", ns, "logs", "deploy/tether-controller", "--tail=40", check=False)
+    return f"{what}\n{pods}\n{events}\n{logs}"
+
+
+@pytest.fixture
+def tether_installed(
+    real_node_cluster: localcluster.ClusterState,
+    real_kubectl: Callable[..., str],
+    tether_image: tuple[str, bytes],
+    tmp_path: Path,
+) -> Iterator[str]:
+    """The controller installed by `tether install --controller` in a fresh namespace,
+    both Pods Ready."""
+    ref, config = tether_image
+    ns = namespace_with_pull_secret(real_kubectl, "ti", config)
+    values = tmp_path / "values.yaml"
+    values.write_text(json.dumps(pod_values(ref)))
+    kubeconfig = real_node_cluster.kubeconfig
+    done = subprocess.run(
+        [
+            *(TETHER, "install", "--controller", f"--values={values}"),
+            *(f"--kubeconfig={kubeconfig}", f"--app-namespace={ns}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rolled = real_kubectl(
+        "-n", ns, "rollout", "status", "deploy/tether-controller", "--timeout=5m", check=False
+    )
+    if "successfully rolled out" not in rolled:
+        pytest.fail(explain_failure(real_kubectl, ns, f"tether install: {rolled}"))
+    try:
+        yield ns
+    finally:
+        real_kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        real_kubectl(
+            "delete",
+            "clusterrolebinding",
+            f"{ns}-controller",
+            f"{ns}-deployer",
+            "--ignore-not-found",
+            check=False,
+        )
+        # Shared by every `tether install` of the cluster; gone so that a later
+        # `helm install` of the chart may own it.
+        real_kubectl("delete", "clusterrole", "tether-controller", "--ignore-not-found")
+
+
 @pytest.fixture
 def release(
     real_node_cluster: localcluster.ClusterState,
@@ -127,34 +197,9 @@ def release(
 ) -> Iterator[str]:
     """The chart installed by helm (--wait: both Pods Ready) in a fresh namespace."""
     ref, config = tether_image
-    ns = f"tp-{secrets.token_hex(3)}"
-    real_kubectl("create", "namespace", ns)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": PULL_SECRET, "namespace": ns},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": base64.b64encode(config).decode()},
-    }
+    ns = namespace_with_pull_secret(real_kubectl, "tp", config)
     values = tmp_path / "values.json"
-    values.write_text(
-        json.dumps(
-            {
-                "image": {"ref": ref},
-                "imagePullSecrets": [{"name": PULL_SECRET}],
-                "nodeSelector": NODE_SELECTOR,
-                "controller": {"pollSeconds": 3},
-                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
-            }
-        )
-    )
-    subprocess.run(
-        [KUBECTL, f"--kubeconfig={real_node_cluster.kubeconfig}", "apply", "-f", "-"],
-        input=json.dumps(secret),
-        text=True,
-        capture_output=True,
-        check=True,
-    )
+    values.write_text(json.dumps(pod_values(ref)))
     helm = [str(helm_path()), f"--kubeconfig={real_node_cluster.kubeconfig}", f"--namespace={ns}"]
     done = subprocess.run(
         [*helm, "install", "tether", str(CHART), f"--values={values}", "--wait", "--timeout=5m"],
@@ -164,10 +209,7 @@ def release(
         check=False,
     )
     if done.returncode != 0:
-        pods = real_kubectl("-n", ns, "get", "pods", "-o", "wide", check=False)
-        events = real_kubectl("-n", ns, "get", "events", check=False)
-        logs = real_kubectl("-n", ns, "logs", "deploy/tether-controller", "--tail=40", check=False)
-        pytest.fail(f"helm install: {done.stderr}\n{pods}\n{events}\n{logs}")
+        pytest.fail(explain_failure(real_kubectl, ns, f"helm install: {done.stderr}"))
     try:
         yield ns
     finally:

@@ -25,6 +25,18 @@ NODE_SELECTOR = {"tether.dev/real-node": "true"}
 PULL_SECRET = "tether-image-pull"
 
 
+def pod_values(ref: str) -> dict[str, Any]:
+    """Chart values for the controller Pods on the real node: the image from the
+    authenticated registry, a 3 s Git poll, small requests."""
+    return {
+        "image": {"ref": ref},
+        "imagePullSecrets": [{"name": PULL_SECRET}],
+        "nodeSelector": NODE_SELECTOR,
+        "controller": {"pollSeconds": 3},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+    }
+
+
 def node_ip(cluster: localcluster.ClusterState) -> str:
     """The bridge address of the first real node: where Pods reach the host."""
     with cluster.client() as http:

@@ -50,3 +50,15 @@ def test_a_rollout_is_done_only_when_no_old_pod_is_left() -> None:
     done = deploy(observedGeneration=2, updatedReplicas=2, availableReplicas=2, replicas=2)
     assert Rollout.of(done).done
     assert Rollout.of(rolling).line() == "2 of 2 updated, 2 available, 1 old"
+
+
+def test_values_files_merge_as_helm_merges_them_keys_with_dots_included() -> None:
+    from tether.controller.upgrade import merge_values
+
+    stored = {"nodeSelector": {"a": "1"}, "controller": {"pollSeconds": 60, "workers": 8}}
+    files = {"nodeSelector": {"tether.dev/real-node": "true"}, "controller": {"pollSeconds": 3}}
+    assert upgrade_values(stored, "0.1.0", files=files) == {
+        "nodeSelector": {"a": "1", "tether.dev/real-node": "true"},
+        "controller": {"pollSeconds": 3, "workers": 8},
+    }
+    assert merge_values({"a": {"b": 1}}, {"a": 2}) == {"a": 2}
