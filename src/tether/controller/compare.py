@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, KubeClient, NotFound, UnknownKind
+from tether.controller import client_apply
 from tether.engine import diff as diffing
+from tether.engine import sync_options
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, ObjectKey, key_of
 
@@ -71,17 +73,22 @@ async def compare(
     cache: DryRunCache,
     *,
     concurrency: int = 8,
+    options: sync_options.AppOptions | None = None,
 ) -> Comparison:
+    """``options`` (the app's sync options) choose, per object, how the dry run
+    writes (as the sync will: server-side apply or a client-side merge patch),
+    its field validation, and whether an unknown kind is an error."""
     result = Comparison()
     gate = asyncio.Semaphore(concurrency)
-
-    rules_id = repr(rules)
+    app_options = options or sync_options.AppOptions()
+    rules_id = repr(rules) + repr(sorted(app_options.values.items()))
 
     async def one(obj: Obj) -> None:
         key = key_of(obj)
         live = live_of.get(key)
         rv = str((live or {}).get("metadata", {}).get("resourceVersion", "absent"))
         content = content_hash(obj) + rules_id
+        opts = app_options.for_object(obj)
         cached = cache.get(key, content, rv)
         if cached is SYNCED:
             result.diffs[key] = diffing.ResourceDiff(key=key, status="Synced")
@@ -90,8 +97,13 @@ async def compare(
         if predicted is None:
             async with gate:
                 try:
-                    predicted = await kube.apply(obj, field_manager=FIELD_MANAGER, dry_run=True)
+                    predicted = await _dry_run(kube, obj, opts)
                 except UnknownKind as exc:
+                    if opts.skip_dry_run_on_missing_resource:
+                        # SkipDryRunOnMissingResource: its CRD may appear later (an operator
+                        # installs it); the object is simply missing, not an error.
+                        result.diffs[key] = diffing.compare(obj, None)
+                        return
                     result.errors[key] = exc
                     return
                 except NotFound:
@@ -111,3 +123,13 @@ async def compare(
 
     await asyncio.gather(*(one(o) for o in desired))
     return result
+
+
+async def _dry_run(kube: KubeClient, obj: Obj, opts: sync_options.ObjectOptions) -> Obj:
+    if opts.client_side:
+        return await client_apply.apply(
+            kube, obj, dry_run=True, field_validation=opts.field_validation
+        )
+    return await kube.apply(
+        obj, field_manager=FIELD_MANAGER, dry_run=True, field_validation=opts.field_validation
+    )

@@ -29,7 +29,7 @@ from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
 from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
-from tether.engine import children, objects, plan
+from tether.engine import children, objects, plan, sync_options
 from tether.engine import diff as diffing
 from tether.engine.health import HealthRules, HealthStatus
 from tether.engine.objects import Obj, key_of, version_of
@@ -231,7 +231,12 @@ class Reconciler:
                     str(live["apiVersion"]), key.kind, key.name, key.namespace
                 )
         p.comparison = await compare(
-            p.writer or self.kube, p.desired, live_of, rules, self.dry_runs
+            p.writer or self.kube,
+            p.desired,
+            live_of,
+            rules,
+            self.dry_runs,
+            options=sync_options.for_spec(p.spec),
         )
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [

@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound, UnknownKind
-from tether.engine import adoption
+from tether.controller import client_apply
+from tether.engine import adoption, sync_options
+from tether.engine import diff as diffing
 from tether.engine.application import FIELD_MANAGER, INSTANCE_LABEL
 from tether.engine.objects import Obj, ObjectKey, conditions, key_of
 from tether.engine.plan import SyncPlan
@@ -74,21 +76,46 @@ async def _wait_established(kube: KubeClient, name: str, timeout: float = 60.0) 
 
 
 async def _apply_one(
-    kube: KubeClient, obj: Obj, *, replace: bool, dry_run: bool, new_namespaces: set[str]
+    kube: KubeClient,
+    obj: Obj,
+    *,
+    options: sync_options.ObjectOptions,
+    dry_run: bool,
+    new_namespaces: set[str],
 ) -> Obj:
+    """Write one object as its sync options say: server-side apply (the default),
+    create/replace (``Replace=true``) or a three-way merge patch
+    (``ServerSideApply=false``), validated Strict unless ``Validate=false``."""
+    validation = options.field_validation
+    if options.keep_live:  # RespectIgnoreDifferences: ignored fields keep their live values
+        key = key_of(obj)
+        live = await kube.get_or_none(str(obj["apiVersion"]), key.kind, key.name, key.namespace)
+        obj = diffing.keep_live_fields(obj, live, list(options.keep_live))
     if dry_run and key_of(obj).namespace in new_namespaces:
         try:
-            return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+            return await kube.apply(
+                obj,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                dry_run=True,
+                field_validation=validation,
+            )
         except UnknownKind:
             raise
         except NotFound:
             return obj  # its namespace does not exist yet: a real sync creates it first
-    if not replace:
-        return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=dry_run)
-    if dry_run:
-        return await kube.apply(obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+    if options.client_side:
+        return await client_apply.apply(kube, obj, dry_run=dry_run, field_validation=validation)
+    if not options.replace or dry_run:
+        return await kube.apply(
+            obj,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            dry_run=dry_run,
+            field_validation=validation,
+        )
     try:
-        return await kube.create(obj)
+        return await kube.create(obj, field_manager=FIELD_MANAGER, field_validation=validation)
     except Conflict:
         live = await kube.get(
             str(obj["apiVersion"]),
@@ -99,7 +126,7 @@ async def _apply_one(
         obj = dict(
             obj, metadata=dict(obj["metadata"], resourceVersion=live["metadata"]["resourceVersion"])
         )
-        return await kube.replace(obj)
+        return await kube.replace(obj, field_manager=FIELD_MANAGER, field_validation=validation)
 
 
 async def execute(
@@ -107,14 +134,15 @@ async def execute(
     plan: SyncPlan,
     *,
     app_name: str,
-    replace: bool = False,
+    options: sync_options.AppOptions | None = None,
     dry_run: bool = False,
     concurrency: int = 8,
     new_namespaces: set[str] | None = None,
 ) -> SyncOutcome:
     """Apply, wait for CRDs, prune. ``new_namespaces`` are created by this sync
     (CreateNamespace): a dry run treats objects in them as creatable.
-    ``app_name`` is whose label a pruned object must still carry."""
+    ``app_name`` is whose label a pruned object must still carry; ``options``
+    are the app's sync options, resolved per object."""
     outcome = SyncOutcome()
     gate = asyncio.Semaphore(concurrency)
 
@@ -125,7 +153,7 @@ async def execute(
                 outcome.results[key] = await _apply_one(
                     kube,
                     obj,
-                    replace=replace,
+                    options=(options or sync_options.AppOptions()).for_object(obj),
                     dry_run=dry_run,
                     new_namespaces=new_namespaces or set(),
                 )

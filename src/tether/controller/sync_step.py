@@ -22,7 +22,7 @@ from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
 from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
-from tether.engine import adoption, ownership, plan
+from tether.engine import adoption, ownership, plan, sync_options
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
 from tether.engine.objects import Obj, ObjectKey, key_of
@@ -80,7 +80,9 @@ class Syncer:
         )
         st.set_condition(p.status, SHARED_CONDITION, adoption.shared_message(seen))
         shared = {c.key for c in seen if c.verdict == adoption.SHARED}
-        go, initiated_by = self._decide(p, memory, shared)
+        # FailOnSharedResource: a sync is not skipped for another app's objects, it fails.
+        fail_shared = p.spec.sync_policy.option("FailOnSharedResource")
+        go, initiated_by = self._decide(p, memory, set() if fail_shared else shared)
         if not go:
             return
         op_sync = ((p.operation or {}).get("sync")) or {}
@@ -119,6 +121,12 @@ class Syncer:
         except plan.PlanError as exc:
             raise Stop("ComparisonError", str(exc)) from None
         refused = await self._refused(p, sync_plan, inventory_keys)
+        if fail_shared:
+            refused |= {
+                c.key: TakeoverRefused(f"{c.message} (FailOnSharedResource=true)")
+                for c in seen
+                if c.verdict == adoption.SHARED
+            }
         blocked = _blocking_errors(p.comparison, sync_plan, p.desired)
         if refused:
             # Applying would take over objects that are not ours: the commit is
@@ -140,7 +148,7 @@ class Syncer:
                 p.writer or self.kube,
                 sync_plan,
                 app_name=p.name,
-                replace=policy.option("Replace"),
+                options=sync_options.for_spec(p.spec),
                 dry_run=dry_run,
                 new_namespaces=creating,
             )

@@ -31,6 +31,10 @@ KNOWN_SYNC_OPTIONS = {
     "AllowEmpty": {"true", "false"},
     "Validate": {"true", "false"},
     "AdoptExisting": {"true", "false"},
+    "ServerSideApply": {"true", "false"},
+    "RespectIgnoreDifferences": {"true", "false"},
+    "SkipDryRunOnMissingResource": {"true", "false"},
+    "FailOnSharedResource": {"true", "false"},
 }
 
 
@@ -254,9 +258,8 @@ def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
     automated = policy.get("automated")
     if isinstance(automated, dict):
         automated.pop("enabled", None)
-    options = [
-        o for o in policy.get("syncOptions") or [] if o.partition("=")[0] != "ServerSideApply"
-    ]
+    # ServerSideApply=true is how Tether always writes; false (client-side) is kept.
+    options = [o for o in policy.get("syncOptions") or [] if o != "ServerSideApply=true"]
     policy["syncOptions"] = options
     spec["syncPolicy"] = policy
     if unsupported:

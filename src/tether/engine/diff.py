@@ -117,14 +117,14 @@ def _remove_pointer(obj: Any, pointer: str) -> None:
     for part in parts[:-1]:
         if isinstance(node, dict):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isdecimal() and int(part) < len(node):
             node = node[int(part)]
         else:
             return
     last = parts[-1]
     if isinstance(node, dict):
         node.pop(last, None)
-    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+    elif isinstance(node, list) and last.isdecimal() and int(last) < len(node):
         node.pop(int(last))
 
 
@@ -175,6 +175,93 @@ def apply_ignores(
                 if live_copy is not None:
                     _remove_managed(live_copy, fields)
     return desired, live_copy
+
+
+def keep_live_fields(desired: Obj, live: Obj | None, rules: list[IgnoreRule]) -> Obj:
+    """``desired`` with the fields its ignore rules name set to their live values
+    (RespectIgnoreDifferences): a field ignored in the diff is not written back
+    either, so a replica count set by an autoscaler survives a sync. A field the
+    live object lacks is left out of ``desired``."""
+    out = copy.deepcopy(desired)
+    if live is None:
+        return out
+    key = key_of(desired)
+    for rule in rules:
+        if not rule.matches(key):
+            continue
+        for pointer in rule.json_pointers:
+            found, value = _at_pointer(live, pointer)
+            if found:
+                _set_pointer(out, pointer, copy.deepcopy(value))
+            else:
+                _remove_pointer(out, pointer)
+        for fields in _managed_by(live, rule.managed_fields_managers):
+            _copy_managed(out, live, fields)
+    return out
+
+
+def _at_pointer(obj: Any, pointer: str) -> tuple[bool, Any]:
+    node = obj
+    for part in pointer_parts(pointer):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdecimal() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False, None
+    return True, node
+
+
+def _set_pointer(obj: Any, pointer: str, value: Any) -> None:
+    parts = pointer_parts(pointer)
+    if not parts:
+        return
+    node = obj
+    for part in parts[:-1]:
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+        elif isinstance(node, list) and part.isdecimal() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return
+    last = parts[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list) and last.isdecimal() and int(last) < len(node):
+        node[int(last)] = value
+
+
+def _copy_managed(target: Any, live: Any, fields: dict[str, Any]) -> None:
+    """Copy from ``live`` into ``target`` the fields a fieldsV1 set names."""
+    for name, sub in fields.items():
+        nested = isinstance(sub, dict) and any(k != "." for k in sub)
+        if name.startswith("f:") and isinstance(target, dict) and isinstance(live, dict):
+            key = name[2:]
+            if key not in live:
+                continue
+            if nested and isinstance(live[key], dict | list):
+                if not isinstance(target.get(key), type(live[key])):
+                    target[key] = copy.deepcopy(live[key])
+                else:
+                    _copy_managed(target[key], live[key], sub)
+            else:
+                target[key] = copy.deepcopy(live[key])
+        elif name.startswith("k:") and isinstance(target, list) and isinstance(live, list):
+            wanted = json.loads(name[2:])
+            source = next((i for i in live if _item_matches(i, wanted)), None)
+            if source is None:
+                continue
+            index = next((n for n, i in enumerate(target) if _item_matches(i, wanted)), None)
+            if index is None:
+                target.append(copy.deepcopy(source))
+            elif nested:
+                _copy_managed(target[index], source, sub)
+            else:
+                target[index] = copy.deepcopy(source)
+
+
+def _item_matches(item: Any, wanted: dict[str, Any]) -> bool:
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in wanted.items())
 
 
 def pointer_token(key: object) -> str:
