@@ -22,6 +22,7 @@ from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.appsets import ApplicationSetReconciler
 from tether.controller.imageautomation import ImageAutomationReconciler
 from tether.controller.live_cache import LiveCache
+from tether.controller.notifications import Notifier
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.source import Sources
@@ -103,6 +104,10 @@ class Controller:
             poll_interval=min(5.0, self.settings.poll_interval),
             on_commit=self.refresh_repo,
         )
+        # Notifications: status transitions and image updates, queued, never awaited here.
+        self.notifier = Notifier(kube, app_namespace=self.settings.app_namespace, apps=self.apps)
+        self.images.listeners.append(self.notifier.image_updated)
+        self.add_listener(lambda name: self.notifier.observe(self.app(name)))
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self, *, lead: bool = True) -> None:
@@ -138,6 +143,7 @@ class Controller:
             await self.registry_credentials.start()
         await self.appsets.start()
         await self.images.start()
+        await self.notifier.start()
 
     async def follow(self) -> None:
         """Stop reconciling (the Lease was lost or is being released); reads keep working."""
@@ -145,6 +151,7 @@ class Controller:
         await self.registry_credentials.stop()
         await self.appsets.stop()
         await self.images.stop()
+        await self.notifier.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

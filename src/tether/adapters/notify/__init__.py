@@ -1,0 +1,1 @@
+"""Notification sinks: HTTP deliveries to webhooks and chat incoming-webhooks."""

@@ -1,0 +1,276 @@
+"""Deliver notifications without ever slowing a reconcile.
+
+The controller calls ``observe(app)`` whenever an app may have changed (a
+cheap comparison of two statuses held in memory) and image automation calls
+``image_updated``. Notices for subscribed services go into a bounded queue;
+when it is full the notice is dropped and counted, so a dead receiver can
+never hold up the loop or grow memory. Delivery workers POST each notice;
+a failure is retried with exponential backoff by re-queuing it later (a
+worker never sleeps on a retry, so one failing receiver does not delay the
+others) and, once the attempts are spent, recorded as a Warning Event
+``NotificationFailed`` on the app. Repeats of one occurrence (same app,
+trigger, service and key) are delivered once.
+
+Service definitions are read from the ConfigMap and Secret
+``tether-notifications`` of the app namespace, at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.notify import webhook
+from tether.controller import events
+from tether.controller.imageautomation import ImageUpdate
+from tether.engine import notifications as model
+from tether.engine.credentials import comparable_url
+from tether.engine.objects import Obj
+
+log = logging.getLogger(__name__)
+
+SERVICES_TTL = 5.0
+DEDUP_SIZE = 10_000
+
+
+@dataclass
+class NotifierMetrics:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    dropped: int = 0
+    by_trigger: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Item:
+    notice: model.Notice
+    app: Obj
+    service: str
+    recipient: str
+    attempt: int = 1
+
+
+class Notifier:
+    """Runs inside the Controller's loop: ``await start()`` ... ``await stop()``."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        app_namespace: str = "tether",
+        apps: Callable[[], list[Obj]] = list,
+        queue_size: int = 1000,
+        workers: int = 2,
+        attempts: int = 4,
+        base_delay: float = 1.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self.kube = kube
+        self.app_namespace = app_namespace
+        self.apps = apps
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.timeout = timeout
+        self.workers = workers
+        self.metrics = NotifierMetrics()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._statuses: dict[str, dict[str, object]] = {}
+        self._degraded: set[str] = set()
+        self._seen: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._services: tuple[float, dict[str, model.Service]] = (-1e9, {})
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._client: httpx.AsyncClient | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"notify-{i}") for i in range(self.workers)
+        ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- producers (never block) --------------------------------------------
+    def observe(self, app: Obj | None) -> None:
+        """Compare ``app``'s status with the last one seen and queue what changed."""
+        if app is None:
+            return
+        name = str(app["metadata"]["name"])
+        status = dict(app.get("status") or {})
+        previous = self._statuses.get(name)
+        self._statuses[name] = status
+        health = (status.get("health") or {}).get("status")
+        was_degraded = name in self._degraded
+        if health == "Degraded":
+            self._degraded.add(name)
+        elif health == "Healthy":
+            self._degraded.discard(name)
+        if previous is None:  # first sight (a restart): nothing is news yet
+            return
+        found = model.transitions(name, self.app_namespace, previous, status, degraded=was_degraded)
+        for notice in found:
+            self.notify(notice, app)
+
+    def forget(self, name: str) -> None:
+        self._statuses.pop(name, None)
+        self._degraded.discard(name)
+
+    def image_updated(self, update: ImageUpdate) -> None:
+        """Tell every app on the updated repository (and branch) that subscribed."""
+        want = comparable_url(update.repo_url)
+        for app in self.apps():
+            source = (app.get("spec") or {}).get("source") or {}
+            if comparable_url(str(source.get("repoURL", ""))) != want:
+                continue
+            message = (
+                f"{update.image} {update.old_tag or '?'} -> {update.tag} committed to "
+                f"{update.branch} as {update.sha[:12]} by ImagePolicy "
+                f"{update.namespace}/{update.policy}"
+            )
+            notice = model.Notice(
+                model.IMAGE_UPDATED,
+                str(app["metadata"]["name"]),
+                self.app_namespace,
+                message,
+                f"image:{update.sha}",
+                update.sha,
+                {"image": update.image, "tag": update.tag, "policy": update.policy},
+            )
+            self.notify(notice, app)
+
+    def notify(self, notice: model.Notice, app: Obj) -> None:
+        if not self._tasks:  # a follower keeps statuses current but the leader delivers
+            return
+        annotations = (app.get("metadata") or {}).get("annotations") or {}
+        for sub in model.subscriptions(annotations):
+            if sub.trigger != notice.trigger:
+                continue
+            for recipient in sub.recipients or ("",):
+                key = (notice.app, notice.trigger, f"{sub.service}/{recipient}", notice.key)
+                if key in self._seen:
+                    continue
+                self._seen[key] = None
+                if len(self._seen) > DEDUP_SIZE:
+                    self._seen.popitem(last=False)
+                self._put(_Item(notice, app, sub.service, recipient))
+
+    def _put(self, item: _Item) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.metrics.dropped += 1
+            log.warning(
+                "notification queue full; dropped %s for %s", item.notice.trigger, item.notice.app
+            )
+
+    # -- delivery -----------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._deliver(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notification delivery failed")
+
+    async def _deliver(self, item: _Item) -> None:
+        services = await self._load_services()
+        service = services.get(item.service)
+        if service is None:
+            await self._failed(
+                item, f"service {item.service!r} is not defined in ConfigMap {model.CONFIGMAP}"
+            )
+            return
+        assert self._client is not None
+        body = model.payload(item.notice, service, item.recipient)
+        headers = dict(service.headers)
+        if service.signing_secret:
+            headers[model.SIGNATURE_HEADER] = model.signature(service.signing_secret, body)
+        headers["X-Tether-Trigger"] = item.notice.trigger
+        result = await webhook.post(self._client, service.url, body, headers)
+        if result.ok:
+            self.metrics.sent += 1
+            trig = item.notice.trigger
+            self.metrics.by_trigger[trig] = self.metrics.by_trigger.get(trig, 0) + 1
+            return
+        if item.attempt < self.attempts:
+            self.metrics.retried += 1
+            delay = model.backoff(item.attempt, self.base_delay)
+            item.attempt += 1
+            loop = asyncio.get_running_loop()
+            timer: asyncio.TimerHandle | None = None
+
+            def again() -> None:
+                if timer is not None:
+                    self._timers.discard(timer)
+                self._put(item)
+
+            timer = loop.call_later(delay, again)
+            self._timers.add(timer)
+            return
+        await self._failed(
+            item,
+            f"{item.notice.trigger} to {item.service} failed after {item.attempt} attempts: "
+            f"{result.error}",
+        )
+
+    async def _failed(self, item: _Item, message: str) -> None:
+        self.metrics.failed += 1
+        log.warning("notification for %s: %s", item.notice.app, message)
+        try:
+            await events.record(self.kube, item.app, "NotificationFailed", message, warning=True)
+        except ApiError as exc:
+            log.warning("could not record NotificationFailed: %s", exc)
+
+    async def _load_services(self) -> dict[str, model.Service]:
+        now = time.monotonic()
+        if now - self._services[0] < SERVICES_TTL:
+            return self._services[1]
+        try:
+            cm = await self.kube.get_or_none("v1", "ConfigMap", model.CONFIGMAP, self.app_namespace)
+            secret = await self.kube.get_or_none("v1", "Secret", model.SECRET, self.app_namespace)
+        except ApiError:
+            return self._services[1]
+        data = {str(k): str(v) for k, v in ((cm or {}).get("data") or {}).items()}
+        services, problems = model.parse_services(data, _decoded(secret))
+        for problem in problems:
+            log.warning("notifications: %s", problem)
+        self._services = (now, services)
+        return services
+
+
+def _decoded(secret: Obj | None) -> dict[str, str]:
+    out = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        try:
+            out[str(key)] = base64.b64decode(str(value)).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+    return out
