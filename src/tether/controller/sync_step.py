@@ -213,9 +213,7 @@ class Syncer:
             await events.record(self.kube, p.app, "SyncFailed", message, warning=True)
             retry = p.spec.sync_policy.retry
             if retry and memory.attempts <= retry.limit:
-                base = appmodel.duration_seconds(retry.backoff.duration)
-                cap = appmodel.duration_seconds(retry.backoff.max_duration)
-                p.requeue_after = min(cap, base * retry.backoff.factor ** (memory.attempts - 1))
+                p.requeue_after = retry.delay(memory.attempts)
         self._clear_operation(p)
 
     async def _refused(

@@ -22,6 +22,7 @@ INSTANCE_LABEL = "app.tether.dev/instance"
 PAUSE_ANNOTATION = "tether.dev/auto-sync-paused"
 REFRESH_ANNOTATION = "tether.dev/refresh"
 FIELD_MANAGER = "tether"
+MAX_BACKOFF_SECONDS = 24 * 3600
 
 KNOWN_SYNC_OPTIONS = {
     "CreateNamespace": {"true", "false"},
@@ -131,13 +132,31 @@ class Automated(_Model):
 
 class Backoff(_Model):
     duration: str = "5s"
-    factor: int = 2
+    factor: int = Field(2, ge=1, le=10)
     max_duration: str = Field("3m", alias="maxDuration")
+
+    @field_validator("duration", "max_duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            seconds = duration_seconds(value)
+        except ValueError:
+            raise ValueError("must be a duration such as 5s, 3m or 1h") from None
+        if not 0 <= seconds <= MAX_BACKOFF_SECONDS:
+            raise ValueError(f"must be between 0s and {MAX_BACKOFF_SECONDS // 3600}h")
+        return value
 
 
 class Retry(_Model):
     limit: int = 5
     backoff: Backoff = Field(default_factory=lambda: Backoff.model_validate({}))
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after ``attempts`` failed syncs. The exponent is capped: after
+        enough failures ``factor ** n`` would no longer fit a float."""
+        base = duration_seconds(self.backoff.duration)
+        cap = duration_seconds(self.backoff.max_duration)
+        return min(cap, base * float(self.backoff.factor) ** min(max(attempts - 1, 0), 64))
 
 
 class SyncPolicy(_Model):

@@ -69,7 +69,8 @@ def controller_owner(obj: Obj) -> dict[str, Any] | None:
 def conditions(obj: Obj) -> dict[str, dict[str, Any]]:
     """Status conditions by type."""
     out: dict[str, dict[str, Any]] = {}
-    for cond in (obj.get("status") or {}).get("conditions") or []:
+    found = status_of(obj).get("conditions")
+    for cond in found if isinstance(found, list) else []:
         if isinstance(cond, dict) and "type" in cond:
             out[str(cond["type"])] = cond
     return out

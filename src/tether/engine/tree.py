@@ -137,7 +137,7 @@ def current_replicaset(deployment: Obj, replicasets: Sequence[Obj]) -> Obj | Non
 
     def rank(rs: Obj) -> int:
         value = revision_of(rs)
-        return int(value) if value.isdigit() else -1
+        return int(value) if value.isdecimal() else -1
 
     return max(replicasets, key=rank, default=None)
 

@@ -79,39 +79,45 @@ def parse(headers: Mapping[str, str], body: bytes, secret: str) -> Push | None:
     if not is_push:
         return None
     try:
-        payload: dict[str, Any] = json.loads(body)
-    except ValueError:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
         raise WebhookError(400, f"{provider} webhook body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, f"{provider} webhook body is not a JSON object")
     return Push(provider, _urls(provider, payload), _ref(payload))
 
 
+def _field(value: Any, key: str) -> Any:
+    """``value[key]`` when ``value`` is a mapping: a payload may have any shape."""
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _urls(provider: str, payload: dict[str, Any]) -> tuple[str, ...]:
-    found: list[str] = []
-    repo = payload.get("repository") or {}
+    found: list[Any] = []
+    repo = _field(payload, "repository")
     if provider in ("github", "gitea"):
-        found += [repo.get(k, "") for k in ("clone_url", "html_url", "ssh_url", "git_url")]
+        found += [_field(repo, k) for k in ("clone_url", "html_url", "ssh_url", "git_url")]
     elif provider == "gitlab":
-        project = payload.get("project") or {}
-        found += [project.get(k, "") for k in ("git_http_url", "git_ssh_url", "web_url")]
+        project = _field(payload, "project")
+        found += [_field(project, k) for k in ("git_http_url", "git_ssh_url", "web_url")]
     else:
-        links = repo.get("links") or {}
-        for clone in links.get("clone") or []:
-            found.append(clone.get("href", ""))
-        html = links.get("html") or links.get("self") or {}
-        if isinstance(html, dict):
-            found.append(html.get("href", ""))
-        elif isinstance(html, list):
-            found += [h.get("href", "") for h in html]
-    return tuple(u for u in found if u)
+        links = _field(repo, "links")
+        found += [_field(clone, "href") for clone in _list(_field(links, "clone"))]
+        html = _field(links, "html") or _field(links, "self")
+        found += [_field(h, "href") for h in (html if isinstance(html, list) else [html])]
+    return tuple(u for u in found if isinstance(u, str) and u)
 
 
 def _ref(payload: dict[str, Any]) -> str:
     if isinstance(payload.get("ref"), str):
         return str(payload["ref"])
-    changes = payload.get("changes") or []
-    if changes and isinstance(changes[0], dict):
-        return str((changes[0].get("ref") or {}).get("id", ""))
-    return ""
+    changes = _list(payload.get("changes"))
+    ref = _field(_field(changes[0], "ref") if changes else None, "id")
+    return ref if isinstance(ref, str) else ""
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -80,6 +80,8 @@ class _NodeBudget:
         if key in self._active:
             raise RenderError("YAML alias refers to itself (recursive structure)", self.file)
         size, height = 1, 1
+        if isinstance(node, yaml.MappingNode):
+            self._check_unique_keys(node)
         if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
             self._active.add(key)
             children: list[yaml.Node] = (
@@ -96,6 +98,23 @@ class _NodeBudget:
             self._active.discard(key)
         self._memo[key] = (size, height)
         return size, height
+
+    def _check_unique_keys(self, node: yaml.MappingNode) -> None:
+        """A key written twice: which value was meant cannot be known, so refuse the file
+        rather than let the last value win silently (Argo CD, Flux and kustomize refuse it too)."""
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key.start_mark.line + 1 if key.start_mark else 0
+            first = seen.get((key.tag, key.value))
+            if first is not None:
+                raise RenderError(
+                    f"invalid YAML: mapping key {key.value[:60]!r} already defined at line {first}",
+                    self.file,
+                    line,
+                )
+            seen[(key.tag, key.value)] = line
 
 
 def _yaml_documents(text: str, file: str) -> list[tuple[int, int, Any]]:
@@ -121,6 +140,14 @@ def _yaml_documents(text: str, file: str) -> list[tuple[int, int, Any]]:
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
         raise RenderError(f"invalid YAML: {problem}{column}", file=file, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise RenderError(
+            f"invalid YAML: {exc.reason} (character #x{exc.character:04x}), column {column}",
+            file=file,
+            line=line,
+        ) from None
     except yaml.YAMLError as exc:
         raise RenderError(f"invalid YAML: {type(exc).__name__}", file=file) from None
     finally:
@@ -133,9 +160,14 @@ def parse_documents(data: bytes | str, file: str) -> list[tuple[int, int, Any]]:
     limits.check_file_size(data, file)
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise RenderError("not UTF-8 text", file=file) from None
+    except UnicodeDecodeError as exc:
+        assert isinstance(data, bytes)
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RenderError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", file, line
+        ) from None
     if file.lower().endswith(".json"):
+        text = text.removeprefix("\ufeff")  # as YAML allows, and editors on Windows write
         if not text.strip():
             return []
         try:
@@ -158,7 +190,9 @@ def _check_object(obj: Any, file: str, where: str, line: int) -> Obj:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         raise RenderError(f"{where} ({obj['kind']}) has no metadata", file, line)
-    if not isinstance(meta.get("name"), str) or not meta["name"]:
+    generated = isinstance(meta.get("generateName"), str) and bool(meta["generateName"])
+    if (not isinstance(meta.get("name"), str) or not meta["name"]) and not generated:
+        # generateName is for hooks: the API server names each one a sync creates.
         raise RenderError(f"{where} ({obj['kind']}) has no metadata.name", file, line)
     if meta.get("namespace") is not None and not isinstance(meta["namespace"], str):
         raise RenderError(f"{where} has a metadata.namespace that is not a string", file, line)
@@ -198,6 +232,8 @@ def check_duplicates(objects: Iterable[tuple[str, Obj]]) -> None:
     seen: dict[ObjectKey, str] = {}
     for file, obj in objects:
         key = key_of(obj)
+        if not key.name:
+            continue  # generateName: each one a sync creates gets a name of its own
         if key in seen:
             group = f" ({key.group})" if key.group else ""
             where = f"{seen[key]} and {file}" if seen[key] != file else f"{file} (twice)"
