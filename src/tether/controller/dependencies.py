@@ -26,6 +26,8 @@ FinishOperation = Callable[[Pass, str, str], None]
 
 def ready(p: Pass, live: LiveCache, app_namespace: str, finish: FinishOperation) -> bool:
     """Whether this pass may sync; otherwise the conditions say why."""
+    if (p.status.get("operationState") or {}).get("phase") == dependencies.RUNNING:
+        return True  # a sync that started once its dependencies were ready finishes
     needs = dependencies.depends_on(p.app)
     apps = {
         str(o["metadata"]["name"]): o

@@ -23,6 +23,7 @@ from tether.engine.objects import annotations as annotations_of
 
 ANNOTATION = "tether.dev/depends-on"
 WAITING = "DependencyNotReady"
+RUNNING = "Running"  # operationState.phase of a sync that spans passes (waves, hooks)
 CYCLE = "DependencyCycle"
 # Conditions under which an app's Synced/Healthy status says nothing about its
 # current revision (it could not render, was refused, failed to sync, or waits).
@@ -80,6 +81,8 @@ def not_ready(name: str, app: Obj | None) -> str | None:
         return f"it has not been reconciled since its spec changed (generation {generation})"
     if app.get("operation"):
         return "a sync of it was requested and has not finished"
+    if (status.get("operationState") or {}).get("phase") == RUNNING:
+        return "a sync of it is running"
     for cond in status.get("conditions") or []:
         if cond.get("type") in BLOCKING_CONDITIONS:
             return f"it has {cond['type']}: {cond.get('message', '')}"

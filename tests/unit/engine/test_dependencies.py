@@ -53,12 +53,15 @@ def test_a_synced_and_healthy_dependency_is_ready() -> None:
 def test_each_reason_a_dependency_is_not_ready_is_named() -> None:
     deleting = app("db")
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    running = app("db")
+    running["status"]["operationState"] = {"phase": "Running", "message": "wave 1 of 2"}
     cases = {
         "it does not exist": None,
         "it is OutOfSync at 4f1c2a9b7e3d": app("db", sync="OutOfSync"),
         "it is Progressing at 4f1c2a9b7e3d": app("db", health="Progressing"),
         "not been reconciled since its spec changed": app("db", generation=3, observed=2),
         "a sync of it was requested": app("db", operation={"sync": {}}),
+        "a sync of it is running": running,
         "it has SyncError: boom": app(
             "db", conditions=[{"type": "SyncError", "status": "True", "message": "boom"}]
         ),
