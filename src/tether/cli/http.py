@@ -35,6 +35,7 @@ from tether.controller.registry.service import RegistryApi
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
 from tether.engine import webhook
+from tether.engine.images import webhook as image_webhook
 from tether.engine.redact import strip_userinfo
 
 log = logging.getLogger(__name__)
@@ -168,14 +169,18 @@ async def serve_http(
         api_docs=options.api_docs,
     )
 
-    @app.post("/api/webhook", tags=["webhook"])
-    async def git_webhook(request: Request) -> JSONResponse:
-        """Git push webhooks (GitHub, GitLab, Gitea, Bitbucket), verified by their secret."""
+    async def webhook_secret() -> str:
         secret = os.environ.get("TETHER_WEBHOOK_SECRET", "")
         if not secret:
             stored = await _secret_data(controller, WEBHOOK_SECRET)
             raw = ((stored or {}).get("data") or {}).get("secret", "")
             secret = base64.b64decode(raw).decode() if raw else ""
+        return secret
+
+    @app.post("/api/webhook", tags=["webhook"])
+    async def git_webhook(request: Request) -> JSONResponse:
+        """Git push webhooks (GitHub, GitLab, Gitea, Bitbucket), verified by their secret."""
+        secret = await webhook_secret()
         body = await request.body()
         try:
             push = webhook.parse(request.headers, body, secret)
@@ -189,6 +194,19 @@ async def serve_http(
         where = [strip_userinfo(u) for u in push.urls[:1]]
         log.info("%s push to %s refreshed %d apps", push.provider, where, len(refreshed))
         return JSONResponse({"refreshed": refreshed})
+
+    @app.post("/api/webhook/registry", tags=["webhook"])
+    async def registry_webhook(request: Request) -> JSONResponse:
+        """Registry push notifications: the image policies of the repository scan now."""
+        try:
+            pushed = image_webhook.parse(
+                request.headers, await request.body(), await webhook_secret()
+            )
+        except webhook.WebhookError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        for image in pushed:
+            controller.images.registry_push(image)
+        return JSONResponse({"scanning": pushed})
 
     # The UI's catch-all route must stay last.
     app.router.routes.sort(

@@ -123,7 +123,7 @@ class ImageAutomationReconciler:
 
     def registry_push(self, image: str) -> None:
         """A registry announced a push to ``image`` (``host/repo``): scan its policies now."""
-        self._pushed.add(image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image)
+        self._pushed.add(model.repository_key(image))
         self._wake.set()
 
     async def _run(self) -> None:
@@ -163,7 +163,7 @@ class ImageAutomationReconciler:
         spec = policy.get("spec") or {}
         if memory.generation != policy["metadata"].get("generation"):
             return True
-        if str(spec.get("image", "")) in pushed:
+        if model.repository_key(str(spec.get("image", ""))) in pushed:
             return True
         try:
             interval = parse_duration(spec.get("interval", "1m")).total_seconds()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
+from tether.engine.images import webhook
 from tether.engine.images.select import Tag, choose, render_message
-from tether.engine.images.spec import FilterTags, Ordering, SpecError, parse_spec
+from tether.engine.images.spec import FilterTags, Ordering, SpecError, parse_spec, repository_key
+from tether.engine.webhook import WebhookError
 
 
 def tags(*names: str) -> list[Tag]:
@@ -82,3 +85,34 @@ def test_spec_refuses_two_orderings_a_tag_in_the_image_and_a_bad_range() -> None
 def test_commit_message_template_fills_names_only() -> None:
     text = render_message("{image}:{tag} {unknown} {tag.__class__}", {"image": "a", "tag": "1"})
     assert text == "a:1 {unknown} {tag.__class__}"
+
+
+def test_registry_push_webhooks_name_the_repository_and_need_the_secret() -> None:
+    auth = {"Authorization": "Bearer s3cret"}
+    distribution = {
+        "events": [
+            {"action": "pull", "target": {"repository": "a"}, "request": {"host": "r:5000"}},
+            {"action": "push", "target": {"repository": "team/api"}, "request": {"host": "R:5000"}},
+        ]
+    }
+    assert webhook.parse(auth, json.dumps(distribution).encode(), "s3cret") == ["r:5000/team/api"]
+    harbor = {
+        "type": "PUSH_ARTIFACT",
+        "event_data": {"resources": [{"resource_url": "harbor.example.com/lib/api:1.0"}]},
+    }
+    assert webhook.parse(auth, json.dumps(harbor).encode(), "s3cret") == [
+        "harbor.example.com/lib/api"
+    ]
+    hub = {"push_data": {"tag": "1"}, "repository": {"repo_name": "nginx"}}
+    assert webhook.parse(auth, json.dumps(hub).encode(), "s3cret") == ["docker.io/library/nginx"]
+    with pytest.raises(WebhookError) as caught:
+        webhook.parse({"Authorization": "Bearer nope"}, b"{}", "s3cret")
+    assert caught.value.status == 401
+    with pytest.raises(WebhookError):
+        webhook.parse(auth, b"{}", "")
+
+
+def test_repository_keys_match_however_the_image_is_spelled() -> None:
+    assert repository_key("R.example.com:5000/team/api") == "r.example.com:5000/team/api"
+    assert repository_key("nginx") == repository_key("docker.io/library/nginx")
+    assert repository_key("team/api") == "docker.io/team/api"

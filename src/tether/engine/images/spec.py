@@ -193,6 +193,14 @@ class ImagePolicySpec(_Model):
         return self.image if "/" in self.image else f"library/{self.image}"
 
 
+def repository_key(image: str) -> str:
+    """``host/repository`` with the host lower-cased and Docker Hub's defaults filled in."""
+    first, slash, rest = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return f"{first.lower()}/{rest}"
+    return f"docker.io/{image if '/' in image else 'library/' + image}"
+
+
 def parse_spec(spec: dict[str, Any]) -> ImagePolicySpec:
     try:
         return ImagePolicySpec.model_validate(spec)
