@@ -42,6 +42,7 @@ from tether.engine.appsets import generators as gens
 from tether.engine.appsets import plan as planning
 from tether.engine.appsets import render, template
 from tether.engine.appsets import spec as model
+from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj, labels
 
 log = logging.getLogger(__name__)
@@ -265,12 +266,17 @@ class ApplicationSetReconciler:
                 "destination": {"namespace": "-"},
             }
         )
-        sha = await self.sources.resolve(probe, None, creds)
-        key = (git.cache_key(url), sha)
-        tree = self._trees.get(key)
-        if tree is None:
-            tree = await asyncio.to_thread(self.sources.repos.read_tree, url, sha, "", creds)
-            self._trees[key] = tree
+        try:
+            sha = await self.sources.resolve(probe, None, creds)
+            key = (git.cache_key(url), sha)
+            tree = self._trees.get(key)
+            if tree is None:
+                tree = await asyncio.to_thread(self.sources.repos.read_tree, url, sha, "", creds)
+                self._trees[key] = tree
+        except git.GitError as exc:
+            raise gens.GeneratorError(
+                f"spec.generators: cannot read {strip_userinfo(url)} at {revision!r}: {exc}"
+            ) from None
             while len(self._trees) > MAX_TREES:
                 self._trees.pop(next(iter(self._trees)))
         return tree

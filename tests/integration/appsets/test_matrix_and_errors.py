@@ -146,6 +146,31 @@ async def test_a_template_error_is_a_condition_naming_the_field_and_changes_noth
     assert message.startswith("spec.generators[0].matrix.generators[1].git.files")
     assert set(await sets.apps(name)) == want
 
+    # a revision that does not exist: the same, naming the repository and revision
+    await sets.patch(
+        name,
+        {
+            "spec": {
+                "generators": [
+                    {
+                        "git": {
+                            "repoURL": git_repo.git_url,
+                            "revision": "no-such-branch",
+                            "files": [{"path": "clusters/*/config.json"}],
+                        }
+                    }
+                ]
+            }
+        },
+    )
+    st = await sets.wait_status(
+        name,
+        lambda s: "no-such-branch" in condition(s, "ErrorOccurred").get("message", ""),
+        "unknown revision",
+    )
+    assert condition(st, "ErrorOccurred")["message"].startswith("spec.generators: cannot read ")
+    assert set(await sets.apps(name)) == want
+
 
 async def test_apps_are_generated_only_in_an_existing_project_that_allows_the_repository(
     git_repo: Any, sets: Sets, make_project: Projects
