@@ -33,6 +33,12 @@ def test_pipelines_and_functions() -> None:
     assert render_go("{{ .name | normalize }}", {"name": "My_App"}) == "my-app"
 
 
+def test_string_literals_keep_unicode_and_understand_escapes() -> None:
+    assert (
+        render_go('{{ default "café\\t\\"x\\"" .missing_ok }}', {"missing_ok": ""}) == 'café\t"x"'
+    )
+
+
 def test_trim_markers_remove_surrounding_whitespace() -> None:
     assert render_go("a  {{- .name -}}  b", PARAMS) == "aAlphab"
 

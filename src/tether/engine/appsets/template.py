@@ -45,6 +45,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break"}
 
 
@@ -162,7 +163,7 @@ def _command(command: list[tuple[str, str]], params: Params, piped: Any, action:
 def _operand(token: tuple[str, str], params: Params) -> Any:
     kind, value = token
     if kind == "string":
-        return bytes(value[1:-1], "utf-8").decode("unicode_escape")
+        return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), value[1:-1])
     if kind == "raw":
         return value[1:-1]
     if kind == "number":
