@@ -88,10 +88,11 @@ def render_directory(
         if is_jsonnet_file(rel):
             jsonnet.append(file)
             continue
+        # Name the file that takes the render over a limit: that is where to look.
         total += len(app_files[rel])
-        limits.check_rendered_size(total, app_path or ".")
+        limits.check_rendered_size(total, file)
         located.extend((file, obj) for obj in objects_from_file(app_files[rel], file))
-        limits.check_object_count(len(located), app_path or ".")
+        limits.check_object_count(len(located), file)
     located.extend(
         render_jsonnet(repo_files or _rooted(app_files, app_path), jsonnet, options.jsonnet)
     )
