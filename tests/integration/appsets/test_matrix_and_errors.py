@@ -8,7 +8,9 @@ from typing import Any
 
 from appsets_helpers import Sets, condition, configmap
 
-from fixtures.tether import Projects
+from fixtures.tether import APP_NS, Projects
+from tether.engine import application as appmodel
+from tether.engine.appsets import spec as setmodel
 
 
 def cluster_file(name: str, replicas: int) -> str:
@@ -200,3 +202,42 @@ async def test_apps_are_generated_only_in_an_existing_project_that_allows_the_re
         "refused: repository not allowed",
     )
     assert await sets.apps(name) == {} and await sets.apps(name2) == {}
+
+    # a set deployed by an app (its instance label) stays in that app's project
+    root = sets.name("root")
+    await sets.kube.create(
+        appmodel.new_application(
+            root,
+            APP_NS,
+            appmodel.parse_spec(
+                {
+                    "source": {"repoURL": git_repo.git_url, "path": "none"},
+                    "destination": {"namespace": root},
+                }
+            ),
+        )
+    )
+    try:
+        wide = await make_project.create()
+        child = matrix_set(git_repo.git_url, sets.prefix + "-c")
+        child["template"]["spec"]["project"] = wide
+        name3 = sets.name("child")
+        obj = setmodel.new_set(name3, APP_NS, child)
+        obj["metadata"]["labels"] = {appmodel.INSTANCE_LABEL: root}
+        await sets.kube.create(obj)
+        sets.created.append(name3)
+        st = await sets.wait_status(
+            name3,
+            lambda s: (
+                "may only generate apps in that project"
+                in condition(s, "ErrorOccurred").get("message", "")
+            ),
+            "refused: another project than its app's",
+        )
+        assert (
+            f"deployed by application {root} (project 'default')"
+            in (condition(st, "ErrorOccurred")["message"])
+        )
+        assert await sets.apps(name3) == {}
+    finally:
+        await sets.kube.delete(appmodel.API_VERSION, appmodel.KIND, root, APP_NS)
