@@ -47,3 +47,9 @@ def admit_children(p: Pass, live: LiveCache, app_namespace: str) -> None:
             "app may render Applications only where its project lists the app namespace as a "
             "destination and names Application in namespaceResourceWhitelist)",
         )
+    # A project that may not create Applications at all is refused later, with every
+    # other kind it does not whitelist; this names only the project a child escapes to.
+    may_create = not projects.check_objects(p.project, [key_of(o) for o in rendered])
+    outside = children.project_refusal(p.project, rendered) if may_create else None
+    if outside is not None:
+        raise Stop(project_step.CONDITION, outside)

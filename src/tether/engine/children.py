@@ -20,10 +20,11 @@ Two rules keep a tree of apps a tree:
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tether.engine import application, plan
+from tether.engine import application, plan, projects
 from tether.engine.objects import Obj, key_of, labels, meta
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
@@ -159,6 +160,28 @@ def guard(
     return (
         f"nothing applied: {'; '.join(problems)}; an app may not manage itself or an app "
         "that deploys it"
+    )
+
+
+def project_refusal(project: projects.Project, desired: Iterable[Obj]) -> str | None:
+    """Why the rendered Applications may not be created (one names a project this app's
+    project does not delegate to), or None. Without this, rendering an Application would
+    be a way out of the project: a child in a wider project reaches what its parent may not.
+    """
+    allowed = [project.name, *project.spec.child_projects]
+    outside = []
+    for obj in applications(desired):
+        named = str((obj.get("spec") or {}).get("project") or "default")
+        if not any(fnmatch.fnmatchcase(named, glob) for glob in allowed):
+            outside.append(f"Application/{key_of(obj).name} names project {named!r}")
+    if not outside:
+        return None
+    return (
+        f"nothing applied: {'; '.join(outside[:5])}"
+        + (f" (and {len(outside) - 5} more)" if len(outside) > 5 else "")
+        + f"; project {project.name} lets the apps it renders name only "
+        + ", ".join(repr(a) for a in allowed)
+        + " (spec.childProjects)"
     )
 
 

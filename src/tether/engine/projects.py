@@ -155,6 +155,9 @@ class ProjectSpec(_Model):
     destination_service_accounts: list[DestinationServiceAccount] = Field(
         default_factory=list, alias="destinationServiceAccounts"
     )
+    # Projects the Applications this project's apps render (app of apps) may
+    # name, as globs; empty means only this project itself.
+    child_projects: list[str] = Field(default_factory=list, alias="childProjects")
 
 
 class ProjectError(ValueError):
@@ -263,11 +266,12 @@ def destination_allowed(project: Project, server: str, namespace: str, app_names
 def check_app(project: Project, spec: ApplicationSpec, app_namespace: str) -> list[str]:
     """What in the app itself the project forbids (before Git is even read)."""
     problems = []
-    if not repo_allowed(project, spec.source.repo_url):
-        problems.append(
-            f"source repository {strip_userinfo(spec.source.repo_url)} is not allowed by project "
-            f"{project.name} (sourceRepos: {', '.join(project.spec.source_repos) or 'none'})"
-        )
+    for source in spec.all_sources:
+        if not repo_allowed(project, source.repo_url):
+            problems.append(
+                f"source repository {strip_userinfo(source.repo_url)} is not allowed by project "
+                f"{project.name} (sourceRepos: {', '.join(project.spec.source_repos) or 'none'})"
+            )
     dest = spec.destination
     if not destination_allowed(project, dest.server, dest.namespace, app_namespace):
         allowed = ", ".join(

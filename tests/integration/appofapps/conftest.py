@@ -21,8 +21,10 @@ async def tree(kube: KubeClient) -> AsyncIterator[Tree]:
 @pytest.fixture
 async def platform_project(make_project: Projects) -> str:
     """A project that may render Applications: it names Argo CD's Application kind and
-    lists the app namespace as a destination (the permission to create apps)."""
+    lists the app namespace as a destination (the permission to create apps), and lets
+    the apps it renders name the default project."""
     return await make_project.create(
+        childProjects=["default"],
         namespaceResourceWhitelist=[{"group": "argoproj.io", "kind": "Application"}],
         destinations=[
             {"server": "*", "namespace": APP_NS},

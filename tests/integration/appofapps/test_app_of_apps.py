@@ -227,3 +227,38 @@ async def test_a_root_whose_project_lacks_the_app_namespace_is_refused_and_creat
     assert f"Application/{child}" in message
     assert f"app namespace {APP_NS!r}, which is not a destination of project" in message
     assert await tree.app(child) is None
+
+
+async def test_a_child_naming_a_project_its_root_does_not_delegate_to_is_refused(
+    tree: Tree,
+    git_repo: Any,
+    apps: Apps,
+    platform_project: str,
+    make_project: Projects,
+    controller: Controller,
+) -> None:
+    wider = await make_project.create(
+        clusterResourceWhitelist=[{"group": "*", "kind": "*"}],
+        destinations=[{"server": "*", "namespace": "*"}],
+    )
+    child = tree.name("escape")
+    git_repo.commit(
+        {
+            f"root/{child}.yaml": yaml.safe_dump(
+                argo_application(
+                    child,
+                    repo_url=git_repo.git_url,
+                    path="apps",
+                    dest=tree.namespace("e"),
+                    project=wider,
+                )
+            )
+        }
+    )
+    root = await tree.create_root(root_manifest(tree, git_repo.git_url, "root", platform_project))
+
+    st = await apps.wait(root, lambda s: condition(s, "ProjectDenied") is not None, "denied")
+    message = condition(st, "ProjectDenied")["message"]  # type: ignore[index]
+    assert f"Application/{child} names project {wider!r}" in message
+    assert "childProjects" in message
+    assert await tree.app(child) is None

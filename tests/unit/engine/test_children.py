@@ -172,3 +172,29 @@ def test_a_project_whitelisting_either_group_allows_child_applications() -> None
         assert projects.check_objects(project, [child]) == [], group
     closed = projects.parse(projects.new_project("team", "tether", {}))
     assert "steers the CD system itself" in projects.check_objects(closed, [child])[0]
+
+
+def _in_project(name: str, project: str | None) -> dict[str, Any]:
+    app = _app(name)
+    app["spec"] = {"project": project} if project else {}
+    return app
+
+
+def test_children_may_name_only_their_roots_project_unless_it_delegates() -> None:
+    own = projects.parse(projects.new_project("platform", "tether", {}))
+    assert children.project_refusal(own, [_in_project("a", "platform")]) is None
+    refusal = children.project_refusal(own, [_in_project("b", None), _in_project("c", "admin")])
+    assert refusal is not None
+    assert "Application/b names project 'default'" in refusal
+    assert "Application/c names project 'admin'" in refusal
+    assert refusal.startswith("nothing applied")
+
+
+def test_a_project_delegates_to_child_projects_by_glob() -> None:
+    delegating = projects.parse(
+        projects.new_project("platform", "tether", {"childProjects": ["team-*", "default"]})
+    )
+    ok = [_in_project("a", "team-pay"), _in_project("b", None)]
+    assert children.project_refusal(delegating, ok) is None
+    refusal = children.project_refusal(delegating, [_in_project("c", "admin")])
+    assert refusal is not None and "'team-*'" in refusal
