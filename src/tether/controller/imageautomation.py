@@ -23,8 +23,6 @@ listeners (notifications) hear of it.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import time
@@ -37,8 +35,7 @@ from tether.adapters import git
 from tether.adapters.git.writeback import GitWriter, WriteResult
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
-from tether.adapters.registry import tags as registry_tags
-from tether.adapters.registry.providers import EcrProvider
+from tether.controller.imagetags import PolicyRegistry, ScanError
 from tether.controller.projects import ProjectSource
 from tether.engine import projects
 from tether.engine.images import markers, plan, select
@@ -51,13 +48,6 @@ log = logging.getLogger(__name__)
 COMPONENT = "tether-image-automation"
 MAX_DIFF = 20_000
 Credentials = Callable[[str, str], Awaitable[git.GitCredentials | None]]
-
-
-class ScanError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -99,6 +89,7 @@ class ImageAutomationReconciler:
         self.app_namespace = app_namespace
         self.poll_interval = poll_interval
         self.writer = GitWriter(workdir)
+        self.registry = PolicyRegistry(kube)
         self.credentials = credentials
         self.projects = projects
         self.on_commit = on_commit
@@ -213,7 +204,7 @@ class ImageAutomationReconciler:
         key = (spec.host, spec.repository)
         listings = {} if listings is None else listings
         if key not in listings:
-            listings[key] = asyncio.ensure_future(self._list(spec, namespace))
+            listings[key] = asyncio.ensure_future(self.registry.tags(spec, namespace))
         tags = await listings[key]
         choice = select.choose(tags, spec.filter_tags, spec.policy)
         status: dict[str, Any] = {
@@ -228,7 +219,7 @@ class ImageAutomationReconciler:
         tag = choice.tag
         digest = tag.digest
         if spec.digest_pinning and not digest:
-            digest = await self._digest(spec, namespace, tag.name)
+            digest = await self.registry.digest(spec, namespace, tag.name)
         target = markers.Target(namespace, name, spec.image, tag.name, digest, spec.digest_pinning)
         status.update(latestTag=tag.name, latestImage=target.value())
         if digest:
@@ -268,70 +259,6 @@ class ImageAutomationReconciler:
             message = f"dry run: {len(result.edits)} file(s) would change for {target.value()}"
         await self._status(policy, status, "True", "Succeeded", message)
         return result
-
-    # -- registry -----------------------------------------------------------
-    async def _secret(self, namespace: str, name: str) -> dict[str, str]:
-        secret = await self.kube.get_or_none("v1", "Secret", name, namespace)
-        if secret is None:
-            raise ScanError("SecretNotFound", f"Secret {namespace}/{name} not found")
-        out = {}
-        for key, value in (secret.get("data") or {}).items():
-            try:
-                out[str(key)] = base64.b64decode(str(value)).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                continue
-        return out
-
-    async def _registry_creds(
-        self, spec: model.ImagePolicySpec, namespace: str
-    ) -> tuple[str, str] | None:
-        if spec.secret_ref is None:
-            return None
-        data = await self._secret(namespace, spec.secret_ref.name)
-        try:
-            return registry_tags.creds_from_secret(data, spec.host)
-        except registry_tags.TagListError as exc:
-            raise ScanError(exc.reason, exc.message) from None
-
-    async def _list(self, spec: model.ImagePolicySpec, namespace: str) -> list[select.Tag]:
-        try:
-            if spec.ecr is not None:
-                provider = await self._ecr(spec, namespace)
-                return await asyncio.to_thread(
-                    registry_tags.list_ecr_tags,
-                    provider,
-                    spec.host,
-                    spec.repository,
-                    spec.ecr.registry_id,
-                )
-            creds = await self._registry_creds(spec, namespace)
-            return await asyncio.to_thread(
-                registry_tags.list_tags, spec.host, spec.repository, creds
-            )
-        except registry_tags.TagListError as exc:
-            raise ScanError(exc.reason, exc.message) from None
-
-    async def _ecr(self, spec: model.ImagePolicySpec, namespace: str) -> EcrProvider:
-        assert spec.ecr is not None
-        keys: dict[str, str] = {}
-        if spec.ecr.credentials_secret_ref is not None:
-            keys = await self._secret(namespace, spec.ecr.credentials_secret_ref.name)
-        return EcrProvider(
-            spec.ecr.region,
-            endpoint_url=spec.ecr.endpoint_url,
-            access_key_id=keys.get("AWS_ACCESS_KEY_ID"),
-            secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY"),
-            session_token=keys.get("AWS_SESSION_TOKEN"),
-        )
-
-    async def _digest(self, spec: model.ImagePolicySpec, namespace: str, tag: str) -> str:
-        creds = await self._registry_creds(spec, namespace)
-        try:
-            return await asyncio.to_thread(
-                registry_tags.tag_digest, spec.host, spec.repository, tag, creds
-            )
-        except registry_tags.TagListError as exc:
-            raise ScanError(exc.reason, exc.message) from None
 
     # -- results ------------------------------------------------------------
     async def _committed(

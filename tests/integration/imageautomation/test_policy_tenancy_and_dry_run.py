@@ -93,3 +93,47 @@ async def test_dry_run_puts_the_diff_in_status_and_commits_nothing(
     assert f"-image: {image}:1.0.0 #" in status["dryRunDiff"]
     assert f"+image: {image}:1.3.0 #" in status["dryRunDiff"]
     assert git_repo.head() == before
+
+
+async def test_the_login_of_a_registry_credential_is_used(
+    git_repo: Any,
+    controller: Controller,
+    policies: Any,
+    registry_server: RegistryServer,
+    repository: str,
+    push_tag: Callable[[str, str], None],
+) -> None:
+    user, password = registry_server.add_user(f"images-{repository.rsplit('-', 1)[-1]}")
+    login = await policies.secret({"username": user, "password": password})
+    credential = f"images-{repository.rsplit('-', 1)[-1]}"
+    await policies.kube.create(
+        {
+            "apiVersion": "tether.dev/v1alpha1",
+            "kind": "RegistryCredential",
+            "metadata": {"name": credential},
+            "spec": {
+                "registry": registry_server.host,
+                "provider": {"type": "basic", "basic": {"secretRef": {"name": login}}},
+                "secretName": f"pull-{credential}",
+                "namespaces": {"names": ["tether"]},
+            },
+        }
+    )
+    try:
+        image = f"{registry_server.host}/{repository}"
+        git_repo.commit({"app.yaml": MARKED.format(image=image, policy="via-regcred")})
+        push_tag(repository, "1.4.0")
+        await policies.create(
+            {
+                "image": image,
+                "registryCredential": credential,
+                "interval": "1s",
+                "policy": {"semver": {"range": "1.x"}},
+                "writeBack": {"repoURL": git_repo.git_url},
+            },
+            name="via-regcred",
+        )
+        status = await ready(policies, "via-regcred", "Succeeded")
+        assert status["latestTag"] == "1.4.0"
+    finally:
+        await policies.kube.delete("tether.dev/v1alpha1", "RegistryCredential", credential)

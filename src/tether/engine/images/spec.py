@@ -161,6 +161,7 @@ class ImagePolicySpec(_Model):
     project: str = "default"
     image: str = Field(min_length=1, max_length=500)
     secret_ref: LocalRef | None = None
+    registry_credential: str | None = Field(default=None, min_length=1, max_length=253)
     ecr: Ecr | None = None
     interval: Duration = DEFAULT_INTERVAL
     filter_tags: FilterTags | None = None
@@ -176,6 +177,12 @@ class ImagePolicySpec(_Model):
         if "@" in value or ":" in last:
             raise ValueError("image is a repository without tag or digest, e.g. host/team/api")
         return value
+
+    @model_validator(mode="after")
+    def _one_login(self) -> ImagePolicySpec:
+        if self.secret_ref is not None and self.registry_credential is not None:
+            raise ValueError("set secretRef or registryCredential, not both")
+        return self
 
     @property
     def host(self) -> str:
