@@ -23,11 +23,13 @@ import binascii
 import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.notify import webhook
@@ -49,6 +51,7 @@ class NotifierMetrics:
     failed: int = 0
     retried: int = 0
     dropped: int = 0
+    rate_limited: int = 0
     by_trigger: dict[str, int] = field(default_factory=dict)
 
 
@@ -75,6 +78,7 @@ class Notifier:
         attempts: int = 4,
         base_delay: float = 1.0,
         timeout: float = 5.0,
+        per_minute: int = 60,
     ) -> None:
         self.kube = kube
         self.app_namespace = app_namespace
@@ -82,6 +86,8 @@ class Notifier:
         self.attempts = attempts
         self.base_delay = base_delay
         self.timeout = timeout
+        self.per_minute = per_minute
+        self._recent: dict[str, deque[float]] = {}
         self.workers = workers
         self.metrics = NotifierMetrics()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
@@ -208,6 +214,12 @@ class Notifier:
                 item, f"service {item.service!r} is not defined in ConfigMap {model.CONFIGMAP}"
             )
             return
+        if item.attempt == 1 and not self._allowed(item.service):
+            self.metrics.rate_limited += 1
+            log.warning(
+                "notifications to %s over %d a minute; dropped", item.service, self.per_minute
+            )
+            return
         assert self._client is not None
         body = model.payload(item.notice, service, item.recipient)
         headers = dict(service.headers)
@@ -240,6 +252,17 @@ class Notifier:
             f"{item.notice.trigger} to {item.service} failed after {item.attempt} attempts: "
             f"{result.error}",
         )
+
+    def _allowed(self, service: str) -> bool:
+        """At most ``per_minute`` first attempts per service in any 60 s (a storm guard)."""
+        now = time.monotonic()
+        recent = self._recent.setdefault(service, deque())
+        while recent and now - recent[0] > 60:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            return False
+        recent.append(now)
+        return True
 
     async def _failed(self, item: _Item, message: str) -> None:
         self.metrics.failed += 1
@@ -274,3 +297,25 @@ def _decoded(secret: Obj | None) -> dict[str, str]:
         except (binascii.Error, UnicodeDecodeError):
             continue
     return out
+
+
+class NotifierCollector(Collector):
+    """``tether_notifications_total{result}`` for /metrics."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        m = self.notifier.metrics
+        family = CounterMetricFamily(
+            "tether_notifications", "Notifications by result", labels=["result"]
+        )
+        for result, value in (
+            ("sent", m.sent),
+            ("failed", m.failed),
+            ("retried", m.retried),
+            ("dropped", m.dropped),
+            ("rate_limited", m.rate_limited),
+        ):
+            family.add_metric([result], value)
+        yield family

@@ -15,7 +15,9 @@ namespace, as in ``argocd-notifications-cm``::
     service.slack: |
       url: $slack-url                 # an incoming-webhook URL, kept in the Secret
 
-A webhook's body is the notice as JSON, signed with HMAC-SHA256 of the body
+``service.teams`` and ``service.googlechat`` (or ``.<name>``) get a
+Microsoft Teams MessageCard and a Google Chat message. A webhook's body is
+the notice as JSON, signed with HMAC-SHA256 of the body
 in ``X-Tether-Signature-256: sha256=<hex>`` (GitHub's scheme) when a signing
 secret is set. Slack gets an incoming-webhook payload (``text`` and one
 attachment), which Mattermost and Rocket.Chat accept too.
@@ -90,7 +92,7 @@ class Subscription:
 @dataclass(frozen=True)
 class Service:
     name: str
-    kind: str  # "webhook" or "slack"
+    kind: str  # "webhook", "slack", "teams" or "googlechat"
     url: str = field(repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     signing_secret: str = field(default="", repr=False)
@@ -138,7 +140,9 @@ def parse_services(
     services: dict[str, Service] = {}
     problems: list[str] = []
     for key, raw in sorted(data.items()):
-        match = re.fullmatch(r"service\.(webhook|slack)(?:\.([A-Za-z0-9_-]+))?", key)
+        match = re.fullmatch(
+            r"service\.(webhook|slack|teams|googlechat)(?:\.([A-Za-z0-9_-]+))?", key
+        )
         if match is None:
             continue
         kind, name = match.group(1), match.group(2) or match.group(1)
@@ -252,6 +256,26 @@ def payload(notice: Notice, service: Service, recipient: str = "") -> bytes:
         }
         if recipient:
             body["channel"] = recipient
+    elif service.kind == "teams":
+        body = {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": title,
+            "title": title,
+            "text": notice.message,
+            "themeColor": _COLOURS.get(notice.trigger, "#cccccc").lstrip("#"),
+            "sections": [
+                {
+                    "facts": [
+                        {"name": k, "value": v}
+                        for k, v in {"revision": notice.revision, **notice.details}.items()
+                        if v
+                    ]
+                }
+            ],
+        }
+    elif service.kind == "googlechat":
+        body = {"text": f"*{title}*\n{notice.message}"}
     else:
         body = {
             "trigger": notice.trigger,

@@ -104,3 +104,20 @@ def test_payloads_and_signatures() -> None:
     assert slack["text"] == "api: sync failed: apply refused"
     assert slack["attachments"][0]["color"] == "#e96d76"
     assert [n.backoff(i, 1.0, 5.0) for i in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+
+
+def test_teams_and_google_chat_payloads() -> None:
+    notice = n.Notice(n.HEALTH_DEGRADED, "api", "tether", "deadline exceeded", "k", "abc")
+    services, _ = n.parse_services(
+        {
+            "service.teams": "url: https://t.example.com/x",
+            "service.googlechat.dev": "url: https://c/x",
+        },
+        {},
+    )
+    teams = json.loads(n.payload(notice, services["teams"]))
+    assert teams["@type"] == "MessageCard"
+    assert teams["themeColor"] == "e96d76"
+    assert teams["sections"][0]["facts"] == [{"name": "revision", "value": "abc"}]
+    chat = json.loads(n.payload(notice, services["dev"]))
+    assert chat == {"text": "*api: health degraded*\ndeadline exceeded"}
