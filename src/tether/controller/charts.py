@@ -34,6 +34,7 @@ from tether.adapters.kube import KubeClient
 from tether.adapters.registry._http import best_auth_key
 from tether.adapters.render.helm import render_helm
 from tether.adapters.render.source import parse_source
+from tether.controller import ref_values
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import GitCredentials, strip_userinfo
 from tether.engine.objects import Obj
@@ -128,6 +129,7 @@ class ChartSources:
         *,
         app_name: str,
         helm_path: str | None,
+        refs: ref_values.RefFiles | None = None,
     ) -> list[Obj]:
         """``helm template`` of the chart version (offline), dependencies filled in."""
         chart = self.fetch(spec, version, auth)
@@ -135,7 +137,10 @@ class ChartSources:
         helm: dict[str, Any] = {}
         if spec.source.helm is not None:
             helm = spec.source.helm.model_dump(by_alias=True, exclude_none=True)
-        options = parse_source({"path": chart.root, "helm": helm}).helm
+        source: dict[str, Any] = {"path": chart.root, "helm": helm}
+        if ref_values.uses_refs(source):
+            source, files, _ = ref_values.inject(source, files, chart.root, refs or {})
+        options = parse_source(source).helm
         return render_helm(
             files,
             chart.root,

@@ -38,8 +38,10 @@ from typing import Any, TypeVar
 from tether.adapters import charts, git
 from tether.adapters.render import RenderCache, describe
 from tether.adapters.render.jsonnet import is_jsonnet_file
+from tether.controller import ref_values
 from tether.controller.charts import ChartSources
 from tether.controller.charts import missing_dependencies as charts_missing
+from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj
@@ -107,6 +109,7 @@ class Sources:
         self._memo: dict[str, _Memo] = {}
         self._lock = threading.Lock()
         self.charts = ChartSources(charts.ChartFetcher(repos.cache_dir.parent / "charts"))
+        self.multi = MultiSources(self)
 
     async def resolve(
         self,
@@ -121,6 +124,8 @@ class Sources:
         ``fresh`` narrows that to FRESH_WINDOW seconds, so a burst of new apps
         or requested syncs on one repository still costs a single listing.
         """
+        if len(spec.sources) > 1:
+            return await self.multi.resolve(spec, revision, fresh=fresh)
         self.stats.resolves += 1
         url = spec.source.repo_url
         max_age = FRESH_WINDOW if fresh else self.max_age
@@ -190,14 +195,26 @@ class Sources:
         credentials: git.GitCredentials | None,
         *,
         app_name: str,
+        refs: ref_values.RefFiles | None = None,
     ) -> RenderResult:
-        """Git work (what changed, the files) in the Git pool, the render in the render pool."""
+        """Git work (what changed, the files) in the Git pool, the render in the render pool.
+
+        ``refs`` are the files of the other sources' ``ref``s (multi-source apps),
+        for ``$ref/...`` value files.
+        """
+        if len(spec.sources) > 1:
+            return await self.multi.render(app_key, spec, sha, app_name=app_name)
         url = spec.source.repo_url
         source: dict[str, Any] = spec.source.model_dump(by_alias=True, exclude_none=True)
-        options = repr(sorted(source.items()))
+        refs_digest = ""
+        if ref_values.uses_refs(source):
+            refs_digest = ref_values.inject(source, {}, "", refs or {})[2]
+        options = repr(sorted(source.items())) + refs_digest
         memo = self._memo.get(app_key)
         if spec.source.is_chart:
-            return await self._render_chart(app_key, spec, sha, credentials, options, app_name)
+            return await self._render_chart(
+                app_key, spec, sha, credentials, options, app_name, refs
+            )
         self.check_url(url)
         if memo and memo.options == options:
             if memo.sha == sha:
@@ -220,13 +237,16 @@ class Sources:
                 f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
             )
         files = await self._with_chart_dependencies(spec, files)
+        if refs_digest:
+            chart_path = "" if spec.source.path in ("", ".") else spec.source.path.strip("/")
+            source, files, _ = ref_values.inject(source, files, chart_path, refs or {})
         self.stats.renders += 1
         objects = await self._in(
             self._render_pool,
             functools.partial(
                 self.renders.render,
                 url,
-                sha,
+                f"{sha}+{refs_digest}" if refs_digest else sha,
                 files,
                 source,
                 app_name=app_name,
@@ -247,6 +267,7 @@ class Sources:
         credentials: git.GitCredentials | None,
         options: str,
         app_name: str,
+        refs: ref_values.RefFiles | None,
     ) -> RenderResult:
         memo = self._memo.get(app_key)
         if memo and memo.options == options and memo.sha == version:
@@ -265,6 +286,7 @@ class Sources:
                 auth,
                 app_name=app_name,
                 helm_path=self.helm_path,
+                refs=refs,
             ),
         )
         with self._lock:
@@ -302,6 +324,19 @@ class Sources:
                 self._trees.popitem(last=False)
         return files
 
+    def git_credentials(self, url: str, project: str) -> git.GitCredentials | None:
+        """Credentials of another source of a multi-source app, from the same Secrets."""
+        secrets = self.charts.repository_secrets
+        return git.credentials_for(url, secrets(), project) if secrets is not None else None
+
+    async def files_at(
+        self, url: str, sha: str, credentials: git.GitCredentials | None
+    ) -> dict[str, bytes]:
+        """A repository's files at one commit (for ``ref`` sources)."""
+        self.check_url(url)
+        async with self._gate(url):
+            return await self._in(self._git_pool, self._files, url, sha, credentials)
+
     def announce_push(self, url: str) -> None:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
         self.repos.forget_heads(url)
@@ -311,7 +346,8 @@ class Sources:
             self._resolved.pop(memo_key, None)
 
     def forget(self, app_key: str) -> None:
-        self._memo.pop(app_key, None)
+        for key in [k for k in self._memo if k == app_key or k.startswith(app_key + "#")]:
+            self._memo.pop(key, None)
 
     async def commit_subject(
         self, url: str, sha: str, credentials: git.GitCredentials | None
@@ -319,6 +355,8 @@ class Sources:
         chart = self.charts.message(url, sha)
         if chart is not None:
             return chart
+        if MULTI_SEPARATOR in sha:
+            return self.multi.message(sha)
         try:
             self.check_url(url)
             async with self._gate(url):

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 GROUP = "tether.dev"
 VERSION = "v1alpha1"
@@ -88,6 +95,7 @@ class Source(_Model):
     target_revision: str = Field("HEAD", alias="targetRevision")
     path: str = "."
     chart: str | None = Field(None, min_length=1)
+    ref: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
     directory: DirectorySource | None = None
     kustomize: KustomizeSource | None = None
     helm: HelmSource | None = None
@@ -110,6 +118,11 @@ class Source(_Model):
     def is_chart(self) -> bool:
         """A chart from a Helm chart repository (HTTP index or OCI), not a Git path."""
         return self.chart is not None
+
+    @property
+    def renders(self) -> bool:
+        """A ``ref`` source without its own ``path`` only lends files to the others."""
+        return self.ref is None or self.is_chart or "path" in self.model_fields_set
 
 
 class Destination(_Model):
@@ -195,6 +208,7 @@ class Dependency(_Model):
 
 class ApplicationSpec(_Model):
     source: Source
+    sources: list[Source] = Field(default_factory=list)
     destination: Destination
     sync_policy: SyncPolicy = Field(
         default_factory=lambda: SyncPolicy.model_validate({}), alias="syncPolicy"
@@ -205,6 +219,24 @@ class ApplicationSpec(_Model):
     revision_history_limit: int = Field(10, alias="revisionHistoryLimit", ge=1, le=100)
     project: str = "default"
     depends_on: list[Dependency] = Field(default_factory=list, alias="dependsOn")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_of_sources(cls, data: Any) -> Any:
+        """With ``sources`` (Argo CD's multi-source shape), ``source`` is the first of them,
+        so everything that reads one repository (credentials, projects) sees it."""
+        if not isinstance(data, dict) or not data.get("sources"):
+            return data
+        sources = data["sources"]
+        if not isinstance(sources, list) or not isinstance(sources[0], dict):
+            return data
+        if data.get("source") not in (None, sources[0]):
+            raise ValueError("spec.source and spec.sources are both set, and differ: keep one")
+        return {**data, "source": sources[0]}
+
+    @property
+    def all_sources(self) -> list[Source]:
+        return self.sources or [self.source]
 
 
 class SpecError(ValueError):
@@ -232,16 +264,32 @@ def new_application(name: str, namespace: str, spec: ApplicationSpec) -> dict[st
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": name, "namespace": namespace},
-        "spec": spec.model_dump(by_alias=True, exclude_defaults=True, mode="json")
-        | {
-            "source": spec.source.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "destination": spec.destination.model_dump(by_alias=True, mode="json"),
-        },
+        "spec": spec.model_dump(
+            by_alias=True, exclude_defaults=True, exclude={"source", "sources"}, mode="json"
+        )
+        | _sources_of(spec)
+        | {"destination": spec.destination.model_dump(by_alias=True, mode="json")},
     }
+
+
+def _sources_of(spec: ApplicationSpec) -> dict[str, Any]:
+    def dump(source: Source) -> dict[str, Any]:
+        return source.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    if spec.sources:
+        # Unset fields stay unset: a ref source's missing path means "do not render it".
+        return {
+            "sources": [
+                s.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
+                for s in spec.sources
+            ]
+        }
+    return {"source": dump(spec.source)}
 
 
 ARGO_SUPPORTED_SPEC = {
     "source",
+    "sources",
     "destination",
     "syncPolicy",
     "ignoreDifferences",
@@ -253,6 +301,7 @@ ARGO_SUPPORTED_SOURCE = {
     "targetRevision",
     "path",
     "chart",
+    "ref",
     "directory",
     "kustomize",
     "helm",
@@ -265,6 +314,9 @@ def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
     unsupported = [f"spec.{k}" for k in spec if k not in ARGO_SUPPORTED_SPEC]
     source = dict(spec.get("source") or {})
     unsupported += [f"spec.source.{k}" for k in source if k not in ARGO_SUPPORTED_SOURCE]
+    for number, item in enumerate(spec.get("sources") or []):
+        extra = [k for k in dict(item or {}) if k not in ARGO_SUPPORTED_SOURCE]
+        unsupported += [f"spec.sources[{number}].{k}" for k in extra]
     dest = dict(spec.get("destination") or {})
     if dest.get("name") and dest["name"] != "in-cluster":
         unsupported.append("spec.destination.name (only in-cluster)")
