@@ -225,6 +225,12 @@ class ImageAutomationReconciler:
         if digest:
             status["latestDigest"] = digest
         creds = await self.credentials(wb.repo_url, spec.project)
+        signing_key = None
+        if wb.commit.signing_key_secret_ref is not None:
+            ref = wb.commit.signing_key_secret_ref.name
+            signing_key = (await self.registry.secret(namespace, ref)).get("signingKey")
+            if not signing_key:
+                raise ScanError("BadSecret", f"Secret {namespace}/{ref} has no key signingKey")
         old_status = policy.get("status") or {}
         try:
             result = await asyncio.to_thread(
@@ -238,6 +244,7 @@ class ImageAutomationReconciler:
                 paths=plan.paths(spec),
                 credentials=creds,
                 dry_run=wb.dry_run,
+                signing_key=signing_key,
             )
         except markers.MarkerError as exc:
             raise ScanError("WriteBackFailed", str(exc)) from None

@@ -37,7 +37,8 @@ class PolicyRegistry:
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
 
-    async def _secret(self, namespace: str, name: str) -> dict[str, str]:
+    async def secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The decoded data of a Secret in ``namespace`` (the policy's own)."""
         secret = await self.kube.get_or_none("v1", "Secret", name, namespace)
         if secret is None:
             raise ScanError("SecretNotFound", f"Secret {namespace}/{name} not found")
@@ -56,7 +57,7 @@ class PolicyRegistry:
             name = spec.secret_ref.name
         else:
             return None
-        data = await self._secret(namespace, name)
+        data = await self.secret(namespace, name)
         try:
             return registry_tags.creds_from_secret(data, spec.host)
         except registry_tags.TagListError as exc:
@@ -96,7 +97,7 @@ class PolicyRegistry:
         assert spec.ecr is not None
         keys: dict[str, str] = {}
         if spec.ecr.credentials_secret_ref is not None:
-            keys = await self._secret(namespace, spec.ecr.credentials_secret_ref.name)
+            keys = await self.secret(namespace, spec.ecr.credentials_secret_ref.name)
         return EcrProvider(
             spec.ecr.region,
             endpoint_url=spec.ecr.endpoint_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from fixtures.gitserver import GitServer
@@ -145,3 +146,30 @@ def test_a_push_branch_gets_the_change_and_the_base_branch_stays(
     )
     assert repo.head() == before
     assert repo.head("image-updates") == result.sha
+
+
+def test_a_commit_signed_with_an_ssh_key_verifies(git_server: GitServer, tmp_path: Path) -> None:
+    key = tmp_path / "signing"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tether", "-f", str(key)],
+        check=True,
+    )
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"{AUTHOR.email} {(tmp_path / 'signing.pub').read_text()}")
+    repo = git_server.create_repo({"deploy.yaml": DEPLOY})
+    target = Target("tether", "api", "127.0.0.1:5000/team/api", "1.4.0")
+    result = GitWriter(tmp_path / "wb").write(
+        repo.git_url,
+        branch="main",
+        plan=lambda files: plan_markers(files, target),
+        message="Update api to 1.4.0",
+        author=AUTHOR,
+        signing_key=key.read_text(),
+    )
+    repo.git("pull", "-q", "origin", "main")
+    assert repo.head() == result.sha
+    verified = repo.git(
+        "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed}",
+        "log", "-1", "--format=%G?",
+    )  # fmt: skip
+    assert verified == "G"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fixtures.registry import RegistryServer
@@ -137,3 +139,47 @@ async def test_the_login_of_a_registry_credential_is_used(
         assert status["latestTag"] == "1.4.0"
     finally:
         await policies.kube.delete("tether.dev/v1alpha1", "RegistryCredential", credential)
+
+
+async def test_commits_are_signed_with_the_policy_signing_key(
+    git_repo: Any,
+    controller: Controller,
+    policies: Any,
+    registry_server: RegistryServer,
+    repository: str,
+    push_tag: Callable[[str, str], None],
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"signer@example.com {(tmp_path / 'signing.pub').read_text()}")
+    image = f"{registry_server.host}/{repository}"
+    git_repo.commit({"app.yaml": MARKED.format(image=image, policy="signed")})
+    push_tag(repository, "1.5.0")
+    await policies.create(
+        {
+            "image": image,
+            "secretRef": {"name": await policies.pull_secret(registry_server)},
+            "interval": "1s",
+            "policy": {"semver": {"range": "1.x"}},
+            "writeBack": {
+                "repoURL": git_repo.git_url,
+                "commit": {
+                    "author": {"name": "Signer", "email": "signer@example.com"},
+                    "signingKeySecretRef": {
+                        "name": await policies.secret({"signingKey": key.read_text()})
+                    },
+                },
+            },
+        },
+        name="signed",
+    )
+    status = await ready(policies, "signed", "Succeeded")
+    git_repo.git("pull", "-q", "origin", "main")
+    assert git_repo.head() == status["lastCommit"]["sha"]
+    verified = git_repo.git(
+        "-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed}",
+        "log", "-1", "--format=%G?",
+    )  # fmt: skip
+    assert verified == "G"

@@ -8,7 +8,8 @@ behind a push). A write is:
 2. read the YAML files under the policy's paths from the branch tip (regular
    files only, never through a symbolic link, at most 1 MiB each) and ask
    ``plan`` for the edits;
-3. commit the edited blobs on top of the tip, with the given author and message;
+3. commit the edited blobs on top of the tip, with the given author and message
+   (signed with an SSH key when one is given, see ``signing``);
 4. push without force. When the remote moved meanwhile (another automation,
    a person) the push is rejected; the writer fetches again and starts over
    from step 2 on the new tip, so both changes land and neither is lost.
@@ -30,6 +31,7 @@ import pygit2
 
 from tether.adapters.git.errors import GitError, RevisionNotFoundError, scrub
 from tether.adapters.git.repo_cache import GitIdentity
+from tether.adapters.git.signing import ssh_sign
 from tether.adapters.git.transport import TetherCallbacks
 from tether.adapters.git.urls import cache_dir_name, cache_key, fetch_url, merge_url_credentials
 from tether.engine.credentials import GitCredentials, strip_userinfo
@@ -101,6 +103,7 @@ class GitWriter:
         credentials: GitCredentials | None = None,
         dry_run: bool = False,
         attempts: int = DEFAULT_ATTEMPTS,
+        signing_key: str | None = None,
     ) -> WriteResult:
         creds = merge_url_credentials(url, credentials)
         target = push_branch or branch
@@ -113,7 +116,7 @@ class GitWriter:
                 edits = plan(files)
                 if not edits or dry_run:
                     return WriteResult(None, target, str(base.id), edits, attempt)
-                sha = self._commit(repo, base, edits, message, author)
+                sha = self._commit(repo, base, edits, message, author, signing_key)
                 try:
                     self._push(repo, url, creds, sha, target)
                 except _Rejected:
@@ -159,6 +162,7 @@ class GitWriter:
         edits: list[FileEdit],
         message: str,
         author: GitIdentity,
+        signing_key: str | None = None,
     ) -> str:
         index = pygit2.Index()
         index.read_tree(base.tree)
@@ -169,7 +173,12 @@ class GitWriter:
         tree = index.write_tree(repo)
         signature = pygit2.Signature(author.name, author.email)
         text = message if message.endswith("\n") else message + "\n"
-        return str(repo.create_commit(None, signature, signature, text, tree, [base.id]))
+        if not signing_key:
+            return str(repo.create_commit(None, signature, signature, text, tree, [base.id]))
+        # pygit2 returns the raw commit text here (its stub says Oid)
+        content = str(repo.create_commit_string(signature, signature, text, tree, [base.id]))
+        signed = ssh_sign(content.encode(), signing_key)
+        return str(repo.create_commit_with_signature(content, signed, "gpgsig"))
 
     def _push(
         self,
