@@ -13,7 +13,8 @@ Design choices:
   updated or deleted in that pass.
 * **One project per set.** Generated apps live in the template's
   ``spec.project`` (a plain name, never a template), which must exist; a set
-  rendered from Git by an app may only name that app's project; the set reads
+  rendered from Git by an app may only name that app's project or one it
+  lists in ``childProjects`` (the app-of-apps rule); the set reads
   only repositories its project allows. The app reconcile enforces the rest
   of the project, as for any app.
 * **Deletes follow the policy** (``syncPolicy.applicationsSync``, default
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from fnmatch import fnmatchcase
 from typing import Any
 
 from tether.adapters import git
@@ -223,7 +225,8 @@ class ApplicationSetReconciler:
     async def _admit(
         self, set_obj: Obj, spec: model.ApplicationSetSpec, apps: list[Obj]
     ) -> projects.Project:
-        """The template's project exists; a set that an app rendered stays in that app's project."""
+        """The template's project exists; a set that an app rendered stays in that app's
+        project or one it delegates to (``childProjects``, as for rendered Applications)."""
         try:
             project = await self.projects.get(spec.project)
         except projects.ProjectError as exc:
@@ -231,12 +234,15 @@ class ApplicationSetReconciler:
         parent = labels(set_obj).get(appmodel.INSTANCE_LABEL)
         if parent:
             owner = next((a for a in apps if a["metadata"]["name"] == parent), None)
-            parent_project = ((owner or {}).get("spec") or {}).get("project", "default")
-            if owner is None or parent_project != spec.project:
+            parent_project = str(((owner or {}).get("spec") or {}).get("project") or "default")
+            allowed = [parent_project]
+            with contextlib.suppress(projects.ProjectError):
+                allowed += (await self.projects.get(parent_project)).spec.child_projects
+            if owner is None or not any(fnmatchcase(spec.project, g) for g in allowed):
                 raise Refused(
                     f"spec.template.spec.project: this ApplicationSet is deployed by application "
                     f"{parent} (project {parent_project!r}) and may only generate apps in that "
-                    f"project, not {spec.project!r}"
+                    f"project or one it lists in spec.childProjects, not {spec.project!r}"
                 )
         return project
 

@@ -239,5 +239,12 @@ async def test_apps_are_generated_only_in_an_existing_project_that_allows_the_re
             in (condition(st, "ErrorOccurred")["message"])
         )
         assert await sets.apps(name3) == {}
+
+        # ...unless the app's project delegates to the set's project (childProjects)
+        parent = await make_project.create(childProjects=[wide])
+        await sets.kube.merge_patch(
+            appmodel.API_VERSION, appmodel.KIND, root, {"spec": {"project": parent}}, APP_NS
+        )
+        await sets.wait_apps(name3, {f"{sets.prefix}-c-red-dev", f"{sets.prefix}-c-blue-dev"})
     finally:
         await sets.kube.delete(appmodel.API_VERSION, appmodel.KIND, root, APP_NS)
