@@ -42,6 +42,7 @@ class Pass:
     operation: dict[str, Any] | None = None
     sha: str = ""
     desired: list[Obj] = field(default_factory=list)
+    hooks: list[Obj] = field(default_factory=list)  # rendered hooks: run by syncs, never desired
     comparison: Comparison | None = None
     extras: list[ObjectKey] = field(default_factory=list)
     tree: ResourceTree | None = None

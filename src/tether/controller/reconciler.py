@@ -16,9 +16,10 @@ import time
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
-from tether.controller import cascade, events
+from tether.controller import cascade, events, operation
 from tether.controller import children as children_step
 from tether.controller import dependencies as dependency_step
+from tether.controller import hooks as hook_step
 from tether.controller import projects as project_step
 from tether.controller import status as st
 from tether.controller.compare import DryRunCache, compare
@@ -52,11 +53,11 @@ class Reconciler:
         self.settings = settings
         self.dry_runs = DryRunCache()
         self.memory: dict[str, AppMemory] = {}
-        self.syncer = Syncer(kube=kube, live=live)
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
         # Chart repositories read TLS and OCI options from the same Secrets.
         sources.charts.attach(kube, lambda: self._repo_secrets[1])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
+        self.syncer = Syncer(kube=kube, live=live, rules=self.health_rules.rules)
         self.projects = ProjectSource(kube, settings.app_namespace)
 
     @property
@@ -82,9 +83,11 @@ class Reconciler:
         try:
             self._parse(p)
             await admit_app(p, self.projects, self.kube)
-            await self._source(p, fresh=fresh or p.operation is not None)
+            running = operation.running_revision(p.status)
+            await self._source(p, fresh=fresh or (p.operation is not None and not running))
             children_step.admit_children(p, self.live, self.settings.app_namespace)
             admit_objects(p)
+            hook_step.split(p)
             await self._compare(p)
             if dependency_step.ready(
                 p, self.live, self.settings.app_namespace, self.syncer.finish_operation
@@ -101,7 +104,8 @@ class Reconciler:
             st.set_condition(p.status, stop.ctype, stop.message)
             if p.status.get("sync", {}).get("status") is None:
                 p.status["sync"] = {"status": "Unknown", "revision": p.sha}
-            if p.operation is not None:
+            if p.operation is not None or operation.running(p.status) is not None:
+                # A sync in progress cannot go on without its render: it ends here.
                 self.syncer.finish_operation(p, "Error", stop.message)
             if stop.ctype in ("ComparisonError", project_step.CONDITION):
                 await events.record(self.kube, app, "ComparisonError", stop.message, warning=True)
@@ -122,6 +126,7 @@ class Reconciler:
         await self._source(p, fresh=True)
         children_step.admit_children(p, self.live, self.settings.app_namespace)
         admit_objects(p)
+        hook_step.split(p)
         await self._compare(p)
         return p
 
@@ -169,6 +174,8 @@ class Reconciler:
     async def _source(self, p: Pass, *, fresh: bool) -> None:
         assert p.spec is not None
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
+        # A running operation finishes at the revision it started with.
+        revision = operation.running_revision(p.status) or revision
         creds = await self.credentials(p.spec.source.repo_url, p.spec.project)
         try:
             p.sha = await self.sources.resolve(p.spec, revision, creds, fresh=fresh)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound, UnknownKind
 from tether.controller import client_apply
-from tether.engine import adoption, sync_options
+from tether.engine import adoption, sync_options, waves
 from tether.engine import diff as diffing
 from tether.engine.application import FIELD_MANAGER, INSTANCE_LABEL
 from tether.engine.objects import Obj, ObjectKey, conditions, key_of
@@ -236,6 +236,8 @@ async def delete_inventory(kube: KubeClient, app_name: str, keys: list[ObjectKey
         if live is None:
             continue
         refusal = adoption.delete_refusal(live, app_name=app_name)
+        if refusal is None and not waves.may_delete(live):
+            refusal = f"{adoption.describe(key)} says Delete=false; kept"
         if refusal is not None:
             done.kept[key] = refusal
             continue

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
-from tether.controller import events
+from tether.controller import events, operation
 from tether.controller import status as st
 from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
 from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
-from tether.engine import adoption, ownership, plan, sync_options
+from tether.engine import adoption, ownership, phases, plan, sync_options
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
+from tether.engine.health import HealthRules
 from tether.engine.objects import Obj, ObjectKey, key_of
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,22 @@ class Syncer:
     syncs it ran (``sync_count``, exported as a metric).
     """
 
-    def __init__(self, *, kube: KubeClient, live: LiveCache) -> None:
+    def __init__(
+        self,
+        *,
+        kube: KubeClient,
+        live: LiveCache,
+        rules: Callable[[], Awaitable[HealthRules | None]] | None = None,
+    ) -> None:
         self.kube = kube
         self.live = live
         self.sync_count = 0
+        self.runner = operation.Runner(kube, live)
+        self._rules = rules
+
+    async def rules(self) -> HealthRules | None:
+        """The cluster's custom health rules, which decide when a wave is healthy."""
+        return await self._rules() if self._rules is not None else None
 
     def _decide(
         self, p: Pass, memory: AppMemory, shared: set[ObjectKey] | None = None
@@ -82,6 +97,10 @@ class Syncer:
         shared = {c.key for c in seen if c.verdict == adoption.SHARED}
         # FailOnSharedResource: a sync is not skipped for another app's objects, it fails.
         fail_shared = p.spec.sync_policy.option("FailOnSharedResource")
+        state = operation.running(p.status)
+        if state is not None:
+            await self._advance(p, memory, state)
+            return
         go, initiated_by = self._decide(p, memory, set() if fail_shared else shared)
         if not go:
             return
@@ -136,6 +155,14 @@ class Syncer:
             # The API server already refused these in the comparison's dry run: applying
             # the rest would deploy half a commit, so nothing is applied (or pruned).
             outcome = SyncOutcome(errors=blocked)
+        elif not dry_run:
+            # Phases, waves and hooks: an operation that may take several passes.
+            self.sync_count += 1
+            state = operation.start(
+                p, initiated_by=initiated_by, started=started, prune=bool(prune)
+            )
+            await self._advance(p, memory, state)
+            return
         else:
             dest = p.spec.destination.namespace
             creating = (
@@ -159,26 +186,108 @@ class Syncer:
         if dry_run:
             message = "dry run: " + message
         phase = "Succeeded" if outcome.ok else "Failed"
-        p.status["operationState"] = {
-            "phase": phase,
-            "message": message,
-            "startedAt": started,
-            "finishedAt": events.now_iso(),
-            "initiatedBy": initiated_by,
-            "revision": p.sha,
-            "dryRun": dry_run,
-        }
+        operation.put(
+            p.status,
+            {
+                "phase": phase,
+                "message": message,
+                "startedAt": started,
+                "finishedAt": events.now_iso(),
+                "initiatedBy": initiated_by,
+                "revision": p.sha,
+                "dryRun": dry_run,
+            },
+        )
         if dry_run:
             self._clear_operation(p)
             return
+        await self._record(
+            p,
+            memory,
+            outcome,
+            this_pass=outcome,
+            message=message,
+            initiated_by=initiated_by,
+            skipped_prune=sync_plan.skipped_prune,
+            partial=only is not None,
+        )
+        self._clear_operation(p)
+
+    async def _advance(self, p: Pass, memory: AppMemory, state: dict[str, Any]) -> None:
+        """Take the running operation as far as it goes in this pass; record it when done."""
+        assert p.spec is not None
+        try:
+            work, sync_plan = operation.work(p, state, self.live, await self.rules())
+        except plan.PlanError as exc:
+            raise Stop("ComparisonError", str(exc)) from None
+        if not state.get("steps"):
+            state["steps"] = [
+                s.id
+                for s in phases.plan(
+                    work.resources,
+                    work.hooks,
+                    work.prunes,
+                    prune_first=operation.prune_first(p.app),
+                )
+            ]
+        progress = await self.runner.advance(p, state, work)
+        p.outcome = progress.outcome
+        if not progress.finished:
+            _settle(p, progress.outcome)
+            operation.put(p.status, state)
+            return
+        outcome = operation.summary(state)
+        message = outcome.message()
+        if progress.failed:
+            nothing = "" if outcome.applied or outcome.pruned else "; nothing was applied"
+            message = f"sync failed: {progress.failed}{nothing}"
+            outcome.errors = outcome.errors or {
+                operation.OPERATION_KEY: ApiError(0, "SyncFailed", progress.failed)
+            }
+        operation.put(p.status, operation.finished(state, message, ok=not progress.failed))
+        await self._record(
+            p,
+            memory,
+            outcome,
+            this_pass=progress.outcome,
+            message=message,
+            initiated_by=str(state.get("initiatedBy") or "automated"),
+            skipped_prune=sync_plan.skipped_prune,
+            partial=bool(state.get("resources")),
+            hook_results=operation.hooks_of(state),
+        )
+        if state.get("requested"):
+            self._clear_operation(p)
+
+    async def _record(
+        self,
+        p: Pass,
+        memory: AppMemory,
+        outcome: SyncOutcome,
+        *,
+        this_pass: SyncOutcome,
+        message: str,
+        initiated_by: str,
+        skipped_prune: list[ObjectKey],
+        partial: bool,
+        hook_results: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """What a finished sync leaves: inventory, history, events, conditions, retries.
+
+        ``outcome`` is the whole sync's; ``this_pass`` what this pass did (drift
+        reverted now is told from it, before the pass's comparison is settled)."""
+        assert p.spec is not None
+        memory.sync_errors = {
+            k: e.message for k, e in outcome.errors.items() if k != operation.OPERATION_KEY
+        }
         previous = p.status.get("inventory") or []
-        drift = self._drift_message(p, outcome) if initiated_by == "automated" else ""
-        _settle(p, outcome)
+        drift = self._drift_message(p, this_pass) if initiated_by == "automated" else ""
+        _settle(p, this_pass)
         if outcome.ok:
             memory.failed_sha, memory.attempts = "", 0
             inventory = {plan.inventory_id(key_of(o)) for o in p.desired}
-            inventory |= {plan.inventory_id(k) for k in sync_plan.skipped_prune}
-            if only is not None:
+            inventory |= {plan.inventory_id(k) for k in skipped_prune}
+            if partial:
                 inventory |= set(previous)
             p.status["inventory"] = sorted(inventory)
             st.set_condition(p.status, "SyncError", None)
@@ -193,6 +302,8 @@ class Syncer:
                     limit=p.spec.revision_history_limit,
                     source=p.spec.source.model_dump(by_alias=True, exclude_none=True),
                 )
+                if hook_results:
+                    p.status["history"][-1]["hooks"] = hook_results
             await events.record(
                 self.kube,
                 p.app,
@@ -200,7 +311,7 @@ class Syncer:
                 f"{message} at {p.sha[:12]} (initiated by {initiated_by})",
             )
             p.status["sync"] = {
-                "status": "Synced" if not sync_plan.skipped_prune else "OutOfSync",
+                "status": "Synced" if not skipped_prune else "OutOfSync",
                 "revision": p.sha,
             }
         else:
@@ -214,7 +325,6 @@ class Syncer:
             retry = p.spec.sync_policy.retry
             if retry and memory.attempts <= retry.limit:
                 p.requeue_after = retry.delay(memory.attempts)
-        self._clear_operation(p)
 
     async def _refused(
         self, p: Pass, sync_plan: plan.SyncPlan, inventory: set[ObjectKey]
@@ -328,13 +438,16 @@ class Syncer:
             log.warning("could not create namespace %s: %s", name, exc)
 
     def finish_operation(self, p: Pass, phase: str, message: str) -> None:
-        p.status["operationState"] = {
-            "phase": phase,
-            "message": message,
-            "startedAt": events.now_iso(),
-            "finishedAt": events.now_iso(),
-            "initiatedBy": ((p.operation or {}).get("initiatedBy") or {}).get("username", ""),
-        }
+        operation.put(
+            p.status,
+            {
+                "phase": phase,
+                "message": message,
+                "startedAt": events.now_iso(),
+                "finishedAt": events.now_iso(),
+                "initiatedBy": ((p.operation or {}).get("initiatedBy") or {}).get("username", ""),
+            },
+        )
         self._clear_operation(p)
 
     def _clear_operation(self, p: Pass) -> None:
