@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import json
 import posixpath
 import threading
@@ -49,7 +50,8 @@ class ChartSources:
         self.fetcher = fetcher
         self.repository_secrets: SecretList | None = None
         self.kube: KubeClient | None = None
-        self._resolved: dict[tuple[str, str, str], tuple[float, ResolvedChart]] = {}
+        self._resolved: dict[tuple[str, str, str, str], tuple[float, ResolvedChart]] = {}
+        self._failed: dict[tuple[str, str, str, str], tuple[float, ChartError]] = {}
         self._by_version: dict[tuple[str, str, str], ResolvedChart] = {}
         self._lock = threading.Lock()
 
@@ -81,18 +83,33 @@ class ChartSources:
         auth: ChartAuth,
         max_age: float,
     ) -> ResolvedChart:
-        """The version (and digest) of the app's chart that ``revision`` or the spec selects."""
+        """The version (and digest) of the app's chart that ``revision`` or the spec selects.
+
+        Answers (and failures) are remembered for ``max_age`` per credentials, never
+        shared between apps that authenticate differently: an app only renders a
+        chart its own credentials were just allowed to read, even when the archive
+        is already in the cache.
+        """
         source = spec.source
         assert source.chart is not None
         constraint = revision or source.target_revision
-        key = (source.repo_url, source.chart, constraint)
+        key = (source.repo_url, source.chart, constraint, fingerprint(auth))
         now = time.monotonic()
         with self._lock:
             known = self._resolved.get(key)
+            failed = self._failed.get(key)
         if known is not None and now - known[0] <= max_age:
             return known[1]
-        resolved = self.fetcher.resolve(source.repo_url, source.chart, constraint, auth)
+        if failed is not None and now - failed[0] <= max_age:
+            raise failed[1]
+        try:
+            resolved = self.fetcher.resolve(source.repo_url, source.chart, constraint, auth)
+        except ChartError as exc:
+            with self._lock:
+                self._failed[key] = (now, exc)
+            raise
         with self._lock:
+            self._failed.pop(key, None)
             self._resolved[key] = (now, resolved)
             self._by_version[(source.repo_url, source.chart, resolved.version)] = resolved
         return resolved
@@ -115,6 +132,8 @@ class ChartSources:
         with self._lock:
             for key in [k for k in self._resolved if k[0] == url]:
                 self._resolved.pop(key, None)
+            for key in [k for k in self._failed if k[0] == url]:
+                self._failed.pop(key, None)
 
     def fetch(self, spec: ApplicationSpec, version: str, auth: ChartAuth) -> Chart:
         """The chart at ``version``, from the digest cache or the repository."""
@@ -229,6 +248,12 @@ def dockerconfig_auths(secret: Obj) -> dict[str, tuple[str, str]]:
         if user is not None and password is not None:
             out[str(host)] = (str(user), str(password))
     return out
+
+
+def fingerprint(auth: ChartAuth) -> str:
+    """A digest of everything ``auth`` authenticates with (never shown)."""
+    blob = json.dumps(dataclasses.asdict(auth), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def missing_dependencies(files: dict[str, bytes], chart_path: str) -> list[dict[str, Any]]:

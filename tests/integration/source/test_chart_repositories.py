@@ -87,8 +87,13 @@ async def test_wrong_password_names_the_repository_not_the_secret(
     assert st["sync"]["status"] == "Unknown"
 
 
-async def test_oci_chart_deploys_with_credentials_from_a_repository_secret(
-    registry_server: Any, charts: Any, repo_secrets: Any, apps: Apps, dest_namespace: str
+async def test_oci_chart_deploys_upgrades_and_rolls_back_with_a_repository_secret(
+    registry_server: Any,
+    charts: Any,
+    repo_secrets: Any,
+    apps: Apps,
+    service: Any,
+    dest_namespace: str,
 ) -> None:
     user, password = registry_server.add_user("charts-reader")
     charts.push_oci(registry_server, "charts", "api", "0.3.0", user, password)
@@ -104,6 +109,14 @@ async def test_oci_chart_deploys_with_credentials_from_a_repository_secret(
     st = await apps.wait_synced(name, healthy=True, revision="0.3.0")
     assert (await _settings(apps, dest_namespace, "api-settings"))["chartVersion"] == "0.3.0"
     assert f"oci://{registry_server.host}/charts/api:0.3.0 (sha256:" in st["revisionMessage"]
+
+    # A new patch inside ~0.3 is picked up; rollback returns to 0.3.0.
+    charts.push_oci(registry_server, "charts", "api", "0.3.1", user, password)
+    st = await apps.wait_synced(name, revision="0.3.1")
+    assert (await _settings(apps, dest_namespace, "api-settings"))["chartVersion"] == "0.3.1"
+    state = await service.rollback(name, st["history"][0]["id"], initiated_by="test")
+    assert state["phase"] == "Succeeded", state
+    assert (await _settings(apps, dest_namespace, "api-settings"))["chartVersion"] == "0.3.0"
 
 
 async def test_oci_chart_in_argo_cd_form_uses_enable_oci(
@@ -123,3 +136,39 @@ async def test_oci_chart_in_argo_cd_form_uses_enable_oci(
     )
     await apps.wait_synced(name, revision="1.0.0")
     assert (await _settings(apps, dest_namespace, "api-settings"))["chartVersion"] == "1.0.0"
+
+
+async def test_a_cached_chart_is_not_lent_to_a_project_without_credentials(
+    chart_repo: Any,
+    charts: Any,
+    repo_secrets: Any,
+    apps: Apps,
+    make_project: Any,
+    dest_namespace: str,
+) -> None:
+    team_a, team_b = await make_project.create(), await make_project.create()
+    charts.publish(chart_repo, "web", "1.0.0")
+    await repo_secrets.create(
+        url=chart_repo.url,
+        project=team_a,
+        username=chart_repo.user,
+        password=chart_repo.password,
+    )
+    source = _chart_source(chart_repo.url, "web", "1.0.0")
+    first = await apps.create(
+        chart_repo.url, dest=dest_namespace, extra={"source": source, "project": team_a}
+    )
+    await apps.wait(
+        first, lambda s: (s.get("sync") or {}).get("status") == "OutOfSync", "rendered for team-a"
+    )
+
+    other = await apps.create(
+        chart_repo.url, dest=dest_namespace + "-b", extra={"source": source, "project": team_b}
+    )
+
+    def refused(st: dict[str, Any]) -> bool:
+        found = condition(st, "ComparisonError")
+        return found is not None and "refused the credentials" in found["message"]
+
+    st = await apps.wait(other, refused, "team-b refused although the chart is cached")
+    assert not st.get("resources")
