@@ -34,7 +34,7 @@ values_option = click.option(
     "values_files",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="A YAML file of chart values (with --controller), as for helm; repeatable, --set wins.",
+    help="A YAML file of chart values, as for helm (install: with --controller); repeatable.",
 )
 
 
@@ -56,7 +56,7 @@ set_option = click.option(
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A chart value (with --controller), e.g. --set replicas=3; repeatable.",
+    help="A chart value, e.g. --set replicas=3 (install: with --controller); wins over -f.",
 )
 
 
