@@ -1,6 +1,6 @@
 """`tether upgrade` and the prune of `tether install --controller`, on the real control plane
 (kwok nodes: the Deployment rolls, its Pods are pretended; test_controller_roll.py rolls
-real Pods).
+real Pods), and the UID precondition that keeps an object replaced while prune runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import pytest
 from incluster import CHART, HELM, TETHER, helm
 from test_chart_on_cluster import IMAGE
 
+from tether.adapters.kube import KubeClient
+from tether.adapters.kube import config as kubeconfig
+from tether.controller.install_prune import INSTALL_LABEL, prune_install
 from tether.testenv import cluster as localcluster
 from tether.testenv.binaries import helm_path
 
@@ -137,3 +140,36 @@ def test_upgrade_refuses_a_helm_release_and_a_namespace_without_an_install(
             capture_output=True,
             check=False,
         )
+
+
+class ReplacingAfterList(KubeClient):
+    """A client that, right after listing, replaces the listed Service by a new one of
+    the same name: the race the UID precondition on prune is for."""
+
+    async def list(self, api: Any, namespace: str | None = None, **kw: Any) -> Any:
+        items, version = await super().list(api, namespace, **kw)
+        for item in items:
+            if item["kind"] == "Service":
+                meta = item["metadata"]
+                await super().delete("v1", "Service", meta["name"], meta["namespace"])
+                await super().create(labelled_service(meta["name"], meta["namespace"]))
+        return items, version
+
+
+def labelled_service(name: str, ns: str) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/part-of": "tether", INSTALL_LABEL: ns}
+    return json.loads(service(name, ns, labels))
+
+
+async def test_prune_keeps_an_object_replaced_since_it_was_listed(
+    installed: localcluster.ClusterState, namespace: str
+) -> None:
+    async with ReplacingAfterList(kubeconfig.load(installed.kubeconfig)) as kube:
+        first = await kube.create(labelled_service("gone-soon", namespace))
+        lines = await prune_install(kube, namespace, rendered=[])
+        assert lines == ["Service gone-soon (replaced since it was listed: kept)"]
+        now = await kube.get("v1", "Service", "gone-soon", namespace)
+        assert now["metadata"]["uid"] != first["metadata"]["uid"]
+    async with KubeClient.from_kubeconfig(installed.kubeconfig) as plain:
+        assert await prune_install(plain, namespace, rendered=[]) == ["Service gone-soon"]
+        assert await plain.get_or_none("v1", "Service", "gone-soon", namespace) is None
