@@ -22,7 +22,7 @@ CONDITION = "ManagesAncestor"
 
 def admit_children(p: Pass, live: LiveCache, app_namespace: str) -> None:
     """Stop the pass when the rendered Applications may not be applied."""
-    rendered = children.applications(p.desired)
+    rendered = [o for o in p.desired if children.is_app_object(o)]
     if not rendered:
         return
 
@@ -38,7 +38,7 @@ def admit_children(p: Pass, live: LiveCache, app_namespace: str) -> None:
     if not projects.destination_allowed(
         p.project, appmodel.IN_CLUSTER, app_namespace, app_namespace
     ):
-        names = ", ".join(f"Application/{key_of(o).name}" for o in rendered[:5])
+        names = ", ".join(f"{key_of(o).kind}/{key_of(o).name}" for o in rendered[:5])
         more = f" (and {len(rendered) - 5} more)" if len(rendered) > 5 else ""
         raise Stop(
             project_step.CONDITION,
@@ -49,7 +49,9 @@ def admit_children(p: Pass, live: LiveCache, app_namespace: str) -> None:
         )
     # A project that may not create Applications at all is refused later, with every
     # other kind it does not whitelist; this names only the project a child escapes to.
-    may_create = not projects.check_objects(p.project, [key_of(o) for o in rendered])
-    outside = children.project_refusal(p.project, rendered) if may_create else None
+    apps = children.applications(rendered)
+    may_create = not projects.check_objects(p.project, [key_of(o) for o in apps])
+    # ApplicationSets keep to the project by themselves (the set controller checks it).
+    outside = children.project_refusal(p.project, apps) if may_create else None
     if outside is not None:
         raise Stop(project_step.CONDITION, outside)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tether.engine import application, plan, projects
+from tether.engine.appsets import spec as appsets
 from tether.engine.objects import Obj, key_of, labels, meta
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
@@ -54,22 +55,35 @@ def is_application(obj: Obj) -> bool:
     return obj.get("kind") == application.KIND and obj.get("apiVersion") in APPLICATION_VERSIONS
 
 
+def is_application_set(obj: Obj) -> bool:
+    return obj.get("kind") == appsets.KIND and obj.get("apiVersion") in APPLICATION_VERSIONS
+
+
+def is_app_object(obj: Obj) -> bool:
+    """An object that lives in the app namespace whatever the app's destination."""
+    return is_application(obj) or is_application_set(obj)
+
+
 def convert(obj: Obj, app_namespace: str) -> Obj:
-    """A rendered Application (Tether's or Argo CD's) as the Tether Application to apply."""
+    """A rendered Application or ApplicationSet (Tether's or Argo CD's) as Tether's."""
+    kind = str(obj.get("kind"))
     name = str(meta(obj).get("name") or "")
     if not name:
-        raise ChildError("an Application without metadata.name")
+        raise ChildError(f"an {kind} without metadata.name")
     namespace = str(meta(obj).get("namespace") or "")
     if namespace not in ("", app_namespace, ARGO_NAMESPACE):
         raise ChildError(
-            f"Application/{name}: namespace {namespace!r}: Applications live in the app "
+            f"{kind}/{name}: namespace {namespace!r}: {kind}s live in the app "
             f"namespace {app_namespace!r} (Argo CD's {ARGO_NAMESPACE!r} is mapped to it)"
         )
     if obj.get("apiVersion") == ARGO_API_VERSION:
         try:
-            out = application.from_argocd(obj, app_namespace)
-        except application.SpecError as exc:
-            raise ChildError(f"Application/{name}: {exc}") from None
+            if is_application_set(obj):
+                out = appsets.from_argocd(obj, app_namespace)
+            else:
+                out = application.from_argocd(obj, app_namespace)
+        except (application.SpecError, appsets.SetSpecError) as exc:
+            raise ChildError(f"{kind}/{name}: {exc}") from None
     else:
         out = {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("status", "operation")}
     kept: dict[str, Any] = {"name": name, "namespace": app_namespace}
@@ -85,7 +99,7 @@ def convert_all(rendered: Iterable[Obj], app_namespace: str) -> list[Obj]:
     out: list[Obj] = []
     problems: list[str] = []
     for obj in rendered:
-        if not is_application(obj):
+        if not is_app_object(obj):
             out.append(obj)
             continue
         try:
@@ -107,8 +121,8 @@ def place(
 ) -> list[Obj]:
     """``plan.place`` for a render that may hold Applications: they go to the app
     namespace, everything else to the destination; raises ``plan.PlanError``."""
-    apps = [o for o in rendered if is_application(o)]
-    rest = [o for o in rendered if not is_application(o)]
+    apps = [o for o in rendered if is_app_object(o)]
+    rest = [o for o in rendered if not is_app_object(o)]
     placed = plan.place(rest, destination=destination, namespaced=namespaced, app_label=app_label)
     if apps:
         placed += plan.place(

@@ -61,6 +61,8 @@ CONTROL_KINDS = {
 SAME_KIND = {
     ("tether.dev", "Application"): ("tether.dev", "argoproj.io"),
     ("argoproj.io", "Application"): ("tether.dev", "argoproj.io"),
+    ("tether.dev", "ApplicationSet"): ("tether.dev", "argoproj.io"),
+    ("argoproj.io", "ApplicationSet"): ("tether.dev", "argoproj.io"),
 }
 
 

@@ -198,3 +198,46 @@ def test_a_project_delegates_to_child_projects_by_glob() -> None:
     assert children.project_refusal(delegating, ok) is None
     refusal = children.project_refusal(delegating, [_in_project("c", "admin")])
     assert refusal is not None and "'team-*'" in refusal
+
+
+ARGO_SET = yaml.safe_load(
+    """
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: teams, namespace: argocd, labels: {tier: platform}}
+spec:
+  generators:
+    - list:
+        elements: [{team: pay}, {team: ship}]
+  template:
+    metadata: {name: '{{team}}'}
+    spec:
+      project: default
+      source: {repoURL: 'https://git.example.com/teams.git', path: '{{team}}'}
+      destination: {server: 'https://kubernetes.default.svc', namespace: '{{team}}'}
+"""
+)
+
+
+def test_an_argo_cd_applicationset_rendered_by_a_root_becomes_tethers_in_the_app_namespace() -> (
+    None
+):
+    rendered = children.convert_all([ARGO_SET], "tether")
+    placed = children.place(
+        rendered,
+        destination="platform",
+        app_namespace="tether",
+        namespaced={},
+        app_label=("app.tether.dev/instance", "root"),
+    )
+    assert [key_of(o) for o in placed] == [
+        ObjectKey("tether.dev", "ApplicationSet", "tether", "teams")
+    ]
+    assert placed[0]["metadata"]["labels"]["tier"] == "platform"
+    assert placed[0]["spec"]["template"]["spec"]["project"] == "default"
+
+
+def test_an_applicationset_in_another_namespace_is_refused_by_name() -> None:
+    stray = dict(ARGO_SET, metadata={"name": "teams", "namespace": "team-a"})
+    with pytest.raises(children.ChildError, match="ApplicationSet/teams: namespace 'team-a'"):
+        children.convert_all([stray], "tether")
