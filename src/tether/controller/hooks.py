@@ -19,6 +19,7 @@ from tether.controller.live_cache import LiveCache
 from tether.controller.passes import Pass, Stop
 from tether.engine import health, objects, waves
 from tether.engine import hooks as hookmodel
+from tether.engine.application import INSTANCE_LABEL
 from tether.engine.health import HealthRules
 from tether.engine.objects import Obj, ObjectKey, key_of, labels, meta, uid_of
 
@@ -92,6 +93,15 @@ async def start(
         current = await kube.get_or_none(str(obj["apiVersion"]), key.kind, key.name, key.namespace)
         if current is not None and _mine(current, op_id, source):
             return HookRun(source, hook_type, hookmodel.RUNNING, key)
+        owner = labels(obj).get(INSTANCE_LABEL)
+        if current is not None and labels(current).get(INSTANCE_LABEL) != owner:
+            # Never delete (or take) what is not this app's: the hook fails instead.
+            return HookRun(
+                source,
+                hook_type,
+                hookmodel.FAILED,
+                message=f"{key.kind} {key.name} exists and is not this app's; not replaced",
+            )
         if current is not None:
             if hookmodel.BEFORE_HOOK_CREATION not in hookmodel.delete_policies(hook):
                 # Argo CD creates a named hook once; its outcome is the one there.

@@ -186,3 +186,26 @@ async def test_failed_migration_leaves_the_deployment_untouched_runs_syncfail_an
     tree = await service.tree(name)
     hook_nodes = [n for n in tree["nodes"] if n["role"] == "hook"]
     assert {n["name"] for n in hook_nodes} >= {"migrate", "notify-failure"}
+
+
+async def test_a_hook_never_replaces_an_object_that_is_not_the_apps(
+    git_repo: Any, apps: Apps, kubectl: Any, dest_namespace: str
+) -> None:
+    kubectl("create", "namespace", dest_namespace)
+    kubectl("create", "job", "migrate", "--image=tools:1", "-n", dest_namespace)
+    before = await apps.kube.get("batch/v1", "Job", "migrate", dest_namespace)
+    sha = git_repo.commit(
+        {
+            "apps/finance/configmap.yaml": example_files()["apps/finance/configmap.yaml"],
+            "apps/finance/hook-migrate.yaml": hook_job("migrate", "PreSync"),
+        }
+    )
+    name = await apps.create(git_repo.git_url, dest=dest_namespace, automated={})
+    st = await wait_finished(apps, name, sha)
+
+    assert st["operationState"]["phase"] == "Failed"
+    assert "Job migrate exists and is not this app's" in st["operationState"]["message"]
+    after = await apps.kube.get("batch/v1", "Job", "migrate", dest_namespace)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    config = await apps.kube.get_or_none("v1", "ConfigMap", "finance-api-config", dest_namespace)
+    assert config is None, "the sync went on after its PreSync hook failed"
