@@ -42,6 +42,7 @@ from tether.engine.objects import Obj
 log = logging.getLogger(__name__)
 
 SERVICES_TTL = 5.0
+REGISTRY_CREDENTIAL_API = "tether.dev/v1alpha1"
 DEDUP_SIZE = 10_000
 
 
@@ -79,6 +80,7 @@ class Notifier:
         base_delay: float = 1.0,
         timeout: float = 5.0,
         per_minute: int = 60,
+        poll_interval: float = 5.0,
     ) -> None:
         self.kube = kube
         self.app_namespace = app_namespace
@@ -87,6 +89,8 @@ class Notifier:
         self.base_delay = base_delay
         self.timeout = timeout
         self.per_minute = per_minute
+        self.poll_interval = poll_interval
+        self._credentials: dict[str, dict[str, object]] = {}
         self._recent: dict[str, deque[float]] = {}
         self.workers = workers
         self.metrics = NotifierMetrics()
@@ -107,6 +111,7 @@ class Notifier:
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"notify-{i}") for i in range(self.workers)
         ]
+        self._tasks.append(asyncio.create_task(self._watch_credentials(), name="notify-regcreds"))
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -170,7 +175,26 @@ class Notifier:
             )
             self.notify(notice, app)
 
+    async def _watch_credentials(self) -> None:
+        """RegistryCredentials are few and cluster-scoped: a list every few seconds."""
+        while True:
+            try:
+                api = await self.kube.resource_for(REGISTRY_CREDENTIAL_API, "RegistryCredential")
+                items, _ = await self.kube.list(api)
+            except ApiError:
+                items = None
+            for obj in items or []:
+                name = str(obj["metadata"]["name"])
+                status = dict(obj.get("status") or {})
+                previous = self._credentials.get(name)
+                self._credentials[name] = status
+                if previous is not None:
+                    for notice in model.credential_transitions(name, previous, status):
+                        self.notify(notice, obj)
+            await asyncio.sleep(self.poll_interval)
+
     def notify(self, notice: model.Notice, app: Obj) -> None:
+        """Queue ``notice`` for each service ``app`` (any object with the annotations) names."""
         if not self._tasks:  # a follower keeps statuses current but the leader delivers
             return
         annotations = (app.get("metadata") or {}).get("annotations") or {}

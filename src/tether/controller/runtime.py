@@ -105,7 +105,12 @@ class Controller:
             on_commit=self.refresh_repo,
         )
         # Notifications: status transitions and image updates, queued, never awaited here.
-        self.notifier = Notifier(kube, app_namespace=self.settings.app_namespace, apps=self.apps)
+        self.notifier = Notifier(
+            kube,
+            app_namespace=self.settings.app_namespace,
+            apps=self.apps,
+            poll_interval=min(5.0, self.settings.poll_interval),
+        )
         self.images.listeners.append(self.notifier.image_updated)
         self.add_listener(lambda name: self.notifier.observe(self.app(name)))
 

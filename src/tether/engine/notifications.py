@@ -22,10 +22,12 @@ in ``X-Tether-Signature-256: sha256=<hex>`` (GitHub's scheme) when a signing
 secret is set. Slack gets an incoming-webhook payload (``text`` and one
 attachment), which Mattermost and Rocket.Chat accept too.
 
-Triggers come from status transitions (``transitions``) and from image
-automation. A drift revert is an automated sync that succeeded at the
-revision the previous successful sync had already applied: nothing changed in
-Git, so something changed in the cluster.
+Triggers come from status transitions of apps (``transitions``) and of
+RegistryCredentials (``credential_transitions``, subscribed with the same
+annotations on the RegistryCredential), and from image automation. A drift
+revert is an automated sync that succeeded at the revision the previous
+successful sync had already applied: nothing changed in Git, so something
+changed in the cluster.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ HEALTH_DEGRADED = "on-health-degraded"
 HEALTH_RECOVERED = "on-health-recovered"
 DRIFT_REVERTED = "on-drift-reverted"
 IMAGE_UPDATED = "on-image-updated"
+CREDENTIAL_EXPIRING = "on-credential-expiring"
+CREDENTIAL_REFRESH_FAILED = "on-credential-refresh-failed"
 TRIGGERS = (
     SYNC_SUCCEEDED,
     SYNC_FAILED,
@@ -58,6 +62,8 @@ TRIGGERS = (
     HEALTH_RECOVERED,
     DRIFT_REVERTED,
     IMAGE_UPDATED,
+    CREDENTIAL_EXPIRING,
+    CREDENTIAL_REFRESH_FAILED,
 )
 _COLOURS = {
     SYNC_SUCCEEDED: "#18be52",
@@ -66,6 +72,8 @@ _COLOURS = {
     HEALTH_DEGRADED: "#e96d76",
     DRIFT_REVERTED: "#f4c030",
     IMAGE_UPDATED: "#0dadea",
+    CREDENTIAL_EXPIRING: "#f4c030",
+    CREDENTIAL_REFRESH_FAILED: "#e96d76",
 }
 
 
@@ -230,6 +238,43 @@ def transitions(
         out.append(Notice(HEALTH_DEGRADED, app, namespace, message, f"health:{was}>{now}"))
     elif now == "Healthy" and was != "Healthy" and degraded:
         out.append(Notice(HEALTH_RECOVERED, app, namespace, message, f"health:{was}>{now}"))
+    return out
+
+
+def _condition(status: Mapping[str, Any], ctype: str) -> Mapping[str, Any]:
+    found = (c for c in status.get("conditions") or [] if c.get("type") == ctype)
+    return next(found, {})
+
+
+def credential_transitions(
+    name: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[Notice]:
+    """Notices for a RegistryCredential: its refresh started failing, or it will lapse."""
+    out = []
+    was, now = _condition(old, "Ready"), _condition(new, "Ready")
+    if now.get("status") == "False" and was.get("status") != "False":
+        out.append(
+            Notice(
+                CREDENTIAL_REFRESH_FAILED,
+                name,
+                "",
+                str(now.get("message") or now.get("reason") or "refresh failed"),
+                f"ready:{now.get('lastTransitionTime', '')}",
+                details={"reason": str(now.get("reason") or "")},
+            )
+        )
+    was, now = _condition(old, "Expiring"), _condition(new, "Expiring")
+    if now.get("status") == "True" and was.get("status") != "True":
+        out.append(
+            Notice(
+                CREDENTIAL_EXPIRING,
+                name,
+                "",
+                str(now.get("message") or "the pull credential will lapse"),
+                f"expiring:{now.get('lastTransitionTime', '')}",
+                details={"expiresAt": str(new.get("expiresAt") or "")},
+            )
+        )
     return out
 
 

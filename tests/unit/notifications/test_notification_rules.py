@@ -121,3 +121,22 @@ def test_teams_and_google_chat_payloads() -> None:
     assert teams["sections"][0]["facts"] == [{"name": "revision", "value": "abc"}]
     chat = json.loads(n.payload(notice, services["dev"]))
     assert chat == {"text": "*api: health degraded*\ndeadline exceeded"}
+
+
+def test_registry_credential_refresh_failing_and_expiring_are_news_once() -> None:
+    def status(ready: str, expiring: str) -> dict[str, object]:
+        return {
+            "expiresAt": "2026-01-01T12:00:00Z",
+            "conditions": [
+                {"type": "Ready", "status": ready, "reason": "AccessDenied", "message": "denied"},
+                {"type": "Expiring", "status": expiring, "message": "lapses in 20m"},
+            ],
+        }
+
+    ok, failing = status("True", "False"), status("False", "False")
+    assert triggers(n.credential_transitions("ecr", ok, failing)) == [n.CREDENTIAL_REFRESH_FAILED]
+    assert n.credential_transitions("ecr", failing, failing) == []
+    lapsing = status("False", "True")
+    [notice] = n.credential_transitions("ecr", failing, lapsing)
+    assert (notice.trigger, notice.message) == (n.CREDENTIAL_EXPIRING, "lapses in 20m")
+    assert notice.details["expiresAt"] == "2026-01-01T12:00:00Z"
