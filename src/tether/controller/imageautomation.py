@@ -26,10 +26,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from tether.adapters import git
 from tether.adapters.git.writeback import GitWriter, WriteResult
@@ -66,6 +69,38 @@ class ImageUpdate:
 
 
 @dataclass
+class ImageMetrics:
+    scans: int = 0
+    commits: int = 0
+    push_retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class ImageAutomationCollector(Collector):
+    """``tether_image_*`` counters for /metrics."""
+
+    def __init__(self, reconciler: ImageAutomationReconciler) -> None:
+        self.reconciler = reconciler
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        m = self.reconciler.metrics
+        for name, text, value in (
+            ("tether_image_scans", "ImagePolicy scans", m.scans),
+            ("tether_image_commits", "Image updates committed to Git", m.commits),
+            ("tether_image_push_retries", "Pushes retried after a moved branch", m.push_retries),
+        ):
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], value)
+            yield family
+        failures = CounterMetricFamily(
+            "tether_image_scan_failures", "Failed ImagePolicy scans by reason", labels=["reason"]
+        )
+        for reason, value in sorted(m.failures.items()):
+            failures.add_metric([reason], value)
+        yield failures
+
+
+@dataclass
 class _Memory:
     scanned_at: float = 0.0
     generation: object = None
@@ -99,6 +134,7 @@ class ImageAutomationReconciler:
         self._wake = asyncio.Event()
         self._pushed: set[str] = set()
         self._crd_missing_logged = False
+        self.metrics = ImageMetrics()
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -171,7 +207,10 @@ class ImageAutomationReconciler:
         memory.generation = policy["metadata"].get("generation")
         try:
             await self.reconcile(policy, listings)
+            self.metrics.scans += 1
         except ScanError as exc:
+            self.metrics.scans += 1
+            self.metrics.failures[exc.reason] = self.metrics.failures.get(exc.reason, 0) + 1
             await self._fail(policy, exc.reason, exc.message)
         except Exception:
             log.exception("image policy %s failed", name)
@@ -261,6 +300,8 @@ class ImageAutomationReconciler:
                 "time": kube_events.now_iso(),
             }
             message = f"committed {target.value()} to {result.branch} as {result.sha[:12]}"
+            self.metrics.commits += 1
+            self.metrics.push_retries += result.attempts - 1
             await self._committed(policy, spec, target, result, old_status)
         elif wb.dry_run:
             message = f"dry run: {len(result.edits)} file(s) would change for {target.value()}"

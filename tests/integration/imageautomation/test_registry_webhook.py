@@ -98,6 +98,12 @@ async def test_a_push_notification_scans_the_policy_at_once(
             return ":1.1.0 #" in (git_repo.work / "app.yaml").read_text()
 
         await await_for(committed, timeout=30, what="the commit of 1.1.0")
+        with tether_server.readonly() as http:
+            metrics = http.get("/metrics").text
+        commits = next(
+            line for line in metrics.splitlines() if line.startswith("tether_image_commits_total")
+        )
+        assert float(commits.split()[-1]) >= 1
     finally:
         await server_kube.delete("tether.dev/v1alpha1", "ImagePolicy", name, ns)
         await server_kube.delete("v1", "Secret", secret, ns)

@@ -116,3 +116,9 @@ def test_repository_keys_match_however_the_image_is_spelled() -> None:
     assert repository_key("R.example.com:5000/team/api") == "r.example.com:5000/team/api"
     assert repository_key("nginx") == repository_key("docker.io/library/nginx")
     assert repository_key("team/api") == "docker.io/team/api"
+
+
+def test_tags_outside_the_oci_grammar_are_never_chosen() -> None:
+    hostile = tags("zzz\nkind: Secret", "zzz: x", ".hidden", "a" * 129, "1.0.0")
+    choice = choose(hostile, None, Ordering.model_validate({"alphabetical": {}}))
+    assert choice.tag == Tag("1.0.0") and choice.candidates == 1

@@ -56,8 +56,14 @@ def extract(tag: str, pattern: re.Pattern[str], template: str) -> str | None:
         return None
 
 
+# The OCI distribution spec's tag grammar; a registry that answers anything else
+# (a broken or hostile one) does not get its text written into Git.
+VALID_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
 def filtered(tags: Iterable[Tag], flt: FilterTags | None) -> list[tuple[str, Tag]]:
-    """(sort key text, tag) for every tag the filter keeps."""
+    """(sort key text, tag) for every valid tag the filter keeps."""
+    tags = [t for t in tags if VALID_TAG.match(t.name)]
     if flt is None:
         return [(t.name, t) for t in tags]
     pattern = re.compile(flt.pattern)
