@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import errors, token
+from tether.adapters.kube import errors, exec_credentials, token
 from tether.engine.objects import Obj, group_of, version_of
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -66,8 +66,11 @@ class KubeClient:
             auth = token.TokenFileAuth(token.TokenFile(conn.token_file, initial=conn.token))
         elif conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
+        elif conn.exec_credentials is not None:
+            auth = exec_credentials.ExecAuth(conn.exec_credentials)
         self.conn = conn
         ssl = conn.ssl_context()
+        hooks = {"request": [_server_name_hook(conn.server_name)]} if conn.server_name else {}
         self.http = httpx.AsyncClient(
             base_url=conn.server,
             verify=ssl,
@@ -76,6 +79,8 @@ class KubeClient:
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
             http2=True,  # requests multiplex on a few connections: no pool scans per request
+            proxy=conn.proxy_url,
+            event_hooks=hooks,
         )
         # Watches hold their connection for minutes: a pool of their own keeps
         # them from crowding out (and slowing the bookkeeping of) short requests.
@@ -86,7 +91,10 @@ class KubeClient:
             auth=auth,
             timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            proxy=conn.proxy_url,
+            event_hooks=hooks,
         )
+        self._auth = auth
         self._resources: dict[tuple[str, str], ApiResource] = {}
         self._discovered = False
         self._discovery_lock = asyncio.Lock()
@@ -136,9 +144,20 @@ class KubeClient:
         headers = dict(self._extra_headers)
         if content is not None:
             headers["Content-Type"] = content_type
-        resp = await self.http.request(
-            method, path, params=params, content=content, headers=headers
-        )
+        try:
+            resp = await self.http.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.RemoteProtocolError:
+            if self._auth is None:
+                raise
+            # The API server answers a rejected credential over HTTP/2 with
+            # GOAWAY ahead of its 401, which httpcore reports as a closed
+            # connection: over HTTP/1.1 the 401 arrives, so the credential
+            # is refreshed and the request sent again.
+            resp = await self.watch_http.request(
+                method, path, params=params, content=content, headers=headers
+            )
         if resp.status_code >= 400:
             try:
                 payload: Any = resp.json()
@@ -391,6 +410,16 @@ class KubeClient:
             await self.request("DELETE", api.path(namespace or None, name), body=body)
         except errors.NotFound:
             return
+
+
+def _server_name_hook(name: str) -> Callable[[httpx.Request], Awaitable[None]]:
+    """Check the server's certificate against ``name`` (and send it as SNI)
+    instead of the URL's host, as kubeconfig's ``tls-server-name``."""
+
+    async def hook(request: httpx.Request) -> None:
+        request.extensions["sni_hostname"] = name
+
+    return hook
 
 
 def _write_params(

@@ -2,8 +2,9 @@
 
 Supports what Tether's users run it with: bearer tokens (inline, or from a
 file that is read again when it changes, as the in-cluster ServiceAccount
-token is rotated), client certificates, a CA bundle, the current or a named context. Exec credential
-plugins are not supported yet (clear error).
+token is rotated), client certificates, a CA bundle, the current or a named context,
+and exec credential plugins (``client.authentication.k8s.io/v1`` and ``v1beta1``,
+as EKS and GKE kubeconfigs use: see ``exec_credentials``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tether.adapters.kube.exec_credentials import (
+    ClusterInfo,
+    ExecConfig,
+    ExecCredentialError,
+    ExecCredentials,
+)
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -37,14 +45,42 @@ class ConnectionConfig:
     # Where ``token`` came from: the client reads it again when it changes
     # (a projected ServiceAccount token is rotated by the kubelet).
     token_file: str | None = None
+    # A kubeconfig exec plugin that hands out the token or client certificate.
+    exec_credentials: ExecCredentials | None = None
+    # The name to check the server's certificate against (and send as SNI)
+    # when it differs from the server URL's host.
+    server_name: str | None = None
+    proxy_url: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | bool:
-        if self.insecure:
+        if self.insecure and not (self.cert_file or self.exec_credentials):
             return False
         ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         if self.cert_file and self.key_file:
             ctx.load_cert_chain(self.cert_file, self.key_file)
+        elif self.exec_credentials is not None:
+            self._exec_certificate(ctx, self.exec_credentials)
         return ctx
+
+    @staticmethod
+    def _exec_certificate(ctx: ssl.SSLContext, source: ExecCredentials) -> None:
+        """Present the plugin's client certificate, if it gives one, and the next
+        one after it expires (new connections use the reloaded chain)."""
+
+        def reload(cred: object) -> None:
+            files = getattr(cred, "files", None)
+            if files:
+                ctx.load_cert_chain(files[0], files[1])
+
+        try:
+            first = source.credential()
+        except ExecCredentialError:
+            return  # the first request runs the plugin again and reports why
+        source.on_new_certificate(reload)
+        reload(first)
 
 
 def _materialise(data_b64: str, suffix: str) -> str:
@@ -77,9 +113,28 @@ def load(path: str | None = None, context: str | None = None) -> ConnectionConfi
     users = {u["name"]: u.get("user", {}) for u in doc.get("users") or []}
     cluster = clusters.get(ctx.get("cluster"), {})
     user = users.get(ctx.get("user"), {})
-    if "exec" in user:
-        raise ConfigError(f"kubeconfig {candidate}: exec credential plugins are not supported yet")
     base = Path(candidate).parent
+    server = str(cluster.get("server", "")).rstrip("/")
+    exec_credentials = None
+    if user.get("exec"):
+        try:
+            exec_cfg = ExecConfig.from_kubeconfig(user["exec"], str(base))
+        except ExecCredentialError as exc:
+            raise ConfigError(f"kubeconfig {candidate}: {exc}") from exc
+        ca_data = cluster.get("certificate-authority-data")
+        if not ca_data and cluster.get("certificate-authority"):
+            try:
+                raw = (base / cluster["certificate-authority"]).read_bytes()
+            except OSError:
+                raw = b""
+            ca_data = base64.b64encode(raw).decode() if raw else None
+        info = ClusterInfo(
+            server=server,
+            ca_data=ca_data,
+            insecure=bool(cluster.get("insecure-skip-tls-verify")),
+            server_name=cluster.get("tls-server-name"),
+        )
+        exec_credentials = ExecCredentials(exec_cfg, info)
 
     def file_or_data(obj: dict[str, Any], key: str, suffix: str) -> str | None:
         if obj.get(f"{key}-data"):
@@ -94,7 +149,7 @@ def load(path: str | None = None, context: str | None = None) -> ConnectionConfi
         token_file = str(base / user["tokenFile"])
         token = Path(token_file).read_text().strip()
     return ConnectionConfig(
-        server=str(cluster.get("server", "")).rstrip("/"),
+        server=server,
         ca_file=file_or_data(cluster, "certificate-authority", ".crt"),
         token=token,
         cert_file=file_or_data(user, "client-certificate", ".crt"),
@@ -102,6 +157,9 @@ def load(path: str | None = None, context: str | None = None) -> ConnectionConfi
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
         namespace=str(ctx.get("namespace") or "default"),
         token_file=token_file,
+        exec_credentials=exec_credentials,
+        server_name=cluster.get("tls-server-name") or None,
+        proxy_url=cluster.get("proxy-url") or None,
     )
 
 
