@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "tether-image-automation"
 MAX_DIFF = 20_000
+SCAN_ANNOTATION = "tether.dev/scan-requested"  # ``tether image scan``: scan now
 Credentials = Callable[[str, str], Awaitable[git.GitCredentials | None]]
 
 
@@ -104,6 +105,7 @@ class ImageAutomationCollector(Collector):
 class _Memory:
     scanned_at: float = 0.0
     generation: object = None
+    asked: object = None
 
 
 class ImageAutomationReconciler:
@@ -188,7 +190,8 @@ class ImageAutomationReconciler:
         name = str(policy["metadata"]["name"])
         memory = self._memory.setdefault(name, _Memory())
         spec = policy.get("spec") or {}
-        if memory.generation != policy["metadata"].get("generation"):
+        asked = (policy["metadata"].get("annotations") or {}).get(SCAN_ANNOTATION)
+        if memory.generation != policy["metadata"].get("generation") or asked != memory.asked:
             return True
         if model.repository_key(str(spec.get("image", ""))) in pushed:
             return True
@@ -205,6 +208,7 @@ class ImageAutomationReconciler:
         memory = self._memory.setdefault(name, _Memory())
         memory.scanned_at = time.monotonic()
         memory.generation = policy["metadata"].get("generation")
+        memory.asked = (policy["metadata"].get("annotations") or {}).get(SCAN_ANNOTATION)
         try:
             await self.reconcile(policy, listings)
             self.metrics.scans += 1

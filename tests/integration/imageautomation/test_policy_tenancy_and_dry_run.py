@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from fixtures.registry import RegistryServer
 from fixtures.tether import Projects
 from fixtures.waiting import await_for
+from tether.cli.main import cli
 from tether.controller.runtime import Controller
 
 MARKED = 'image: {image}:1.0.0 # {{"$imagepolicy": "tether:{policy}"}}\n'
@@ -69,13 +74,14 @@ async def test_a_missing_pull_secret_is_named_in_status(
     assert "tether/no-such-secret" in status["conditions"][0]["message"]
 
 
-async def test_dry_run_puts_the_diff_in_status_and_commits_nothing(
+async def test_dry_run_puts_the_diff_in_status_and_the_cli_shows_it_and_rescans(
     git_repo: Any,
     controller: Controller,
     policies: Any,
     registry_server: RegistryServer,
     repository: str,
     push_tag: Callable[[str, str], None],
+    kubeconfig: str,
 ) -> None:
     image = f"{registry_server.host}/{repository}"
     git_repo.commit({"app.yaml": MARKED.format(image=image, policy="preview")})
@@ -85,7 +91,7 @@ async def test_dry_run_puts_the_diff_in_status_and_commits_nothing(
         {
             "image": image,
             "secretRef": {"name": await policies.pull_secret(registry_server)},
-            "interval": "1s",
+            "interval": "300s",
             "policy": {"semver": {"range": "1.x"}},
             "writeBack": {"repoURL": git_repo.git_url, "dryRun": True},
         },
@@ -94,6 +100,30 @@ async def test_dry_run_puts_the_diff_in_status_and_commits_nothing(
     status = await ready(policies, "preview", "Succeeded")
     assert f"-image: {image}:1.0.0 #" in status["dryRunDiff"]
     assert f"+image: {image}:1.3.0 #" in status["dryRunDiff"]
+    assert git_repo.head() == before
+
+    def tether(*args: str) -> str:
+        result = CliRunner().invoke(cli, [*args, "--kubeconfig", kubeconfig])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shown = await asyncio.to_thread(tether, "image", "get", "preview", "--diff")
+    assert shown == status["dryRunDiff"]
+    listed = json.loads(await asyncio.to_thread(tether, "image", "list", "-o", "json"))
+    assert {"name": "preview", "latestTag": "1.3.0", "dryRun": True}.items() <= next(
+        row for row in listed if row["name"] == "preview"
+    ).items()
+
+    # The interval is 300 s: only `tether image scan` explains a new diff now.
+    push_tag(repository, "1.6.0")
+    await asyncio.to_thread(tether, "image", "scan", "preview")
+
+    async def rescanned() -> dict[str, Any] | None:
+        current = await policies.status("preview")
+        return current if current.get("latestTag") == "1.6.0" else None
+
+    status = await await_for(rescanned, timeout=30, what="the requested scan")
+    assert f"+image: {image}:1.6.0 #" in status["dryRunDiff"]
     assert git_repo.head() == before
 
 
