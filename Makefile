@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export TETHER_CACHE_DIR := $(CURDIR)/.cache
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all install system-packages tools web test lint unit demo bench clean cluster-down
+.PHONY: all install system-packages tools web test lint unit demo bench chaos clean cluster-down
 
 all: test
 
@@ -47,6 +47,12 @@ demo: tools web
 
 bench: tools web
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Faults under load with invariants checked (150 apps, 50 controller kills by
+# default; CHAOS_ARGS="--apps 20 --kills 5" for a small run). Writes
+# chaos/results/ and the measured table in docs/reliability.md.
+chaos: tools web
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 cluster-down: install
 	-$(BIN)/tether cluster down

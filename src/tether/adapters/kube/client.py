@@ -23,6 +23,26 @@ from tether.adapters.kube import config as kubeconfig
 from tether.adapters.kube import errors, exec_credentials, token
 from tether.engine.objects import Obj, group_of, version_of
 
+# As client-go: an answer asking to come back later (429, or 5xx with Retry-After)
+# is retried after the wait it names, so a throttled API server slows a sync
+# down instead of failing it.
+THROTTLE_RETRIES = 10
+MAX_RETRY_AFTER = 10.0
+
+
+def retry_after(resp: httpx.Response) -> float | None:
+    """Seconds to wait before sending again, or None when the answer is final."""
+    if resp.status_code != 429 and resp.status_code < 500:
+        return None
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return 1.0 if resp.status_code == 429 else None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return 1.0
+
+
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 
@@ -144,20 +164,25 @@ class KubeClient:
         headers = dict(self._extra_headers)
         if content is not None:
             headers["Content-Type"] = content_type
-        try:
-            resp = await self.http.request(
-                method, path, params=params, content=content, headers=headers
-            )
-        except httpx.RemoteProtocolError:
-            if self._auth is None:
-                raise
-            # The API server answers a rejected credential over HTTP/2 with
-            # GOAWAY ahead of its 401, which httpcore reports as a closed
-            # connection: over HTTP/1.1 the 401 arrives, so the credential
-            # is refreshed and the request sent again.
-            resp = await self.watch_http.request(
-                method, path, params=params, content=content, headers=headers
-            )
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                resp = await self.http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.RemoteProtocolError:
+                if self._auth is None:
+                    raise
+                # The API server answers a rejected credential over HTTP/2 with
+                # GOAWAY ahead of its 401, which httpcore reports as a closed
+                # connection: over HTTP/1.1 the 401 arrives, so the credential
+                # is refreshed and the request sent again.
+                resp = await self.watch_http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            wait = retry_after(resp)
+            if wait is None or attempt == THROTTLE_RETRIES:
+                break
+            await asyncio.sleep(wait)
         if resp.status_code >= 400:
             try:
                 payload: Any = resp.json()

@@ -1,0 +1,1 @@
+"""Chaos: faults, load and invariants against the local control plane (``make chaos``)."""

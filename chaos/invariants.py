@@ -1,0 +1,241 @@
+"""The invariants checked after every fault, and the observer that feeds them.
+
+The observer watches, for the whole run, every object the apps manage and
+every Application: deletions (to tell a prune of something Git still holds
+from a legitimate one), writes (to say what a kill interrupted), and each
+operation result and history entry as it is written (so an operation that
+ran twice, or never, shows even after later syncs overwrote its status).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.harness import APPS_PATH, Env, Watcher
+
+from chaos.load import Ledger, app_name, expected_objects
+from tether.engine.application import INSTANCE_LABEL
+
+SELECTOR = {"labelSelector": INSTANCE_LABEL}
+PATHS = {
+    "ConfigMap": "/api/v1/configmaps",
+    "Deployment": "/apis/apps/v1/deployments",
+}
+
+
+@dataclass
+class Observed:
+    deletions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    bad_deletions: list[str] = field(default_factory=list)
+    last_write: dict[str, float] = field(default_factory=dict)  # apply | prune | status -> t
+    ops_seen: dict[str, set[str]] = field(default_factory=dict)  # user -> phases seen
+    history: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)  # app -> id -> ..
+
+
+class Observer:
+    def __init__(self, env: Env, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.seen = Observed()
+        self.lock = threading.Lock()
+        self.watchers = [
+            Watcher(env, path, self._object(kind), SELECTOR) for kind, path in PATHS.items()
+        ]
+        self.watchers.append(Watcher(env, APPS_PATH, self._app))
+
+    def _object(self, kind: str) -> Any:
+        def handle(event: str, obj: dict[str, Any]) -> None:
+            meta = obj["metadata"]
+            ns, name = meta.get("namespace", ""), meta["name"]
+            now = time.monotonic()
+            with self.lock:
+                if event != "DELETED":
+                    self.seen.last_write["apply"] = now
+                    return
+                self.seen.last_write["prune"] = now
+                key = (ns, kind, name)
+                self.seen.deletions[key] += 1
+                problem = self._judge_deletion(key)
+                if problem:
+                    self.seen.bad_deletions.append(problem)
+
+        return handle
+
+    def _judge_deletion(self, key: tuple[str, str, str]) -> str:
+        ns, kind, name = key
+        if name == "stray":
+            return f"{ns}/{name}: pruned although the app never owned it"
+        if not ns.startswith("chaos-"):
+            return ""
+        i = int(ns.removeprefix("chaos-"))
+        with self.ledger.lock:
+            held = expected_objects(i, self.ledger.gens[i])
+            drifted = self.ledger.drift_deleted[key]
+        if (kind, name) in held and self.seen.deletions[key] > drifted:
+            return f"{kind} {ns}/{name}: deleted although Git holds it (prune of a live object)"
+        return ""
+
+    def _app(self, event: str, obj: dict[str, Any]) -> None:
+        if event == "DELETED":
+            return
+        status = obj.get("status") or {}
+        name = obj["metadata"]["name"]
+        with self.lock:
+            self.seen.last_write["status"] = time.monotonic()
+            op = status.get("operationState") or {}
+            user = str(op.get("initiatedBy") or "")
+            if user.startswith("chaos-op-"):
+                self.seen.ops_seen.setdefault(user, set()).add(str(op.get("phase")))
+            entries = self.seen.history.setdefault(name, {})
+            for h in status.get("history") or []:
+                entries[int(h["id"])] = (str(h["revision"]), str(h.get("initiatedBy", "")))
+
+    def interrupted(self, at: float, window: float = 0.5) -> str:
+        """What was being written when the controller was killed at ``at``."""
+        with self.lock:
+            recent = [w for w, t in self.seen.last_write.items() if at - window <= t <= at]
+        for what in ("prune", "apply", "status"):
+            if what in recent:
+                return what
+        return "idle"
+
+    def close(self) -> None:
+        for w in self.watchers:
+            w.close()
+
+
+def check(env: Env, ledger: Ledger, observer: Observer, n: int) -> list[str]:
+    """Every invariant, once the apps have converged (or not): a list of violations."""
+    out: list[str] = []
+    api = env.api
+    with observer.lock:
+        out += observer.seen.bad_deletions
+        observer.seen.bad_deletions = []
+    apps = {a["metadata"]["name"]: a for a in api.get(APPS_PATH).json()["items"]}
+    with ledger.lock:
+        gens, head, at = list(ledger.gens), ledger.head, dict(ledger.at)
+        operations = dict(ledger.operations)
+    for i in range(n):
+        name = app_name(i)
+        app = apps.get(name) or {}
+        status = app.get("status") or {}
+        sync = status.get("sync") or {}
+        if sync.get("revision") != head or sync.get("status") != "Synced":
+            out.append(
+                f"{name}: not converged: {sync.get('status')} at {str(sync.get('revision'))[:12]}"
+            )
+        out += _content(api, i, gens[i])
+        out += _history(name, status, at, gens[i], observer)
+    out += _operations(apps, operations, observer)
+    return out
+
+
+def _content(api: Any, i: int, gen: int) -> list[str]:
+    ns = app_name(i)
+    cms = {
+        o["metadata"]["name"]: o
+        for o in api.get(f"/api/v1/namespaces/{ns}/configmaps").json()["items"]
+    }
+    out = []
+    for (kind, name), fields in expected_objects(i, gen).items():
+        if kind == "ConfigMap":
+            obj = cms.get(name)
+            if obj is None:
+                out.append(f"{ns}: ConfigMap {name} that Git holds is missing")
+            elif obj.get("data") != fields["data"]:
+                out.append(
+                    f"{ns}: ConfigMap {name} is {obj.get('data')}, Git says {fields['data']}"
+                )
+        else:
+            resp = api.get(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+            if resp.status_code != 200:
+                out.append(f"{ns}: Deployment {name} that Git holds is missing")
+            elif resp.json()["spec"].get("replicas") != fields["replicas"]:
+                out.append(
+                    f"{ns}: Deployment {name} has {resp.json()['spec'].get('replicas')} replicas"
+                )
+    held = {name for kind, name in expected_objects(i, gen) if kind == "ConfigMap"}
+    for name, obj in cms.items():
+        labelled = (obj["metadata"].get("labels") or {}).get(INSTANCE_LABEL) == ns
+        if labelled and name not in held and name != "stray":
+            out.append(f"{ns}: ConfigMap {name}, gone from Git, was never pruned")
+    for keep in ("bystander", "stray"):
+        if keep not in cms:
+            out.append(f"{ns}: ConfigMap {keep}, never the app's, is gone")
+    return out
+
+
+def _history(
+    name: str, status: dict[str, Any], at: dict[str, tuple[int, ...]], gen: int, observer: Observer
+) -> list[str]:
+    out = []
+    history = status.get("history") or []
+    ids = [h["id"] for h in history]
+    if ids != sorted(set(ids)):
+        out.append(f"{name}: history ids repeat or go back: {ids}")
+    with observer.lock:
+        seen = observer.seen.history.get(name, {})
+        pairs = Counter(seen.values())
+    twice = [f"{rev[:12]} by {who}" for (rev, who), count in pairs.items() if count > 1]
+    if twice:
+        out.append(f"{name}: the same deploy is in the history twice: {', '.join(twice)}")
+    if history:
+        last = str(history[-1]["revision"])
+        i = int(name.removeprefix("chaos-"))
+        if last not in at:
+            out.append(f"{name}: last history entry {last[:12]} is no revision the driver pushed")
+        elif at[last][i] != gen:
+            out.append(
+                f"{name}: the cluster holds generation {gen} but the last history entry "
+                f"({last[:12]}) deployed generation {at[last][i]}: a deploy is not recorded"
+            )
+    return out
+
+
+def _operations(
+    apps: dict[str, dict[str, Any]], operations: dict[str, tuple[int, str]], observer: Observer
+) -> list[str]:
+    out = []
+    with observer.lock:
+        seen = {k: set(v) for k, v in observer.seen.ops_seen.items()}
+        history = {k: dict(v) for k, v in observer.seen.history.items()}
+    for user, (i, _sha) in operations.items():
+        name = app_name(i)
+        if (apps.get(name) or {}).get("operation"):
+            out.append(f"{name}: operation by {user} is still pending")
+            continue
+        runs = sum(1 for _, who in history.get(name, {}).values() if who == user)
+        if runs > 1:
+            out.append(f"{name}: operation by {user} was recorded {runs} times")
+        elif runs == 0 and not (seen.get(user, set()) & {"Failed", "Error"}):
+            out.append(f"{name}: operation by {user} vanished: neither recorded nor failed")
+    return out
+
+
+def stable(env: Env, seconds: float) -> list[str]:
+    """No object flips once converged: every managed object keeps its resourceVersion."""
+
+    def versions() -> dict[tuple[str, str, str], str]:
+        out = {}
+        for kind, path in PATHS.items():
+            for o in env.api.get(path, params=SELECTOR).json()["items"]:
+                m = o["metadata"]
+                out[(kind, m["namespace"], m["name"])] = m["resourceVersion"]
+        return out
+
+    before = versions()
+    time.sleep(seconds)
+    after = versions()
+    changed = [
+        f"{k} {ns}/{n}"
+        for (k, ns, n), rv in after.items()
+        if before.get((k, ns, n)) not in (None, rv)
+    ]
+    return (
+        [f"objects changed with no commit and no drift (a fight?): {', '.join(changed[:5])}"]
+        if changed
+        else []
+    )

@@ -1,0 +1,191 @@
+"""An HTTPS fault proxy in front of kube-apiserver: pass-through, or 429/500/timeouts a while.
+
+The controller under test talks to the API server only through this proxy
+(its kubeconfig names the proxy, with a CA of the proxy's own and the cluster's
+token), so an episode of throttling, server errors or hung requests reaches
+every request it makes, as an overloaded API server or a load balancer in
+front of it would. Responses stream, so watches pass through unchanged.
+Outside an episode the proxy only forwards (HTTP/1.1: the controller's
+HTTP/2 pool falls back to HTTP/1.1 through it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import json
+import random
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from bench.harness import free_port, log, wait_port
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+MODES = ("429", "500", "timeout")
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chaos-fault-proxy")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "proxy.crt", directory / "proxy.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+class FaultProxy:
+    """Forwards to ``upstream``; ``episode(mode, seconds, ratio)`` makes it misbehave."""
+
+    def __init__(self, directory: Path, upstream: str, ca_file: str) -> None:
+        self.upstream = upstream
+        self.cert, self.key = self_signed(directory)
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.mode = ""
+        self.ratio = 1.0
+        self.until = 0.0
+        self.counts: dict[str, int] = {"forwarded": 0, **{m: 0 for m in MODES}, "upstream_down": 0}
+        self._rng = random.Random(7)
+        self._ca_file = ca_file
+        self._client: httpx.AsyncClient | None = None
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=self.port,
+            ssl_certfile=str(self.cert),
+            ssl_keyfile=str(self.key),
+            log_level="warning",
+            lifespan="off",
+            interface="asgi3",
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="fault-proxy")
+        self._thread.start()
+        wait_port(self.port)
+
+    # -- control -----------------------------------------------------------------
+    def episode(self, mode: str, seconds: float, ratio: float = 0.7) -> None:
+        """From now on for ``seconds``, answer ``ratio`` of requests with the fault."""
+        assert mode in MODES, mode
+        self.mode, self.ratio, self.until = mode, ratio, time.monotonic() + seconds
+        log(f"fault proxy: {mode} on {ratio:.0%} of requests for {seconds:.0f}s")
+
+    def active(self) -> bool:
+        return bool(self.mode) and time.monotonic() < self.until
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+
+    # -- the ASGI app ------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                base_url=self.upstream,
+                verify=ssl.create_default_context(cafile=self._ca_file),
+                timeout=httpx.Timeout(60.0, read=None),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            )
+        return self._client
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self._fault(request) or await self._forward(request)
+        await response(scope, receive, send)
+
+    async def _fault(self, request: Request) -> Response | None:
+        if not self.active() or self._rng.random() >= self.ratio:
+            return None
+        mode = self.mode
+        self.counts[mode] += 1
+        if mode == "429":
+            return _status(429, "TooManyRequests", "chaos: too many requests", {"Retry-After": "1"})
+        if mode == "500":
+            return _status(500, "InternalError", "chaos: internal error")
+        # A hung request: held until the episode ends (at most 15 s), then a gateway timeout.
+        await asyncio.sleep(max(0.0, min(self.until - time.monotonic(), 15.0)))
+        return _status(504, "Timeout", "chaos: gateway timeout")
+
+    async def _forward(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        body = await request.body()
+        upstream = self._http().build_request(
+            request.method,
+            request.url.path,
+            params=request.url.query,
+            headers=headers,
+            content=body,
+        )
+        try:
+            resp = await self._http().send(upstream, stream=True)
+        except httpx.HTTPError:
+            self.counts["upstream_down"] += 1
+            return _status(502, "ServiceUnavailable", "chaos proxy: API server unreachable")
+        self.counts["forwarded"] += 1
+        out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
+
+        async def body_iter() -> Any:
+            try:
+                async for chunk in resp.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError:
+                return
+            finally:
+                await resp.aclose()
+
+        return StreamingResponse(body_iter(), status_code=resp.status_code, headers=out_headers)
+
+
+def _status(
+    code: int, reason: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    return Response(
+        json.dumps(body), status_code=code, media_type="application/json", headers=headers
+    )

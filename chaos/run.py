@@ -1,0 +1,217 @@
+"""One chaos run: set up, then for each fault in the plan: load, inject, recover, converge, check.
+
+The plan is a list of fault names (``FAULTS``); the result gives, per fault
+kind (a scenario), how many were injected, the time from the end of each
+fault (controller restarted, API server serving, proxy healthy again, Git
+back) until every app was Synced at the Git head and Healthy (p50/p95/max),
+every invariant violation, and the syncs lost (operations that vanished and
+apps that never converged).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.harness import AppTracker, environment, log, percentile
+
+from chaos import invariants
+from chaos.load import LoadDriver
+from chaos.world import World
+
+FAULTS = (
+    "kill",
+    "apiserver-restart",
+    "etcd-restart",
+    "api-429",
+    "api-500",
+    "api-timeout",
+    "git-down",
+    "force-push",
+)
+
+
+@dataclass
+class Config:
+    apps: int = 20
+    plan: list[str] = field(default_factory=lambda: list(FAULTS))
+    seed: int = 1
+    load_seconds: float = 6.0  # load before each fault (a random part of it)
+    episode_seconds: float = 8.0  # how long the API or Git is faulty
+    converge_timeout: float = 180.0
+    stable_seconds: float = 4.0
+
+
+def smoke_plan() -> list[str]:
+    return [
+        "kill",
+        "apiserver-restart",
+        "api-429",
+        "kill",
+        "etcd-restart",
+        "git-down",
+        "api-500",
+        "force-push",
+        "kill",
+    ]
+
+
+def full_plan(kills: int = 50, rng: random.Random | None = None) -> list[str]:
+    rng = rng or random.Random(1)
+    others = [f for f in FAULTS if f != "kill"] * 2
+    plan = ["kill"] * kills + others
+    rng.shuffle(plan)
+    return plan
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    rng = random.Random(cfg.seed)
+    started = time.monotonic()
+    with environment("chaos") as env:
+        world = World(env)
+        driver = LoadDriver(env, cfg.apps, seed=cfg.seed)
+        observer: invariants.Observer | None = None
+        try:
+            sha = driver.seed()
+            tracker: AppTracker = env.tracker()
+            world.controller.start()
+            tracker.expect(sha)
+            names = driver.create_apps()
+            t0 = time.monotonic()
+            if not tracker.wait(names, 300):
+                raise RuntimeError(f"apps never converged at start: {tracker.summary()}")
+            first_sync = time.monotonic() - t0
+            log(f"chaos: {cfg.apps} apps Synced and Healthy in {first_sync:.1f}s")
+            driver.bystanders()
+            observer = invariants.Observer(env, driver.ledger)
+            driver.start()
+            faults = [
+                _one(k, fault, cfg, rng, world, driver, tracker, observer, names)
+                for k, fault in enumerate(cfg.plan)
+            ]
+            driver.running.clear()
+            return _summary(cfg, faults, first_sync, world, driver, time.monotonic() - started)
+        finally:
+            driver.close()
+            if observer is not None:
+                observer.close()
+            world.close()
+
+
+def _one(
+    k: int,
+    fault: str,
+    cfg: Config,
+    rng: random.Random,
+    world: World,
+    driver: LoadDriver,
+    tracker: AppTracker,
+    observer: invariants.Observer,
+    names: list[str],
+) -> dict[str, Any]:
+    driver.running.set()
+    time.sleep(rng.uniform(cfg.load_seconds / 2, cfg.load_seconds))
+    record: dict[str, Any] = {"n": k + 1, "fault": fault}
+    if fault == "kill":
+        # An operation in flight when the controller dies: it must finish once, or fail.
+        user = f"chaos-op-{k + 1}"
+        driver.request_sync(rng.randrange(cfg.apps), user)
+        driver.commit()  # and a commit, so a sync and a prune are likely under way
+        time.sleep(rng.uniform(0.0, 2.5))
+        at = time.monotonic()
+        world.controller.kill()
+        record["interrupted"] = observer.interrupted(at)
+        time.sleep(rng.uniform(0.2, 1.5))
+        world.controller.start()
+    elif fault in ("apiserver-restart", "etcd-restart"):
+        world.restart_component(
+            fault.removesuffix("-restart").replace("apiserver", "kube-apiserver")
+        )
+    elif fault.startswith("api-"):
+        world.proxy.episode(fault.removeprefix("api-"), cfg.episode_seconds)
+        time.sleep(cfg.episode_seconds)
+    elif fault == "git-down":
+        world.git_down()
+        time.sleep(cfg.episode_seconds)
+        world.git_up()
+    elif fault == "force-push":
+        driver.force_push()
+    else:
+        raise ValueError(f"unknown fault {fault}")
+    ended = time.monotonic()
+    driver.running.clear()
+    with driver._busy:  # the action in progress, if any, is done
+        head = driver.ledger.head
+    tracker.expect(head)
+    converged = tracker.wait(names, cfg.converge_timeout)
+    record["converge_seconds"] = round(time.monotonic() - ended, 2) if converged else None
+    violations = invariants.check(world.env, driver.ledger, observer, cfg.apps)
+    if converged:
+        violations += invariants.stable(world.env, cfg.stable_seconds)
+    else:
+        violations.insert(
+            0, f"not converged after {cfg.converge_timeout:.0f}s: {tracker.stuck(names)}"
+        )
+    record["violations"] = violations
+    record["not_converged"] = 0 if converged else len(names) - len(tracker.done_at)
+    log(
+        f"chaos: fault {k + 1}/{len(cfg.plan)} {fault}"
+        f"{' (' + record['interrupted'] + ')' if 'interrupted' in record else ''}: converged "
+        f"{record['converge_seconds']}s, {len(violations)} violations"
+        + (f": {violations[:3]}" if violations else "")
+    )
+    return record
+
+
+def _summary(
+    cfg: Config,
+    faults: list[dict[str, Any]],
+    first_sync: float,
+    world: World,
+    driver: LoadDriver,
+    wall: float,
+) -> dict[str, Any]:
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in faults:
+        by_kind[f["fault"]].append(f)
+    scenarios = {}
+    for kind, runs in by_kind.items():
+        times = [r["converge_seconds"] for r in runs if r["converge_seconds"] is not None]
+        violations = [v for r in runs for v in r["violations"]]
+        scenarios[kind] = {
+            "faults": len(runs),
+            "converge_p50_seconds": percentile(times, 0.5),
+            "converge_p95_seconds": percentile(times, 0.95),
+            "converge_max_seconds": round(max(times), 2) if times else None,
+            "violations": len(violations),
+            "violation_examples": violations[:5],
+            "syncs_lost": sum(r["not_converged"] for r in runs)
+            + sum(1 for v in violations if "vanished" in v or "still pending" in v),
+        }
+        if kind == "kill":
+            scenarios[kind]["interrupted"] = dict(
+                sorted(
+                    (what, sum(1 for r in runs if r.get("interrupted") == what))
+                    for what in {r.get("interrupted") for r in runs}
+                )
+            )
+    return {
+        "apps": cfg.apps,
+        "plan_size": len(cfg.plan),
+        "seed": cfg.seed,
+        "wall_seconds": round(wall, 1),
+        "first_sync_seconds": round(first_sync, 1),
+        "commits": driver.ledger.commits,
+        "drifts": driver.ledger.drifts,
+        "operations": len(driver.ledger.operations),
+        "controller_starts": world.controller.starts,
+        "proxy": dict(world.proxy.counts),
+        "controller_errors": world.controller.errors(),
+        "scenarios": scenarios,
+        "faults": faults,
+        "violations": sum(s["violations"] for s in scenarios.values()),
+        "syncs_lost": sum(s["syncs_lost"] for s in scenarios.values()),
+    }
