@@ -70,8 +70,9 @@ class MultiSources:
         for source, rev in zip(spec.sources, revisions, strict=True):
             if source.ref is None:
                 continue
-            if source.is_chart:
-                raise RenderError(f"source with ref: {source.ref} is a chart; refs must be Git")
+            if source.is_chart or source.is_artifact:
+                what = "a chart" if source.is_chart else "an OCI artifact"
+                raise RenderError(f"source with ref: {source.ref} is {what}; refs must be Git")
             creds = self._credentials(spec, source)
             refs[source.ref] = await self.sources.files_at(source.repo_url, rev, creds)
         located: list[tuple[int, Obj]] = []
@@ -96,7 +97,9 @@ class MultiSources:
     def _remember(self, spec: ApplicationSpec, revisions: list[str], revision: str) -> None:
         parts = []
         for source, rev in zip(spec.sources, revisions, strict=True):
-            chart = self.sources.charts.message(source.repo_url, rev)
+            chart = self.sources.charts.message(
+                source.repo_url, rev
+            ) or self.sources.artifacts.message(source.repo_url, rev)
             name = source.ref or source.chart or source.path
             parts.append(chart or f"{name}@{rev[:12]}")
         self._messages[revision] = "; ".join(parts)

@@ -39,6 +39,7 @@ from tether.adapters import charts, git
 from tether.adapters.render import RenderCache, describe
 from tether.adapters.render.jsonnet import is_jsonnet_file
 from tether.controller import ref_values
+from tether.controller.artifacts import ArtifactSources
 from tether.controller.charts import ChartSources
 from tether.controller.charts import missing_dependencies as charts_missing
 from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
@@ -109,6 +110,7 @@ class Sources:
         self._memo: dict[str, _Memo] = {}
         self._lock = threading.Lock()
         self.charts = ChartSources(charts.ChartFetcher(repos.cache_dir.parent / "charts"))
+        self.artifacts = ArtifactSources(self.charts.fetcher.store)
         self.multi = MultiSources(self)
 
     async def resolve(
@@ -136,6 +138,13 @@ class Sources:
                     self._git_pool, self.charts.resolve, spec, revision, auth, max_age
                 )
             return resolved.version
+        if spec.source.is_artifact:
+            auth = await self.charts.app_auth(spec, credentials)
+            async with self._gate(url):
+                artifact = await self._in(
+                    self._git_pool, self.artifacts.resolve, spec, revision, auth, max_age
+                )
+            return artifact.digest
         self.check_url(url)
         target = revision or spec.source.target_revision or "HEAD"
         memo_key = (git.cache_key(url), target)
@@ -215,6 +224,15 @@ class Sources:
             return await self._render_chart(
                 app_key, spec, sha, credentials, options, app_name, refs
             )
+        if spec.source.is_artifact:
+            if memo and memo.options == options and memo.sha == sha:
+                return RenderResult(sha, memo.objects, rendered=False)
+            auth = await self.charts.app_auth(spec, credentials)
+            async with self._gate(url):
+                files = await self._in(
+                    self._git_pool, self.artifacts.files, spec, sha, auth, self.max_age
+                )
+            return await self._render_files(app_key, spec, sha, files, source, refs, app_name)
         self.check_url(url)
         if memo and memo.options == options:
             if memo.sha == sha:
@@ -232,10 +250,32 @@ class Sources:
                 return RenderResult(sha, memo.objects, rendered=False)
         async with self._gate(url):
             files = await self._in(self._git_pool, self._files, url, sha, credentials)
+        return await self._render_files(app_key, spec, sha, files, source, refs, app_name)
+
+    async def _render_files(
+        self,
+        app_key: str,
+        spec: ApplicationSpec,
+        sha: str,
+        files: dict[str, bytes],
+        source: dict[str, Any],
+        refs: ref_values.RefFiles | None,
+        app_name: str,
+    ) -> RenderResult:
+        """Render ``spec``'s path in a tree of files (a Git commit or an OCI artifact)."""
+        url = spec.source.repo_url
+        options = repr(sorted(source.items()))
+        refs_digest = ""
+        if ref_values.uses_refs(source):
+            refs_digest = ref_values.inject(source, {}, "", refs or {})[2]
+            options += refs_digest
         if not _has_path(files, spec.source.path):
-            raise git.PathNotFoundError(
-                f"path {spec.source.path!r} does not exist in {git.cache_key(url)} at {sha[:12]}"
+            where = (
+                f"{url} at {sha}"
+                if spec.source.is_artifact
+                else f"{git.cache_key(url)} at {sha[:12]}"
             )
+            raise git.PathNotFoundError(f"path {spec.source.path!r} does not exist in {where}")
         files = await self._with_chart_dependencies(spec, files)
         if refs_digest:
             chart_path = "" if spec.source.path in ("", ".") else spec.source.path.strip("/")
@@ -341,6 +381,7 @@ class Sources:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
         self.repos.forget_heads(url)
         self.charts.forget(url)
+        self.artifacts.forget(url)
         key = git.cache_key(url)
         for memo_key in [k for k in self._resolved if k[0] == key]:
             self._resolved.pop(memo_key, None)
@@ -352,7 +393,7 @@ class Sources:
     async def commit_subject(
         self, url: str, sha: str, credentials: git.GitCredentials | None
     ) -> str:
-        chart = self.charts.message(url, sha)
+        chart = self.charts.message(url, sha) or self.artifacts.message(url, sha)
         if chart is not None:
             return chart
         if MULTI_SEPARATOR in sha:

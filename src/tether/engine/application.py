@@ -120,6 +120,11 @@ class Source(_Model):
         return self.chart is not None
 
     @property
+    def is_artifact(self) -> bool:
+        """Manifests from an OCI artifact (``oci://`` without ``chart``), not a Git path."""
+        return self.chart is None and self.repo_url.strip().lower().startswith("oci://")
+
+    @property
     def renders(self) -> bool:
         """A ``ref`` source without its own ``path`` only lends files to the others."""
         return self.ref is None or self.is_chart or "path" in self.model_fields_set

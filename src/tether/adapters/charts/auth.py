@@ -10,7 +10,9 @@ certificate checks) and ``passCredentials: "true"`` (send the password to
 chart download URLs on other hosts too, as Helm's ``--pass-credentials``)
 and ``registryCredential: NAME`` (an OCI registry's login is the one that
 RegistryCredential keeps fresh, e.g. an ECR token: read from the pull Secret
-it writes into the app's destination namespace).
+it writes into the app's destination namespace), and ``cosignPublicKey`` (PEM:
+every OCI manifest artifact from the repository must carry a cosign signature
+made with that key).
 
 The rules are the Git ones: the longest URL prefix at a path boundary wins,
 and a Secret serves only the project its ``project`` key names (``default``
@@ -46,6 +48,7 @@ class ChartAuth:
     enable_oci: bool = False
     declared: bool = False  # a repository Secret names this repository
     registry_credential: str | None = None  # take the login from its pull Secret
+    cosign_key: str | None = None  # PEM public key every OCI artifact must be signed with
 
     @property
     def basic(self) -> tuple[str, str] | None:
@@ -102,6 +105,7 @@ def auth_from_secret(secret: Obj) -> ChartAuth:
         enable_oci=(_decode(secret, "enableOCI") or "").lower() in TRUE,
         declared=True,
         registry_credential=_decode(secret, "registryCredential") or None,
+        cosign_key=_decode(secret, "cosignPublicKey") or None,
     )
 
 

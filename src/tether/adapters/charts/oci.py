@@ -32,6 +32,7 @@ MAX_CHART_BYTES = 32 * 1024 * 1024
 class OciChart:
     host: str
     repository: str  # path in the registry, chart name included
+    noun: str = "chart"  # what errors call the content: "chart", or "artifact"
 
     @property
     def display(self) -> str:
@@ -54,13 +55,13 @@ def _fail(ref: OciChart, response: httpx.Response, what: str) -> ChartError:
     code = response.status_code
     if code in (401, 403):
         return ChartError(
-            f"chart registry {ref.display} refused the credentials ({code}: "
+            f"{ref.noun} registry {ref.display} refused the credentials ({code}: "
             f"{registry_error(response)}) reading {what}: check the username and password "
             "of the repository"
         )
     if code == 404:
-        return ChartError(f"chart {ref.display} has no {what} (404)")
-    return ChartError(f"chart registry {ref.display}: {registry_error(response)} for {what}")
+        return ChartError(f"{ref.noun} {ref.display} has no {what} (404)")
+    return ChartError(f"{ref.noun} registry {ref.display}: {registry_error(response)} for {what}")
 
 
 def _get(
@@ -75,9 +76,9 @@ def _get(
             headers=dict(kw) or None,
         )
     except httpx.TimeoutException:
-        raise ChartError(f"chart registry {ref.display}: timed out reading {what}") from None
+        raise ChartError(f"{ref.noun} registry {ref.display}: timed out reading {what}") from None
     except httpx.HTTPError as exc:
-        raise ChartError(f"chart registry {ref.display}: cannot read {what}: {exc}") from None
+        raise ChartError(f"{ref.noun} registry {ref.display}: cannot read {what}: {exc}") from None
     if response.status_code != 200:
         raise _fail(ref, response, what)
     return response
