@@ -332,3 +332,26 @@ async def test_a_project_admits_artifacts_by_their_oci_url(
     await apps.wait_synced(good, revision=digest)
     st = await apps.wait(bad, lambda s: condition(s, "ProjectDenied") is not None, "refused")
     assert url in condition(st, "ProjectDenied")["message"]  # type: ignore[index]
+
+
+async def test_a_semver_range_picks_the_highest_matching_tag(
+    registry_server: Any, tmp_path: Path, repo_secrets: Any, apps: Apps, dest_namespace: str
+) -> None:
+    oci = pusher(registry_server, tmp_path, "artifacts-semver")
+    digests = {
+        version: oci.push_manifests(
+            "manifests/ranged",
+            version,
+            {"settings.yaml": configmap(version)},
+            artifacts.FLUX_CONTENT,
+        )
+        for version in ("1.0.0", "1.2.0", "2.0.0", "latest")
+    }
+    url = oci.url("manifests/ranged")
+    await repo_secrets.create(url=url, username=oci.user, password=oci.password)
+    name = await apps.create(
+        url, dest=dest_namespace, automated={}, extra={"source": artifact_source(url, "^1.0", ".")}
+    )
+    st = await apps.wait_synced(name, revision=digests["1.2.0"])
+    assert await settings(apps, dest_namespace) == {"greeting": "1.2.0"}
+    assert f"{url}:1.2.0@" in st["revisionMessage"]
