@@ -334,8 +334,13 @@ async def test_a_project_admits_artifacts_by_their_oci_url(
     assert url in condition(st, "ProjectDenied")["message"]  # type: ignore[index]
 
 
-async def test_a_semver_range_picks_the_highest_matching_tag(
-    registry_server: Any, tmp_path: Path, repo_secrets: Any, apps: Apps, dest_namespace: str
+async def test_a_semver_range_picks_the_highest_matching_tag_and_rollback_pulls_a_digest(
+    registry_server: Any,
+    tmp_path: Path,
+    repo_secrets: Any,
+    apps: Apps,
+    service: Any,
+    dest_namespace: str,
 ) -> None:
     oci = pusher(registry_server, tmp_path, "artifacts-semver")
     digests = {
@@ -355,3 +360,13 @@ async def test_a_semver_range_picks_the_highest_matching_tag(
     st = await apps.wait_synced(name, revision=digests["1.2.0"])
     assert await settings(apps, dest_namespace) == {"greeting": "1.2.0"}
     assert f"{url}:1.2.0@" in st["revisionMessage"]
+
+    newer = oci.push_manifests(
+        "manifests/ranged", "1.3.0", {"settings.yaml": configmap("1.3.0")}, artifacts.FLUX_CONTENT
+    )
+    st = await apps.wait_synced(name, revision=newer)
+    assert await settings(apps, dest_namespace) == {"greeting": "1.3.0"}
+    state = await service.rollback(name, st["history"][0]["id"], initiated_by="test")
+    assert state["phase"] == "Succeeded", state
+    assert await settings(apps, dest_namespace) == {"greeting": "1.2.0"}
+    assert (await apps.status(name))["history"][-1]["revision"] == digests["1.2.0"]
