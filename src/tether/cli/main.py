@@ -13,7 +13,7 @@ import yaml
 
 from tether.cli import app as app_commands
 from tether.cli import appset as appset_commands
-from tether.cli import cluster, image, registry
+from tether.cli import cluster, clusters, image, registry
 from tether.cli import install as install_commands
 from tether.cli import project as project_commands
 from tether.cli import token as token_commands
@@ -27,6 +27,7 @@ def cli() -> None:
 
 
 cli.add_command(cluster.cluster)
+cli.add_command(clusters.clusters)
 cli.add_command(app_commands.app)
 cli.add_command(registry.registry)
 cli.add_command(image.image)

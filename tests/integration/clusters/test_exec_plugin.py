@@ -7,50 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import yaml
-
-from fixtures.exec_plugin import Plugin, write_plugin
+from fixtures.exec_plugin import exec_kubeconfig, write_plugin
 from tether.adapters.kube import KubeClient
 from tether.testenv import cluster as localcluster
-
-V1 = "client.authentication.k8s.io/v1"
-
-
-def exec_kubeconfig(cluster: localcluster.ClusterState, plugin: Plugin, path: Path) -> str:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "local",
-                "contexts": [{"name": "local", "context": {"cluster": "c", "user": "u"}}],
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": cluster.server,
-                            "certificate-authority": cluster.ca_file,
-                        },
-                    }
-                ],
-                "users": [
-                    {
-                        "name": "u",
-                        "user": {
-                            "exec": {
-                                "apiVersion": V1,
-                                "command": str(plugin.path),
-                                "args": ["get-token"],
-                                "interactiveMode": "Never",
-                                "provideClusterInfo": True,
-                            }
-                        },
-                    }
-                ],
-            }
-        )
-    )
-    return str(path)
 
 
 def in_an_hour() -> str:
