@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fixtures.tether import Apps, condition
 from tether.adapters.charts import artifacts, signatures
+from tether.engine import application as appmodel
 from tether.testenv.ocilayout import digest_bytes
 
 APP_NS = "tether"
@@ -190,8 +191,8 @@ async def test_artifact_deploys_and_a_new_digest_under_the_same_tag_is_synced(
 
     # Pinning the first digest pulls exactly that manifest, whatever the tag says now.
     await apps.kube.merge_patch(
-        "tether.dev/v1alpha1",
-        "Application",
+        appmodel.API_VERSION,
+        appmodel.KIND,
         name,
         {"spec": {"source": {"targetRevision": f"prod@{first}"}}},
         APP_NS,
@@ -370,3 +371,48 @@ async def test_a_semver_range_picks_the_highest_matching_tag_and_rollback_pulls_
     assert state["phase"] == "Succeeded", state
     assert await settings(apps, dest_namespace) == {"greeting": "1.2.0"}
     assert (await apps.status(name))["history"][-1]["revision"] == digests["1.2.0"]
+
+
+async def test_an_artifact_is_one_source_of_a_multi_source_app(
+    registry_server: Any,
+    tmp_path: Path,
+    git_repo: Any,
+    repo_secrets: Any,
+    apps: Apps,
+    dest_namespace: str,
+) -> None:
+    oci = pusher(registry_server, tmp_path, "artifacts-multi")
+    first = oci.push_manifests(
+        "manifests/multi", "v1", {"settings.yaml": configmap("from oci")}, artifacts.FLUX_CONTENT
+    )
+    url = oci.url("manifests/multi")
+    await repo_secrets.create(url=url, username=oci.user, password=oci.password)
+    extra = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata: {a: b}\n"
+    commit = git_repo.commit({"extra/cm.yaml": extra})
+    name = f"multi-oci-{dest_namespace}"[:63]
+    await apps.kube.create(
+        {
+            "apiVersion": appmodel.API_VERSION,
+            "kind": appmodel.KIND,
+            "metadata": {"name": name, "namespace": APP_NS},
+            "spec": {
+                "sources": [
+                    artifact_source(url, "v1", "."),
+                    {"repoURL": git_repo.git_url, "targetRevision": "main", "path": "extra"},
+                ],
+                "destination": {"namespace": dest_namespace},
+                "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]},
+            },
+        }
+    )
+    apps.created.append(name)
+    st = await apps.wait_synced(name, revision=f"{first},{commit}")
+    assert await settings(apps, dest_namespace) == {"greeting": "from oci"}
+    assert await apps.kube.get_or_none("v1", "ConfigMap", "from-git", dest_namespace)
+    assert f"artifact {url}:v1@{first}" in st["revisionMessage"]
+
+    second = oci.push_manifests(
+        "manifests/multi", "v1", {"settings.yaml": configmap("pushed")}, artifacts.FLUX_CONTENT
+    )
+    await apps.wait_synced(name, revision=f"{second},{commit}")
+    assert await settings(apps, dest_namespace) == {"greeting": "pushed"}
