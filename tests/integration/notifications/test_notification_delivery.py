@@ -124,7 +124,7 @@ async def test_each_trigger_is_delivered_signed_and_failures_are_retried_or_repo
                 "apps/web/image.yaml": image_config(image, policy),
             }
         )
-        annotations = {f"{SUBSCRIBE}.{t}.hook": "" for t in model.TRIGGERS}
+        annotations = {f"{SUBSCRIBE}.{t}.hook": "" for t in model.APP_TRIGGERS}
         annotations[f"{SUBSCRIBE}.on-sync-succeeded.flaky"] = "#deploys"
         annotations[f"{SUBSCRIBE}.on-sync-succeeded.dead"] = ""
         app = await create_app(apps, git_repo.git_url, dest_namespace, annotations)
@@ -200,7 +200,7 @@ async def test_each_trigger_is_delivered_signed_and_failures_are_retried_or_repo
         assert failed["revision"] == git_repo.head()
 
         triggers = [b["trigger"] for b in receiver.bodies() if b["app"] == app]
-        for trigger in model.TRIGGERS:
+        for trigger in model.APP_TRIGGERS:
             assert trigger in triggers
         assert triggers.count(model.DRIFT_REVERTED) == 1
     finally:
