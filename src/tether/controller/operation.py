@@ -41,6 +41,7 @@ TIMEOUT_ANNOTATION = "tether.dev/sync-health-timeout"
 PRUNE_FIRST_ANNOTATION = "tether.dev/prune-first"
 DEFAULT_TIMEOUT = 300.0
 RECHECK_SECONDS = 2.0
+MAX_RESULTS = 500  # per-object results a finished sync keeps in the Application's status
 DONE_HEALTH = (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
 # Stands for "the operation" where a failure has no object of its own (a hook, a timeout).
 OPERATION_KEY = ObjectKey("", "Operation", "", "")
@@ -85,6 +86,23 @@ def start(p: Pass, *, initiated_by: str, started: str, prune: bool) -> dict[str,
     }
 
 
+def _kept_results(state: dict[str, Any]) -> dict[str, Any]:
+    """The finished sync's results without step bookkeeping, and at most MAX_RESULTS
+    of them: every hook, failure and prune, then applied objects (the Application
+    must stay far below the API server's object size limit for a large app)."""
+    entries = [{k: v for k, v in r.items() if k != "resourceVersion"} for r in results(state)]
+    notable = [r for r in entries if r.get("hookType") or r.get("status") != "Synced"]
+    applied = [r for r in entries if not (r.get("hookType") or r.get("status") != "Synced")]
+    room = max(0, MAX_RESULTS - len(notable))
+    out: dict[str, Any] = {
+        "revision": (state.get("syncResult") or {}).get("revision", ""),
+        "resources": notable + applied[:room],
+    }
+    if len(applied) > room:
+        out["omitted"] = len(applied) - room
+    return out
+
+
 def finished(state: dict[str, Any], message: str, *, ok: bool) -> dict[str, Any]:
     """The record a finished operation leaves (the bookkeeping of its steps goes)."""
     return {
@@ -95,7 +113,7 @@ def finished(state: dict[str, Any], message: str, *, ok: bool) -> dict[str, Any]
         "initiatedBy": state.get("initiatedBy", ""),
         "revision": state.get("revision", ""),
         "dryRun": False,
-        "syncResult": state.get("syncResult") or {},
+        "syncResult": _kept_results(state),
     }
 
 
