@@ -194,3 +194,46 @@ async def test_two_policies_on_one_branch_both_land(
     await await_for(both, timeout=60, what="both image updates in Git")
     subjects = git_repo.git("log", "--format=%s", "-3").splitlines()
     assert sorted(s.rsplit(" ", 1)[1] for s in subjects[:2]) == ["1.2.0", "1.2.0"]
+
+
+async def test_a_helm_values_file_gets_the_tag_and_the_chart_renders_it(
+    git_repo: Any,
+    apps: Apps,
+    controller: Controller,
+    policies: Any,
+    registry_server: RegistryServer,
+    repository: str,
+    push_tag: Callable[[str, str], None],
+    dest_namespace: str,
+) -> None:
+    image = f"{registry_server.host}/{repository}"
+    files = example_files("helm")
+    values_path = "apps/finance/finance-app/values.yaml"
+    values = files[values_path].replace(
+        "repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/finance-api",
+        "repository: registry.example.com/placeholder  # set by Tether",
+    )
+    files[values_path] = values
+    git_repo.commit(files, message="finance chart")
+    app = await apps.create(
+        git_repo.git_url, path="apps/finance/finance-app", dest=dest_namespace, automated=AUTO
+    )
+    await apps.wait_synced(app)
+    push_tag(repository, "1.2.0")
+    await policies.create(
+        {
+            "image": image,
+            "secretRef": {"name": await policies.pull_secret(registry_server)},
+            "interval": "1s",
+            "policy": {"semver": {"range": "^1.0.0"}},
+            "writeBack": {
+                "repoURL": git_repo.git_url,
+                "helm": {"file": values_path, "tagKey": "image.tag", "nameKey": "image.repository"},
+            },
+        }
+    )
+    await wait_for_image(apps, dest_namespace, f"{image}:1.2.0")
+    git_repo.git("pull", "-q", "origin", "main")
+    assert (git_repo.work / values_path).read_text() == values.replace(
+        "registry.example.com/placeholder  #", f"{image}  #"
+    ).replace('tag: "1.4"', 'tag: "1.2.0"')
