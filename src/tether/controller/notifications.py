@@ -181,7 +181,10 @@ class Notifier:
             try:
                 api = await self.kube.resource_for(REGISTRY_CREDENTIAL_API, "RegistryCredential")
                 items, _ = await self.kube.list(api)
-            except ApiError:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the API away, or the CRD not installed: try again later
+                log.debug("listing RegistryCredentials for notifications failed: %s", exc)
                 items = None
             for obj in items or []:
                 name = str(obj["metadata"]["name"])
