@@ -78,6 +78,7 @@ class FaultProxy:
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.mode = ""
+        self.only = ""
         self.ratio = 1.0
         self.until = 0.0
         self.counts: dict[str, int] = {"forwarded": 0, **{m: 0 for m in MODES}, "upstream_down": 0}
@@ -101,10 +102,12 @@ class FaultProxy:
         wait_port(self.port)
 
     # -- control -----------------------------------------------------------------
-    def episode(self, mode: str, seconds: float, ratio: float = 0.7) -> None:
-        """From now on for ``seconds``, answer ``ratio`` of requests with the fault."""
+    def episode(self, mode: str, seconds: float, ratio: float = 0.7, only: str = "") -> None:
+        """From now on for ``seconds``, answer ``ratio`` of requests with the fault
+        (``only``: of the requests whose path contains it)."""
         assert mode in MODES, mode
         self.mode, self.ratio, self.until = mode, ratio, time.monotonic() + seconds
+        self.only = only
         log(f"fault proxy: {mode} on {ratio:.0%} of requests for {seconds:.0f}s")
 
     def active(self) -> bool:
@@ -134,6 +137,8 @@ class FaultProxy:
 
     async def _fault(self, request: Request) -> Response | None:
         if not self.active() or self._rng.random() >= self.ratio:
+            return None
+        if self.only and self.only not in request.url.path:
             return None
         mode = self.mode
         self.counts[mode] += 1

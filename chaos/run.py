@@ -132,7 +132,12 @@ def _one(
         )
     elif fault.startswith("api-"):
         world.proxy.episode(fault.removeprefix("api-"), cfg.episode_seconds)
-        time.sleep(cfg.episode_seconds)
+        # Requested syncs while the API misbehaves: each must be recorded once, or fail.
+        # (One per app: a second request would replace the first before it ran.)
+        for n, i in enumerate(rng.sample(range(cfg.apps), min(3, cfg.apps))):
+            time.sleep(cfg.episode_seconds / 4)
+            driver.request_sync(i, f"chaos-op-{k + 1}-{n}")
+        time.sleep(cfg.episode_seconds / 4)
     elif fault == "git-down":
         world.git_down()
         time.sleep(cfg.episode_seconds)

@@ -319,6 +319,7 @@ class Reconciler:
         meta = p.app["metadata"]
         old = p.app.get("status") or {}
         changed = st.without_time(old) != st.without_time(p.status)
+        recorded = True
         if changed or st.stale(old, self.settings.poll_interval):
             try:
                 memory.latest = await self.kube.merge_patch(
@@ -331,7 +332,10 @@ class Reconciler:
                 )
             except ApiError as exc:
                 log.warning("status of %s not written: %s", p.name, exc)
-        if p.app.pop("_clear_operation", False):
+                recorded = exc.status != 429 and exc.status < 500
+        # A requested operation stays until its result is recorded: cleared after a status
+        # write the API server failed for a while, it would vanish (applied, never recorded).
+        if p.app.pop("_clear_operation", False) and recorded:
             try:
                 memory.latest = await self.kube.merge_patch(
                     appmodel.API_VERSION,
