@@ -11,13 +11,9 @@ Three write-back styles are understood:
 * **Helm values** (Argo CD Image Updater): a dotted key (``image.tag``) in a
   values file.
 
-Files are not re-serialised. ruamel.yaml's round-trip parser finds each scalar
-and its position; only the characters of that scalar are replaced, so
-comments, key order, indentation, blank lines and the marker itself stay as
-they were. The quote style is kept; a plain scalar gets double quotes only if
-the new text would otherwise read as a number or boolean. Every edited file
-is parsed again and the edited values are checked before the edit is
-accepted.
+Files are not re-serialised: ``yamledit`` replaces only the characters of
+each value, so comments, key order, indentation, blank lines and the marker
+itself stay as they were, and checks that every edit reads back.
 """
 
 from __future__ import annotations
@@ -25,24 +21,43 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+
+from tether.engine.images.yamledit import (
+    Change,
+    EditError,
+    Editor,
+    FileEdit,
+    Path,
+    load,
+    render,
+    scalars,
+    walk,
+)
+
+__all__ = [
+    "Change",
+    "FileEdit",
+    "MarkerError",
+    "Target",
+    "is_yaml",
+    "marker_of",
+    "plan_helm",
+    "plan_kustomize",
+    "plan_markers",
+    "unified_diff",
+]
 
 MARKER_KEY = "$imagepolicy"
 _MARKER = re.compile(r"^\s+#\s*(\{.*\})\s*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
 
-Path = tuple[str | int, ...]
 
-
-class MarkerError(ValueError):
-    """A file cannot be edited safely; the message names the file and why."""
+MarkerError = EditError  # the name callers catch
 
 
 @dataclass(frozen=True)
@@ -71,180 +86,6 @@ class Target:
         return f"{full}@{self.digest}" if self.pin_digest and self.digest else full
 
 
-@dataclass(frozen=True)
-class Change:
-    line: int  # 1-based
-    old: str
-    new: str
-    where: str  # "marker", "kustomize", "helm"
-
-
-@dataclass(frozen=True)
-class FileEdit:
-    path: str
-    before: str
-    after: str
-    changes: tuple[Change, ...] = field(default_factory=tuple)
-
-
-# ---------------------------------------------------------------- scalars in text
-
-
-@dataclass(frozen=True)
-class _Scalar:
-    path: Path
-    line: int  # 0-based
-    col: int
-    end: int  # column after the token
-    token: str
-
-
-def _token_end(text: str, col: int) -> int:
-    """Column after the scalar token starting at ``col`` on one line."""
-    if col >= len(text):
-        return col
-    quote = text[col]
-    if quote == '"':
-        i = col + 1
-        while i < len(text):
-            if text[i] == "\\":
-                i += 2
-                continue
-            if text[i] == '"':
-                return i + 1
-            i += 1
-        raise MarkerError("multi-line quoted scalars are not edited")
-    if quote == "'":
-        i = col + 1
-        while i < len(text):
-            if text[i] == "'":
-                if i + 1 < len(text) and text[i + 1] == "'":
-                    i += 2
-                    continue
-                return i + 1
-            i += 1
-        raise MarkerError("multi-line quoted scalars are not edited")
-    comment = re.search(r"\s#", text[col:])
-    end = col + comment.start() if comment else len(text)
-    while end > col and text[end - 1] in " \t":
-        end -= 1
-    return end
-
-
-def _walk(node: Any, path: Path) -> Iterator[tuple[Path, Any, tuple[int, int] | None]]:
-    if isinstance(node, CommentedMap):
-        for key, value in node.items():
-            pos = node.lc.value(key) if not isinstance(value, CommentedMap | CommentedSeq) else None
-            yield (*path, str(key)), value, pos
-            yield from _walk(value, (*path, str(key)))
-    elif isinstance(node, CommentedSeq):
-        for index, value in enumerate(node):
-            pos = (
-                node.lc.item(index) if not isinstance(value, CommentedMap | CommentedSeq) else None
-            )
-            yield (*path, index), value, pos
-            yield from _walk(value, (*path, index))
-
-
-def _load(path: str, text: str) -> list[Any]:
-    try:
-        return list(YAML(typ="rt").load_all(text))
-    except YAMLError as exc:
-        raise MarkerError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-
-
-def _scalars(path: str, text: str) -> Iterator[tuple[int, _Scalar]]:
-    """(document index, scalar) for every scalar value with its exact span."""
-    lines = text.split("\n")
-    for doc_index, doc in enumerate(_load(path, text)):
-        for node_path, _value, pos in _walk(doc, ()):
-            if pos is None:
-                continue
-            line, col = pos
-            end = _token_end(lines[line], col)
-            yield doc_index, _Scalar(node_path, line, col, end, lines[line][col:end])
-
-
-def _render(token: str, new: str) -> str:
-    """``new`` in the quote style of ``token``."""
-    if token.startswith('"'):
-        return json.dumps(new)
-    if token.startswith("'"):
-        return "'" + new.replace("'", "''") + "'"
-    try:
-        reads_as = yaml.safe_load(new)
-    except yaml.YAMLError:
-        reads_as = None
-    if reads_as == new and not re.search(r":\s|\s#|^[\[\]{}&*!|>%@`'\"]", new):
-        return new
-    return json.dumps(new)
-
-
-class _Editor:
-    """Collects span replacements on one file and applies them together."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.text = text
-        self.lines = text.split("\n")
-        self.spans: list[tuple[_Scalar, str, str]] = []
-        self.inserts: list[tuple[int, str, str]] = []  # (after 0-based line, text, where)
-        self.expect: list[tuple[int, Path, str]] = []
-
-    def replace(self, doc: int, scalar: _Scalar, new: str, where: str) -> None:
-        self.expect.append((doc, scalar.path, new))
-        if _plain(scalar.token) == new:
-            return
-        self.spans.append((scalar, _render(scalar.token, new), where))
-
-    def insert_after(self, line: int, text: str, where: str) -> None:
-        self.inserts.append((line, text, where))
-
-    def result(self) -> FileEdit | None:
-        if not self.spans and not self.inserts:
-            return None
-        lines = list(self.lines)
-        changes = []
-        for scalar, rendered, where in sorted(self.spans, key=lambda s: (s[0].line, -s[0].col)):
-            row = lines[scalar.line]
-            lines[scalar.line] = row[: scalar.col] + rendered + row[scalar.end :]
-            changes.append(Change(scalar.line + 1, scalar.token, rendered, where))
-        for line, added, where in sorted(self.inserts, key=lambda i: -i[0]):
-            lines[line + 1 : line + 1] = added.split("\n")
-            changes.append(Change(line + 2, "", added, where))
-        after = "\n".join(lines)
-        self._verify(after)
-        return FileEdit(self.path, self.text, after, tuple(sorted(changes, key=lambda c: c.line)))
-
-    def _verify(self, after: str) -> None:
-        try:
-            docs = list(yaml.safe_load_all(after))
-        except yaml.YAMLError as exc:
-            raise MarkerError(f"{self.path}: the edit would break the YAML: {exc}") from None
-        for doc, path, new in self.expect:
-            node: Any = docs[doc] if doc < len(docs) else None
-            for part in path:
-                try:
-                    node = node[part]
-                except (KeyError, IndexError, TypeError):
-                    node = None
-                    break
-            if node != new:
-                raise MarkerError(f"{self.path}: the edit of {_dotted(path)} did not read back")
-
-
-def _plain(token: str) -> str:
-    if token.startswith('"'):
-        return str(json.loads(token))
-    if token.startswith("'"):
-        return token[1:-1].replace("''", "'")
-    return token
-
-
-def _dotted(path: Path) -> str:
-    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path)
-
-
 # ---------------------------------------------------------------- setter markers
 
 
@@ -268,8 +109,8 @@ def marker_of(rest_of_line: str) -> tuple[str, str] | None:
     return None
 
 
-def _markers(editor: _Editor, target: Target) -> None:
-    for doc, scalar in _scalars(editor.path, editor.text):
+def _markers(editor: Editor, target: Target) -> None:
+    for doc, scalar in scalars(editor.path, editor.text):
         found = marker_of(editor.lines[scalar.line][scalar.end :])
         if found is None or found[0] != target.ref:
             continue
@@ -287,15 +128,15 @@ def _indent_of(line: str) -> int:
 
 def _last_line(node: Any, fallback: int) -> int:
     last = fallback
-    for _path, _value, pos in _walk(node, ()):
+    for _path, _value, pos in walk(node, ()):
         if pos is not None:
             last = max(last, pos[0])
     return last
 
 
-def _kustomize(editor: _Editor, target: Target, name: str) -> None:
-    docs = _load(editor.path, editor.text)
-    scalars = {(d, s.path): s for d, s in _scalars(editor.path, editor.text)}
+def _kustomize(editor: Editor, target: Target, name: str) -> None:
+    docs = load(editor.path, editor.text)
+    by_path = {(d, s.path): s for d, s in scalars(editor.path, editor.text)}
     want = {"newTag": target.tag}
     if target.pin_digest and target.digest:
         want["digest"] = target.digest
@@ -305,8 +146,8 @@ def _kustomize(editor: _Editor, target: Target, name: str) -> None:
         images = doc.get("images")
         if images is None:
             added = "\n".join(
-                ["images:", f"- name: {_render('', name)}"]
-                + [f"  {k}: {_render('', v)}" for k, v in want.items()]
+                ["images:", f"- name: {render('', name)}"]
+                + [f"  {k}: {render('', v)}" for k, v in want.items()]
             )
             last = max(i for i, row in enumerate(editor.lines) if row.strip() or i == 0)
             editor.insert_after(last, added, "kustomize")
@@ -321,18 +162,18 @@ def _kustomize(editor: _Editor, target: Target, name: str) -> None:
             key_line, key_col = entry.lc.key("name")
             missing = []
             for key, value in want.items():
-                found = scalars.get((doc_index, ("images", index, key)))
+                found = by_path.get((doc_index, ("images", index, key)))
                 if found is not None:
                     editor.replace(doc_index, found, value, "kustomize")
                 else:
-                    missing.append(f"{' ' * key_col}{key}: {_render('', value)}")
+                    missing.append(f"{' ' * key_col}{key}: {render('', value)}")
             if missing:
                 editor.insert_after(_last_line(entry, key_line), "\n".join(missing), "kustomize")
             return
         first_line = images.lc.item(0)[0] if images else doc.lc.key("images")[0]
         dash = " " * _indent_of(editor.lines[first_line]) if images else ""
-        entry_lines = [f"{dash}- name: {_render('', name)}"] + [
-            f"{dash}  {k}: {_render('', v)}" for k, v in want.items()
+        entry_lines = [f"{dash}- name: {render('', name)}"] + [
+            f"{dash}  {k}: {render('', v)}" for k, v in want.items()
         ]
         editor.insert_after(
             _last_line(images, doc.lc.key("images")[0]), "\n".join(entry_lines), "kustomize"
@@ -344,9 +185,9 @@ def _kustomize(editor: _Editor, target: Target, name: str) -> None:
 # ---------------------------------------------------------------- helm values
 
 
-def _helm(editor: _Editor, key: str, value: str) -> None:
+def _helm(editor: Editor, key: str, value: str) -> None:
     path: Path = tuple(key.split("."))
-    for doc, scalar in _scalars(editor.path, editor.text):
+    for doc, scalar in scalars(editor.path, editor.text):
         if doc == 0 and scalar.path == path:
             editor.replace(doc, scalar, value, "helm")
             return
@@ -367,7 +208,7 @@ def plan_markers(files: Mapping[str, str], target: Target) -> list[FileEdit]:
         text = files[path]
         if not is_yaml(path) or MARKER_KEY not in text or target.ref not in text:
             continue
-        editor = _Editor(path, text)
+        editor = Editor(path, text)
         _markers(editor, target)
         edit = editor.result()
         if edit is not None:
@@ -376,7 +217,7 @@ def plan_markers(files: Mapping[str, str], target: Target) -> list[FileEdit]:
 
 
 def plan_kustomize(path: str, text: str, target: Target, name: str = "") -> FileEdit | None:
-    editor = _Editor(path, text)
+    editor = Editor(path, text)
     _kustomize(editor, target, name or target.image)
     return editor.result()
 
@@ -384,7 +225,7 @@ def plan_kustomize(path: str, text: str, target: Target, name: str = "") -> File
 def plan_helm(
     path: str, text: str, target: Target, tag_key: str, name_key: str = ""
 ) -> FileEdit | None:
-    editor = _Editor(path, text)
+    editor = Editor(path, text)
     _helm(editor, tag_key, target.value("tag"))
     if name_key:
         _helm(editor, name_key, target.image)
