@@ -177,14 +177,13 @@ async def test_create_from_an_argocd_manifest_and_refuse_unsupported_fields(
 
     bad_manifest = json.loads(json.dumps(manifest))
     bad_manifest["metadata"]["name"] = "cli-argo-multi"
-    source = bad_manifest["spec"].pop("source")
-    bad_manifest["spec"]["sources"] = [source, source]
-    bad_manifest["spec"]["source"] = source | {"plugin": {"name": "cmp"}}
+    bad_manifest["spec"]["info"] = [{"name": "owner", "value": "payments"}]
+    bad_manifest["spec"]["source"] |= {"plugin": {"name": "cmp"}}
     bad = tmp_path / "argo-bad.yaml"
     bad.write_text(yaml.safe_dump(bad_manifest))
     refused = await cli("create", "-f", str(bad), code=None)
     assert refused.code != 0
-    assert "spec.sources" in refused.err and "spec.source.plugin" in refused.err, refused
+    assert "spec.info" in refused.err and "spec.source.plugin" in refused.err, refused
     assert "Traceback" not in refused.err, refused.err
     assert (
         await apps.kube.get_or_none(appmodel.API_VERSION, appmodel.KIND, "cli-argo-multi", "tether")
