@@ -376,12 +376,16 @@ class AppService:
         if self.controller is not None:
             self.controller.enqueue(name, fresh=True)
         deadline = time.monotonic() + self.wait_timeout
+        state: dict[str, Any] = {}
         while time.monotonic() < deadline:
             app = await self.kube.get(appmodel.API_VERSION, appmodel.KIND, name, self.namespace)
             state = (app.get("status") or {}).get("operationState") or {}
             if app.get("operation") is None and state.get("finishedAt", "") >= started:
                 return dict(state)
             await asyncio.sleep(0.2)
+        if state.get("phase") == "Running" and state.get("startedAt", "") >= started:
+            # A sync with waves or hooks goes on in the controller after we stop waiting.
+            return dict(state)
         raise ActionRefused(
             f"the operation on {name} was requested but did not finish within "
             f"{self.wait_timeout:.0f}s: is `tether controller` running?"

@@ -49,6 +49,8 @@ async def sync(
     if not emit(state, output):
         colour = "green" if state.get("phase") == "Succeeded" else "red"
         out.print(f"[{colour}]{state.get('phase')}[/]: {state.get('message')}")
+    if state.get("phase") == "Running" and output == "table":
+        out.print(f"the sync goes on in the controller: `tether app wait {name} --synced`")
     if state.get("phase") != "Succeeded":
         sys.exit(EXIT_ERROR)
 
