@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tether.adapters.charts.versions import ConstraintError, parse_version, resolve
+from tether.engine.versions import ConstraintError, parse_version, resolve
 
 VERSIONS = [
     "0.0.3",

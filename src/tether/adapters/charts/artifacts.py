@@ -33,7 +33,7 @@ from tether.adapters.charts import oci, transport
 from tether.adapters.charts.auth import ChartAuth
 from tether.adapters.charts.errors import ChartError
 from tether.adapters.charts.oci import OciChart
-from tether.adapters.charts.versions import ConstraintError, resolve
+from tether.engine.versions import ConstraintError, resolve
 from tether.adapters.render import limits
 
 FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"

@@ -18,8 +18,8 @@ import yaml
 from tether.adapters.charts import transport
 from tether.adapters.charts.auth import ChartAuth
 from tether.adapters.charts.errors import ChartError
-from tether.adapters.charts.versions import ConstraintError, resolve
 from tether.engine.credentials import strip_userinfo
+from tether.engine.versions import ConstraintError, resolve
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 MAX_CHART_BYTES = 32 * 1024 * 1024

@@ -19,8 +19,8 @@ import httpx
 from tether.adapters.charts import transport
 from tether.adapters.charts.auth import ChartAuth
 from tether.adapters.charts.errors import ChartError
-from tether.adapters.charts.versions import ConstraintError, resolve
 from tether.adapters.registry._http import authorized_get, default_scheme, registry_error
+from tether.engine.versions import ConstraintError, resolve
 
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json"

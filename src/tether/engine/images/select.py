@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from tether.engine.images import versions
+from tether.engine import versions
 from tether.engine.images.spec import FilterTags, Ordering
 
 

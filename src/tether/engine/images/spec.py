@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from tether.engine.images import versions
+from tether.engine import versions
 from tether.engine.registry.spec import parse_duration
 
 GROUP = "tether.dev"

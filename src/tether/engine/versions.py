@@ -1,8 +1,9 @@
-"""Chart version constraints as Helm reads them (Masterminds semver v3).
+"""Version constraints as Helm reads them (Masterminds semver v3).
 
-Helm's ``--version`` and Argo CD's ``targetRevision`` for charts accept ranges,
-and users copy them from Helm docs, so Tether follows the same rules rather
-than Python's PEP 440 or npm's:
+Helm's ``--version``, Argo CD's ``targetRevision`` for charts and Flux's
+ImagePolicy ``semver.range`` all accept these ranges, and users copy them from
+Helm docs, so Tether follows the same rules (for charts and image tags alike)
+rather than Python's PEP 440 or npm's:
 
 * clauses separated by spaces or commas must all hold; ``||`` separates
   alternatives;
