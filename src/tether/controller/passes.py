@@ -32,6 +32,10 @@ class AppMemory:
     failed_sha: str = ""
     attempts: int = 0
     latest: Obj | None = None  # the Application as our own last write returned it
+    # A status the API server refused to store for a while (429, 5xx): the app's uid, the
+    # status, and the requested operation it records as done. The next pass starts from
+    # it, so a sync it records is neither forgotten nor run a second time.
+    unwritten: tuple[str, dict[str, Any], dict[str, Any] | None] | None = None
 
 
 @dataclass

@@ -75,11 +75,16 @@ class Reconciler:
             return await cascade.finalize(app, self.kube, self.projects)
         memory = self.memory.setdefault(str(app["metadata"]["name"]), AppMemory())
         app = st.newest(app, memory.latest)
+        uid = str(app["metadata"].get("uid", ""))
+        unwritten = memory.unwritten if memory.unwritten and memory.unwritten[0] == uid else None
         p = Pass(
             app=copy.deepcopy(app),
-            status=copy.deepcopy(app.get("status") or {}),
+            status=copy.deepcopy(unwritten[1] if unwritten else app.get("status") or {}),
             operation=app.get("operation"),
         )
+        if unwritten and unwritten[2] is not None and unwritten[2] == p.operation:
+            p.operation = None  # done and recorded in that status: only its clearing is left
+            p.app["_clear_operation"] = True
         try:
             self._parse(p)
             await admit_app(p, self.projects, self.kube)
@@ -330,9 +335,13 @@ class Reconciler:
                     meta["namespace"],
                     subresource="status",
                 )
+                memory.unwritten = None
             except ApiError as exc:
                 log.warning("status of %s not written: %s", p.name, exc)
                 recorded = exc.status != 429 and exc.status < 500
+                if not recorded:
+                    done = p.app.get("operation") if p.app.get("_clear_operation") else None
+                    memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), done)
         # A requested operation stays until its result is recorded: cleared after a status
         # write the API server failed for a while, it would vanish (applied, never recorded).
         if p.app.pop("_clear_operation", False) and recorded:
