@@ -1,11 +1,12 @@
-"""A requested sync whose result cannot be written is run again, not dropped.
+"""A sync whose result cannot be written for a while is recorded once it can be, once.
 
 Found by the chaos suite: when the API server failed the status write for a
-while (500s), the controller still cleared the Application's ``operation``,
-so a sync that had been applied was never recorded: it vanished from the
-history and from ``operationState``. Now ``operation`` stays until the result
-is written; the next pass runs the sync again (an idempotent apply) and
-records it, once.
+while (500s), a sync that had been applied was never recorded. A requested
+one vanished (the controller still cleared the Application's ``operation``);
+an automated one left the history and the inventory behind (the next pass
+found the app Synced and had nothing to do), so an object it created would
+never be pruned. Now the status the API server refused is where the next
+pass starts from, and ``operation`` stays until that status is written.
 """
 
 from __future__ import annotations
@@ -87,4 +88,38 @@ async def test_a_sync_whose_status_write_fails_is_recorded_once_afterwards(
     assert len(by_user) == 1, app["status"]["history"]
     cm = await kube.get("v1", "ConfigMap", "settings", dest_namespace)
     assert cm["data"] == {"a": "1"}
+    await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
+async def test_an_automated_sync_whose_status_write_fails_is_recorded_afterwards(
+    proxied_controller: tuple[FaultProxy, Controller],
+    git_repo: Any,
+    kube: KubeClient,
+    dest_namespace: str,
+) -> None:
+    proxy, _ctl = proxied_controller
+    apps = Apps(kube)
+    git_repo.commit({"apps/a/settings.yaml": CONFIGMAP})
+    name = await apps.create(
+        git_repo.git_url, path="apps/a", dest=dest_namespace, automated={"prune": True}
+    )
+    await apps.wait_synced(name)
+    proxy.episode("500", seconds=8, ratio=1.0, only=f"/applications/{name}/status")
+    extra = CONFIGMAP.replace("name: settings", "name: extra")
+    sha = git_repo.commit({"apps/a/extra.yaml": extra})
+    await await_for(
+        lambda: kube.get_or_none("v1", "ConfigMap", "extra", dest_namespace),
+        timeout=60,
+        what="the new ConfigMap applied",
+    )
+
+    async def recorded() -> dict[str, Any] | None:
+        st = await apps.status(name)
+        history = st.get("history") or []
+        return st if history and history[-1]["revision"] == sha else None
+
+    st = await await_for(recorded, timeout=90, what="the deploy in the history")
+    assert proxy.counts["500"] >= 1, "the status write never failed: the test proved nothing"
+    assert f"|ConfigMap|{dest_namespace}|extra" in st["inventory"], st["inventory"]
+    assert [h["revision"] for h in st["history"]].count(sha) == 1
     await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
