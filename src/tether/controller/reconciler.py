@@ -258,6 +258,14 @@ class Reconciler:
         ]
         status = "OutOfSync" if (p.comparison.out_of_sync or p.extras) else "Synced"
         p.status["sync"] = {"status": status, "revision": p.sha}
+        if status == "Synced" and not p.comparison.errors:
+            # Every desired object is live as Git wants it, with this app's label: it is
+            # the app's, recorded or not (a controller killed between an apply and its
+            # status write left it out), and must be in the inventory to be pruned later.
+            held = set(p.status.get("inventory") or [])
+            if not {plan.inventory_id(k) for k in desired_keys} <= held:
+                held |= {plan.inventory_id(k) for k in desired_keys}
+                p.status["inventory"] = sorted(held)
 
     # -- syncing -------------------------------------------------------------
     def _health(self, p: Pass, memory: AppMemory, rules: HealthRules | None) -> None:
