@@ -151,9 +151,17 @@ def _one(
     with driver._busy:  # the action in progress, if any, is done
         head = driver.ledger.head
     tracker.expect(head)
-    converged = tracker.wait(names, cfg.converge_timeout)
+    crashes: list[str] = []
+    deadline = ended + cfg.converge_timeout
+    while not (converged := tracker.wait(names, min(5.0, max(0.0, deadline - time.monotonic())))):
+        if not world.controller.alive():
+            # A controller that exits by itself is a finding: note it, start it again.
+            crashes.append(f"the controller exited by itself: {world.controller.last_line()}")
+            world.controller.start()
+        if time.monotonic() >= deadline:
+            break
     record["converge_seconds"] = round(time.monotonic() - ended, 2) if converged else None
-    violations = invariants.check(world.env, driver.ledger, observer, cfg.apps)
+    violations = crashes + invariants.check(world.env, driver.ledger, observer, cfg.apps)
     if converged:
         violations += invariants.stable(world.env, cfg.stable_seconds)
     else:

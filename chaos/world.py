@@ -91,6 +91,10 @@ class Controller:
         if self.meter is not None:
             self.meter.close()
 
+    def last_line(self) -> str:
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1][:300] if lines else "(no output)"
+
     def errors(self, limit: int = 20) -> list[str]:
         """Tracebacks and ERROR lines of every run (a crash is a finding)."""
         lines = self.log_path.read_text(errors="replace").splitlines()
