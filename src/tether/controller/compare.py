@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, KubeClient, NotFound, UnknownKind
@@ -18,6 +19,8 @@ from tether.engine import diff as diffing
 from tether.engine import sync_options
 from tether.engine.application import FIELD_MANAGER
 from tether.engine.objects import Obj, ObjectKey, key_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,6 +98,8 @@ async def compare(
             return
         predicted = cached
         if predicted is None:
+            if opts.ignored:  # said once per content and live version: dry runs are cached
+                log.warning("%s: sync options not honoured: %s", key, "; ".join(opts.ignored))
             async with gate:
                 try:
                     predicted = await _dry_run(kube, obj, opts)

@@ -162,8 +162,10 @@ def _keeps(rule: IgnoreRule, key: ObjectKey) -> bool:
 
 def _not_honoured(name: str, value: str) -> str:
     """Why an annotation option is not honoured ("" when it is)."""
-    if name in PLAN_OPTIONS:
-        return ""  # read by the sync plan, not here
+    if name in PLAN_OPTIONS:  # read by the sync plan, not here
+        if value.lower() == "confirm":
+            return "needs a confirmation step that Tether does not have; treated as not set"
+        return "" if _flag(value) is not None else "the value must be true or false"
     if name in APP_ONLY:
         return "an app-level option (spec.syncPolicy.syncOptions); not read per resource"
     if name not in PER_OBJECT:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from typing import Any
+
+import pytest
+import yaml
 
 from fixtures.tether import Apps, Projects, example_files
 from tether.adapters.kube import KubeClient
@@ -13,6 +17,7 @@ from tether.engine import application as appmodel
 from tether.engine import sync_options
 
 AUTO = {"prune": True, "selfHeal": True}
+CONFIGMAP = "apps/finance/configmap.yaml"
 
 
 def _crd(group: str) -> dict[str, Any]:
@@ -126,3 +131,24 @@ async def test_fail_on_shared_resource_fails_the_sync_naming_the_other_apps_obje
     assert "nothing was applied" in message
     cm = await kube.get("v1", "ConfigMap", "finance-api-config", dest_namespace)
     assert cm["metadata"]["labels"][appmodel.INSTANCE_LABEL] == first
+
+
+async def test_an_option_not_honoured_per_object_is_ignored_and_named_in_the_log(
+    git_repo: Any,
+    apps: Apps,
+    service: AppService,
+    dest_namespace: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = example_files()
+    cm = yaml.safe_load(files[CONFIGMAP])
+    cm["metadata"]["annotations"] = {sync_options.ARGO_ANNOTATION: "Force=true,Prune=confirm"}
+    git_repo.commit(files | {CONFIGMAP: yaml.safe_dump(cm)})
+    name = await apps.create(git_repo.git_url, dest=dest_namespace)
+
+    with caplog.at_level(logging.WARNING, logger="tether.controller.compare"):
+        state = await service.sync(name, SyncRequest(), initiated_by="t")
+
+    assert state["phase"] == "Succeeded", state
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "finance-api-config" in said and "Force=true" in said and "Prune=confirm" in said

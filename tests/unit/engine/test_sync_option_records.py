@@ -74,7 +74,7 @@ def test_app_only_unknown_and_odd_options_in_an_annotation_are_listed_as_ignored
     obj = _cm(
         {
             sync_options.ARGO_ANNOTATION: (
-                "ApplyOutOfSyncOnly=true,Frobnicate=true,Replace=maybe,Prune=false"
+                "ApplyOutOfSyncOnly=true,Frobnicate=true,Replace=maybe,Prune=false,Delete=confirm"
             )
         }
     )
@@ -84,6 +84,7 @@ def test_app_only_unknown_and_odd_options_in_an_annotation_are_listed_as_ignored
         "ApplyOutOfSyncOnly=true",
         "Frobnicate=true",
         "Replace=maybe",
+        "Delete=confirm",
     ]
     assert "app-level" in opts.ignored[0]
 
