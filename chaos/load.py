@@ -107,9 +107,19 @@ class Ledger:
     operations: dict[str, tuple[int, str]] = field(default_factory=dict)  # user -> (app, sha)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    moves: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)  # (when, gens)
+
     def record(self, sha: str) -> None:
         self.at[sha] = tuple(self.gens)
         self.head = sha
+        self.moves.append((time.monotonic(), tuple(self.gens)))
+
+    def recent(self, seconds: float) -> list[tuple[int, ...]]:
+        """Every head of the last ``seconds``, and the one before them."""
+        since = time.monotonic() - seconds
+        inside = [gens for when, gens in self.moves if when >= since]
+        before = [gens for when, gens in self.moves if when < since][-1:]
+        return before + inside
 
 
 class LoadDriver:

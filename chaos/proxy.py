@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -132,8 +132,11 @@ class FaultProxy:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        response = await self._fault(request) or await self._forward(request)
-        await response(scope, receive, send)
+        try:
+            response = await self._fault(request) or await self._forward(request)
+            await response(scope, receive, send)
+        except ClientDisconnect:
+            return  # the client gave up (a kill, a timeout): nobody to answer
 
     async def _fault(self, request: Request) -> Response | None:
         if not self.active() or self._rng.random() >= self.ratio:

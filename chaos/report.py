@@ -43,6 +43,8 @@ def section(result: dict[str, Any]) -> str:
     kills = result["scenarios"].get("kill", {}).get("interrupted", {})
     interrupted = ", ".join(f"{what} {n}" for what, n in kills.items()) or "none"
     examples = [v for s in result["scenarios"].values() for v in s["violation_examples"]]
+    known = [v for s in result["scenarios"].values() for v in s.get("known_examples", [])]
+    known_count = sum(s.get("known_issues", 0) for s in result["scenarios"].values())
     lines = [
         BEGIN,
         "",
@@ -59,6 +61,12 @@ def section(result: dict[str, Any]) -> str:
     ]
     if examples:
         lines += ["Violations (first ones):", ""] + [f"- {v}" for v in examples[:10]] + [""]
+    lines += [
+        f"Deploys missing from the history (not promised, see above): {known_count}"
+        + (f", e.g. {known[0]}" if known else "")
+        + ".",
+        "",
+    ]
     lines.append(END)
     return "\n".join(lines)
 

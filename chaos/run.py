@@ -168,13 +168,15 @@ def _one(
         violations.insert(
             0, f"not converged after {cfg.converge_timeout:.0f}s: {tracker.stuck(names)}"
         )
-    record["violations"] = violations
+    record["violations"] = [v for v in violations if not invariants.known(v)]
+    record["known"] = [v for v in violations if invariants.known(v)]
     record["not_converged"] = 0 if converged else len(names) - len(tracker.done_at)
     log(
         f"chaos: fault {k + 1}/{len(cfg.plan)} {fault}"
         f"{' (' + record['interrupted'] + ')' if 'interrupted' in record else ''}: converged "
-        f"{record['converge_seconds']}s, {len(violations)} violations"
-        + (f": {violations[:3]}" if violations else "")
+        f"{record['converge_seconds']}s, {len(record['violations'])} violations"
+        + (f": {record['violations'][:3]}" if record["violations"] else "")
+        + (f", known: {record['known'][:2]}" if record["known"] else "")
     )
     return record
 
@@ -194,6 +196,7 @@ def _summary(
     for kind, runs in by_kind.items():
         times = [r["converge_seconds"] for r in runs if r["converge_seconds"] is not None]
         violations = [v for r in runs for v in r["violations"]]
+        known = [v for r in runs for v in r.get("known", [])]
         scenarios[kind] = {
             "faults": len(runs),
             "converge_p50_seconds": percentile(times, 0.5),
@@ -201,6 +204,8 @@ def _summary(
             "converge_max_seconds": round(max(times), 2) if times else None,
             "violations": len(violations),
             "violation_examples": violations[:5],
+            "known_issues": len(known),
+            "known_examples": known[:3],
             "syncs_lost": sum(r["not_converged"] for r in runs)
             + sum(1 for v in violations if "vanished" in v or "still pending" in v),
         }
