@@ -34,7 +34,7 @@ from typing import Any
 
 from tether.adapters import git
 from tether.adapters.kube import ApiError, Conflict, KubeClient
-from tether.controller import events
+from tether.controller import appset_clusters, events
 from tether.controller.deletion import ActionRefused, Deletions
 from tether.controller.projects import ProjectSource
 from tether.controller.source import Sources
@@ -250,9 +250,14 @@ class ApplicationSetReconciler:
         self, spec: model.ApplicationSetSpec, project: projects.Project
     ) -> list[gens.Params]:
         trees: dict[tuple[str, str], dict[str, bytes]] = {}
+        clusters = [gens.IN_CLUSTER]
+        if appset_clusters.uses_clusters(spec.generators):
+            clusters = await appset_clusters.registered(self.kube, self.namespace)
         for _ in range(MAX_TREES + 1):
             try:
-                return gens.generate(spec.generators, go=spec.go_template, trees=trees)
+                return gens.generate(
+                    spec.generators, go=spec.go_template, trees=trees, clusters=clusters
+                )
             except gens.NeedTree as need:
                 trees[(need.repo_url, need.revision)] = await self._tree(
                     need.repo_url, need.revision, project
