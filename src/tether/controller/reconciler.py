@@ -363,6 +363,11 @@ class Reconciler:
                 )
             except ApiError as exc:
                 log.warning("operation of %s not cleared: %s", p.name, exc)
+                if exc.status == 429 or exc.status >= 500:
+                    # Recorded but still requested: the next pass only clears it (a second
+                    # run would record the same sync twice).
+                    op = p.app.get("operation")
+                    memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), op)
 
 
 def _stub(obj: Obj) -> Obj:
