@@ -9,13 +9,15 @@ ran twice, or never, shows even after later syncs overwrote its status).
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.harness import APPS_PATH, Env, Watcher
+from bench.harness import APP_NS, APPS_PATH, Env, Watcher
 
 from chaos.load import Ledger, app_name, expected_objects
 from tether.engine.application import INSTANCE_LABEL
@@ -143,7 +145,7 @@ def check(env: Env, ledger: Ledger, observer: Observer, n: int) -> list[str]:
             )
         out += _content(api, i, gens[i])
         out += _history(name, status, at, gens[i], observer)
-    out += _operations(apps, operations, observer)
+    out += _operations(apps, operations, observer, _sync_failures(api))
     return out
 
 
@@ -209,22 +211,45 @@ def _history(
     return out
 
 
+def _sync_failures(api: Any) -> dict[str, list[int]]:
+    """When each Application had a SyncFailed Event (epoch seconds), by app name."""
+    out: dict[str, list[int]] = {}
+    items = api.get(f"/api/v1/namespaces/{APP_NS}/events").json().get("items") or []
+    for e in items:
+        if e.get("reason") != "SyncFailed":
+            continue
+        stamp = e.get("lastTimestamp") or e.get("eventTime") or ""
+        with contextlib.suppress(ValueError):
+            when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+            name = (e.get("involvedObject") or {}).get("name", "")
+            out.setdefault(name, []).append(int(when.timestamp()))
+    return out
+
+
 def _operations(
-    apps: dict[str, dict[str, Any]], operations: dict[str, tuple[int, str]], observer: Observer
+    apps: dict[str, dict[str, Any]],
+    operations: dict[str, tuple[int, str, int]],
+    observer: Observer,
+    failures: dict[str, list[int]],
 ) -> list[str]:
+    """Each requested sync: recorded once in the history, or reported failed (its
+    operationState seen Failed/Error, or a SyncFailed Event on the app after it)."""
     out = []
     with observer.lock:
         seen = {k: set(v) for k, v in observer.seen.ops_seen.items()}
         history = {k: dict(v) for k, v in observer.seen.history.items()}
-    for user, (i, _sha) in operations.items():
+    for user, (i, _sha, asked) in operations.items():
         name = app_name(i)
         if (apps.get(name) or {}).get("operation"):
             out.append(f"{name}: operation by {user} is still pending")
             continue
         runs = sum(1 for _, who in history.get(name, {}).values() if who == user)
+        failed = bool(seen.get(user, set()) & {"Failed", "Error"}) or any(
+            t >= asked - 1 for t in failures.get(name, [])
+        )
         if runs > 1:
             out.append(f"{name}: operation by {user} was recorded {runs} times")
-        elif runs == 0 and not (seen.get(user, set()) & {"Failed", "Error"}):
+        elif runs == 0 and not failed:
             out.append(f"{name}: operation by {user} vanished: neither recorded nor failed")
     return out
 

@@ -104,7 +104,8 @@ class Ledger:
     commits: int = 0
     drifts: int = 0
     drift_deleted: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # ns, kind, name
-    operations: dict[str, tuple[int, str]] = field(default_factory=dict)  # user -> (app, sha)
+    # user -> (app, sha, wall-clock time of the request, whole seconds as Events have them)
+    operations: dict[str, tuple[int, str, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     moves: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)  # (when, gens)
@@ -239,7 +240,7 @@ class LoadDriver:
     def request_sync(self, i: int, user: str) -> None:
         """A manual sync operation, as ``tether app sync`` writes it."""
         with self.ledger.lock:
-            self.ledger.operations[user] = (i, self.ledger.head)
+            self.ledger.operations[user] = (i, self.ledger.head, int(time.time()))
         body = {"operation": {"sync": {"prune": True}, "initiatedBy": {"username": user}}}
         resp = self.api.patch(
             f"{APPS_PATH}/{app_name(i)}",

@@ -79,6 +79,7 @@ class FaultProxy:
         self.url = f"https://127.0.0.1:{self.port}"
         self.mode = ""
         self.only = ""
+        self.method = ""
         self.ratio = 1.0
         self.until = 0.0
         self.counts: dict[str, int] = {"forwarded": 0, **{m: 0 for m in MODES}, "upstream_down": 0}
@@ -102,12 +103,15 @@ class FaultProxy:
         wait_port(self.port)
 
     # -- control -----------------------------------------------------------------
-    def episode(self, mode: str, seconds: float, ratio: float = 0.7, only: str = "") -> None:
+    def episode(
+        self, mode: str, seconds: float, ratio: float = 0.7, only: str = "", method: str = ""
+    ) -> None:
         """From now on for ``seconds``, answer ``ratio`` of requests with the fault
-        (``only``: of the requests whose path contains it)."""
+        (``only``: of the requests whose path contains it, or ends with it when it ends
+        with ``$``; ``method``: of that method)."""
         assert mode in MODES, mode
         self.mode, self.ratio, self.until = mode, ratio, time.monotonic() + seconds
-        self.only = only
+        self.only, self.method = only, method
         log(f"fault proxy: {mode} on {ratio:.0%} of requests for {seconds:.0f}s")
 
     def active(self) -> bool:
@@ -141,7 +145,12 @@ class FaultProxy:
     async def _fault(self, request: Request) -> Response | None:
         if not self.active() or self._rng.random() >= self.ratio:
             return None
-        if self.only and self.only not in request.url.path:
+        path = request.url.path
+        if self.only.endswith("$") and not path.endswith(self.only[:-1]):
+            return None
+        if self.only and not self.only.endswith("$") and self.only not in path:
+            return None
+        if self.method and request.method != self.method:
             return None
         mode = self.mode
         self.counts[mode] += 1

@@ -123,3 +123,36 @@ async def test_an_automated_sync_whose_status_write_fails_is_recorded_afterwards
     assert f"|ConfigMap|{dest_namespace}|extra" in st["inventory"], st["inventory"]
     assert [h["revision"] for h in st["history"]].count(sha) == 1
     await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
+async def test_a_sync_recorded_but_not_cleared_is_not_run_a_second_time(
+    proxied_controller: tuple[FaultProxy, Controller],
+    git_repo: Any,
+    kube: KubeClient,
+    dest_namespace: str,
+) -> None:
+    """The result is written but clearing ``operation`` fails for a while: the next
+    passes only clear it; running it again would put it in the history twice."""
+    proxy, _ctl = proxied_controller
+    apps = Apps(kube)
+    git_repo.commit({"apps/c/settings.yaml": CONFIGMAP})
+    name = await apps.create(git_repo.git_url, path="apps/c", dest=dest_namespace)
+    await apps.wait(name, lambda st: (st.get("sync") or {}).get("status") == "OutOfSync", "seen")
+    user = f"op-{secrets.token_hex(3)}"
+    proxy.episode("500", seconds=6, ratio=1.0, only=f"/applications/{name}$", method="PATCH")
+    await kube.merge_patch(
+        appmodel.API_VERSION,
+        appmodel.KIND,
+        name,
+        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
+        APP_NS,
+    )
+    await await_for(lambda: _cleared_after(apps, name, proxy), timeout=90, what="operation cleared")
+    assert proxy.counts["500"] >= 1, "clearing never failed: the test proved nothing"
+    history = (await apps.status(name)).get("history") or []
+    assert [h.get("initiatedBy") for h in history].count(user) == 1, history
+    await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
+async def _cleared_after(apps: Apps, name: str, proxy: FaultProxy) -> bool:
+    return not proxy.active() and not (await apps.get(name)).get("operation")
