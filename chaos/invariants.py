@@ -53,6 +53,8 @@ class Observer:
     def __init__(self, env: Env, ledger: Ledger) -> None:
         self.ledger = ledger
         self.seen = Observed()
+        self.judged: set[str] = set()  # requested syncs already judged
+        self.judged_deploys: set[tuple[str, str, str]] = set()  # duplicates already reported
         self.lock = threading.Lock()
         self.watchers = [
             Watcher(env, path, self._object(kind), SELECTOR) for kind, path in PATHS.items()
@@ -195,7 +197,12 @@ def _history(
     with observer.lock:
         seen = observer.seen.history.get(name, {})
         pairs = Counter(seen.values())
-    twice = [f"{rev[:12]} by {who}" for (rev, who), count in pairs.items() if count > 1]
+        twice = [
+            f"{rev[:12]} by {who}"
+            for (rev, who), count in pairs.items()
+            if count > 1 and (name, rev, who) not in observer.judged_deploys
+        ]
+        observer.judged_deploys |= {(name, rev, who) for (rev, who), n in pairs.items() if n > 1}
     if twice:
         out.append(f"{name}: the same deploy is in the history twice: {', '.join(twice)}")
     if history:
@@ -239,6 +246,9 @@ def _operations(
         seen = {k: set(v) for k, v in observer.seen.ops_seen.items()}
         history = {k: dict(v) for k, v in observer.seen.history.items()}
     for user, (i, _sha, asked) in operations.items():
+        if user in observer.judged:
+            continue
+        observer.judged.add(user)  # each requested sync is judged once, after its fault
         name = app_name(i)
         if (apps.get(name) or {}).get("operation"):
             out.append(f"{name}: operation by {user} is still pending")
