@@ -16,6 +16,7 @@ as in Argo CD.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound
 from tether.controller import events
@@ -28,18 +29,24 @@ from tether.engine import children
 from tether.engine.objects import Obj, meta
 from tether.engine.plan import key_from_inventory
 
+if TYPE_CHECKING:
+    from tether.controller.clusters import Connection
+
 log = logging.getLogger(__name__)
 WAIT = 1.0  # between looks at objects still being deleted
 RETRY = 10.0  # after the deletes were refused
 
 
-async def finalize(app: Obj, kube: KubeClient, projects: ProjectSource) -> float | None:
-    """One look at an Application being deleted; returns when to look again, or None."""
+async def finalize(
+    app: Obj, kube: KubeClient, projects: ProjectSource, target: Connection | None = None
+) -> float | None:
+    """One look at an Application being deleted; returns when to look again, or None.
+    ``target`` is the destination cluster's connection when it is not this one."""
     if not children.cascades(app):
         return None  # not ours to hold: Kubernetes deletes it (or waits for other finalizers)
     name = str(meta(app)["name"])
     try:
-        writer = await writer_for(app, projects, kube)
+        writer = await writer_for(app, projects, kube, target)
         done = await delete_inventory(
             writer, name, [key_from_inventory(e) for e in app_inventory(app)]
         )

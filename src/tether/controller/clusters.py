@@ -21,15 +21,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
 from tether.adapters.kube import ApiError, KubeClient, cluster_config
 from tether.adapters.kube.config import ConfigError
 from tether.adapters.kube.exec_credentials import ExecCredentialError
+from tether.controller import status as st
+from tether.controller.compare import DryRunCache
 from tether.controller.live_cache import ChangeHandler, LiveCache
+from tether.controller.passes import Pass, Stop
+from tether.engine import application as appmodel
 from tether.engine import clusters as model
 from tether.engine.objects import Obj
+
+if TYPE_CHECKING:
+    from tether.controller.sync_step import Syncer
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,10 @@ CONDITION = "ClusterUnreachable"
 SECRETS_TTL = 10.0
 IDLE_AFTER = 600.0
 RETRY_AFTER = 10.0
+# A pass can finish from the live cache and cached dry runs alone: the cluster is
+# asked for its version when it has not answered for this long, so an outage
+# shows even on apps with nothing to change.
+CHECK_EVERY = 5.0
 PROBE_TIMEOUT = 10.0
 
 
@@ -50,8 +62,13 @@ class Connection:
     kube: KubeClient
     live: LiveCache
     version: str = ""
+    checked_at: float = float("-inf")
     last_used: float = field(default_factory=time.monotonic)
     fingerprint: str = ""
+    # Per-cluster state of the reconcile: the Syncer bound to this client and
+    # cache, and dry-run answers (an object key means another object there).
+    syncer: Syncer | None = None
+    dry_runs: DryRunCache | None = None
 
     @property
     def in_cluster(self) -> bool:
@@ -93,6 +110,7 @@ class ClusterPool:
         self._open: dict[str, Connection] = {}
         self._failed: dict[str, tuple[float, str]] = {}  # server -> (when, why)
         self._lock = asyncio.Lock()
+        self._swept = clock()
 
     # -- registered clusters ------------------------------------------------
     async def registered(self, *, fresh: bool = False) -> list[model.Cluster]:
@@ -113,6 +131,56 @@ class ClusterPool:
                     log.warning("%s", exc)
             self._secrets = (now, found)
         return self._secrets[1]
+
+    # -- the reconcile's interface ------------------------------------------------
+    async def route(self, p: Pass) -> None:
+        """Set ``p.cluster`` to the destination's connection, or stop the pass:
+        ``InvalidSpec`` for a cluster nobody registered, ``ClusterUnreachable``
+        (sync and health Unknown) for one that does not answer."""
+        assert p.spec is not None
+        await self._sweep()
+        dest = p.spec.destination
+        try:
+            p.cluster = await self.for_destination(dest.server, dest.name)
+        except model.UnknownCluster as exc:
+            raise Stop("InvalidSpec", f"Application {p.name}: {exc}") from None
+        except Unreachable as exc:
+            unknown(p, str(exc))
+            raise Stop(CONDITION, str(exc)) from None
+        st.set_condition(p.status, CONDITION, None)
+
+    async def for_app(self, app: Obj) -> Connection | None:
+        """The connection of a (parsable) app's destination when it is another
+        cluster, else None; raises Unreachable."""
+        try:
+            dest = appmodel.parse_spec(app.get("spec") or {}).destination
+        except appmodel.SpecError:
+            return None
+        if dest.server == model.IN_CLUSTER:
+            return None
+        try:
+            conn = await self.for_destination(dest.server, dest.name)
+        except model.UnknownCluster as exc:
+            raise Unreachable(str(exc)) from None
+        return None if conn.in_cluster else conn
+
+    def as_stop(self, p: Pass, caught: BaseException) -> Stop:
+        """A Stop for what ended the pass: a transport error talking to another
+        cluster marks that cluster unreachable; at home it is raised as before."""
+        if isinstance(caught, Stop):
+            return caught
+        conn = p.cluster
+        if conn is None or conn.in_cluster:
+            raise caught
+        message = str(self.mark_unreachable(conn, caught))
+        unknown(p, message)
+        return Stop(CONDITION, message)
+
+    async def _sweep(self) -> None:
+        if self._clock() - self._swept > min(self.idle_after, 60.0):
+            self._swept = self._clock()
+            for server in await self.drop_idle():
+                log.info("closed the idle connection to %s", server)
 
     # -- connections ----------------------------------------------------------
     async def for_destination(self, server: str, name: str) -> Connection:
@@ -138,7 +206,7 @@ class ClusterPool:
                 conn = None
             if conn is None:
                 conn = await self._open_connection(cluster)
-            elif failed is not None:
+            elif failed is not None or now - conn.checked_at > CHECK_EVERY:
                 await self._probe(conn)
         conn.last_used = now
         return conn
@@ -156,6 +224,7 @@ class ClusterPool:
             kube,
             LiveCache(kube, self.on_change),
             fingerprint=cluster.fingerprint(),
+            dry_runs=DryRunCache(),
         )
         try:
             await self._probe(conn)
@@ -176,6 +245,7 @@ class ClusterPool:
                 f"cluster {conn.cluster.name} ({conn.cluster.server}): {why}"
             ) from None
         self._failed.pop(conn.cluster.server, None)
+        conn.checked_at = self._clock()
 
     def mark_unreachable(self, conn: Connection, exc: BaseException) -> Unreachable:
         """Record that a request to ``conn`` failed at the transport level; its apps
@@ -208,6 +278,22 @@ class ClusterPool:
 
     def open_servers(self) -> list[str]:
         return sorted(self._open)
+
+
+def unknown(p: Pass, message: str) -> None:
+    """What a pass knows of an app whose cluster does not answer: nothing."""
+    p.status["sync"] = {
+        "status": "Unknown",
+        "revision": p.sha or (p.status.get("sync") or {}).get("revision", ""),
+    }
+    p.status["health"] = {"status": "Unknown", "message": message}
+
+
+def unknown_while_unreachable(p: Pass) -> None:
+    """Health drawn from the cache of a cluster that does not answer is stale."""
+    cond = st.condition(p.status, CONDITION)
+    if cond:
+        unknown(p, str(cond.get("message", "")))
 
 
 async def overview(

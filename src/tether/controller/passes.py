@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.adapters.kube import KubeClient
 from tether.controller.compare import Comparison
@@ -12,6 +12,9 @@ from tether.engine import application as appmodel
 from tether.engine import objects, projects
 from tether.engine.objects import Obj, ObjectKey
 from tether.engine.tree import ResourceTree
+
+if TYPE_CHECKING:
+    from tether.controller.clusters import Connection
 
 
 class Stop(Exception):
@@ -57,6 +60,16 @@ class Pass:
     # for the destination (impersonated), or None for the controller itself.
     writer: KubeClient | None = None
     project: projects.Project | None = None
+    # The destination cluster's client and live cache (controller.clusters),
+    # None until resolved; the Application itself always lives at home.
+    cluster: Connection | None = None
+
+    @property
+    def cluster_ident(self) -> tuple[str, str] | None:
+        """(server, name) of the destination cluster, once resolved."""
+        if self.cluster is None:
+            return None
+        return self.cluster.cluster.server, self.cluster.cluster.name
 
     @property
     def name(self) -> str:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import TYPE_CHECKING
 
 from tether.adapters.kube import ApiError, KubeClient
 from tether.controller.passes import Pass, Stop
 from tether.engine import application as appmodel
 from tether.engine import projects
 from tether.engine.objects import Obj, key_of
+
+if TYPE_CHECKING:
+    from tether.controller.clusters import Connection
 
 PROJECTS_TTL = 5.0
 CONDITION = "ProjectDenied"
@@ -72,20 +76,25 @@ async def admit_app(p: Pass, source: ProjectSource, kube: KubeClient) -> None:
         project = await source.get(p.spec.project)
     except projects.ProjectError as exc:
         raise Stop(CONDITION, f"Application {p.name}: {exc}") from None
-    problems = projects.check_app(project, p.spec, source.namespace)
+    problems = projects.check_app(project, p.spec, source.namespace, p.cluster_ident)
     if problems:
         raise Stop(CONDITION, f"Application {p.name}: " + "; ".join(problems))
     p.project = project
-    p.writer = _writer(project, p.spec, kube)
+    server = p.cluster_ident[0] if p.cluster_ident else None
+    p.writer = _writer(project, p.spec, kube, server)
 
 
 def _writer(
-    project: projects.Project, spec: appmodel.ApplicationSpec, kube: KubeClient
+    project: projects.Project,
+    spec: appmodel.ApplicationSpec,
+    kube: KubeClient,
+    server: str | None = None,
 ) -> KubeClient | None:
-    """An impersonating client for the project's ServiceAccount of the app's
-    destination, or None when the project names none (the controller writes)."""
+    """An impersonating client (of ``kube``, the destination cluster's) for the
+    project's ServiceAccount of the app's destination, or None when the project
+    names none (the controller writes)."""
     dest = spec.destination
-    user = projects.service_account(project, dest.server, dest.namespace)
+    user = projects.service_account(project, server or dest.server, dest.namespace)
     return kube.impersonating(user) if user else None
 
 
@@ -105,17 +114,36 @@ def window(p: Pass, now: dt.datetime | None = None) -> projects.WindowVerdict:
     """Whether syncs may run now; the verdict is also written as a condition."""
     assert p.spec is not None and p.project is not None
     dest = p.spec.destination
+    server = p.cluster_ident[0] if p.cluster_ident else dest.server
     return projects.sync_windows(
-        p.project, p.name, dest.namespace, dest.server, now or dt.datetime.now(dt.UTC)
+        p.project, p.name, dest.namespace, server, now or dt.datetime.now(dt.UTC)
     )
 
 
-async def writer_for(app: Obj, source: ProjectSource, kube: KubeClient) -> KubeClient:
+async def writer_for(
+    app: Obj, source: ProjectSource, kube: KubeClient, target: Connection | None = None
+) -> KubeClient:
     """The client that acts for ``app`` outside a reconcile (deletes asked for by a
-    person): the project's ServiceAccount for the destination, as syncs do."""
+    person): the project's ServiceAccount for the destination, as syncs do.
+    ``kube`` is the home cluster's client; an app deployed to another cluster
+    needs its ``target`` connection, so nothing is ever deleted in the wrong one."""
     try:
         spec = appmodel.parse_spec(app.get("spec") or {})
         project = await source.get(spec.project)
     except (appmodel.SpecError, projects.ProjectError) as exc:
         raise Stop(CONDITION, str(exc)) from None
+    if target is None and spec.destination.server != appmodel.IN_CLUSTER:
+        where = spec.destination.name or spec.destination.server
+        raise Stop(
+            CONDITION,
+            f"Application {meta_name(app)} deploys to cluster {where}: its resources are"
+            " deleted by the controller (delete the app with its resources finalizer)",
+        )
+    if target is not None:
+        kube = target.kube
+        return _writer(project, spec, kube, target.cluster.server) or kube
     return _writer(project, spec, kube) or kube
+
+
+def meta_name(app: Obj) -> str:
+    return str((app.get("metadata") or {}).get("name", ""))

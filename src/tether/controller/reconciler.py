@@ -13,15 +13,18 @@ import logging
 import random
 import time
 
+import httpx
+
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
-from tether.controller import cascade, events, operation
+from tether.controller import cascade, clusters, events, operation
 from tether.controller import children as children_step
 from tether.controller import dependencies as dependency_step
 from tether.controller import hooks as hook_step
 from tether.controller import projects as project_step
 from tether.controller import status as st
+from tether.controller.clusters import ClusterPool
 from tether.controller.compare import DryRunCache, compare
 from tether.controller.health_rules import HealthRuleSource
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
@@ -58,6 +61,8 @@ class Reconciler:
         sources.charts.attach(kube, lambda: self._repo_secrets[1])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
         self.syncer = Syncer(kube=kube, live=live, rules=self.health_rules.rules)
+        # Other clusters' clients, live caches and syncers, made on first use.
+        self.clusters = ClusterPool(kube, live, settings.app_namespace, live.on_change)
         self.projects = ProjectSource(kube, settings.app_namespace)
 
     @property
@@ -72,7 +77,11 @@ class Reconciler:
     async def reconcile(self, app: Obj, *, fresh: bool = False) -> float | None:
         """Reconcile ``app``; returns when to look again (seconds), or None."""
         if children.deleting(app):
-            return await cascade.finalize(app, self.kube, self.projects)
+            try:
+                target = await self.clusters.for_app(app)
+            except clusters.Unreachable:
+                return clusters.RETRY_AFTER  # deleted there once it answers, never here
+            return await cascade.finalize(app, self.kube, self.projects, target)
         memory = self.memory.setdefault(str(app["metadata"]["name"]), AppMemory())
         app = st.newest(app, memory.latest)
         uid = str(app["metadata"].get("uid", ""))
@@ -87,7 +96,8 @@ class Reconciler:
             p.app["_clear_operation"] = True
         try:
             self._parse(p)
-            await admit_app(p, self.projects, self.kube)
+            await self.clusters.route(p)
+            await admit_app(p, self.projects, self._kube(p))
             running = operation.running_revision(p.status)
             await self._source(p, fresh=fresh or (p.operation is not None and not running))
             children_step.admit_children(p, self.live, self.settings.app_namespace)
@@ -97,15 +107,17 @@ class Reconciler:
             if dependency_step.ready(
                 p, self.live, self.settings.app_namespace, self.syncer.finish_operation
             ) and self._inside_window(p):
-                await self.syncer.sync(p, memory)
+                await self._syncer(p).sync(p, memory)
             for ctype in (
                 "ComparisonError",
                 "InvalidSpec",
                 project_step.CONDITION,
                 children_step.CONDITION,
+                clusters.CONDITION,
             ):
                 st.set_condition(p.status, ctype, None)
-        except Stop as stop:
+        except (Stop, httpx.TransportError) as caught:
+            stop = self.clusters.as_stop(p, caught)
             st.set_condition(p.status, stop.ctype, stop.message)
             if p.status.get("sync", {}).get("status") is None:
                 p.status["sync"] = {"status": "Unknown", "revision": p.sha}
@@ -115,6 +127,7 @@ class Reconciler:
             if stop.ctype in ("ComparisonError", project_step.CONDITION):
                 await events.record(self.kube, app, "ComparisonError", stop.message, warning=True)
         self._health(p, memory, await self.health_rules.rules())
+        clusters.unknown_while_unreachable(p)
         self._pause_condition(p)
         p.status["reconciledAt"] = events.now_iso()
         p.status["observedGeneration"] = app["metadata"].get("generation", 0)
@@ -127,13 +140,31 @@ class Reconciler:
         """Render and compare without syncing or writing (diff, explain); raises Stop."""
         p = Pass(app=copy.deepcopy(app), status=copy.deepcopy(app.get("status") or {}))
         self._parse(p)
-        await admit_app(p, self.projects, self.kube)
+        await self.clusters.route(p)
+        await admit_app(p, self.projects, self._kube(p))
         await self._source(p, fresh=True)
         children_step.admit_children(p, self.live, self.settings.app_namespace)
         admit_objects(p)
         hook_step.split(p)
         await self._compare(p)
         return p
+
+    # -- the destination cluster (controller.clusters) --------------------------
+    def _kube(self, p: Pass) -> KubeClient:
+        return p.cluster.kube if p.cluster is not None else self.kube
+
+    def _live(self, p: Pass) -> LiveCache:
+        return p.cluster.live if p.cluster is not None else self.live
+
+    def _syncer(self, p: Pass) -> Syncer:
+        conn = p.cluster
+        if conn is None or conn.in_cluster:
+            return self.syncer
+        if conn.syncer is None:
+            conn.syncer = Syncer(
+                kube=conn.kube, live=conn.live, rules=self.health_rules.rules, home=self.kube
+            )
+        return conn.syncer
 
     def _inside_window(self, p: Pass) -> bool:
         """Sync windows of the project: an automated sync waits (shown as the
@@ -204,7 +235,7 @@ class Reconciler:
             if ident in namespaced:
                 continue
             try:
-                namespaced[ident] = (await self.kube.resource_for(*ident)).namespaced
+                namespaced[ident] = (await self._kube(p).resource_for(*ident)).namespaced
             except UnknownKind:
                 namespaced[ident] = crd_scopes.get(ident, True)
         try:
@@ -221,8 +252,9 @@ class Reconciler:
     async def _compare(self, p: Pass) -> None:
         assert p.spec is not None
         kinds = {(str(o["apiVersion"]), str(o["kind"])) for o in p.desired} | set(CHILD_KINDS)
-        await self.live.ensure_kinds(kinds)
-        live_of = {key_of(o): self.live.get(key_of(o)) for o in p.desired}
+        cache = self._live(p)
+        await cache.ensure_kinds(kinds)
+        live_of = {key_of(o): cache.get(key_of(o)) for o in p.desired}
         p.live_of = live_of
         rules = [
             diffing.IgnoreRule(
@@ -239,22 +271,22 @@ class Reconciler:
             if live is not None and any(
                 r.managed_fields_managers and r.matches(key) for r in rules
             ):
-                live_of[key] = await self.kube.get_or_none(
+                live_of[key] = await self._kube(p).get_or_none(
                     str(live["apiVersion"]), key.kind, key.name, key.namespace
                 )
         p.comparison = await compare(
-            p.writer or self.kube,
+            p.writer or self._kube(p),
             p.desired,
             live_of,
             rules,
-            self.dry_runs,
+            p.cluster.dry_runs if p.cluster and p.cluster.dry_runs else self.dry_runs,
             options=sync_options.for_spec(p.spec),
         )
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [
             k
             for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
-            if k not in desired_keys and self.live.get(k) is not None
+            if k not in desired_keys and cache.get(k) is not None
         ]
         status = "OutOfSync" if (p.comparison.out_of_sync or p.extras) else "Synced"
         p.status["sync"] = {"status": status, "revision": p.sha}
@@ -275,9 +307,10 @@ class Reconciler:
             memory.desired = [_stub(o) for o in p.desired]  # keys are all a later tree needs
         desired = p.desired or memory.desired
         ns = p.spec.destination.namespace
-        scope = self.live.in_namespace(ns) + [
+        cache = self._live(p)
+        scope = cache.in_namespace(ns) + [
             o
-            for o in (self.live.get(key_of(d)) for d in desired)
+            for o in (cache.get(key_of(d)) for d in desired)
             if o is not None and key_of(o).namespace != ns  # cluster-scoped, child apps
         ]
         p.tree = build_tree(desired, scope, app_name=p.name, namespace=ns, rules=rules)

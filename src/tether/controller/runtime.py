@@ -170,6 +170,7 @@ class Controller:
     async def stop(self) -> None:
         await self.follow()
         await self.live.close()
+        await self.reconciler.clusters.close()
         self.sources.close()
 
     async def run_forever(self) -> None:

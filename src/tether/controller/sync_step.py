@@ -47,9 +47,12 @@ class Syncer:
         kube: KubeClient,
         live: LiveCache,
         rules: Callable[[], Awaitable[HealthRules | None]] | None = None,
+        home: KubeClient | None = None,
     ) -> None:
         self.kube = kube
         self.live = live
+        # Where the Application and its Events live (``kube`` is its destination cluster).
+        self.home = home or kube
         self.sync_count = 0
         self.runner = operation.Runner(kube, live)
         self._rules = rules
@@ -292,7 +295,7 @@ class Syncer:
             p.status["inventory"] = sorted(inventory)
             st.set_condition(p.status, "SyncError", None)
             if drift:
-                await events.record(self.kube, p.app, "DriftReverted", drift)
+                await events.record(self.home, p.app, "DriftReverted", drift)
             elif outcome.applied or outcome.pruned:
                 st.append_history(
                     p.status,
@@ -305,7 +308,7 @@ class Syncer:
                 if hook_results:
                     p.status["history"][-1]["hooks"] = hook_results
             await events.record(
-                self.kube,
+                self.home,
                 p.app,
                 "Synced",
                 f"{message} at {p.sha[:12]} (initiated by {initiated_by})",
@@ -321,7 +324,7 @@ class Syncer:
                 set(previous) | {plan.inventory_id(k) for k in outcome.applied}
             )
             st.set_condition(p.status, "SyncError", message)
-            await events.record(self.kube, p.app, "SyncFailed", message, warning=True)
+            await events.record(self.home, p.app, "SyncFailed", message, warning=True)
             retry = p.spec.sync_policy.retry
             if retry and memory.attempts <= retry.limit:
                 p.requeue_after = retry.delay(memory.attempts)

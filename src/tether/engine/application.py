@@ -25,6 +25,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "Application"
 PLURAL = "applications"
 IN_CLUSTER = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME = "in-cluster"
 INSTANCE_LABEL = "app.tether.dev/instance"
 PAUSE_ANNOTATION = "tether.dev/auto-sync-paused"
 REFRESH_ANNOTATION = "tether.dev/refresh"
@@ -131,15 +132,22 @@ class Source(_Model):
 
 
 class Destination(_Model):
-    namespace: str = Field(min_length=1)
-    server: str = IN_CLUSTER
+    """``server`` or ``name`` picks a registered cluster (``tether clusters``);
+    neither is the cluster Tether runs in. Until resolved, ``server`` of a
+    destination given by name is empty."""
 
-    @field_validator("server")
-    @classmethod
-    def _in_cluster(cls, value: str) -> str:
-        if value not in (IN_CLUSTER, ""):
-            raise ValueError("only the cluster Tether runs in is supported yet")
-        return IN_CLUSTER
+    namespace: str = Field(min_length=1)
+    server: str = ""
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _default_cluster(self) -> Destination:
+        self.server = self.server.strip().rstrip("/")
+        if self.server and self.name:
+            raise ValueError("give server or name, not both")
+        if not self.server and self.name in ("", IN_CLUSTER_NAME):
+            self.server, self.name = IN_CLUSTER, ""
+        return self
 
 
 class Automated(_Model):
@@ -273,7 +281,11 @@ def new_application(name: str, namespace: str, spec: ApplicationSpec) -> dict[st
             by_alias=True, exclude_defaults=True, exclude={"source", "sources"}, mode="json"
         )
         | _sources_of(spec)
-        | {"destination": spec.destination.model_dump(by_alias=True, mode="json")},
+        | {
+            "destination": spec.destination.model_dump(
+                by_alias=True, mode="json", exclude_defaults=True
+            )
+        },
     }
 
 
@@ -323,9 +335,8 @@ def from_argocd(manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
         extra = [k for k in dict(item or {}) if k not in ARGO_SUPPORTED_SOURCE]
         unsupported += [f"spec.sources[{number}].{k}" for k in extra]
     dest = dict(spec.get("destination") or {})
-    if dest.get("name") and dest["name"] != "in-cluster":
-        unsupported.append("spec.destination.name (only in-cluster)")
-    dest.pop("name", None)
+    if dest.get("name") == IN_CLUSTER_NAME:
+        dest.pop("name")
     spec["destination"] = dest
     policy = dict(spec.get("syncPolicy") or {})
     for key in list(policy):

@@ -83,9 +83,13 @@ class ProjectDestination(_Model):
     name: str = ""
     namespace: str = ""
 
-    def matches_server(self, server: str) -> bool:
+    def matches_server(self, server: str, name: str | None = None) -> bool:
+        """Whether this entry allows the cluster at ``server`` named ``name``
+        (a registered cluster's name; the cluster Tether runs in is ``in-cluster``)."""
         if self.name:
-            return fnmatchcase(IN_CLUSTER_NAME, self.name) and server == IN_CLUSTER
+            if name is None:
+                name = IN_CLUSTER_NAME if server == IN_CLUSTER else ""
+            return bool(name) and fnmatchcase(name, self.name)
         return fnmatchcase(server, self.server or "")
 
 
@@ -253,9 +257,11 @@ def repo_allowed(project: Project, repo_url: str) -> bool:
     return False
 
 
-def destination_allowed(project: Project, server: str, namespace: str, app_namespace: str) -> bool:
+def destination_allowed(
+    project: Project, server: str, namespace: str, app_namespace: str, name: str | None = None
+) -> bool:
     for dest in project.spec.destinations:
-        if not dest.matches_server(server):
+        if not dest.matches_server(server, name):
             continue
         if reserved(namespace, app_namespace):
             if dest.namespace == namespace:
@@ -265,8 +271,14 @@ def destination_allowed(project: Project, server: str, namespace: str, app_names
     return False
 
 
-def check_app(project: Project, spec: ApplicationSpec, app_namespace: str) -> list[str]:
-    """What in the app itself the project forbids (before Git is even read)."""
+def check_app(
+    project: Project,
+    spec: ApplicationSpec,
+    app_namespace: str,
+    cluster: tuple[str, str] | None = None,
+) -> list[str]:
+    """What in the app itself the project forbids (before Git is even read).
+    ``cluster`` is the (server, name) the destination resolved to."""
     problems = []
     for source in spec.all_sources:
         if not repo_allowed(project, source.repo_url):
@@ -275,7 +287,8 @@ def check_app(project: Project, spec: ApplicationSpec, app_namespace: str) -> li
                 f"{project.name} (sourceRepos: {', '.join(project.spec.source_repos) or 'none'})"
             )
     dest = spec.destination
-    if not destination_allowed(project, dest.server, dest.namespace, app_namespace):
+    server, name = cluster or (dest.server, dest.name or None)
+    if not destination_allowed(project, server, dest.namespace, app_namespace, name):
         allowed = ", ".join(
             f"{d.name or d.server}/{d.namespace}" for d in project.spec.destinations
         )
@@ -284,8 +297,9 @@ def check_app(project: Project, spec: ApplicationSpec, app_namespace: str) -> li
             if reserved(dest.namespace, app_namespace)
             else ""
         )
+        where = "" if server == IN_CLUSTER else f" on cluster {name or server}"
         problems.append(
-            f"destination namespace {dest.namespace!r} is not allowed by project "
+            f"destination namespace {dest.namespace!r}{where} is not allowed by project "
             f"{project.name}{why} (destinations: {allowed or 'none'})"
         )
     return problems
