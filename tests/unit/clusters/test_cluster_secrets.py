@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tether.engine import clusters
+from tether.engine import clusters, projects
 
 
 def b64(text: str) -> str:
@@ -120,3 +120,25 @@ def test_an_unknown_destination_is_refused() -> None:
         clusters.for_destination("", "qa", REGISTERED)
     with pytest.raises(clusters.UnknownCluster, match="server https://qa"):
         clusters.for_destination("https://qa", "", REGISTERED)
+
+
+def project(*destinations: dict[str, str]) -> projects.Project:
+    return projects.Project(
+        "p", projects.ProjectSpec.model_validate({"destinations": destinations})
+    )
+
+
+def test_a_project_allows_clusters_by_name_or_by_server() -> None:
+    by_name = project({"name": "prod-*", "namespace": "web"})
+    assert projects.destination_allowed(by_name, "https://p:6443", "web", "tether", "prod-eu")
+    assert not projects.destination_allowed(by_name, "https://s:6443", "web", "tether", "stage")
+    assert not projects.destination_allowed(by_name, "https://p:6443", "api", "tether", "prod-eu")
+    by_server = project({"server": "https://p:*", "namespace": "*"})
+    assert projects.destination_allowed(by_server, "https://p:6443", "web", "tether", "prod-eu")
+    assert not projects.destination_allowed(by_server, clusters.IN_CLUSTER, "web", "tether")
+
+
+def test_in_cluster_by_name_still_means_the_home_cluster() -> None:
+    home = project({"name": "in-cluster", "namespace": "*"})
+    assert projects.destination_allowed(home, clusters.IN_CLUSTER, "web", "tether")
+    assert not projects.destination_allowed(home, "https://p:6443", "web", "tether", "prod")
