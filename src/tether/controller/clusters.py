@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -219,6 +220,12 @@ class ClusterPool:
         except (ConfigError, ExecCredentialError) as exc:
             self._failed[cluster.server] = (self._clock(), str(exc))
             raise Unreachable(f"cluster {cluster.name} ({cluster.server}): {exc}") from None
+        # The client holds the certificates in memory now: key material from a
+        # Secret is not left on disk (a connection is made again after idling).
+        for name in (settings.ca_file, settings.cert_file, settings.key_file):
+            if name:
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
         conn = Connection(
             cluster,
             kube,

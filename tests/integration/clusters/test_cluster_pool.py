@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +82,8 @@ async def test_a_connection_is_made_once_shared_and_closed_when_idle(
     entry = await registry.add(name())
     first = await conns.for_destination("", entry.name)
     assert first.version.startswith("v1.")
+    # the CA (and any client key) from the Secret is not left on disk
+    assert first.kube.conn.ca_file and not Path(first.kube.conn.ca_file).exists()
     assert (await conns.for_destination(entry.server, "")) is first
     assert conns.open_servers() == [entry.server]
     clock.now += pool.IDLE_AFTER + 1

@@ -234,6 +234,15 @@ class ExecCredentials:
     def token(self, *, force: bool = False) -> str | None:
         return self.credential(force=force).token
 
+    def cached(self) -> Credential | None:
+        """The credential if one is held and not about to expire (no plugin run, no lock)."""
+        cur = self._current
+        if cur is None or (
+            cur.expires_at is not None and self._clock() >= cur.expires_at - EXPIRY_MARGIN
+        ):
+            return None
+        return cur
+
     def on_new_certificate(self, listener: Callable[[Credential], None]) -> None:
         """Call ``listener`` with each new credential that carries a client certificate."""
         self._cert_listeners.append(listener)
@@ -328,7 +337,9 @@ class ExecAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await asyncio.to_thread(self.source.token)
+        # Only a run of the plugin goes to a worker thread, never the cached answer.
+        held = self.source.cached()
+        token = held.token if held is not None else await asyncio.to_thread(self.source.token)
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
