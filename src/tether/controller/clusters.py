@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,23 @@ RETRY_AFTER = 10.0
 # shows even on apps with nothing to change.
 CHECK_EVERY = 5.0
 PROBE_TIMEOUT = 10.0
+
+
+FIRST_LIST_TIMEOUT = 60.0
+
+
+class RemoteLiveCache(LiveCache):
+    """A live cache of another cluster: waiting for the first list of a kind is
+    bounded, so a pass for a cluster that stopped answering ends (as a transport
+    error: ``ClusterUnreachable``) instead of holding its worker until it answers."""
+
+    async def ensure_kinds(self, kinds: Iterable[tuple[str, str]], *, wait: bool = True) -> None:
+        try:
+            await asyncio.wait_for(super().ensure_kinds(kinds, wait=wait), FIRST_LIST_TIMEOUT)
+        except TimeoutError:
+            raise httpx.ConnectTimeout(
+                f"no first list of its objects within {FIRST_LIST_TIMEOUT:.0f}s"
+            ) from None
 
 
 class Unreachable(Exception):
@@ -85,7 +102,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "no answer in time"
     if isinstance(exc, httpx.ConnectError):
-        return "connection refused or no route"
+        return f"cannot connect ({exc})" if str(exc) else "cannot connect"
     return str(exc) or type(exc).__name__
 
 
@@ -229,7 +246,7 @@ class ClusterPool:
         conn = Connection(
             cluster,
             kube,
-            LiveCache(kube, self.on_change),
+            RemoteLiveCache(kube, self.on_change),
             fingerprint=cluster.fingerprint(),
             dry_runs=DryRunCache(),
         )
