@@ -120,3 +120,30 @@ def test_remove_forgets_the_cluster(
     tether(installed, "clusters", "add", cluster_name, "--kubeconfig", installed.kubeconfig)
     tether(installed, "clusters", "remove", cluster_name)
     assert cluster_name not in rows(installed)
+
+
+def test_an_argocd_cluster_secret_is_used_as_it_is(
+    installed: localcluster.ClusterState, cluster_name: str
+) -> None:
+    ca = base64.b64encode(Path(installed.ca_file).read_bytes()).decode()
+    config = {"bearerToken": installed.token, "tlsClientConfig": {"insecure": False, "caData": ca}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": model.secret_name_for(cluster_name),
+            "labels": {"argocd.argoproj.io/secret-type": "cluster"},
+            "annotations": {"managed-by": "argocd.argoproj.io"},
+        },
+        "type": "Opaque",
+        "stringData": {
+            "name": cluster_name,
+            "server": installed.server,
+            "config": json.dumps(config),
+        },
+    }
+    with installed.client() as http:
+        resp = http.post(f"/api/v1/namespaces/{APP_NS}/secrets", json=secret)
+        assert resp.status_code == 201, resp.text
+    row = rows(installed)[cluster_name]
+    assert row["reachable"] is True and str(row["version"]).startswith("v1.")
