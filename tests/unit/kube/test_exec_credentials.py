@@ -104,7 +104,7 @@ def test_v1beta1_plugins_are_accepted(tmp_path: Path) -> None:
 def test_an_answer_in_another_api_version_is_refused(tmp_path: Path) -> None:
     plugin = write_plugin(tmp_path)
     plugin.answer(apiVersion="client.authentication.k8s.io/v1beta1", status={"token": "t"})
-    with pytest.raises(ExecCredentialError, match="asked for client.authentication.k8s.io/v1"):
+    with pytest.raises(ExecCredentialError, match=r"asked for client\.authentication\.k8s\.io/v1"):
         source(plugin).token()
 
 
