@@ -140,7 +140,9 @@ def for_destination(server: str, name: str, clusters: list[Cluster]) -> Cluster:
     The in-cluster entry is always there; a Secret for its server may rename it.
     """
     server = server.rstrip("/")
-    in_cluster_name = next((c.name for c in clusters if c.in_cluster), IN_CLUSTER_NAME)
+    in_cluster_name = next(
+        (c.name for c in clusters if c.in_cluster and c.name != c.server), IN_CLUSTER_NAME
+    )
     if server:
         if server == IN_CLUSTER:
             return Cluster(name=in_cluster_name, server=IN_CLUSTER)

@@ -142,3 +142,8 @@ def test_in_cluster_by_name_still_means_the_home_cluster() -> None:
     home = project({"name": "in-cluster", "namespace": "*"})
     assert projects.destination_allowed(home, clusters.IN_CLUSTER, "web", "tether")
     assert not projects.destination_allowed(home, "https://p:6443", "web", "tether", "prod")
+
+
+def test_a_secret_for_the_in_cluster_server_without_a_name_keeps_in_cluster() -> None:
+    unnamed = [*REGISTERED, clusters.Cluster(name=clusters.IN_CLUSTER, server=clusters.IN_CLUSTER)]
+    assert clusters.for_destination("", "in-cluster", unnamed).name == "in-cluster"
