@@ -27,6 +27,7 @@ from tether.api.auth import Auth, AuthMiddleware, QueryTokenMiddleware, require_
 from tether.api.limits import API_BODY_LIMIT, WEBHOOK_BODY_LIMIT, BodyLimitMiddleware
 from tether.api.mask import MaskedJSONResponse
 from tether.api.routes_apps import router as apps_router
+from tether.api.routes_clusters import router as clusters_router
 from tether.api.routes_registry import RegistryService
 from tether.api.routes_registry import router as registry_router
 from tether.api.streams import router as stream_router
@@ -122,6 +123,7 @@ def create_app(
 
     app.include_router(apps_router)
     app.include_router(registry_router)
+    app.include_router(clusters_router)
     app.include_router(stream_router)
     app.add_middleware(HeadersMiddleware)
     protected = ("/api/v1/", "/openapi.json") + (() if public_metrics else ("/metrics",))

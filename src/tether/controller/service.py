@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.controller import clusters as cluster_pool
 from tether.controller import events as app_events
 from tether.controller.deletion import ActionRefused, AppNotFound, Deletions
 from tether.controller.live_cache import CHILD_KINDS, LiveCache, selector_for
@@ -73,6 +74,10 @@ class AppService:
         api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
         items, _ = await self.kube.list(api, self.namespace)
         return sorted(items, key=lambda a: a["metadata"]["name"])
+
+    async def clusters(self) -> list[dict[str, object]]:
+        """Every cluster apps may deploy to, with reachability, version and app count."""
+        return await cluster_pool.overview(self.kube, self.namespace, await self.list_apps())
 
     async def get_app(self, name: str) -> Obj:
         app = self.controller.app(name) if self.controller is not None else None
