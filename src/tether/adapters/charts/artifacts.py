@@ -33,8 +33,8 @@ from tether.adapters.charts import oci, transport
 from tether.adapters.charts.auth import ChartAuth
 from tether.adapters.charts.errors import ChartError
 from tether.adapters.charts.oci import OciChart
-from tether.engine.versions import ConstraintError, resolve
 from tether.adapters.render import limits
+from tether.engine.versions import ConstraintError, resolve
 
 FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
