@@ -92,8 +92,11 @@ class Reconciler:
             operation=app.get("operation"),
         )
         if unwritten and unwritten[2] is not None and unwritten[2] == p.operation:
-            p.operation = None  # done and recorded in that status: only its clearing is left
+            # Done, and recorded in that status: this pass only stores it and clears the
+            # operation, before any later sync could replace its result unseen.
             p.app["_clear_operation"] = True
+            await self._write(p, memory)
+            return 1.0
         try:
             self._parse(p)
             await self.clusters.route(p)
