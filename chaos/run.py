@@ -196,7 +196,8 @@ def _summary(
     for kind, runs in by_kind.items():
         times = [r["converge_seconds"] for r in runs if r["converge_seconds"] is not None]
         violations = [v for r in runs for v in r["violations"]]
-        known = [v for r in runs for v in r.get("known", [])]
+        # A missing entry stays missing until the next deploy: count each once.
+        known = list(dict.fromkeys(v for r in runs for v in r.get("known", [])))
         scenarios[kind] = {
             "faults": len(runs),
             "converge_p50_seconds": percentile(times, 0.5),
