@@ -33,9 +33,11 @@ from tether.controller import status as st
 from tether.controller.compare import DryRunCache
 from tether.controller.live_cache import ChangeHandler, LiveCache
 from tether.controller.passes import Pass, Stop
+from tether.controller.registry.policy import PolicySource
 from tether.engine import application as appmodel
 from tether.engine import clusters as model
 from tether.engine.objects import Obj
+from tether.engine.registry import policy as policies
 
 if TYPE_CHECKING:
     from tether.controller.sync_step import Syncer
@@ -119,6 +121,10 @@ class ClusterPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.home = Connection(model.IN_CLUSTER_ENTRY, kube, live)
+        # Whoever may write Secrets in the app namespace may register a cluster: a
+        # kubeconfig exec plugin in it runs only what the administrator's exec
+        # allow-list (the registry policy ConfigMap) names, as for RegistryCredentials.
+        self.exec_policy = PolicySource(kube, app_namespace)
         self.app_namespace = app_namespace
         self.on_change = on_change
         self.idle_after = idle_after
@@ -230,6 +236,10 @@ class ClusterPool:
         return conn
 
     async def _open_connection(self, cluster: model.Cluster) -> Connection:
+        refused = await self._exec_refusals(cluster)
+        if refused:
+            self._failed[cluster.server] = (self._clock(), refused)
+            raise Unreachable(f"cluster {cluster.name} ({cluster.server}): {refused}")
         try:
             settings = cluster_config.connection(cluster.server, cluster.config)
             # The client may run an exec plugin as it starts: not on the event loop.
@@ -258,6 +268,24 @@ class ClusterPool:
             raise
         self._open[cluster.server] = conn
         return conn
+
+    async def _exec_refusals(self, cluster: model.Cluster) -> str:
+        plugin = cluster.config.get("execProviderConfig")
+        if not isinstance(plugin, dict):
+            return ""
+        env = plugin.get("env") or {}
+        names = (
+            [str(k) for k in env]
+            if isinstance(env, dict)
+            else [str((e or {}).get("name", "")) for e in env if isinstance(e, dict)]
+        )
+        found = policies.exec_refusals(
+            str(plugin.get("command") or ""),
+            names,
+            await self.exec_policy.load(),
+            field=f"Secret {cluster.secret}: execProviderConfig",
+        )
+        return policies.refusal_message(found) if found else ""
 
     async def _probe(self, conn: Connection) -> None:
         try:

@@ -8,6 +8,7 @@ a second cluster; a server nobody answers stands for one that is down.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from fixtures.exec_plugin import exec_kubeconfig, write_plugin
 from tether.cli.main import cli
 from tether.engine import clusters as model
+from tether.engine.registry.policy import POLICY_CONFIGMAP
 from tether.testenv import cluster as localcluster
 
 APP_NS = "tether"
@@ -110,8 +112,35 @@ def test_an_exec_plugin_context_is_registered_and_used(
     config = json.loads(base64.b64decode(dict(data)["config"]))  # type: ignore[call-overload]
     assert config["execProviderConfig"]["command"] == str(plugin.path)
     assert "bearerToken" not in config
-    assert rows(installed)[cluster_name]["reachable"] is True
-    assert plugin.runs()
+    # Registering a cluster is writing a Secret: the plugin runs only once the
+    # administrator's exec allow-list names it.
+    with exec_allow_list(installed, []):
+        row = rows(installed)[cluster_name]
+        assert row["reachable"] is False
+        assert f"{plugin.path} is not in execCommands" in str(row["message"])
+        assert not plugin.runs()
+    with exec_allow_list(installed, [str(plugin.path)]):
+        assert rows(installed)[cluster_name]["reachable"] is True
+        assert plugin.runs()
+
+
+@contextlib.contextmanager
+def exec_allow_list(cluster: localcluster.ClusterState, commands: list[str]) -> Iterator[None]:
+    """The administrator's exec allow-list (ConfigMap tether-registry-policy) for a while."""
+    url = f"/api/v1/namespaces/{APP_NS}/configmaps"
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": POLICY_CONFIGMAP, "namespace": APP_NS},
+        "data": {"execCommands": "\n".join(commands) + "\n"},
+    }
+    with cluster.client() as client:
+        client.delete(f"{url}/{POLICY_CONFIGMAP}")
+        client.post(url, json=body).raise_for_status()
+        try:
+            yield
+        finally:
+            client.delete(f"{url}/{POLICY_CONFIGMAP}")
 
 
 def test_remove_forgets_the_cluster(

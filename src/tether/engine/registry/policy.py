@@ -269,22 +269,28 @@ def refusals(
 
 
 def _exec_refusals(command: str, env: list[Any], policy: RegistryPolicy) -> list[Refusal]:
+    return exec_refusals(command, [var.name for var in env], policy, field="provider.exec")
+
+
+def exec_refusals(
+    command: str, env_names: list[str], policy: RegistryPolicy, *, field: str
+) -> list[Refusal]:
+    """Why an exec plugin (a RegistryCredential's, or a cluster Secret's kubeconfig
+    plugin at ``field``) may not run ``command`` with these variables set."""
     out = []
     if not is_clean_path(command):
-        out.append(
-            Refusal("provider.exec.command", "must be an absolute, normalised path (no shell)")
-        )
+        out.append(Refusal(f"{field}.command", "must be an absolute, normalised path (no shell)"))
     elif command not in policy.exec_commands:
         out.append(
             Refusal(
-                "provider.exec.command",
+                f"{field}.command",
                 f"{command} is not in execCommands of {policy.where}{policy.absent_note}",
             )
         )
-    for i, var in enumerate(env):
-        why = env_name_refusal(var.name, policy)
+    for i, name in enumerate(env_names):
+        why = env_name_refusal(name, policy)
         if why is not None:
-            out.append(Refusal(f"provider.exec.env[{i}].name", why))
+            out.append(Refusal(f"{field}.env[{i}].name", why))
     return out
 
 
