@@ -43,8 +43,8 @@ def section(result: dict[str, Any]) -> str:
     kills = result["scenarios"].get("kill", {}).get("interrupted", {})
     interrupted = ", ".join(f"{what} {n}" for what, n in kills.items()) or "none"
     examples = [v for s in result["scenarios"].values() for v in s["violation_examples"]]
-    known = [v for s in result["scenarios"].values() for v in s.get("known_examples", [])]
-    known_count = sum(s.get("known_issues", 0) for s in result["scenarios"].values())
+    known = list(dict.fromkeys(v for f in result["faults"] for v in f.get("known", [])))
+    known_count = len(known)
     lines = [
         BEGIN,
         "",
