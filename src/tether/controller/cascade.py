@@ -10,7 +10,8 @@ objects are gone, so an app whose resources are themselves Applications
 with the finalizer cascades down the whole tree; ``/background`` ones are
 released once the deletes are issued. Without a finalizer, deleting an
 Application (by hand, or pruned from a root app's Git) leaves its resources,
-as in Argo CD.
+as in Argo CD. Once the resources are gone, the app's PostDelete hooks run
+(``postdelete``) and the finalizer goes only after they succeeded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tether.adapters.kube import ApiError, Conflict, KubeClient, NotFound
 from tether.controller import events
 from tether.controller.deletion import app_inventory
 from tether.controller.passes import Stop
+from tether.controller.postdelete import PostDelete
 from tether.controller.projects import ProjectSource, writer_for
 from tether.controller.sync import delete_inventory
 from tether.engine import application as appmodel
@@ -38,7 +40,11 @@ RETRY = 10.0  # after the deletes were refused
 
 
 async def finalize(
-    app: Obj, kube: KubeClient, projects: ProjectSource, target: Connection | None = None
+    app: Obj,
+    kube: KubeClient,
+    projects: ProjectSource,
+    target: Connection | None = None,
+    post_delete: PostDelete | None = None,
 ) -> float | None:
     """One look at an Application being deleted; returns when to look again, or None.
     ``target`` is the destination cluster's connection when it is not this one."""
@@ -70,7 +76,15 @@ async def finalize(
         )
         if children.waits_for_resources(app):
             return WAIT  # foreground: released once a look finds none of them left
-    return await _release(app, kube)
+    if post_delete is None:
+        return await _release(app, kube)
+    hooks = await post_delete.run(app, writer, kube, target)
+    if hooks.wait is not None:
+        return hooks.wait
+    released = await _release(app, kube)
+    if released is None:
+        await hooks.clean(writer)  # after the release: a hook deleted first would run again
+    return released
 
 
 async def _release(app: Obj, kube: KubeClient) -> float | None:

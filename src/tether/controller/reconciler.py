@@ -29,12 +29,14 @@ from tether.controller.compare import DryRunCache, compare
 from tether.controller.health_rules import HealthRuleSource
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
+from tether.controller.postdelete import PostDelete
 from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
 from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
 from tether.engine import children, objects, plan, sync_options
 from tether.engine import diff as diffing
+from tether.engine import hooks as hookmodel
 from tether.engine.health import HealthRules, HealthStatus
 from tether.engine.objects import Obj, key_of, version_of
 from tether.engine.tree import build_tree
@@ -64,6 +66,7 @@ class Reconciler:
         # Other clusters' clients, live caches and syncers, made on first use.
         self.clusters = ClusterPool(kube, live, settings.app_namespace, live.on_change)
         self.projects = ProjectSource(kube, settings.app_namespace)
+        self.post_delete = PostDelete(self._post_delete_hooks, live, self.health_rules.rules)
 
     @property
     def sync_count(self) -> int:
@@ -81,7 +84,7 @@ class Reconciler:
                 target = await self.clusters.for_app(app)
             except clusters.Unreachable:
                 return clusters.RETRY_AFTER  # deleted there once it answers, never here
-            return await cascade.finalize(app, self.kube, self.projects, target)
+            return await cascade.finalize(app, self.kube, self.projects, target, self.post_delete)
         memory = self.memory.setdefault(str(app["metadata"]["name"]), AppMemory())
         app = st.newest(app, memory.latest)
         uid = str(app["metadata"].get("uid", ""))
@@ -151,6 +154,21 @@ class Reconciler:
         hook_step.split(p)
         await self._compare(p)
         return p
+
+    async def _post_delete_hooks(self, app: Obj) -> list[Obj]:
+        """The PostDelete hooks of an app being deleted, rendered at the revision it
+        deployed (cached by commit); none when it never deployed. Raises Stop."""
+        status = app.get("status") or {}
+        revision = (status.get("sync") or {}).get("revision")
+        if not revision:
+            return []
+        p = Pass(app=copy.deepcopy(app), status=copy.deepcopy(status))
+        p.operation = {"sync": {"revision": revision}}
+        self._parse(p)
+        await self.clusters.route(p)
+        await self._source(p, fresh=False)
+        hook_step.split(p)
+        return hookmodel.of_type(p.hooks, hookmodel.POST_DELETE)
 
     # -- the destination cluster (controller.clusters) --------------------------
     def _kube(self, p: Pass) -> KubeClient:
