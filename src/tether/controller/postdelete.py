@@ -65,9 +65,9 @@ def _with_default(hook: Obj) -> Obj:
     named = any(n in notes for n in (*hookmodel.POLICY_ANNOTATIONS, hookmodel.HELM_POLICY))
     if named:
         return hook
-    copy = {**hook, "metadata": {**hook["metadata"], "annotations": {**notes}}}
-    copy["metadata"]["annotations"][hookmodel.POLICY_ANNOTATIONS[0]] = hookmodel.HOOK_SUCCEEDED
-    return copy
+    patched = {**hook, "metadata": {**hook["metadata"], "annotations": {**notes}}}
+    patched["metadata"]["annotations"][hookmodel.POLICY_ANNOTATIONS[0]] = hookmodel.HOOK_SUCCEEDED
+    return patched
 
 
 class PostDelete:
