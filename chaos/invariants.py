@@ -125,6 +125,12 @@ class Observer:
             w.close()
 
 
+def pending_operations(env: Env) -> list[str]:
+    """Apps whose requested sync the controller has not taken up yet."""
+    items = env.api.get(APPS_PATH).json()["items"]
+    return [a["metadata"]["name"] for a in items if a.get("operation")]
+
+
 def check(env: Env, ledger: Ledger, observer: Observer, n: int) -> list[str]:
     """Every invariant, once the apps have converged (or not): a list of violations."""
     out: list[str] = []

@@ -161,6 +161,12 @@ def _one(
         if time.monotonic() >= deadline:
             break
     record["converge_seconds"] = round(time.monotonic() - ended, 2) if converged else None
+    # Apps at their Git head may still hold a sync requested just before the fault
+    # (a pass queued behind a 429 back-off): it must be taken up, not be judged early.
+    while converged and invariants.pending_operations(world.env):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     violations = crashes + invariants.check(world.env, driver.ledger, observer, cfg.apps)
     if converged:
         violations += invariants.stable(world.env, cfg.stable_seconds)
