@@ -33,6 +33,9 @@ from tether.engine.objects import Obj, ObjectKey, labels
 log = logging.getLogger(__name__)
 
 
+STOP_TIMEOUT = 10.0  # seconds a loop may take to stop when leadership ends
+
+
 @dataclass
 class Metrics:
     reconciles: int = 0
@@ -153,16 +156,21 @@ class Controller:
     async def follow(self) -> None:
         """Stop reconciling (the Lease was lost or is being released); reads keep working."""
         self._leading = False
-        await self.registry_credentials.stop()
-        await self.appsets.stop()
-        await self.images.stop()
-        await self.notifier.stop()
+        # A loop waiting on a Git or registry call in a worker thread must not keep
+        # the Lease from being released: each stop gets a bounded wait.
+        for stop in (
+            self.registry_credentials.stop,
+            self.appsets.stop,
+            self.images.stop,
+            self.notifier.stop,
+        ):
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(stop(), STOP_TIMEOUT)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
