@@ -36,6 +36,7 @@ from tether.adapters import git
 from tether.adapters.kube import ApiError, Conflict, KubeClient
 from tether.controller import appset_clusters, events
 from tether.controller.deletion import ActionRefused, Deletions
+from tether.controller.loops import PeriodicLoop
 from tether.controller.projects import ProjectSource
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
@@ -81,31 +82,18 @@ class ApplicationSetReconciler:
         self.poll_interval = poll_interval
         self.deletions = Deletions(kube, projects, app_namespace)
         self.passes = 0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicLoop(
+            "applicationsets", lambda: self.run_once(), lambda: self.poll_interval
+        )
         self._crd_missing_logged = False
         self._trees: dict[tuple[str, str], dict[str, bytes]] = {}
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="applicationsets")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("ApplicationSet pass failed")
-            await asyncio.sleep(self.poll_interval)
+        await self._loop.stop()
 
     # -- one pass -----------------------------------------------------------
     async def run_once(self) -> None:

@@ -23,7 +23,6 @@ listeners (notifications) hear of it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,6 +38,7 @@ from tether.adapters.git.writeback import GitWriter, WriteResult
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
 from tether.controller.imagetags import PolicyRegistry, ScanError
+from tether.controller.loops import PeriodicLoop
 from tether.controller.projects import ProjectSource
 from tether.engine import projects
 from tether.engine.images import markers, plan, select
@@ -132,40 +132,24 @@ class ImageAutomationReconciler:
         self.on_commit = on_commit
         self.listeners: list[Callable[[ImageUpdate], None]] = []
         self._memory: dict[str, _Memory] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._loop = PeriodicLoop(
+            "image-automation", lambda: self.run_once(), lambda: self.poll_interval
+        )
         self._pushed: set[str] = set()
         self._crd_missing_logged = False
         self.metrics = ImageMetrics()
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="image-automation")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
     def registry_push(self, image: str) -> None:
         """A registry announced a push to ``image`` (``host/repo``): scan its policies now."""
         self._pushed.add(model.repository_key(image))
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("image automation pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
+        self._loop.wake()
 
     # -- one pass -----------------------------------------------------------
     async def run_once(self, *, force: bool = False) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient
+from tether.controller import loops
 from tether.controller.appsets import ApplicationSetReconciler
 from tether.controller.imageautomation import ImageAutomationReconciler
 from tether.controller.live_cache import LiveCache
@@ -31,9 +32,6 @@ from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj, ObjectKey, labels
 
 log = logging.getLogger(__name__)
-
-
-STOP_TIMEOUT = 10.0  # seconds a loop may take to stop when leadership ends
 
 
 @dataclass
@@ -156,21 +154,17 @@ class Controller:
     async def follow(self) -> None:
         """Stop reconciling (the Lease was lost or is being released); reads keep working."""
         self._leading = False
-        # A loop waiting on a Git or registry call in a worker thread must not keep
-        # the Lease from being released: each stop gets a bounded wait.
-        for stop in (
-            self.registry_credentials.stop,
-            self.appsets.stop,
-            self.images.stop,
-            self.notifier.stop,
-        ):
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(stop(), STOP_TIMEOUT)
+        # Each loop bounds its own stop (``loops.PeriodicLoop``), so leadership
+        # ends in bounded time even with a call stuck in a worker thread.
+        await self.registry_credentials.stop()
+        await self.appsets.stop()
+        await self.images.stop()
+        await self.notifier.stop()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            await asyncio.wait(tasks, timeout=loops.STOP_TIMEOUT)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

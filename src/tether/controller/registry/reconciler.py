@@ -37,7 +37,6 @@ Design choices:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from pydantic import ValidationError
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
+from tether.controller.loops import PeriodicLoop
 from tether.controller.registry import status as status
 from tether.controller.registry import writes as writes
 from tether.controller.registry.passes import Memory, Pass, read_pass
@@ -89,30 +89,22 @@ class RegistryCredentialReconciler:
         self._rand = rand
         self._memory: dict[str, Memory] = {}
         self._policy = PolicySource(kube, app_namespace)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicLoop(
+            "registry-credentials", lambda: self.run_once(), lambda: self.poll_interval
+        )
         self._crd_missing_logged = False
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="registry-credentials")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("registry credential pass failed")
-            await asyncio.sleep(self.poll_interval)
+    @property
+    def _task(self) -> asyncio.Task[None] | None:
+        """The running loop, or None once it stopped (followers hold none)."""
+        return self._loop.task
 
     # -- one pass -----------------------------------------------------------
     async def run_once(self) -> None:

@@ -1,0 +1,67 @@
+"""A background pass run on an interval, for the controller's loops that follow the
+leader (registry credentials, ApplicationSets, image automation).
+
+One pass failing is logged and the loop goes on; ``stop`` cancels the pass in
+progress and waits for it a bounded time, so a call stuck in a worker thread
+cannot keep leadership (and its Lease) from being handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 10.0  # seconds a pass may take to end once cancelled
+
+
+class PeriodicLoop:
+    def __init__(
+        self,
+        name: str,
+        body: Callable[[], Awaitable[None]],
+        interval: Callable[[], float],
+        *,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.body = body
+        self.interval = interval
+        self.stop_timeout = stop_timeout
+        self.task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self.stop_timeout)
+        if not done:
+            log.warning("%s did not stop within %.0fs; left behind", self.name, self.stop_timeout)
+        for finished in done:
+            with contextlib.suppress(asyncio.CancelledError):
+                finished.result()
+
+    def wake(self) -> None:
+        """Run the next pass now instead of at the end of the interval."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.body()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s pass failed", self.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval())
+            self._wake.clear()
