@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,8 @@ def url_matches_prefix(url: str, prefix: str) -> bool:
     return target == base or target.startswith(base + "/")
 
 
-def _decode(secret: Mapping[str, Any], key: str) -> str | None:
+def secret_value(secret: Mapping[str, Any], key: str) -> str | None:
+    """One key of a Secret as text (``stringData`` first, then base64 ``data``), or None."""
     string_data = secret.get("stringData") or {}
     if isinstance(string_data, Mapping) and string_data.get(key) is not None:
         return str(string_data[key])
@@ -121,10 +122,10 @@ def is_repository_secret(secret: Obj) -> bool:
 def credentials_from_secret(secret: Obj) -> GitCredentials:
     """Decode the credential fields of one repository Secret (base64 ``data``)."""
     return GitCredentials(
-        username=_decode(secret, "username"),
-        password=_decode(secret, "password") or _decode(secret, "token"),
-        ssh_private_key=_decode(secret, "sshPrivateKey"),
-        known_hosts=_decode(secret, "knownHosts"),
+        username=secret_value(secret, "username"),
+        password=secret_value(secret, "password") or secret_value(secret, "token"),
+        ssh_private_key=secret_value(secret, "sshPrivateKey"),
+        known_hosts=secret_value(secret, "knownHosts"),
     )
 
 
@@ -141,18 +142,32 @@ def credentials_for(
     to the Secret that sorts first by namespace/name so that the choice does
     not depend on list order.
     """
+    secret = repository_secret_for(url, secrets, project)
+    return credentials_from_secret(secret) if secret is not None else None
+
+
+def repository_secret_for(
+    url: str,
+    secrets: Iterable[Obj],
+    project: str = "default",
+    normalise: Callable[[str], str] = lambda u: u,
+) -> Obj | None:
+    """The repository Secret of ``project`` whose ``url`` is the longest prefix of
+    ``url`` (both passed through ``normalise`` first, e.g. to one OCI spelling), or
+    None; see ``credentials_for`` for the rules."""
     best: tuple[int, str, Obj] | None = None
+    target = normalise(url)
     for secret in secrets:
         if not is_repository_secret(secret):
             continue
-        prefix = _decode(secret, "url")
-        if not prefix or not url_matches_prefix(url, prefix):
+        prefix = secret_value(secret, "url")
+        if not prefix or not url_matches_prefix(target, normalise(prefix)):
             continue
-        if (_decode(secret, "project") or "default") != project:
+        if (secret_value(secret, "project") or "default") != project:
             continue
         meta = secret.get("metadata") or {}
         ident = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        length = len(comparable_url(prefix))
+        length = len(comparable_url(normalise(prefix)))
         if best is None or length > best[0] or (length == best[0] and ident < best[1]):
             best = (length, ident, secret)
-    return credentials_from_secret(best[2]) if best else None
+    return best[2] if best else None

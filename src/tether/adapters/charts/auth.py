@@ -22,13 +22,10 @@ with ``oci://`` or without.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from tether.engine.credentials import comparable_url, is_repository_secret, url_matches_prefix
+from tether.engine.credentials import comparable_url, repository_secret_for, secret_value
 from tether.engine.objects import Obj
 
 TRUE = ("true", "yes", "1")
@@ -61,20 +58,6 @@ class ChartAuth:
         return [s for s in (self.password, self.key_data) if s]
 
 
-def _decode(secret: Mapping[str, Any], key: str) -> str | None:
-    string_data = secret.get("stringData") or {}
-    if isinstance(string_data, Mapping) and string_data.get(key) is not None:
-        return str(string_data[key])
-    data = secret.get("data") or {}
-    raw = data.get(key) if isinstance(data, Mapping) else None
-    if raw is None:
-        return None
-    try:
-        return base64.b64decode(str(raw), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
 def as_oci(url: str) -> str:
     """``oci://host/path`` for ``host/path`` or ``oci://host/path`` (for matching only)."""
     bare = url.strip()
@@ -95,35 +78,21 @@ def _comparable(url: str) -> str:
 
 def auth_from_secret(secret: Obj) -> ChartAuth:
     return ChartAuth(
-        username=_decode(secret, "username"),
-        password=_decode(secret, "password") or _decode(secret, "token"),
-        ca_data=_decode(secret, "caData"),
-        cert_data=_decode(secret, "tlsClientCertData"),
-        key_data=_decode(secret, "tlsClientCertKey"),
-        insecure=(_decode(secret, "insecure") or "").lower() in TRUE,
-        pass_credentials=(_decode(secret, "passCredentials") or "").lower() in TRUE,
-        enable_oci=(_decode(secret, "enableOCI") or "").lower() in TRUE,
+        username=secret_value(secret, "username"),
+        password=secret_value(secret, "password") or secret_value(secret, "token"),
+        ca_data=secret_value(secret, "caData"),
+        cert_data=secret_value(secret, "tlsClientCertData"),
+        key_data=secret_value(secret, "tlsClientCertKey"),
+        insecure=(secret_value(secret, "insecure") or "").lower() in TRUE,
+        pass_credentials=(secret_value(secret, "passCredentials") or "").lower() in TRUE,
+        enable_oci=(secret_value(secret, "enableOCI") or "").lower() in TRUE,
         declared=True,
-        registry_credential=_decode(secret, "registryCredential") or None,
-        cosign_key=_decode(secret, "cosignPublicKey") or None,
+        registry_credential=secret_value(secret, "registryCredential") or None,
+        cosign_key=secret_value(secret, "cosignPublicKey") or None,
     )
 
 
 def chart_auth_for(url: str, secrets: Iterable[Obj], project: str = "default") -> ChartAuth:
     """The options of the longest-prefix repository Secret of ``project``, or none."""
-    best: tuple[int, str, Obj] | None = None
-    target = _comparable(url)
-    for secret in secrets:
-        if not is_repository_secret(secret):
-            continue
-        prefix = _decode(secret, "url")
-        if not prefix or not url_matches_prefix(target, _comparable(prefix)):
-            continue
-        if (_decode(secret, "project") or "default") != project:
-            continue
-        meta = secret.get("metadata") or {}
-        ident = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        length = len(_comparable(prefix))
-        if best is None or length > best[0] or (length == best[0] and ident < best[1]):
-            best = (length, ident, secret)
-    return auth_from_secret(best[2]) if best else ChartAuth()
+    secret = repository_secret_for(url, secrets, project, normalise=_comparable)
+    return auth_from_secret(secret) if secret is not None else ChartAuth()
