@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 
 from tether.adapters.charts import ChartAuth, ChartError, artifacts, signatures
 from tether.adapters.charts.store import ChartStore
+from tether.controller.answers import Answers
 from tether.controller.charts import fingerprint
 from tether.engine.application import ApplicationSpec
 
@@ -33,8 +33,9 @@ MAX_UNPACKED_KEPT = 8  # unpacked artifacts kept in memory (by layer digest)
 class ArtifactSources:
     def __init__(self, store: ChartStore) -> None:
         self.store = store
-        self._resolved: dict[tuple[str, str, str], tuple[float, artifacts.ResolvedArtifact]] = {}
-        self._failed: dict[tuple[str, str, str], tuple[float, ChartError]] = {}
+        self._answers: Answers[tuple[str, str, str], artifacts.ResolvedArtifact] = Answers(
+            ChartError
+        )
         self._by_digest: dict[tuple[str, str], artifacts.ResolvedArtifact] = {}
         self._verified: set[tuple[str, str]] = set()
         self._unpacked: dict[str, dict[str, bytes]] = {}
@@ -46,26 +47,15 @@ class ArtifactSources:
         """The manifest ``revision`` (a digest from history) or the spec's target names now."""
         url = spec.source.repo_url
         target = revision or spec.source.target_revision
-        key = (url, target, fingerprint(auth))
-        now = time.monotonic()
-        with self._lock:
-            known = self._resolved.get(key)
-            failed = self._failed.get(key)
-        if known is not None and now - known[0] <= max_age:
-            return known[1]
-        if failed is not None and now - failed[0] <= max_age:
-            raise failed[1]
-        try:
+
+        def ask() -> artifacts.ResolvedArtifact:
             resolved = artifacts.resolve_artifact(url, target, auth)
             if auth.cosign_key:
                 self._verify(resolved, auth)
-        except ChartError as exc:
-            with self._lock:
-                self._failed[key] = (now, exc)
-            raise
+            return resolved
+
+        resolved = self._answers.get((url, target, fingerprint(auth)), max_age, ask)
         with self._lock:
-            self._failed.pop(key, None)
-            self._resolved[key] = (now, resolved)
             known_tag = self._by_digest.get((url, resolved.digest))
             if known_tag is None or resolved.tag:
                 self._by_digest[(url, resolved.digest)] = resolved
@@ -109,8 +99,4 @@ class ArtifactSources:
         return f"artifact {found.display}" if found else None
 
     def forget(self, url: str) -> None:
-        with self._lock:
-            for key in [k for k in self._resolved if k[0] == url]:
-                self._resolved.pop(key, None)
-            for key in [k for k in self._failed if k[0] == url]:
-                self._failed.pop(key, None)
+        self._answers.forget(url)

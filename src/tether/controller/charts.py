@@ -23,7 +23,6 @@ import hashlib
 import json
 import posixpath
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +35,7 @@ from tether.adapters.registry._http import best_auth_key
 from tether.adapters.render.helm import render_helm
 from tether.adapters.render.source import parse_source
 from tether.controller import ref_values
+from tether.controller.answers import Answers
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import GitCredentials, strip_userinfo
 from tether.engine.objects import Obj
@@ -50,8 +50,7 @@ class ChartSources:
         self.fetcher = fetcher
         self.repository_secrets: SecretList | None = None
         self.kube: KubeClient | None = None
-        self._resolved: dict[tuple[str, str, str, str], tuple[float, ResolvedChart]] = {}
-        self._failed: dict[tuple[str, str, str, str], tuple[float, ChartError]] = {}
+        self._answers: Answers[tuple[str, str, str, str], ResolvedChart] = Answers(ChartError)
         self._by_version: dict[tuple[str, str, str], ResolvedChart] = {}
         self._lock = threading.Lock()
 
@@ -94,23 +93,13 @@ class ChartSources:
         assert source.chart is not None
         constraint = revision or source.target_revision
         key = (source.repo_url, source.chart, constraint, fingerprint(auth))
-        now = time.monotonic()
+        chart = source.chart
+        resolved = self._answers.get(
+            key,
+            max_age,
+            lambda: self.fetcher.resolve(source.repo_url, chart, constraint, auth),
+        )
         with self._lock:
-            known = self._resolved.get(key)
-            failed = self._failed.get(key)
-        if known is not None and now - known[0] <= max_age:
-            return known[1]
-        if failed is not None and now - failed[0] <= max_age:
-            raise failed[1]
-        try:
-            resolved = self.fetcher.resolve(source.repo_url, source.chart, constraint, auth)
-        except ChartError as exc:
-            with self._lock:
-                self._failed[key] = (now, exc)
-            raise
-        with self._lock:
-            self._failed.pop(key, None)
-            self._resolved[key] = (now, resolved)
             self._by_version[(source.repo_url, source.chart, resolved.version)] = resolved
         return resolved
 
@@ -129,11 +118,7 @@ class ChartSources:
         return f"chart {found[0].display}{digest}"
 
     def forget(self, url: str) -> None:
-        with self._lock:
-            for key in [k for k in self._resolved if k[0] == url]:
-                self._resolved.pop(key, None)
-            for key in [k for k in self._failed if k[0] == url]:
-                self._failed.pop(key, None)
+        self._answers.forget(url)
 
     def fetch(self, spec: ApplicationSpec, version: str, auth: ChartAuth) -> Chart:
         """The chart at ``version``, from the digest cache or the repository."""
