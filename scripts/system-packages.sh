@@ -3,10 +3,11 @@
 # openssh-server (ssh Git transport), docker-registry + apache2-utils (a real
 # OCI registry with htpasswd; skopeo pulls from it), chromium (browser tests),
 # nodejs/npm (web UI build); runc, containernetworking-plugins, iptables,
-# conntrack and busybox-static for real nodes (containers on the local cluster).
+# conntrack and busybox-static for real nodes (containers on the local cluster);
+# gnupg (gpg signs image-automation commits with an OpenPGP key).
 set -euo pipefail
 want=(git openssh-server docker-registry apache2-utils skopeo chromium
-  runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap umoci)
+  runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap umoci gnupg)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
