@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tether.engine.credentials import GitCredentials, strip_userinfo
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _UNSHALLOW = 2147483647  # GIT_FETCH_DEPTH_UNSHALLOW
 _ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+_OS_REASON = re.compile(r":\s*([A-Z][A-Za-z ]+)\s*$")  # libgit2 ends with strerror
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,26 @@ class CommitInfo:
     author_name: str
     author_email: str
     time: int  # seconds since the epoch, committer time
+
+
+def _usable(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects" / "pack").is_dir()
+
+
+def _writing_cache(detail: str, cache_dir: Path) -> bool:
+    """Whether libgit2 failed writing the local cache rather than talking to the server."""
+    places = {str(cache_dir.absolute()), str(cache_dir.resolve())}
+    return any(p in detail for p in places) or "no space left" in detail.lower()
+
+
+def cache_failure(detail: str) -> str:
+    """A local failure of the repository cache in words, without the controller's paths."""
+    lowered = detail.lower()
+    if "no space left" in lowered or "disk quota" in lowered:
+        return "the controller's repository cache is out of disk space (No space left on device)"
+    reason = _OS_REASON.search(detail)
+    why = reason.group(1) if reason else "cannot write"
+    return f"cannot write the controller's repository cache ({why})"
 
 
 class RepoCache:
@@ -87,13 +109,26 @@ class RepoCache:
     def _repo(self, url: str) -> pygit2.Repository:
         """The open repository for ``url`` (opened once; callers hold its lock)."""
         key = cache_key(url)
+        path = self.cache_dir / cache_dir_name(url)
         repo = self._repos.get(key)
+        if repo is not None and not _usable(path):
+            # The cache was deleted under a running controller (a clean-up job, an
+            # operator): the open repository would fail every fetch from now on, so
+            # start again from an empty one, as after a restart.
+            repo = None
+            self._heads.pop(key, None)
         if repo is None:
-            path = self.cache_dir / cache_dir_name(url)
-            if (path / "HEAD").exists():
-                repo = pygit2.Repository(str(path))
-            else:
-                repo = pygit2.init_repository(str(path), bare=True)
+            try:
+                if _usable(path):
+                    repo = pygit2.Repository(str(path))
+                else:
+                    shutil.rmtree(path, ignore_errors=True)  # what a deletion left, if any
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    repo = pygit2.init_repository(str(path), bare=True)
+            except (OSError, pygit2.GitError) as exc:
+                raise GitError(
+                    f"cannot fetch {strip_userinfo(url)}: {cache_failure(str(exc))}"
+                ) from None
             self._repos[key] = repo
         return repo
 
@@ -111,6 +146,10 @@ class RepoCache:
             return exc
         secrets = [creds.password, creds.ssh_private_key] if creds else []
         detail = scrub(str(exc), secrets)
+        if _writing_cache(detail, self.cache_dir):
+            # Not the server's fault: a full disk or a vanished cache must not read
+            # as "cannot reach", or the owner of the repository is sent to look at Git.
+            return GitError(f"cannot fetch {strip_userinfo(url)}: {cache_failure(detail)}")
         idle = timeouts.idle_timeout()
         if "could not read refs" in detail.lower() and time.monotonic() - started >= idle * 0.95:
             detail = "timed out"  # libgit2's wording when the first read hits the timeout
