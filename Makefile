@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export TETHER_CACHE_DIR := $(CURDIR)/.cache
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: all install system-packages tools web test lint unit demo bench chaos clean cluster-down
+.PHONY: all install system-packages tools web test lint unit demo bench chaos soak clean cluster-down
 
 all: test
 
@@ -53,6 +53,12 @@ bench: tools web
 # chaos/results/ and the measured table in docs/reliability.md.
 chaos: tools web
 	$(PY) -m chaos $(CHAOS_ARGS)
+
+# Leaks under a long steady load (1,000 apps, 30 minutes by default; not part of
+# `make test`). SOAK_ARGS="--apps 100 --minutes 5" for a small run. Writes
+# chaos/results/soak-*.{json,md} and the Soak figures in docs/reliability.md.
+soak: tools web
+	$(PY) -m chaos.soak $(SOAK_ARGS)
 
 cluster-down: install
 	-$(BIN)/tether cluster down

@@ -96,6 +96,14 @@ class ControllerCollector(Collector):
         leading = GaugeMetricFamily("tether_leader", "1 on the replica that reconciles")
         leading.add_metric([], 1.0 if c.leading else 0.0)
         yield leading
+        # Scraped on the controller's own loop; a steady climb here is a task leak.
+        try:
+            running = len(asyncio.all_tasks())
+        except RuntimeError:  # collected off the loop (a test): nothing to count
+            return
+        tasks = GaugeMetricFamily("tether_asyncio_tasks", "asyncio tasks alive in the controller")
+        tasks.add_metric([], running)
+        yield tasks
 
 
 async def _secret_data(controller: Controller, name: str) -> dict[str, Any] | None:
