@@ -34,6 +34,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from tether.adapters import git
+from tether.adapters.git.signing import SigningKey
 from tether.adapters.git.writeback import GitWriter, WriteResult
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
@@ -255,9 +256,14 @@ class ImageAutomationReconciler:
         signing_key = None
         if wb.commit.signing_key_secret_ref is not None:
             ref = wb.commit.signing_key_secret_ref.name
-            signing_key = (await self.registry.secret(namespace, ref)).get("signingKey")
-            if not signing_key:
-                raise ScanError("BadSecret", f"Secret {namespace}/{ref} has no key signingKey")
+            data = await self.registry.secret(namespace, ref)
+            # git.asc and passphrase are Flux's names for an armored OpenPGP key
+            armored = data.get("git.asc") or data.get("signingKey")
+            if not armored:
+                raise ScanError(
+                    "BadSecret", f"Secret {namespace}/{ref} has no key git.asc or signingKey"
+                )
+            signing_key = SigningKey(armored, data.get("passphrase") or "")
         old_status = policy.get("status") or {}
         try:
             result = await asyncio.to_thread(

@@ -9,7 +9,7 @@ behind a push). A write is:
    files only, never through a symbolic link, at most 1 MiB each) and ask
    ``plan`` for the edits;
 3. commit the edited blobs on top of the tip, with the given author and message
-   (signed with an SSH key when one is given, see ``signing``);
+   (signed with an SSH or OpenPGP key when one is given, see ``signing``);
 4. push without force. When the remote moved meanwhile (another automation,
    a person) the push is rejected; the writer fetches again and starts over
    from step 2 on the new tip, so both changes land and neither is lost.
@@ -31,7 +31,7 @@ import pygit2
 
 from tether.adapters.git.errors import GitError, RevisionNotFoundError, scrub
 from tether.adapters.git.repo_cache import GitIdentity
-from tether.adapters.git.signing import ssh_sign
+from tether.adapters.git.signing import SigningKey
 from tether.adapters.git.transport import TetherCallbacks
 from tether.adapters.git.urls import cache_dir_name, cache_key, fetch_url, merge_url_credentials
 from tether.engine.credentials import GitCredentials, strip_userinfo
@@ -103,8 +103,11 @@ class GitWriter:
         credentials: GitCredentials | None = None,
         dry_run: bool = False,
         attempts: int = DEFAULT_ATTEMPTS,
-        signing_key: str | None = None,
+        signing_key: SigningKey | str | None = None,
     ) -> WriteResult:
+        """Commit ``plan``'s edits and push them; a ``signing_key`` string has no passphrase."""
+        if isinstance(signing_key, str):
+            signing_key = SigningKey(signing_key) if signing_key else None
         creds = merge_url_credentials(url, credentials)
         target = push_branch or branch
         with self._lock(url):
@@ -162,7 +165,7 @@ class GitWriter:
         edits: list[FileEdit],
         message: str,
         author: GitIdentity,
-        signing_key: str | None = None,
+        signing_key: SigningKey | None = None,
     ) -> str:
         index = pygit2.Index()
         index.read_tree(base.tree)
@@ -177,7 +180,7 @@ class GitWriter:
             return str(repo.create_commit(None, signature, signature, text, tree, [base.id]))
         # pygit2 returns the raw commit text here (its stub says Oid)
         content = str(repo.create_commit_string(signature, signature, text, tree, [base.id]))
-        signed = ssh_sign(content.encode(), signing_key)
+        signed = signing_key.sign(content.encode())
         return str(repo.create_commit_with_signature(content, signed, "gpgsig"))
 
     def _push(

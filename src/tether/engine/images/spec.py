@@ -129,7 +129,8 @@ class Author(_Model):
 class Commit(_Model):
     author: Author = Field(default_factory=Author)
     message_template: str = Field(default=DEFAULT_MESSAGE, max_length=4000)
-    # An OpenSSH private key under ``signingKey`` in this Secret signs every commit.
+    # This Secret's key signs every commit: ``signingKey`` (OpenSSH or armored OpenPGP)
+    # or Flux's ``git.asc`` (armored OpenPGP), with ``passphrase`` for a protected OpenPGP key.
     signing_key_secret_ref: LocalRef | None = None
 
 
