@@ -1,9 +1,13 @@
-"""``python -m bench [--full] [--scenario NAME ...] [--profile]``.
+"""``python -m bench [--full] [--peers] [--scenario NAME ...] [--profile]``.
 
 Quick default (about 6 minutes on 2 cores): mttp at 100 and 500 apps,
 latency and drift over 20 samples, idle with 100 apps for 60 s, selective
 re-render with 100 apps. ``--full``: mttp at 100, 500, 1000 and 2000, idle
-with 1000 apps for 5 minutes, selective with 1000 apps. Every scenario starts
+with 1000 apps for 5 minutes, selective with 1000 apps, and the peers.
+``--peers`` (implied by ``--full``): right after Tether's mttp at each size up
+to 1,000, the same scenario for Flux (source- and kustomize-controller,
+built into ``.cache/peers`` on first use, several minutes cold), so that the
+report's ratios compare runs on the same machine at the same time. Every scenario starts
 its own control plane and Git server. Results go to
 ``bench/results/<scenario>-<timestamp>.json``; ``bench/results/latest.json``
 keeps the newest result of each scenario, and docs/performance.md is
@@ -22,20 +26,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import drift, idle, latency, mttp, report, selective
+from bench import drift, fluxbuild, fluxmttp, idle, latency, mttp, report, selective
 from bench.harness import log
 from bench.profiles import summarise
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("mttp", "latency", "drift", "idle", "selective")
+PEER_MAX_N = 1000  # Flux's work grows with N squared: 2,000 apps would take most of an hour
 
 
-def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
+def _peer_run(name: str) -> tuple[str, str] | None:
+    """``flux-mttp-100`` -> (``flux``, ``100``); None for Tether's own scenarios."""
+    tool, _, rest = name.partition("-mttp-")
+    return (tool, rest) if rest and tool in ("flux", "argocd") else None
+
+
+def _save(name: str, result: dict[str, Any], stamp: str, mode: str, run_id: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {
         "scenario": name,
         "mode": mode,
         "run_at": stamp,
+        "run_id": run_id,
         "environment": report.environment(),
         "result": result,
     }
@@ -46,9 +58,19 @@ def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
         latest = json.loads(latest_path.read_text())
     latest["environment"] = report.environment()
     scenarios = latest.setdefault("scenarios", {})
-    if name.startswith("mttp-"):
+    peer = _peer_run(name)
+    if peer:
+        tool, n = peer
+        peers = scenarios.setdefault("peers", {}).setdefault(tool, {})
+        peers[n] = {"mode": mode, "run_at": stamp, "run_id": run_id, **result}
+    elif name.startswith("mttp-"):
         runs = scenarios.setdefault("mttp", {})
-        runs[name.removeprefix("mttp-")] = {"mode": mode, "run_at": stamp, **result}
+        runs[name.removeprefix("mttp-")] = {
+            "mode": mode,
+            "run_at": stamp,
+            "run_id": run_id,
+            **result,
+        }
         if result.get("profile_top"):
             latest["profile"] = {
                 "n": result.get("n"),
@@ -57,7 +79,7 @@ def _save(name: str, result: dict[str, Any], stamp: str, mode: str) -> None:
                 **result["profile_top"],
             }
     else:
-        scenarios[name] = {"mode": mode, "run_at": stamp, **result}
+        scenarios[name] = {"mode": mode, "run_at": stamp, "run_id": run_id, **result}
     latest_path.write_text(json.dumps(latest, indent=2, sort_keys=True) + "\n")
 
 
@@ -76,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         action="append",
         help="mttp sizes to run instead of the defaults (repeatable)",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help=f"after Tether's mttp at each size up to {PEER_MAX_N}, run Flux in the same scenario",
     )
     parser.add_argument(
         "--profile",
@@ -108,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                 return result
 
             jobs.append((f"mttp-{n}", one))
+            if (args.peers or args.full) and n <= PEER_MAX_N:
+
+                def flux(n: int = n) -> dict[str, Any]:
+                    return fluxmttp.run(n, fluxbuild.build())
+
+                jobs.append((f"flux-mttp-{n}", flux))
     if "latency" in chosen:
         jobs.append(("latency", lambda: latency.run(20)))
     if "drift" in chosen:
@@ -123,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.append(("selective", lambda: selective.run(1000 if args.full else 100)))
     failed = 0
     started = time.monotonic()
+    run_id = time.strftime("%Y%m%d-%H%M%S")
     for name, job in jobs:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
@@ -132,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name} failed: {exc!r}")
             traceback.print_exc()
             result = {"error": f"{type(exc).__name__}: {exc}"}
-        _save(name, result, stamp, mode)
+        _save(name, result, stamp, mode, run_id)
     report.write(RESULTS / "latest.json")
     log(f"done in {time.monotonic() - started:.0f}s; docs/performance.md regenerated")
     return 1 if failed else 0

@@ -637,7 +637,7 @@ class Env:
         self.api = self.state.client(timeout=60)
         self.git: GitServer | None = None
         self.controllers: list[ControllerProc] = []
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], object]] = []
         self.api_token = secrets.token_hex(16)
         try:
             subprocess.run(
@@ -676,6 +676,10 @@ class Env:
         t = AppTracker(self)
         self._closers.append(t.close)
         return t
+
+    def on_close(self, closer: Callable[[], object]) -> None:
+        """Run ``closer`` when the environment closes (before the control plane stops)."""
+        self._closers.append(closer)
 
     def ingress_controller(self) -> FakeIngressController:
         f = FakeIngressController(self)
@@ -720,7 +724,7 @@ class Env:
         return out
 
     def close(self) -> None:
-        for closer in self._closers:
+        for closer in reversed(self._closers):  # last started, first stopped
             with contextlib.suppress(Exception):
                 closer()
         for ctl in self.controllers:

@@ -12,6 +12,7 @@ signed GitHub-style webhook to ``/api/webhook`` (poll interval left at the
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
         for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
             files = manifests.all_files(n, tag)
             window = Window(env, ctl)
+            load_before = [round(x, 2) for x in os.getloadavg()]
             sha, pushed = env.git.commit(files, f"{label} {n} apps")
             tracker.expect(sha)
             refreshed = ctl.push_webhook(env.git.url) if ctl.webhook else None
@@ -69,6 +71,8 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
                 "seconds_p50": percentile(times, 0.5),
                 "apps_per_second": round(n / times[-1], 1) if ok and times else None,
                 "timeout_seconds": timeout,
+                "load_average_before": load_before,
+                "load_average_after": [round(x, 2) for x in os.getloadavg()],
                 "states_at_end": tracker.summary(),
                 "stuck_examples": stuck,
                 **measured,

@@ -11,31 +11,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import peerreport
 from tether.testenv import binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
 
-# fluxcd/flux-benchmark, Flux v2.6 (GitHub runner, 16 cores, kustomize-controller at 2 CPUs).
-FLUX_MTTP = {100: ("28s", 28, 32), 500: ("2m02s", 122, 122), 1000: ("4m16s", 256, 175)}
 TARGET_SECONDS, TARGET_RSS = 60.0, 175.0
-
-# What happened when we tried to build Flux here (go install from the Go module proxy, once).
-FLUX_ATTEMPT = [
-    (
-        "go install github.com/fluxcd/kustomize-controller@v1.6.0",
-        "go: github.com/fluxcd/kustomize-controller@v1.6.0 (in github.com/fluxcd/kustomize-controller"
-        "@v1.6.0):\n\tThe go.mod file for the module providing named packages contains one or\n\tmore "
-        "replace directives. It must not contain directives that would cause\n\tit to be interpreted "
-        "differently than if it were the main module.",
-    ),
-    (
-        "go install github.com/fluxcd/source-controller@v1.6.0",
-        "go: github.com/fluxcd/source-controller@v1.6.0: github.com/fluxcd/source-controller@v1.6.0: "
-        "reading https://proxy.golang.org/github.com/fluxcd/source-controller/@v/v1.6.0.info: "
-        "403 Forbidden\n\tserver response: This module version is not available.",
-    ),
-]
 
 
 def _proc_value(path: str, key: str) -> str:
@@ -89,7 +71,7 @@ def _phase(run: dict[str, Any], name: str) -> dict[str, Any]:
     return {}
 
 
-def _mttp(runs: dict[str, Any]) -> list[str]:
+def _mttp(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
     out = ["## 1. Mean time to production (after fluxcd/flux-benchmark)", ""]
     if not runs:
         return out + ["Not run yet.", ""]
@@ -110,8 +92,8 @@ def _mttp(runs: dict[str, Any]) -> list[str]:
         "is Progressing forever, Argo CD's rule, which Tether follows).",
         "",
         "| N | create: all synced+healthy | update: all synced+healthy | first app | Tether peak RSS "
-        "| Tether CPU (create+update) | control plane CPU (create+update) | Flux v2.6 (published) "
-        "| Flux peak RSS |",
+        "| Tether CPU (create+update) | control plane CPU (create+update) "
+        "| Flux create / update (measured, same run) | Flux peak RSS |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:
@@ -122,7 +104,8 @@ def _mttp(runs: dict[str, Any]) -> list[str]:
         c, u = _phase(r, "create"), _phase(r, "update")
         cpu = (c.get("tether_cpu_seconds") or 0) + (u.get("tether_cpu_seconds") or 0)
         cp = (c.get("control_plane_cpu_seconds") or 0) + (u.get("control_plane_cpu_seconds") or 0)
-        flux = FLUX_MTTP.get(n)
+        fx = flux.get(str(n)) or {}
+        fx_ok = bool(fx) and "error" not in fx and fx.get("run_id") == r.get("run_id")
 
         def t(p: dict[str, Any]) -> str:
             if p.get("complete"):
@@ -132,7 +115,12 @@ def _mttp(runs: dict[str, Any]) -> list[str]:
         out.append(
             f"| {n} | {t(c)} | {t(u)} | {_s(c.get('seconds_to_first'))} "
             f"| {_s((r.get('tether') or {}).get('peak_rss_mib'), ' MiB')} | {cpu:.1f}s | {cp:.1f}s "
-            f"| {flux[0] if flux else '–'} | {str(flux[2]) + ' MiB' if flux else '–'} |"
+            + (
+                f"| {t(_phase(fx, 'create'))} / {t(_phase(fx, 'update'))} "
+                f"| {_s((fx.get('flux') or {}).get('peak_rss_mib'), ' MiB')} |"
+                if fx_ok
+                else "| – | – |"
+            )
         )
     out += [
         "",
@@ -141,14 +129,55 @@ def _mttp(runs: dict[str, Any]) -> list[str]:
         "API up and no Applications was "
         f"{_s(first.get('tether_idle_rss_mib'), ' MiB')}. CPU seconds are user+system from "
         "psutil; the control plane's is the sum of etcd, kube-apiserver, "
-        "kube-controller-manager, kube-scheduler and kwok. Flux's figures come from a "
-        "16-core runner with kustomize-controller limited to 2 CPUs; ours share 2 cores "
-        "between Tether, the whole control plane, git daemon and the harness, so they are "
-        "not like for like.",
+        "kube-controller-manager, kube-scheduler and kwok. Flux's columns are measured on "
+        "this machine in the same run (next section); flux-benchmark's published Flux v2.6 "
+        "figures (a 16-core runner, kustomize-controller limited to 2 CPUs: "
+        + ", ".join(f"{n:,} apps {v[0]}, {v[2]} MiB" for n, v in peerreport.FLUX_PUBLISHED.items())
+        + ") are not like for like with 2 shared cores.",
         "",
     ]
     out += _growth(runs, sizes)
     out += _target(runs)
+    return out
+
+
+def _flux(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
+    out = ["## 1b. Tether beside Flux, measured in the same run", ""]
+    rows = peerreport.side_by_side(runs, flux, "flux")
+    if not rows:
+        return out + [
+            "Not run yet: `make bench BENCH_ARGS=--full`, or `python -m bench --scenario mttp "
+            "--mttp-n 100 --peers`, runs Flux right after Tether at each size up to 1,000.",
+            "",
+        ]
+    any_run = next(iter(flux.values()))
+    settings = any_run.get("settings") or {}
+    out += [
+        f"Flux's {any_run.get('version', 'controllers')}, built here from the Go module proxy "
+        "(`bench/fluxbuild.py`, wrapper modules in `bench/peers/flux/`), run right after "
+        "Tether's scenario of the same size in the same `python -m bench` run, on a fresh "
+        "control plane of the same setup: one GitRepository (the same repository, over smart "
+        "HTTP: Flux refuses `git://`) and N Kustomizations "
+        f"({settings.get('kustomization', '?')}); source-controller "
+        f"`--concurrent={settings.get('source_controller_concurrent')}`, kustomize-controller "
+        f"`--concurrent={settings.get('kustomize_controller_concurrent')}` with its TMPDIR on "
+        f"{settings.get('tmpdir', '?')}, leader election off. Each app folder holds a Namespace "
+        "too (Flux does not create `targetNamespace`). The push is announced by the "
+        "`reconcile.fluxcd.io/requestedAt` annotation on the GitRepository right after "
+        "`git push` returns (what Flux's webhook Receiver does); an app is done when its "
+        "Kustomization is Ready=True with `lastAppliedRevision` at the pushed commit.",
+        "",
+        *rows,
+        "",
+        "Flux's peak RSS is the sum of both controllers' VmHWM; the tmpfs holding "
+        "kustomize-controller's TMPDIR (the artifact unpacked per Kustomization) is memory a "
+        "Pod would be charged for, listed beside it. CPU is create + update, user + system. "
+        "Ratios are only taken between runs of the same `python -m bench` invocation: the "
+        "machine is shared, and the load average (1 minute, at the push) is in the last column.",
+        "",
+        peerreport.goal(runs, flux),
+        "",
+    ]
     return out
 
 
@@ -177,7 +206,9 @@ def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
     if mid:
         lines[0] += "; in between, " + ", ".join(
             f"{n} apps {_phase(runs[str(n)], 'create')['seconds_to_all']:.1f}s / "
-            f"{runs[str(n)]['tether']['peak_rss_mib']:.0f} MiB" for n in mid)
+            f"{runs[str(n)]['tether']['peak_rss_mib']:.0f} MiB"
+            for n in mid
+        )
     lines[0] += ", "
     lines[0] += (
         f"and peak memory grows by about {per_app_kib:.0f} KiB per app "
@@ -377,7 +408,7 @@ def _profile(prof: dict[str, Any] | None) -> list[str]:
     return out + [""]
 
 
-def render(latest: dict[str, Any]) -> str:
+def render(latest: dict[str, Any], current: str = "") -> str:
     env = latest.get("environment") or environment()
     sc = latest.get("scenarios") or {}
     runs = sc.get("mttp") or {}
@@ -417,7 +448,9 @@ def render(latest: dict[str, Any]) -> str:
         f"- results from run(s) {', '.join(s for s in stamps if s)} (mode: {', '.join(m for m in modes if m)})",
         "",
     ]
-    out += _mttp(runs)
+    peers = sc.get("peers") or {}
+    out += _mttp(runs, peers.get("flux") or {})
+    out += _flux(runs, peers.get("flux") or {})
     out += _profile(latest.get("profile"))
     out += _latency(sc.get("latency"))
     out += _drift(sc.get("drift"))
@@ -458,58 +491,33 @@ def render(latest: dict[str, Any]) -> str:
         "Application with its status), on an 80 MiB process.",
         "",
     ]
-    out += [
-        "## Flux, side by side on this machine",
-        "",
-        "We tried once to build Flux's controllers from the Go module proxy into "
-        "`.cache/bench/` (10-minute limit) to run the same scenario here. Both failed "
-        "immediately, so the Flux figures above are the published ones:",
-        "",
-    ]
-    for cmd, error in FLUX_ATTEMPT:
-        out += [f"`{cmd}`:", "", "```", error, "```", ""]
-    out += [
-        "Building from a clone of the repositories instead (which honours their `replace` "
-        "directives) would also need Flux's CRDs and its source-controller artifact server "
-        "in the cluster; that is left for later.",
-        "",
-    ]
-    out += REAL_NODES
+    out += hand_measured(current)
     return "\n".join(out).rstrip() + "\n"
 
 
-# Measured by hand with the real-node, image and chart tests on this machine (2 cores
-# shared with the whole cluster), not by the harness: no scenario times them yet.
-REAL_NODES = [
-    "## Real nodes, images and the in-cluster controller",
-    "",
-    "Measured with the real-node, image and chart tests on this machine, not by this "
-    "harness (no scenario times them yet).",
-    "",
-    "| what | figure |",
-    "|---|---|",
-    "| cold build: containerd v2.3.7 + ctr + shim (Go module proxy) | 2 min 18 s |",
-    "| cold build: kubelet + kube-proxy v1.36.3 (control plane's Go cache warm) | 1 min 44 s |",
-    "| cold build: CoreDNS v1.14.7 | 3 min 51 s |",
-    "| cached `tether cluster build` | 1.5 s |",
-    "| cluster up with one real node (API / CLI under load) | 4.4-7.0 s / 7-8 s |",
-    "| Pod create to Ready, image on the node / pulled from the local registry | "
-    "0.67-1.9 s / 0.95 s |",
-    "| image tether:0.1.0: compressed / unpacked / cold build / warm | "
-    "120 MB / 345 MB / 47-112 s / 0.4 s |",
-    "| image finance-api: compressed / unpacked / cold build | 2.5 MB / 6.0 MB / 23.5 s |",
-    "| push to the local registry: tether / finance-api | 1.1 s / 0.2 s |",
-    "| seed story on a real node (sync, pull, 401, cure, three Pods answering) | 35 s |",
-    "| controller takeover: leader killed (Lease expires) / Pod deleted (released) | "
-    "14.5-14.9 s / 1.8 s |",
-    "",
-]
+HAND_MARKER = (
+    "<!-- Measured by hand (by tests, not by this harness) from here on: bench/report.py keeps "
+    "it as it is. -->"
+)
+HAND_HEADING = "## Real nodes, images and the in-cluster controller"
+
+
+def hand_measured(current: str) -> list[str]:
+    """The part of the document others measured by hand, kept verbatim across regenerations."""
+    at = current.find(HAND_MARKER)
+    if at < 0:
+        at = current.find(HAND_HEADING)
+        if at < 0:
+            return []
+        return [HAND_MARKER, "", current[at:].rstrip()]
+    return [current[at:].rstrip()]
 
 
 def write(latest_path: Path) -> None:
     latest = json.loads(latest_path.read_text()) if latest_path.exists() else {}
     DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(render(latest))
+    current = DOC.read_text() if DOC.exists() else ""
+    DOC.write_text(render(latest, current))
 
 
 if __name__ == "__main__":
