@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
-from tether.controller import events
+from tether.controller import events, exactly_once
 from tether.controller import hooks as hookrun
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import Pass
@@ -68,7 +68,7 @@ def running_revision(status: dict[str, Any]) -> str:
 def start(p: Pass, *, initiated_by: str, started: str, prune: bool) -> dict[str, Any]:
     """A new operation at the pass's revision; its steps are planned on the first advance."""
     op_sync = ((p.operation or {}).get("sync")) or {}
-    return {
+    state: dict[str, Any] = {
         "phase": RUNNING,
         "message": "sync started",
         "startedAt": started,
@@ -84,6 +84,10 @@ def start(p: Pass, *, initiated_by: str, started: str, prune: bool) -> dict[str,
         "stepApplied": False,
         "syncResult": {"revision": p.sha, "resources": []},
     }
+    request = exactly_once.request_of(p.app) if p.operation is not None else None
+    if request is not None:
+        state[exactly_once.REQUEST_KEY] = request
+    return state
 
 
 def _kept_results(state: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +108,9 @@ def _kept_results(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def finished(state: dict[str, Any], message: str, *, ok: bool) -> dict[str, Any]:
-    """The record a finished operation leaves (the bookkeeping of its steps goes)."""
-    return {
+    """The record a finished operation leaves (the bookkeeping of its steps goes; the
+    request it answers stays, see ``exactly_once``)."""
+    done: dict[str, Any] = {
         "phase": "Succeeded" if ok else "Failed",
         "message": message,
         "startedAt": state.get("startedAt", ""),
@@ -115,6 +120,9 @@ def finished(state: dict[str, Any], message: str, *, ok: bool) -> dict[str, Any]
         "dryRun": False,
         "syncResult": _kept_results(state),
     }
+    if state.get(exactly_once.REQUEST_KEY) is not None:
+        done[exactly_once.REQUEST_KEY] = state[exactly_once.REQUEST_KEY]
+    return done
 
 
 def put(status: dict[str, Any], state: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import httpx
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
 from tether.adapters.render import RenderError
-from tether.controller import cascade, clusters, events, operation
+from tether.controller import cascade, clusters, events, exactly_once, operation
 from tether.controller import children as children_step
 from tether.controller import dependencies as dependency_step
 from tether.controller import hooks as hook_step
@@ -94,9 +94,12 @@ class Reconciler:
             status=copy.deepcopy(unwritten[1] if unwritten else app.get("status") or {}),
             operation=app.get("operation"),
         )
-        if unwritten and unwritten[2] is not None and unwritten[2] == p.operation:
-            # Done, and recorded in that status: this pass only stores it and clears the
-            # operation, before any later sync could replace its result unseen.
+        if (
+            unwritten and unwritten[2] is not None and unwritten[2] == p.operation
+        ) or exactly_once.answered(p.status, p.app):
+            # Done, and recorded in that status (kept here, or written by a controller
+            # killed before it cleared the request): this pass only stores it and clears
+            # the operation, before any later sync could replace its result unseen.
             p.app["_clear_operation"] = True
             await self._write(p, memory)
             return 1.0

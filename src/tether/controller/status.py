@@ -91,21 +91,38 @@ def append_history(
     message: str,
     limit: int,
     source: dict[str, Any],
+    operation_id: str = "",
 ) -> int:
+    """Add a deploy to the history; one already there under ``operation_id`` (the same
+    sync, finished again by a second pass) is not added twice."""
     history = list(status.get("history") or [])
+    if operation_id:
+        for entry in history:
+            if entry.get("operationId") == operation_id:
+                return int(entry.get("id", 0))
     next_id = (max((h.get("id", 0) for h in history), default=0)) + 1
-    history.append(
-        {
-            "id": next_id,
-            "revision": revision,
-            "deployedAt": now_iso(),
-            "initiatedBy": initiated_by,
-            "message": message,
-            "source": source,
-        }
-    )
+    entry = {
+        "id": next_id,
+        "revision": revision,
+        "deployedAt": now_iso(),
+        "initiatedBy": initiated_by,
+        "message": message,
+        "source": source,
+    }
+    if operation_id:
+        entry["operationId"] = operation_id
+    history.append(entry)
     status["history"] = history[-limit:]
     return next_id
+
+
+def new_deploy(status: dict[str, Any], revision: str, initiated_by: str) -> bool:
+    """Whether a successful sync that changed something is a deploy for the history.
+
+    An automated sync of the revision the history already ends with reverts drift
+    or prunes (self-heal, or such a sync continued after a kill): not a new deploy.
+    A requested sync always is, as in Argo CD."""
+    return initiated_by != "automated" or deployed_revision(status) != revision
 
 
 def newest(cached: Obj, written: Obj | None) -> Obj:

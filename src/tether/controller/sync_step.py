@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
-from tether.controller import events, operation
+from tether.controller import events, exactly_once, operation
 from tether.controller import status as st
 from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
@@ -32,6 +32,7 @@ from tether.engine.objects import Obj, ObjectKey, key_of
 
 log = logging.getLogger(__name__)
 SHARED_CONDITION = "SharedResource"
+INTENT_RETRY_SECONDS = 2.0
 
 
 class Syncer:
@@ -160,11 +161,10 @@ class Syncer:
             outcome = SyncOutcome(errors=blocked)
         elif not dry_run:
             # Phases, waves and hooks: an operation that may take several passes.
-            self.sync_count += 1
             state = operation.start(
                 p, initiated_by=initiated_by, started=started, prune=bool(prune)
             )
-            await self._advance(p, memory, state)
+            await self._advance(p, memory, state, new=True)
             return
         else:
             dest = p.spec.destination.namespace
@@ -199,7 +199,8 @@ class Syncer:
                 "initiatedBy": initiated_by,
                 "revision": p.sha,
                 "dryRun": dry_run,
-            },
+            }
+            | _request(p),
         )
         if dry_run:
             self._clear_operation(p)
@@ -216,8 +217,13 @@ class Syncer:
         )
         self._clear_operation(p)
 
-    async def _advance(self, p: Pass, memory: AppMemory, state: dict[str, Any]) -> None:
-        """Take the running operation as far as it goes in this pass; record it when done."""
+    async def _advance(
+        self, p: Pass, memory: AppMemory, state: dict[str, Any], *, new: bool = False
+    ) -> None:
+        """Take the running operation as far as it goes in this pass; record it when done.
+
+        A ``new`` one is stored as Running before its first step (``exactly_once``);
+        when the API server refuses that, it does not start, and is decided again soon."""
         assert p.spec is not None
         try:
             work, sync_plan = operation.work(p, state, self.live, await self.rules())
@@ -233,6 +239,16 @@ class Syncer:
                     prune_first=operation.prune_first(p.app),
                 )
             ]
+        if new:
+            before = p.status.get("operationState")
+            operation.put(p.status, state)
+            if not await exactly_once.store_intent(self.home, p, memory):
+                p.status.pop("operationState", None)
+                if before is not None:
+                    p.status["operationState"] = before
+                p.requeue_after = INTENT_RETRY_SECONDS
+                return
+            self.sync_count += 1
         progress = await self.runner.advance(p, state, work)
         p.outcome = progress.outcome
         if not progress.finished:
@@ -258,6 +274,7 @@ class Syncer:
             skipped_prune=sync_plan.skipped_prune,
             partial=bool(state.get("resources")),
             hook_results=operation.hooks_of(state),
+            operation_id=str(state.get("id") or ""),
         )
         if state.get("requested"):
             self._clear_operation(p)
@@ -274,6 +291,7 @@ class Syncer:
         skipped_prune: list[ObjectKey],
         partial: bool,
         hook_results: list[dict[str, Any]] | None = None,
+        operation_id: str = "",
     ) -> None:
         """What a finished sync leaves: inventory, history, events, conditions, retries.
 
@@ -296,7 +314,9 @@ class Syncer:
             st.set_condition(p.status, "SyncError", None)
             if drift:
                 await events.record(self.home, p.app, "DriftReverted", drift)
-            elif outcome.applied or outcome.pruned:
+            elif (outcome.applied or outcome.pruned) and st.new_deploy(
+                p.status, p.sha, initiated_by
+            ):
                 st.append_history(
                     p.status,
                     revision=p.sha,
@@ -304,6 +324,7 @@ class Syncer:
                     message=p.status.get("revisionMessage", ""),
                     limit=p.spec.revision_history_limit,
                     source=p.spec.source.model_dump(by_alias=True, exclude_none=True),
+                    operation_id=operation_id,
                 )
                 if hook_results:
                     p.status["history"][-1]["hooks"] = hook_results
@@ -449,12 +470,19 @@ class Syncer:
                 "startedAt": events.now_iso(),
                 "finishedAt": events.now_iso(),
                 "initiatedBy": ((p.operation or {}).get("initiatedBy") or {}).get("username", ""),
-            },
+            }
+            | _request(p),
         )
         self._clear_operation(p)
 
     def _clear_operation(self, p: Pass) -> None:
         p.app["_clear_operation"] = True
+
+
+def _request(p: Pass) -> dict[str, Any]:
+    """The request a result answers, for a requested operation (``exactly_once``)."""
+    request = exactly_once.request_of(p.app) if p.operation is not None else None
+    return {} if request is None else {exactly_once.REQUEST_KEY: request}
 
 
 def _settle(p: Pass, outcome: SyncOutcome) -> None:

@@ -1,0 +1,80 @@
+"""Each sync is recorded exactly once, and each requested sync run once, across a kill.
+
+Applying objects and recording that they were applied are writes to different
+objects, and a controller can be killed between any two of them. Two records
+close the windows that leaves, as Argo CD's controller does
+(``processRequestedAppOperation``):
+
+- **The intent before the apply.** A sync is stored as ``Running`` in
+  ``status.operationState`` (its id, revision and steps) before its first
+  apply. A controller killed after applying leaves that state behind and the
+  next one continues it at the same revision: the apply repeats (server-side
+  apply: idempotent) and the history entry is written once, in the same
+  status write as the result.
+- **The result names its request.** A requested sync's result carries
+  ``requestGeneration``, the Application's ``metadata.generation`` when the
+  controller took the request up: setting ``operation`` bumps the generation
+  (it is outside ``metadata`` and ``status``), so the number names that very
+  request. Argo CD clears ``operation`` in the patch that stores the result;
+  Tether's status is a subresource, so the clear is a second write, and a
+  controller killed between the two finds a finished result for the same
+  request: it only clears the request, it does not run it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tether.adapters.kube import ApiError, KubeClient
+from tether.controller.passes import AppMemory, Pass
+from tether.engine import application as appmodel
+from tether.engine import objects
+from tether.engine.objects import Obj
+
+log = logging.getLogger(__name__)
+REQUEST_KEY = "requestGeneration"
+RUNNING = "Running"
+
+
+def request_of(app: Obj) -> int | None:
+    """The number naming the app's requested operation, or None when none is requested."""
+    if not app.get("operation"):
+        return None
+    try:
+        return int(objects.meta(app).get("generation") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def answered(status: dict[str, Any], app: Obj) -> bool:
+    """Whether the status already holds the finished result of the request the app
+    still carries (its controller was killed before clearing it)."""
+    request = request_of(app)
+    state = status.get("operationState") or {}
+    return (
+        request is not None
+        and state.get("phase") not in (None, "", RUNNING)
+        and state.get(REQUEST_KEY) == request
+    )
+
+
+async def store_intent(home: KubeClient, p: Pass, memory: AppMemory) -> bool:
+    """Write the pass's running ``operationState`` alone, before anything is applied.
+
+    False when the API server refused it: then nothing may be applied, since a
+    kill after the apply would leave a deploy nobody records."""
+    meta = p.app["metadata"]
+    try:
+        memory.latest = await home.merge_patch(
+            appmodel.API_VERSION,
+            appmodel.KIND,
+            str(meta["name"]),
+            {"status": {"operationState": p.status["operationState"]}},
+            str(meta.get("namespace") or ""),
+            subresource="status",
+        )
+    except ApiError as exc:
+        log.warning("sync of %s not started: its intent was not stored: %s", p.name, exc)
+        return False
+    return True
