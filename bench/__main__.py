@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import drift, fluxbuild, fluxmttp, idle, latency, mttp, report, selective
+from bench import drift, fluxbuild, fluxmttp, idle, latency, memory, mttp, report, selective
 from bench.harness import log
 from bench.profiles import summarise
 
@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         help="profile the controller in mttp with cProfile (all threads)",
     )
     parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="run the mttp controllers under tracemalloc and store where the memory goes",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="only regenerate docs/performance.md from latest.json",
@@ -129,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
                 prof = None
                 if args.profile:
                     prof = RESULTS / f"profile-mttp-{n}-{time.strftime('%Y%m%d-%H%M%S')}.prof"
-                result = mttp.run(n, profile=prof)
+                snaps = None
+                if args.memory:
+                    snaps = RESULTS / f"memory-mttp-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
+                result = mttp.run(n, profile=prof, memory=snaps)
                 if prof is not None:
                     result["profile_top"] = summarise(prof)
+                if snaps is not None:
+                    result["memory_top"] = memory.summarise(snaps, ["idle", "create", "update"])
                 return result
 
             jobs.append((f"mttp-{n}", one))

@@ -234,6 +234,7 @@ class ControllerProc:
         poll: float,
         listen: bool = True,
         profile: Path | None = None,
+        memory: Path | None = None,
         verbose: bool = False,
     ) -> None:
         self.env = env
@@ -260,8 +261,12 @@ class ControllerProc:
                 str(profile),
                 *args,
             ]
+        elif memory is not None:
+            cmd = [sys.executable, str(Path(__file__).with_name("memory.py")), str(memory), *args]
         else:
             cmd = [TETHER, *args]
+        self.memory = memory
+        self._snapshots = 0
         child_env = dict(os.environ)
         child_env["TETHER_CACHE_DIR"] = str(env.tmp / "controller-cache")
         child_env["TETHER_WEBHOOK_SECRET"] = WEBHOOK_SECRET
@@ -312,6 +317,17 @@ class ControllerProc:
             )
             self.webhook = resp.status_code == 200
         self.metrics_ok = self.metrics() is not None
+
+    def snapshot_memory(self, timeout: float = 300.0) -> None:
+        """Under bench/memory.py: have the controller write its next tracemalloc snapshot."""
+        if self.memory is None:
+            return
+        self._snapshots += 1
+        done = self.memory / f"done-{self._snapshots}"
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while not done.exists() and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.5)
 
     def push_webhook(self, repo_url: str) -> int:
         """What GitHub would send after a push; returns the number of apps refreshed."""

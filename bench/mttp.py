@@ -24,18 +24,19 @@ POLL_WITH_WEBHOOK = 60.0
 POLL_WITHOUT_WEBHOOK = 10.0
 
 
-def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
+def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> dict[str, Any]:
     with environment(f"mttp-{n}") as env:
         assert env.git is not None
         ingress = env.ingress_controller()
         tracker = env.tracker()
         env.git.commit({"README.md": "benchmark repository\n"}, "empty repository")
-        ctl = env.controller(poll=POLL_WITH_WEBHOOK, profile=profile)
+        ctl = env.controller(poll=POLL_WITH_WEBHOOK, profile=profile, memory=memory)
         if not ctl.webhook:
             log("no /api/webhook answering: restarting the controller to poll every 10 s")
             ctl.stop()
-            ctl = env.controller(poll=POLL_WITHOUT_WEBHOOK, profile=profile)
+            ctl = env.controller(poll=POLL_WITHOUT_WEBHOOK, profile=profile, memory=memory)
         time.sleep(1.0)
+        ctl.snapshot_memory()
         ctl.meter.sample()
         idle_rss = ctl.meter.last_rss
         names = [manifests.app_name(i) for i in range(n)]
@@ -60,6 +61,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
             stuck = [_why(env, a) for a in tracker.stuck(names)] if not ok else []
             times = sorted(done[a] - pushed for a in names if a in done)
             measured = window.close()
+            ctl.snapshot_memory()
             phase = {
                 "phase": label,
                 "trigger": "webhook" if ctl.webhook else f"poll {POLL_WITHOUT_WEBHOOK:.0f}s",
@@ -99,6 +101,7 @@ def run(n: int, *, profile: Path | None = None) -> dict[str, Any]:
             "ingress_status_patches": ingress.patched,
             "controller_errors": errors,
             "profile": str(profile) if profile else None,
+            "memory_snapshots": str(memory) if memory else None,
         }
 
 

@@ -1,0 +1,236 @@
+"""Run ``tether <args>`` under tracemalloc and say where its memory goes.
+
+    python bench/memory.py OUT_DIR controller --kubeconfig K --listen ...
+
+``SIGUSR1`` writes ``OUT_DIR/snapshot-<i>.pickle`` (every live allocation with
+its traceback) and ``OUT_DIR/retained-<i>.json`` (what the controller's own
+stores hold, measured by walking them: allocation sites say where memory was
+made, not who keeps it, and the two differ for API responses). The bench
+signals after each mttp phase, when every app has been synced and its
+objects are held; :func:`summarise` turns the files into the report's tables.
+
+Tracing costs time and memory of its own, so runs under it are not in the
+timing tables; the RSS figures of the report come from untraced runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+FRAMES = 30
+
+# The concept an allocation belongs to, from the Tether module that asked for it
+# (the innermost Tether frame other than the Kubernetes client, which only decodes
+# what its callers keep). Order matters: the first match wins.
+CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("live cache", ("tether/controller/live_cache.py", "tether/controller/clusters.py")),
+    (
+        "rendered manifests",
+        (
+            "tether/controller/source.py",
+            "tether/controller/multi_source.py",
+            "tether/controller/charts.py",
+            "tether/adapters/render/",
+            "tether/adapters/charts/",
+        ),
+    ),
+    ("Git objects", ("tether/adapters/git/",)),
+    ("dry-run cache and diffs", ("tether/controller/compare.py", "tether/engine/diff")),
+    (
+        "status/history and reconcile state",
+        (
+            "tether/controller/reconciler.py",
+            "tether/controller/status.py",
+            "tether/controller/operation.py",
+            "tether/controller/sync",
+            "tether/controller/passes.py",
+            "tether/controller/events.py",
+            "tether/engine/",
+        ),
+    ),
+    ("queue, timers, runtime", ("tether/controller/runtime.py", "tether/controller/service.py")),
+    ("API and UI server", ("tether/api/", "tether/cli/http.py", "tether/cli/serve.py")),
+)
+HTTP_LIBS = ("/httpx/", "/httpcore/", "/h11/", "/anyio/", "/ssl.py", "/h2/")
+SERVER_LIBS = ("/uvicorn/", "/starlette/", "/fastapi/", "/sse_starlette/")
+
+
+def _short(path: str) -> str:
+    for marker in ("/site-packages/", "/src/", "/lib/python3.11/", "/lib/python3"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def concept_of(frames: list[str]) -> str:
+    """``frames``: file names, innermost first."""
+    if any(f.startswith("<frozen importlib") for f in frames):
+        return "imports (code objects, module state)"
+    ours = [f for f in frames if "/tether/" in f and "adapters/kube/client.py" not in f]
+    for f in ours[:1]:
+        for concept, markers in CONCEPTS:
+            if any(m in f for m in markers):
+                return concept
+        return "other Tether"
+    if any(any(m in f for m in SERVER_LIBS) for f in frames):
+        return "API and UI server"
+    if any("adapters/kube/client.py" in f for f in frames):
+        return "Kubernetes client (responses, watches)"
+    if any(any(m in f for m in HTTP_LIBS) for f in frames):
+        return "HTTP pools"
+    if any("pygit2" in f for f in frames):
+        return "Git objects"
+    return "other (interpreter, libraries)"
+
+
+def site_of(frames: list[tuple[str, int]]) -> str:
+    """The innermost Tether frame (the code that asked), else the innermost frame."""
+    for filename, lineno in frames:
+        if "/tether/" in filename and "adapters/kube/client.py" not in filename:
+            return f"{_short(filename)}:{lineno}"
+    filename, lineno = frames[0]
+    return f"{_short(filename)}:{lineno}"
+
+
+def summarise_snapshot(path: Path, top: int = 15) -> dict[str, Any]:
+    snap = tracemalloc.Snapshot.load(str(path))
+    by_concept: Counter[str] = Counter()
+    by_site: Counter[str] = Counter()
+    blocks: Counter[str] = Counter()
+    for stat in snap.statistics("traceback"):
+        frames = [(f.filename, f.lineno) for f in stat.traceback]  # innermost first
+        by_concept[concept_of([f for f, _ in frames])] += stat.size
+        site = site_of(frames)
+        by_site[site] += stat.size
+        blocks[site] += stat.count
+    total = sum(by_concept.values())
+    return {
+        "traced_mib": round(total / 1048576, 1),
+        "by_concept": [
+            {"concept": k, "mib": round(v / 1048576, 2)} for k, v in by_concept.most_common()
+        ],
+        "by_site": [
+            {"site": k, "mib": round(v / 1048576, 2), "blocks": blocks[k]}
+            for k, v in by_site.most_common(top)
+        ],
+    }
+
+
+# -- what the controller's stores retain ---------------------------------------
+def _deep_size(root: object, seen: set[int]) -> int:
+    """Bytes reachable from ``root`` through containers, each object counted once."""
+    size = 0
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | type(sys) | type(_deep_size)):
+            continue
+        seen.add(id(obj))
+        size += sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            for k, v in list(obj.items()):
+                stack.append(k)
+                stack.append(v)
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(list(obj))
+        elif hasattr(obj, "__dict__") and not isinstance(obj, Iterable):
+            stack.append(vars(obj))
+        elif hasattr(obj, "__slots__"):
+            for slot in getattr(obj, "__slots__", ()):
+                if hasattr(obj, slot):
+                    stack.append(getattr(obj, slot))
+    return size
+
+
+def _instances(names: set[str]) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {n: [] for n in names}
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name in out and type(obj).__module__.startswith("tether."):
+            out[name].append(obj)
+    return out
+
+
+def retained() -> dict[str, Any]:
+    """Sizes of the stores that grow with the number of apps, walked in this order
+    (an object two stores share is counted in the first)."""
+    found = _instances({"LiveCache", "Reconciler", "Sources", "DryRunCache", "Controller"})
+    seen: set[int] = set()
+    out: dict[str, Any] = {}
+
+    def measure(label: str, roots: list[object]) -> None:
+        out[label] = round(sum(_deep_size(r, seen) for r in roots) / 1048576, 2)
+
+    caches = found["LiveCache"]
+    measure("live cache objects", [c._objects for c in caches])  # type: ignore[attr-defined]
+    out["live cache count"] = sum(len(c._objects) for c in caches)  # type: ignore[attr-defined]
+    measure(
+        "live cache indexes",
+        [(c._by_uid, c._by_namespace) for c in caches],  # type: ignore[attr-defined]
+    )
+    rec = found["Reconciler"]
+    measure("reconciler memory (per app)", [r.memory for r in rec])  # type: ignore[attr-defined]
+    srcs = found["Sources"]
+    measure("render memos (per app)", [s._memo for s in srcs])  # type: ignore[attr-defined]
+    measure("render cache + trees", [(s.renders, s._trees) for s in srcs])  # type: ignore[attr-defined]
+    measure("dry-run cache", [d._entries for d in found["DryRunCache"]])  # type: ignore[attr-defined]
+    measure("controller (queues, timers, seen)", found["Controller"])
+    return out
+
+
+def _dump(out_dir: Path, counter: list[int]) -> None:
+    counter[0] += 1
+    i = counter[0]
+    gc.collect()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.take_snapshot().dump(str(out_dir / f"snapshot-{i}.pickle"))
+    try:
+        held = retained()
+    except Exception as exc:  # a store changed shape: the snapshot still stands
+        held = {"error": repr(exc)}
+    held["traced_current_mib"] = round(current / 1048576, 1)
+    held["traced_peak_mib"] = round(peak / 1048576, 1)
+    (out_dir / f"retained-{i}.json").write_text(json.dumps(held, indent=1))
+    (out_dir / f"done-{i}").write_text("")
+
+
+def main() -> None:
+    out_dir = Path(sys.argv[1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sys.argv = ["tether", *sys.argv[2:]]
+    tracemalloc.start(FRAMES)
+    counter = [0]
+    signal.signal(signal.SIGUSR1, lambda *_: _dump(out_dir, counter))
+    from tether.cli.main import cli
+
+    (out_dir / "pid").write_text(str(os.getpid()))
+    cli(standalone_mode=False)
+
+
+def summarise(out_dir: Path, labels: list[str]) -> dict[str, Any]:
+    """One entry per signal, labelled in order (e.g. ["create", "update"])."""
+    out: dict[str, Any] = {}
+    for i, label in enumerate(labels, start=1):
+        snap = out_dir / f"snapshot-{i}.pickle"
+        if not snap.exists():
+            out[label] = {"error": f"no snapshot written at {snap}"}
+            continue
+        entry = summarise_snapshot(snap)
+        snap.unlink()  # hundreds of MiB at 1,000 apps; the summary is what is kept
+        held = out_dir / f"retained-{i}.json"
+        entry["retained_mib"] = json.loads(held.read_text()) if held.exists() else None
+        out[label] = entry
+    return out
+
+
+if __name__ == "__main__":
+    main()
