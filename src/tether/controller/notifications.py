@@ -32,9 +32,11 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.notify import commit_status as status_sink
 from tether.adapters.notify import webhook
 from tether.controller import events
 from tether.controller.imageautomation import ImageUpdate
+from tether.engine import commit_status, forge
 from tether.engine import notifications as model
 from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 SERVICES_TTL = 5.0
 REGISTRY_CREDENTIAL_API = "tether.dev/v1alpha1"
 DEDUP_SIZE = 10_000
+Sink = model.Service | commit_status.StatusConfig
 
 
 @dataclass
@@ -98,7 +101,7 @@ class Notifier:
         self._statuses: dict[str, dict[str, object]] = {}
         self._degraded: set[str] = set()
         self._seen: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
-        self._services: tuple[float, dict[str, model.Service]] = (-1e9, {})
+        self._services: tuple[float, dict[str, Sink]] = (-1e9, {})
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._client: httpx.AsyncClient | None = None
@@ -248,12 +251,22 @@ class Notifier:
             )
             return
         assert self._client is not None
-        body = model.payload(item.notice, service, item.recipient)
-        headers = dict(service.headers)
-        if service.signing_secret:
-            headers[model.SIGNATURE_HEADER] = model.signature(service.signing_secret, body)
-        headers["X-Tether-Trigger"] = item.notice.trigger
-        result = await webhook.post(self._client, service.url, body, headers)
+        if isinstance(service, commit_status.StatusConfig):
+            try:
+                request = commit_status.request(item.notice, service, item.app)
+            except forge.ForgeError as exc:
+                await self._failed(item, f"{item.notice.trigger} to {item.service}: {exc}")
+                return
+            if request is None:  # a trigger that sets no status (e.g. image updated)
+                return
+            result = await status_sink.send(self._client, request, service.token)
+        else:
+            body = model.payload(item.notice, service, item.recipient)
+            headers = dict(service.headers)
+            if service.signing_secret:
+                headers[model.SIGNATURE_HEADER] = model.signature(service.signing_secret, body)
+            headers["X-Tether-Trigger"] = item.notice.trigger
+            result = await webhook.post(self._client, service.url, body, headers)
         if result.ok:
             self.metrics.sent += 1
             trig = item.notice.trigger
@@ -299,7 +312,7 @@ class Notifier:
         except ApiError as exc:
             log.warning("could not record NotificationFailed: %s", exc)
 
-    async def _load_services(self) -> dict[str, model.Service]:
+    async def _load_services(self) -> dict[str, Sink]:
         now = time.monotonic()
         if now - self._services[0] < SERVICES_TTL:
             return self._services[1]
@@ -309,8 +322,13 @@ class Notifier:
         except ApiError:
             return self._services[1]
         data = {str(k): str(v) for k, v in ((cm or {}).get("data") or {}).items()}
-        services, problems = model.parse_services(data, _decoded(secret))
-        for problem in problems:
+        decoded = _decoded(secret)
+        services: dict[str, Sink] = {}
+        hooks, problems = model.parse_services(data, decoded)
+        statuses, more = commit_status.parse_services(data, decoded)
+        services.update(hooks)
+        services.update(statuses)
+        for problem in problems + more:
             log.warning("notifications: %s", problem)
         self._services = (now, services)
         return services
