@@ -44,7 +44,7 @@ def build(
         for s in statuses
     ]
     new = rstatus.aggregate_status(statuses, provider, generation, now)
-    ready = new.conditions[0]
+    ready = _with_failure(new.conditions[0], statuses)
     if config_error is not None:
         reason, message = config_error
         ready = ready.model_copy(update={"status": "False", "reason": reason, "message": message})
@@ -55,6 +55,21 @@ def build(
     expiring = expiring_condition(lapsing, now)
     conditions = rstatus.set_condition(conditions, expiring)
     return new.model_copy(update={"conditions": conditions}), expiring
+
+
+def _with_failure(ready: rstatus.Condition, statuses: list[CredentialStatus]) -> rstatus.Condition:
+    """The roll-up says why refreshes fail: a source that is down must show on the object
+    (``kubectl get -o yaml``), not only in its per-namespace details, hours before
+    Expiring is raised."""
+    failing = sorted((s for s in statuses if s.last_error), key=lambda s: s.namespace)
+    if not failing:
+        return ready
+    error = failing[0].last_error
+    if ready.status == "True":
+        where = ", ".join(s.namespace for s in failing)
+        message = f"refresh failing in {where}; the current credential still works: {error}"
+        return ready.model_copy(update={"reason": "RefreshFailing", "message": message})
+    return ready.model_copy(update={"message": f"{ready.message}: {error}"})
 
 
 def expiring_condition(lapsing: list[CredentialStatus], now: datetime) -> rstatus.Condition:
