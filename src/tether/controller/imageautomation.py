@@ -234,6 +234,10 @@ class ImageAutomationReconciler:
         if key not in listings:
             listings[key] = asyncio.ensure_future(self.registry.tags(spec, namespace))
         tags = await listings[key]
+        if spec.policy.kind == "pushTime" and spec.ecr is None:
+            # a v2 registry keeps no push times: read the build time of the kept tags only
+            kept = [tag for _, tag in select.filtered(tags, spec.filter_tags)]
+            tags = await self.registry.with_build_times(spec, namespace, kept)
         choice = select.choose(tags, spec.filter_tags, spec.policy)
         status: dict[str, Any] = {
             "observedGeneration": meta.get("generation"),

@@ -15,6 +15,7 @@ import binascii
 
 from tether.adapters.kube import KubeClient
 from tether.adapters.registry import tags as registry_tags
+from tether.adapters.registry.build_times import BuildTimes
 from tether.adapters.registry.providers import EcrProvider
 from tether.engine.images import select
 from tether.engine.images import spec as model
@@ -36,6 +37,7 @@ class PolicyRegistry:
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
+        self.build_times = BuildTimes()
 
     async def secret(self, namespace: str, name: str) -> dict[str, str]:
         """The decoded data of a Secret in ``namespace`` (the policy's own)."""
@@ -89,6 +91,18 @@ class PolicyRegistry:
             creds = await self._creds(spec, namespace)
             return await asyncio.to_thread(
                 registry_tags.list_tags, spec.host, spec.repository, creds
+            )
+        except registry_tags.TagListError as exc:
+            raise ScanError(exc.reason, exc.message) from None
+
+    async def with_build_times(
+        self, spec: model.ImagePolicySpec, namespace: str, tags: list[select.Tag]
+    ) -> list[select.Tag]:
+        """``tags`` with the build time of their images (pushTime on a v2 registry)."""
+        creds = await self._creds(spec, namespace)
+        try:
+            return await asyncio.to_thread(
+                self.build_times.annotate, spec.host, spec.repository, tags, creds
             )
         except registry_tags.TagListError as exc:
             raise ScanError(exc.reason, exc.message) from None

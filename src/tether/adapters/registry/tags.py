@@ -3,8 +3,9 @@
 ``GET /v2/<name>/tags/list`` answers one page at a time and names the next in
 a ``Link: <...>; rel="next"`` header; every page goes through the same login
 dance as pulls (Basic, or a bearer token from the registry's realm). The v2
-API gives names only, so push-time ordering needs ECR, whose DescribeImages
-also returns each image's push time and digest (and needs no registry login).
+API gives names only; ECR's DescribeImages also returns each image's push time
+and digest (and needs no registry login). On other registries ``pushTime``
+ordering reads each image's build time instead (see ``build_times``).
 
 Failures raise ``TagListError`` with a message that never holds a password.
 """
@@ -99,7 +100,7 @@ def list_tags(
                     raise TagListError("TooManyTags", f"more than {MAX_PAGES} pages of tags")
                 response = authorized_get(client, url, creds, scope=f"repository:{repository}:pull")
                 if response.status_code != 200:
-                    raise _http_error(response, host, repository)
+                    raise http_error(response, host, repository)
                 try:
                     body = response.json()
                 except ValueError:
@@ -114,7 +115,7 @@ def list_tags(
     return [Tag(n) for n in dict.fromkeys(names)]
 
 
-def _http_error(response: httpx.Response, host: str, repository: str) -> TagListError:
+def http_error(response: httpx.Response, host: str, repository: str) -> TagListError:
     reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(
         response.status_code, "RegistryError"
     )

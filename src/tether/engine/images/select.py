@@ -8,8 +8,9 @@ Orderings, as Flux and Argo CD Image Updater name them:
   largest, ``desc`` the smallest.
 * ``alphabetical``: plain string order; ``asc`` takes the last (date-stamped
   tags such as ``2024-05-01.1``), ``desc`` the first.
-* ``pushTime``: the most recently pushed tag; needs push times from the
-  registry (ECR gives them), otherwise nothing is chosen and the reason says so.
+* ``pushTime``: the newest tag by the registry's push time where it keeps one
+  (ECR), else by the image's build time (the config's ``created``, what Argo
+  CD Image Updater's ``newest-build`` uses); a tag with neither is ignored.
 
 A filter keeps tags matching ``pattern`` and, with ``extract`` (``$1``,
 ``$name``, ``${name}``), orders by the captured text instead of the whole tag.
@@ -30,8 +31,14 @@ from tether.engine.images.spec import FilterTags, Ordering
 @dataclass(frozen=True)
 class Tag:
     name: str
-    pushed_at: datetime | None = None
+    pushed_at: datetime | None = None  # when the registry received it (ECR only)
     digest: str = ""
+    created: datetime | None = None  # when the image was built (its config's ``created``)
+
+    @property
+    def time(self) -> datetime | None:
+        """What ``pushTime`` orders by: the push time if known, else the build time."""
+        return self.pushed_at or self.created
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,9 @@ def choose(tags: Iterable[Tag], flt: FilterTags | None, ordering: Ordering) -> C
         assert ordering.alphabetical is not None
         pick_a = max if ordering.alphabetical.order == "asc" else min
         return Choice(pick_a(kept, key=lambda v: (v[0], v[1].name))[1], len(kept))
-    timed = [(t.pushed_at, t.name, t) for _, t in kept if t.pushed_at is not None]
+    timed = [(when, t.name, t) for _, t in kept if (when := t.time) is not None]
     if not timed:
-        return Choice(None, 0, "the registry gives no push times for these tags")
+        return Choice(None, 0, "no push times or build times are known for these tags")
     return Choice(max(timed, key=lambda v: (v[0], v[1]))[2], len(timed))
 
 
