@@ -38,6 +38,7 @@ from tether.adapters.git.signing import SigningKey
 from tether.adapters.git.writeback import GitWriter, WriteResult
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
+from tether.controller.image_pullrequests import PullRequests
 from tether.controller.imagetags import PolicyRegistry, ScanError
 from tether.controller.loops import PeriodicLoop
 from tether.controller.projects import ProjectSource
@@ -128,6 +129,7 @@ class ImageAutomationReconciler:
         self.poll_interval = poll_interval
         self.writer = GitWriter(workdir)
         self.registry = PolicyRegistry(kube)
+        self.pull_requests = PullRequests(self.registry.secret)
         self.credentials = credentials
         self.projects = projects
         self.on_commit = on_commit
@@ -269,6 +271,7 @@ class ImageAutomationReconciler:
                 )
             signing_key = SigningKey(armored, data.get("passphrase") or "")
         old_status = policy.get("status") or {}
+        commit_message = plan.message(spec, target, namespace, name, old_status)
         try:
             result = await asyncio.to_thread(
                 self.writer.write,
@@ -276,7 +279,7 @@ class ImageAutomationReconciler:
                 branch=wb.branch,
                 push_branch=wb.push_branch,
                 plan=lambda files: plan.plan_edits(spec, target, files),
-                message=plan.message(spec, target, namespace, name, old_status),
+                message=commit_message,
                 author=git.GitIdentity(wb.commit.author.name, wb.commit.author.email),
                 paths=plan.paths(spec),
                 credentials=creds,
@@ -303,6 +306,23 @@ class ImageAutomationReconciler:
             await self._committed(policy, spec, target, result, old_status)
         elif wb.dry_run:
             message = f"dry run: {len(result.edits)} file(s) would change for {target.value()}"
+        if self.pull_requests.due(wb, result, old_status):
+            try:
+                pull, created = await self.pull_requests.sync(
+                    wb, namespace, name, result, commit_message
+                )
+            except ScanError as exc:  # the commit is pushed: keep it in status, then fail
+                await self._status(policy, status, "False", exc.reason, exc.message)
+                raise
+            status["pullRequest"] = pull
+            verb = "opened" if created else "updated"
+            message += f"; pull request #{pull['number']} {verb}"
+            await self._event(
+                policy,
+                "PullRequestOpened" if created else "PullRequestUpdated",
+                f"pull request #{pull['number']} {verb} for {pull['branch']} -> {wb.branch}: "
+                f"{pull['url']}",
+            )
         await self._status(policy, status, "True", "Succeeded", message)
         return result
 

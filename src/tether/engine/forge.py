@@ -66,12 +66,12 @@ def api_base(kind: str, api_url: str) -> str:
     if not url:
         if kind == GITHUB:
             return GITHUB_API
-        raise ForgeError("apiURL is required (the server's address)")
+        raise ForgeError("the server's URL is required")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ForgeError("apiURL must be an http(s) URL")
+        raise ForgeError("the server's URL must be http(s)")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ForgeError("apiURL must not carry credentials, a query or a fragment")
+        raise ForgeError("the server's URL must not carry credentials, a query or a fragment")
     suffix = _API_SUFFIX.get(kind, "")
     if suffix and not url.endswith(suffix):
         url += suffix

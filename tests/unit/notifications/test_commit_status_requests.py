@@ -116,7 +116,7 @@ def test_argo_cd_shape_is_read_and_its_app_keys_are_refused_clearly() -> None:
     [
         ("apiURL: https://git.example.com\n", "token is required"),
         ("token: $missing\napiURL: https://git.example.com\n", "no key 'missing'"),
-        ("token: x\n", "apiURL is required"),
+        ("token: x\n", "URL is required"),
         ("token: x\napiURL: ftp://git.example.com\n", "http(s)"),
         ("token: x\napiURL: https://u:p@git.example.com\n", "credentials"),
         ("token: x\napiURL: https://git.example.com\ntargetURL: javascript:1\n", "targetURL"),

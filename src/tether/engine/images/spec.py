@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from tether.engine import versions
+from tether.engine.images import pullrequest
 from tether.engine.registry.spec import parse_duration
 
 GROUP = "tether.dev"
@@ -158,6 +159,13 @@ class WriteBack(_Model):
     helm: HelmTarget | None = None
     commit: Commit = Field(default_factory=Commit)
     dry_run: bool = False
+    pull_request: pullrequest.PullRequest | None = None
+
+    @model_validator(mode="after")
+    def _pull_request_needs_its_own_branch(self) -> WriteBack:
+        if self.pull_request is not None and self.push_branch in ("", self.branch):
+            raise ValueError("pullRequest needs a pushBranch other than branch")
+        return self
 
 
 class ImagePolicySpec(_Model):

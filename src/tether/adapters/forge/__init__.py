@@ -1,0 +1,1 @@
+"""Git hosts' REST APIs (GitHub, Gitea): pull requests for image updates."""
