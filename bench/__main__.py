@@ -26,7 +26,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import drift, fluxbuild, fluxmttp, idle, latency, memory, mttp, report, selective
+from bench import (
+    argocdbuild,
+    argocdmttp,
+    drift,
+    fluxbuild,
+    fluxmttp,
+    idle,
+    latency,
+    memory,
+    mttp,
+    report,
+    selective,
+)
 from bench.harness import log
 from bench.profiles import summarise
 
@@ -105,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"after Tether's mttp at each size up to {PEER_MAX_N}, run Flux in the same scenario",
     )
     parser.add_argument(
+        "--argocd",
+        action="store_true",
+        help="with --peers, Argo CD too (application controller, repo server and redis)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="profile the controller in mttp with cProfile (all threads)",
@@ -127,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.scenario or list(SCENARIOS)
     sizes = args.mttp_n or ([100, 500, 1000, 2000] if args.full else [100, 500])
     jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    peers = {"flux", "argocd"} if args.argocd else {"flux"}
     if "mttp" in chosen:
         for n in sizes:
 
@@ -150,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                 def flux(n: int = n) -> dict[str, Any]:
                     return fluxmttp.run(n, fluxbuild.build())
 
+                def argocd(n: int = n) -> dict[str, Any]:
+                    return argocdmttp.run(n, argocdbuild.build())
+
                 jobs.append((f"flux-mttp-{n}", flux))
+                if "argocd" in peers:
+                    jobs.append((f"argocd-mttp-{n}", argocd))
     if "latency" in chosen:
         jobs.append(("latency", lambda: latency.run(20)))
     if "drift" in chosen:

@@ -64,7 +64,9 @@ def build(root: Path | None = None) -> FluxBinaries:
             src = Path(tmp) / wrapper
             shutil.copytree(WRAPPERS / wrapper, src)
             partial = out.with_suffix(".partial")
-            _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), module], src, env)
+            run_go(
+                ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), module], src, env
+            )
             partial.rename(out)
     crd_dir = target / "crds"
     if not crd_dir.exists() or not any(crd_dir.iterdir()):
@@ -78,7 +80,7 @@ def build(root: Path | None = None) -> FluxBinaries:
 
 def _copy_crds(crd_dir: Path, env: dict[str, str]) -> None:
     """The CRDs ship in each controller's module zip (read-only files there)."""
-    modcache = Path(_go(["env", "GOMODCACHE"], WRAPPERS / "sc", env).strip())
+    modcache = Path(run_go(["env", "GOMODCACHE"], WRAPPERS / "sc", env).strip())
     partial = crd_dir.with_suffix(".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -90,7 +92,7 @@ def _copy_crds(crd_dir: Path, env: dict[str, str]) -> None:
     partial.rename(crd_dir)
 
 
-def _go(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+def run_go(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     go = shutil.which("go")
     if not go:
         raise RuntimeError("the Go toolchain is needed to build Flux's controllers")
