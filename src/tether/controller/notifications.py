@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
@@ -37,7 +38,9 @@ from tether.adapters.notify import webhook
 from tether.controller import events
 from tether.controller.imageautomation import ImageUpdate
 from tether.engine import commit_status, forge
+from tether.engine import notification_templates as templates
 from tether.engine import notifications as model
+from tether.engine.appsets.template import TemplateError
 from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj
 
@@ -66,6 +69,7 @@ class _Item:
     service: str
     recipient: str
     attempt: int = 1
+    template: str | None = None  # None: not chosen yet; "": the built-in message
 
 
 class Notifier:
@@ -102,6 +106,8 @@ class Notifier:
         self._degraded: set[str] = set()
         self._seen: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._services: tuple[float, dict[str, Sink]] = (-1e9, {})
+        self._catalog = templates.Catalog()
+        self._catalog_problems: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
         self._client: httpx.AsyncClient | None = None
@@ -261,12 +267,22 @@ class Notifier:
                 return
             result = await status_sink.send(self._client, request, service.token)
         else:
-            body = model.payload(item.notice, service, item.recipient)
+            try:
+                rendered = self._render(item, service)
+            except TemplateError as exc:
+                await self._failed(item, f"{item.notice.trigger} to {item.service}: {exc}")
+                return
+            body = model.payload(item.notice, service, item.recipient, rendered)
             headers = dict(service.headers)
             if service.signing_secret:
                 headers[model.SIGNATURE_HEADER] = model.signature(service.signing_secret, body)
             headers["X-Tether-Trigger"] = item.notice.trigger
-            result = await webhook.post(self._client, service.url, body, headers)
+            url = (
+                service.url.rstrip("/") + rendered.path
+                if rendered and rendered.path
+                else service.url
+            )
+            result = await webhook.post(self._client, url, body, headers)
         if result.ok:
             self.metrics.sent += 1
             trig = item.notice.trigger
@@ -291,6 +307,32 @@ class Notifier:
             item,
             f"{item.notice.trigger} to {item.service} failed after {item.attempt} attempts: "
             f"{result.error}",
+        )
+
+    def _render(self, item: _Item, service: model.Service) -> templates.Rendered | None:
+        """The custom template for this delivery, or None for the built-in message.
+
+        The first attempt picks the templates the trigger sends (as the
+        ConfigMap says now) and queues one delivery for each beyond the first.
+        """
+        if item.template is None:
+            names = self._catalog.templates_for(item.notice.trigger)
+            item.template = names[0] if names else ""
+            for name in names[1:]:
+                self._put(dataclasses.replace(item, template=name))
+        if not item.template:
+            return None
+        return templates.render_named(
+            self._catalog,
+            item.template,
+            service=service.name,
+            service_type=service.kind,
+            obj=item.app,
+            trigger=item.notice.trigger,
+            message=item.notice.message,
+            revision=item.notice.revision,
+            details=item.notice.details,
+            recipient=item.recipient,
         )
 
     def _allowed(self, service: str) -> bool:
@@ -328,6 +370,11 @@ class Notifier:
         statuses, more = commit_status.parse_services(data, decoded)
         services.update(hooks)
         services.update(statuses)
+        self._catalog, found = templates.parse_catalog(data)
+        if found != self._catalog_problems:  # said once per change, not every few seconds
+            for problem in found:
+                log.warning("notifications: %s", problem)
+        self._catalog_problems = found
         for problem in problems + more:
             log.warning("notifications: %s", problem)
         self._services = (now, services)

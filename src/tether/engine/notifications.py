@@ -42,6 +42,8 @@ from typing import Any
 
 import yaml
 
+from tether.engine.notification_templates import Rendered
+
 CONFIGMAP = "tether-notifications"
 SECRET = "tether-notifications"
 SIGNATURE_HEADER = "X-Tether-Signature-256"
@@ -281,15 +283,29 @@ def credential_transitions(
 # ---------------------------------------------------------------- payloads
 
 
-def payload(notice: Notice, service: Service, recipient: str = "") -> bytes:
+def payload(
+    notice: Notice, service: Service, recipient: str = "", rendered: Rendered | None = None
+) -> bytes:
+    """The body for ``service``: built in, or from a custom template (``notification_templates``).
+
+    A template's webhook ``body`` is sent as written; otherwise its message
+    and title take the place of the built-in ones in the usual layout.
+    """
+    if rendered is not None and rendered.body is not None:
+        return rendered.body.encode()
     title = f"{notice.app}: {notice.trigger.removeprefix('on-').replace('-', ' ')}"
+    message = notice.message
+    text = f"{title}: {message}"
+    if rendered is not None:
+        title = rendered.title or title
+        message = text = rendered.message
     if service.kind == "slack":
         body: dict[str, Any] = {
-            "text": f"{title}: {notice.message}",
+            "text": text,
             "attachments": [
                 {
                     "title": title,
-                    "text": notice.message,
+                    "text": message,
                     "color": _COLOURS.get(notice.trigger, "#cccccc"),
                     "fields": [
                         {"title": k, "value": v, "short": True}
@@ -307,7 +323,7 @@ def payload(notice: Notice, service: Service, recipient: str = "") -> bytes:
             "@context": "https://schema.org/extensions",
             "summary": title,
             "title": title,
-            "text": notice.message,
+            "text": message,
             "themeColor": _COLOURS.get(notice.trigger, "#cccccc").lstrip("#"),
             "sections": [
                 {
@@ -320,19 +336,23 @@ def payload(notice: Notice, service: Service, recipient: str = "") -> bytes:
             ],
         }
     elif service.kind == "googlechat":
-        body = {"text": f"*{title}*\n{notice.message}"}
+        body = {"text": f"*{title}*\n{message}"}
     else:
         body = {
             "trigger": notice.trigger,
             "app": notice.app,
             "namespace": notice.namespace,
-            "message": notice.message,
+            "message": message,
             "revision": notice.revision,
             "details": dict(notice.details),
             "key": notice.key,
         }
         if recipient:
             body["recipient"] = recipient
+        if rendered is not None:
+            body["template"] = rendered.template
+            if rendered.title:
+                body["title"] = rendered.title
     return json.dumps(body, sort_keys=True).encode()
 
 

@@ -16,6 +16,7 @@ from tether.engine import notifications as model
 class Receiver:
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []  # the request path of each entry of received
         self.attempts = 0
         self.fail_first = 0
         self.lock = threading.Lock()
@@ -29,6 +30,7 @@ class Receiver:
                     failing = receiver.attempts <= receiver.fail_first
                     if not failing:
                         receiver.received.append((dict(self.headers.items()), body))
+                        receiver.paths.append(self.path)
                 self.send_response(503 if failing else 200)
                 self.end_headers()
 
