@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -39,7 +40,9 @@ def gpg_sign(data: bytes, armored_key: str, passphrase: str = "") -> str:
     if len(passphrase.encode()) > MAX_PASSPHRASE_BYTES:
         raise GitError("cannot sign the commit: the passphrase is too long")
     # A short path: gpg-agent's socket lives in the folder and sockets have a ~100 byte limit.
-    with tempfile.TemporaryDirectory(prefix="tgpg-", dir=_short_tmp()) as home:
+    with tempfile.TemporaryDirectory(
+        prefix="tgpg-", dir=_short_tmp(), ignore_cleanup_errors=True
+    ) as home:
         os.chmod(home, 0o700)
         env = _env(home)
         try:
@@ -49,6 +52,8 @@ def gpg_sign(data: bytes, armored_key: str, passphrase: str = "") -> str:
             signed = _sign(data, env, passphrase)
         finally:
             _stop_agent(env)
+            # the key goes now; an agent socket vanishing mid-walk must not stop that
+            shutil.rmtree(home, ignore_errors=True)
     signature = signed.stdout.decode(errors="replace")
     if signed.returncode != 0 or "BEGIN PGP SIGNATURE" not in signature:
         raise GitError(
