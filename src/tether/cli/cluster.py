@@ -9,8 +9,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tether.testenv import binaries, hostcheck, nodebinaries, nodeimages
-from tether.testenv import cluster as localcluster
+from tether.testenv import binaries, hostcheck, nodebinaries
+
+# The cluster and node-image modules are imported by the commands that use them:
+# they load cryptography's OpenSSL bindings (about 8 MiB), which every other
+# `tether` process, the controller included, would otherwise carry.
 
 err = Console(stderr=True)
 out = Console()
@@ -75,6 +78,8 @@ def build(real_nodes: bool | None) -> None:
 @dir_option
 def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) -> None:
     """Start the control plane and wait until its nodes are Ready."""
+    from tether.testenv import cluster as localcluster
+
     try:
         with err.status("starting") as status:
             state = localcluster.up(
@@ -101,6 +106,9 @@ def up(nodes: int, real_nodes: int, port: int | None, directory: Path | None) ->
 @dir_option
 def import_cmd(archives: tuple[Path, ...], directory: Path | None) -> None:
     """Import OCI image archives (as `ctr images import` reads them) into the real nodes."""
+    from tether.testenv import cluster as localcluster
+    from tether.testenv import nodeimages
+
     try:
         count = nodeimages.import_images(directory, list(archives))
     except (localcluster.ClusterError, binaries.BinariesMissing) as exc:
@@ -114,6 +122,9 @@ def import_cmd(archives: tuple[Path, ...], directory: Path | None) -> None:
 @dir_option
 def trust_registry(registry: str, directory: Path | None) -> None:
     """Let the real nodes pull from REGISTRY (127.0.0.1:PORT) over plain HTTP."""
+    from tether.testenv import cluster as localcluster
+    from tether.testenv import nodeimages
+
     try:
         count = nodeimages.trust_registry(directory, registry)
     except localcluster.ClusterError as exc:
@@ -126,6 +137,8 @@ def trust_registry(registry: str, directory: Path | None) -> None:
 @dir_option
 def down(directory: Path | None) -> None:
     """Stop every process the cluster started and remove its state."""
+    from tether.testenv import cluster as localcluster
+
     try:
         stopped = localcluster.down(directory)
     except localcluster.ClusterError as exc:
@@ -138,6 +151,8 @@ def down(directory: Path | None) -> None:
 @dir_option
 def status(directory: Path | None) -> None:
     """Report each component of the local control plane."""
+    from tether.testenv import cluster as localcluster
+
     state, comps = localcluster.status(directory)
     if state is None:
         out.print("no cluster: start one with `tether cluster up`")

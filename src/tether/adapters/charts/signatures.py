@@ -25,9 +25,6 @@ import json
 from typing import Any
 
 import httpx
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from tether.adapters.charts import oci, transport
 from tether.adapters.charts.auth import ChartAuth
@@ -51,7 +48,14 @@ def signature_tag(digest: str) -> str:
     return digest.replace(":", "-", 1) + ".sig"
 
 
+# cryptography is imported where a key is used: its OpenSSL bindings cost about 8 MiB
+# in every process, and only apps with a cosignPublicKey ever need them.
+
+
 def load_key(pem: str, where: str) -> Any:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
         return serialization.load_pem_public_key(pem.strip().encode())
     except (ValueError, UnsupportedAlgorithm):
@@ -61,6 +65,10 @@ def load_key(pem: str, where: str) -> Any:
 
 
 def signed_by(key: Any, signature: bytes, payload: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
