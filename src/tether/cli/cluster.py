@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tether.testenv import binaries, hostcheck, nodebinaries
+from tether.testenv import binaries, gitea, hostcheck, nodebinaries
 
 # The cluster and node-image modules are imported by the commands that use them:
 # they load cryptography's OpenSSL bindings (about 8 MiB), which every other
@@ -53,6 +53,10 @@ def build(real_nodes: bool | None) -> None:
             kwok = binaries.build_kwok()
         with err.status("installing helm"):
             helm = binaries.install_helm()
+        with err.status(
+            f"building gitea {gitea.GITEA_VERSION} (commit status and pull request tests)"
+        ):
+            forge = gitea.build_gitea()
         node = None
         if real_nodes:
             with err.status("building pause, containerd 2, kubelet, kube-proxy and CoreDNS"):
@@ -60,7 +64,7 @@ def build(real_nodes: bool | None) -> None:
     except binaries.BinariesMissing as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-    out.print(f"control plane: {cp}\nkwok: {kwok}\nhelm: {helm}")
+    out.print(f"control plane: {cp}\nkwok: {kwok}\nhelm: {helm}\ngitea: {forge}")
     if node is not None:
         out.print(f"kubelet/kube-proxy: {node.node}\ncontainerd: {node.containerd_dir}")
         out.print(f"coredns: {node.coredns}\npause: {node.pause}")

@@ -11,6 +11,7 @@ so a scan that finds the branch tip newer than that tries again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -35,6 +36,8 @@ class PullRequests:
     def __init__(self, secrets: Secrets, ensure: Ensure = _ensure) -> None:
         self.secrets = secrets
         self.ensure = ensure
+        # Policies sharing a push branch take turns, so they do not both open one.
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     @staticmethod
     def due(wb: specmodel.WriteBack, result: WriteResult, old_status: Mapping[str, Any]) -> bool:
@@ -69,8 +72,10 @@ class PullRequests:
         except forge.ForgeError as exc:
             raise ScanError("PullRequestFailed", f"pull request: {exc}") from None
         title, body = model.text(message, namespace, policy, wb.push_branch)
+        lock = self._locks.setdefault((t.pulls_url, t.head, t.base), asyncio.Lock())
         try:
-            opened = await self.ensure(t, title, body)
+            async with lock:
+                opened = await self.ensure(t, title, body)
         except pulls.ForgeApiError as exc:
             raise ScanError("PullRequestFailed", str(exc)) from None
         head = result.sha or result.base

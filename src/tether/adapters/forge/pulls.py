@@ -3,9 +3,11 @@
 ``ensure`` looks for an open pull request from the head branch to the base
 branch; it updates its title and description when there is one and opens
 one otherwise. Two writers racing to open it both end with the same
-request: the host refuses the second create (Gitea 409, GitHub 422) and the
-loser looks again and updates the winner's. The requests themselves are
-built by ``tether.engine.images.pullrequest``. Errors name the step, the
+request: the host refuses the second create (GitHub 422, Gitea 409 when it
+notices) and the loser looks again and updates the winner's. The requests themselves are
+built by ``tether.engine.images.pullrequest``. Gitea does not refuse a
+create racing another, so a writer that just opened one looks again and,
+when an older one is open, closes its own: the oldest always wins. Errors name the step, the
 HTTP status and the host's short message, never the token.
 """
 
@@ -39,39 +41,59 @@ async def ensure(
     if client is None:
         async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as own:
             return await ensure(t, title, body, own)
-    found = await _find(client, t)
-    if found is None:
+    found = await _open(client, t)
+    if not found:
         response = await _call(
             client, "POST", t.pulls_url, t, "open", json=model.create_body(t, title, body)
         )
         if response.status_code in (200, 201):
-            return _opened(response.json(), created=True)
+            mine = _opened(response.json(), created=True)
+            return await _keep_oldest(client, t, mine, title, body)
         if not model.is_duplicate(response.status_code):
             raise ForgeApiError(_failure("open", response, t))
-        found = await _find(client, t)
-        if found is None:
+        found = await _open(client, t)
+        if not found:
             raise ForgeApiError(_failure("open", response, t))
-    number = int(found["number"])
-    response = await _call(
-        client, "PATCH", f"{t.pulls_url}/{number}", t, "update", json=model.update_body(title, body)
-    )
+    return await _update(client, t, int(found[0]["number"]), title, body)
+
+
+async def _keep_oldest(
+    client: httpx.AsyncClient, t: model.Target, mine: Opened, title: str, body: str
+) -> Opened:
+    """After a create raced another: close ours if an older one is open, and update that."""
+    found = await _open(client, t)
+    oldest = int(found[0]["number"]) if found else mine.number
+    if oldest >= mine.number:
+        return mine
+    url = f"{t.pulls_url}/{mine.number}"
+    response = await _call(client, "PATCH", url, t, "close", json=model.close_body())
+    if response.status_code not in (200, 201):
+        raise ForgeApiError(_failure(f"close duplicate #{mine.number}", response, t))
+    return await _update(client, t, oldest, title, body)
+
+
+async def _update(
+    client: httpx.AsyncClient, t: model.Target, number: int, title: str, body: str
+) -> Opened:
+    url = f"{t.pulls_url}/{number}"
+    json = model.update_body(title, body)
+    response = await _call(client, "PATCH", url, t, "update", json=json)
     if response.status_code not in (200, 201):
         raise ForgeApiError(_failure(f"update #{number}", response, t))
     return _opened(response.json(), created=False)
 
 
-async def _find(client: httpx.AsyncClient, t: model.Target) -> dict[str, Any] | None:
+async def _open(client: httpx.AsyncClient, t: model.Target) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for page in range(1, model.MAX_PAGES + 1):
         response = await _call(client, "GET", model.list_url(t, page), t, "list")
         if response.status_code != 200:
             raise ForgeApiError(_failure("list", response, t))
         pulls = response.json()
-        found = model.find_open(pulls, t)
-        if found is not None:
-            return dict(found)
+        found.extend(model.open_matching(pulls, t))
         if not isinstance(pulls, list) or len(pulls) < model.PAGE_SIZE:
-            return None
-    return None
+            break
+    return sorted(found, key=lambda p: int(p["number"]))
 
 
 async def _call(

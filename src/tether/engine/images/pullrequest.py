@@ -4,7 +4,9 @@ With ``writeBack.pushBranch`` the update lands on a branch of its own; with
 ``writeBack.pullRequest`` too, Tether opens a pull request from that branch
 to ``writeBack.branch`` on the Git host, or, when one is open already,
 updates its title and description to the newest update: there is never more
-than one open request per branch pair. The setting follows Argo CD's
+than one open request per branch pair. Gitea does not refuse a second create
+that races the first, so after opening one Tether looks again and, when an
+older open request exists, closes its own and keeps the older. The setting follows Argo CD's
 ApplicationSet pull-request generator (a block named after the host, with
 ``api`` and ``tokenRef``); the repository is ``writeBack.repoURL``'s::
 
@@ -130,14 +132,15 @@ def list_url(t: Target, page: int) -> str:
     return f"{t.pulls_url}?{urlencode(query)}"
 
 
-def find_open(pulls: object, t: Target) -> Mapping[str, Any] | None:
-    """The open pull request from ``t.head`` to ``t.base`` in the repository itself, if any.
+def open_matching(pulls: object, t: Target) -> list[dict[str, Any]]:
+    """Open pull requests from ``t.head`` to ``t.base`` in the repository itself, oldest first.
 
     A fork's branch of the same name is not ours, so the head repository must
     be the target repository when the host says which it is.
     """
     if not isinstance(pulls, list):
-        return None
+        return []
+    found = []
     for pull in pulls:
         if not isinstance(pull, dict) or pull.get("state", "open") != "open":
             continue
@@ -151,8 +154,14 @@ def find_open(pulls: object, t: Target) -> Mapping[str, Any] | None:
         if named and named.lower() != t.repo.path.lower():
             continue
         if isinstance(pull.get("number"), int):
-            return pull
-    return None
+            found.append(pull)
+    return sorted(found, key=lambda p: int(p["number"]))
+
+
+def find_open(pulls: object, t: Target) -> Mapping[str, Any] | None:
+    """The oldest open pull request from ``t.head`` to ``t.base``, if any."""
+    found = open_matching(pulls, t)
+    return found[0] if found else None
 
 
 def text(message: str, namespace: str, policy: str, head: str) -> tuple[str, str]:
@@ -171,6 +180,10 @@ def create_body(t: Target, title: str, body: str) -> dict[str, str]:
 
 def update_body(title: str, body: str) -> dict[str, str]:
     return {"title": title, "body": body}
+
+
+def close_body() -> dict[str, str]:
+    return {"state": "closed"}
 
 
 def is_duplicate(status: int) -> bool:
