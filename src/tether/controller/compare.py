@@ -41,12 +41,22 @@ SYNCED: Obj = {}  # marker: the dry run matched the live object
 
 
 class DryRunCache:
-    """The last dry-run answer per object, valid while content and live version match."""
+    """The last dry-run answer per object, valid while content and live version match.
+
+    Answers are dropped once no app compares their object any more (it was
+    renamed, pruned, or its app deleted): names that change with every commit,
+    such as a kustomize configMapGenerator's hashed ones, would otherwise grow
+    the cache for as long as the controller runs.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[ObjectKey, tuple[str, str, Obj]] = {}
+        self._owned: dict[str, set[ObjectKey]] = {}
         self.hits = 0
         self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, key: ObjectKey, content: str, live_version: str) -> Obj | None:
         entry = self._entries.get(key)
@@ -63,6 +73,14 @@ class DryRunCache:
         for key in keys:
             self._entries.pop(key, None)
 
+    def compared(self, owner: str, keys: set[ObjectKey]) -> None:
+        """``owner`` (an app) now compares exactly ``keys``: forget the ones it left."""
+        self.forget(self._owned.get(owner, set()) - keys)
+        self._owned[owner] = keys
+
+    def forget_owner(self, owner: str) -> None:
+        self.forget(self._owned.pop(owner, set()))
+
 
 def content_hash(obj: Obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
@@ -77,10 +95,12 @@ async def compare(
     *,
     concurrency: int = 8,
     options: sync_options.AppOptions | None = None,
+    owner: str | None = None,
 ) -> Comparison:
     """``options`` (the app's sync options) choose, per object, how the dry run
     writes (as the sync will: server-side apply or a client-side merge patch),
-    its field validation, and whether an unknown kind is an error."""
+    its field validation, and whether an unknown kind is an error. ``owner``
+    (the app) lets the cache drop what the app no longer holds."""
     result = Comparison()
     gate = asyncio.Semaphore(concurrency)
     app_options = options or sync_options.AppOptions()
@@ -127,6 +147,8 @@ async def compare(
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
     await asyncio.gather(*(one(o) for o in desired))
+    if owner is not None:
+        cache.compared(owner, {key_of(o) for o in desired})
     return result
 
 

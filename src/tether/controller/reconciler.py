@@ -305,6 +305,7 @@ class Reconciler:
             rules,
             p.cluster.dry_runs if p.cluster and p.cluster.dry_runs else self.dry_runs,
             options=sync_options.for_spec(p.spec),
+            owner=p.name,
         )
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [

@@ -291,6 +291,7 @@ class Controller:
             self._refreshes.pop(name, None)
             self.sources.forget(name)
             self.reconciler.memory.pop(name, None)
+            self.reconciler.dry_runs.forget_owner(name)
             timer = self._timers.pop(name, None)
             if timer:
                 timer.cancel()
