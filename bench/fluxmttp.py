@@ -83,9 +83,16 @@ def applied(obj: dict[str, Any], sha: str) -> bool:
 
 
 def reconciled_once(obj: dict[str, Any]) -> bool:
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    return bool(condition(obj, "Ready")) and status.get("observedGeneration") == meta.get(
-        "generation"
+    """Flux has finished a first pass on this generation (Ready is True or False, not Unknown).
+
+    A failed pass (the path is not in the repository yet) leaves
+    ``status.observedGeneration`` alone, so the condition's own is the one to read.
+    """
+    ready = condition(obj, "Ready")
+    generation = (obj.get("metadata") or {}).get("generation")
+    return (
+        ready.get("status") in ("True", "False")
+        and ready.get("observedGeneration", generation) == generation
     )
 
 

@@ -106,7 +106,7 @@ def side_by_side(tether_runs: dict[str, Any], peer_runs: dict[str, Any], tool: s
         f"| N | Tether create | {label} create | Tether faster | Tether update "
         f"| {label} update | Tether faster | Tether peak RSS | {label} peak RSS "
         f"| memory, Tether/{label} | CPU Tether / {label} | control plane CPU "
-        f"(Tether run / {label} run) | load at start (create / update) |",
+        f"(Tether run / {label} run) | load at the pushes: Tether; {label} |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for n in sizes:

@@ -432,8 +432,11 @@ def render(latest: dict[str, Any], current: str = "") -> str:
         "bare repository, and `tether controller` as a subprocess, measured from outside with "
         "psutil (sampled every 0.2 s). Nothing here is a test: no test asserts a time.",
         "",
-        "Run: `make bench` (quick, about 6 minutes on this machine), `make bench BENCH_ARGS=--full` (adds 1,000 and "
-        "2,000 apps; longer windows), `python -m bench --scenario NAME`, "
+        "Run: `make bench` (quick, about 6 minutes on this machine), "
+        "`make bench BENCH_ARGS=--full` (adds 1,000 and 2,000 apps, longer windows, and Flux "
+        "measured beside Tether up to 1,000 apps), `python -m bench --scenario mttp --mttp-n 100 "
+        "--peers` (Tether then Flux at 100 apps; `--argocd` adds Argo CD), "
+        "`python -m bench --scenario NAME`, "
         "`python -m bench --scenario mttp --mttp-n 500 --profile`. Raw results: "
         "`bench/results/<scenario>-<timestamp>.json`; the newest of each: "
         "`bench/results/latest.json`.",
