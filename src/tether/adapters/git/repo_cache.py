@@ -37,6 +37,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _UNSHALLOW = 2147483647  # GIT_FETCH_DEPTH_UNSHALLOW
 _ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _OS_REASON = re.compile(r":\s*([A-Z][A-Za-z ]+)\s*$")  # libgit2 ends with strerror
+AUTO_PACK_LIMIT = 50  # git gc's gc.autoPackLimit
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,35 @@ def cache_failure(detail: str) -> str:
     reason = _OS_REASON.search(detail)
     why = reason.group(1) if reason else "cannot write"
     return f"cannot write the controller's repository cache ({why})"
+
+
+def consolidate_packs(path: Path, limit: int = AUTO_PACK_LIMIT) -> bool:
+    """Past ``limit`` packs, write one pack of every object and delete the others.
+
+    libgit2 writes a pack per fetch and an open repository keeps every pack open
+    (a file descriptor and its mappings each), so a repository fetched every few
+    seconds ran the controller out of file descriptors within hours; git itself
+    repacks past the same count (``git gc --auto``). A failure leaves the packs
+    as they were, to be tried again after the next fetch. True when it repacked.
+    """
+    pack_dir = path / "objects" / "pack"
+    old = set(pack_dir.glob("pack-*.pack"))
+    if len(old) <= limit:
+        return False
+    try:
+        repo = pygit2.Repository(str(path))
+        try:
+            repo.pack(str(pack_dir))
+        finally:
+            repo.free()
+    except (OSError, pygit2.GitError):
+        return False
+    if not set(pack_dir.glob("pack-*.pack")) - old:
+        return False  # the new pack has an old one's name: keep everything
+    for pack in old:
+        for part in (pack, pack.with_suffix(".idx"), pack.with_suffix(".rev")):
+            part.unlink(missing_ok=True)
+    return True
 
 
 class RepoCache:
@@ -197,7 +227,12 @@ class RepoCache:
                 )
                 # libgit2 reads the shallow boundary when a repository is opened:
                 # reopen after a fetch so deepened history is seen.
-                self._repos.pop(cache_key(url), None)
+                # Freed now, not when the garbage collector finds it: it holds every pack
+                # open, and those consolidate_packs deletes would stay open with it.
+                opened = self._repos.pop(cache_key(url), None)
+                if opened is not None:
+                    opened.free()
+                consolidate_packs(self.cache_dir / cache_dir_name(url))
                 return
             except GitError:
                 raise
