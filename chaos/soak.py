@@ -195,6 +195,8 @@ def run(
                 states_at_end=tracker.summary(),
                 controller_errors=ctl.errors(),
                 controller=ctl.stop(),
+                open_fds_first=sampler.fds_first,
+                open_fds_last=sampler.fds_last,
                 samples=sampler.samples,
             )
             return result

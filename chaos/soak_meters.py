@@ -41,6 +41,25 @@ def proc_sample(pid: int) -> dict[str, float] | None:
     }
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """Open descriptors of ``pid`` by what they point at (socket, pipe, pack, deleted...)."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.endswith("(deleted)"):
+                kind = "deleted file"
+            elif ":" in target and not target.startswith("/"):
+                kind = target.split(":", 1)[0]
+            else:
+                kind = Path(target).suffix or "file"
+            out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def load_average() -> float:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -62,6 +81,8 @@ class ProcSampler:
         self.metrics = metrics
         self.every = every
         self.samples: list[dict[str, float]] = []
+        self.fds_first: dict[str, int] = {}
+        self.fds_last: dict[str, int] = {}
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="soak-sampler")
@@ -78,6 +99,9 @@ class ProcSampler:
         if proc is None:
             return
         row: dict[str, float] = {"t": round(t, 2), **proc, "load1": load_average()}
+        self.fds_last = fd_kinds(self.pid)
+        if not self.samples:
+            self.fds_first = self.fds_last
         scraped = self.metrics() or {}
         if "tether_asyncio_tasks" in scraped:
             row["tasks"] = scraped["tether_asyncio_tasks"]
