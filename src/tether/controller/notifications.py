@@ -144,7 +144,12 @@ class Notifier:
         name = str(app["metadata"]["name"])
         status = dict(app.get("status") or {})
         previous = self._statuses.get(name)
-        self._statuses[name] = status
+        stored = status
+        if previous is not None and not (status.get("operationState") or {}).get("finishedAt"):
+            # a sync is stored Running before it applies: keep comparing with the last
+            # finished one, or a drift revert (same revision as that one) goes unseen
+            stored = {**status, "operationState": previous.get("operationState")}
+        self._statuses[name] = stored
         health = (status.get("health") or {}).get("status")
         was_degraded = name in self._degraded
         if health == "Degraded":
