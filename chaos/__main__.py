@@ -1,4 +1,4 @@
-"""``python -m chaos [--apps N] [--kills K] [--smoke] [--seed S]``: faults under load, checked.
+"""``python -m chaos [--apps N] [--kills K] [--smoke | --plan F,..] [--seed S]``: faults, checked.
 
 Default (``make chaos``): 150 apps, 50 controller kills and two of every other
 fault, in a random order. ``--smoke`` is the short plan the test suite runs.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from chaos import report
-from chaos.run import Config, full_plan, run, smoke_plan
+from chaos.run import FAULTS, Config, full_plan, run, smoke_plan
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,12 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="the short plan of the test suite")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
+    parser.add_argument(
+        "--plan", help="these faults in this order, comma-separated (e.g. disk-full,kill)"
+    )
     args = parser.parse_args(argv)
-    plan = smoke_plan() if args.smoke else full_plan(args.kills, random.Random(args.seed))
+    if args.plan:
+        plan = [f.strip() for f in args.plan.split(",") if f.strip()]
+        unknown = sorted(set(plan) - set(FAULTS))
+        if unknown:
+            parser.error(f"unknown faults {unknown}; known: {', '.join(FAULTS)}")
+    elif args.smoke:
+        plan = smoke_plan()
+    else:
+        plan = full_plan(args.kills, random.Random(args.seed))
     result = run(Config(apps=args.apps, plan=plan, seed=args.seed))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     result["run_at"] = stamp
-    result["mode"] = "smoke" if args.smoke else "full"
+    result["mode"] = "plan" if args.plan else "smoke" if args.smoke else "full"
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2) + "\n"
     (RESULTS / f"chaos-{stamp}.json").write_text(text)

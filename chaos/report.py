@@ -18,6 +18,9 @@ WHAT = {
     "api-timeout": "API requests hang, then 504",
     "git-down": "git server down",
     "force-push": "force-push rewriting 3 commits",
+    "registry-down": "registry and ECR API down, refreshes due",
+    "disk-full": "controller cache disk full",
+    "cache-deleted": "controller cache deleted while running",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from bench.harness import AppTracker, environment, log, percentile
 
 from chaos import invariants
+from chaos import invariants_registry as extra
 from chaos.load import LoadDriver
 from chaos.world import World
 
@@ -31,7 +32,12 @@ FAULTS = (
     "api-timeout",
     "git-down",
     "force-push",
+    "registry-down",
+    "disk-full",
+    "cache-deleted",
 )
+# Faults of the controller's surroundings, judged by invariants_registry as well.
+OWN_CHECKS = ("registry-down", "disk-full", "cache-deleted")
 
 
 @dataclass
@@ -55,6 +61,7 @@ def smoke_plan() -> list[str]:
         "git-down",
         "api-500",
         "force-push",
+        "cache-deleted",
         "kill",
     ]
 
@@ -86,6 +93,10 @@ def run(cfg: Config) -> dict[str, Any]:
             first_sync = time.monotonic() - t0
             log(f"chaos: {cfg.apps} apps Synced and Healthy in {first_sync:.1f}s")
             driver.bystanders()
+            if "registry-down" in cfg.plan:
+                world.start_registry(cfg.apps)
+            if "disk-full" in cfg.plan:
+                world.watch_disk()
             observer = invariants.Observer(env, driver.ledger)
             driver.start()
             faults = [
@@ -115,6 +126,8 @@ def _one(
     driver.running.set()
     time.sleep(rng.uniform(cfg.load_seconds / 2, cfg.load_seconds))
     record: dict[str, Any] = {"n": k + 1, "fault": fault}
+    log_from = world.controller.log_size()
+    during: list[str] = []  # findings while the fault lasts
     if fault == "kill":
         # An operation in flight when the controller dies: it must finish once, or fail.
         user = f"chaos-op-{k + 1}"
@@ -144,6 +157,8 @@ def _one(
         world.git_up()
     elif fault == "force-push":
         driver.force_push()
+    elif fault in OWN_CHECKS:
+        during = _surroundings(fault, cfg, world)
     else:
         raise ValueError(f"unknown fault {fault}")
     ended = time.monotonic()
@@ -167,7 +182,12 @@ def _one(
         if time.monotonic() >= deadline:
             break
         time.sleep(0.5)
+    if fault == "registry-down":
+        during += _registry_back(record, world, deadline, ended)
     violations = crashes + invariants.check(world.env, driver.ledger, observer, cfg.apps)
+    violations += during + (world.guard.take() if world.guard is not None else [])
+    if fault in OWN_CHECKS:
+        violations += extra.new_tracebacks(world.controller.log_since(log_from))
     if converged:
         violations += invariants.stable(world.env, cfg.stable_seconds)
     else:
@@ -185,6 +205,56 @@ def _one(
         + (f", known: {record['known'][:2]}" if record["known"] else "")
     )
     return record
+
+
+def _surroundings(fault: str, cfg: Config, world: World) -> list[str]:
+    """Inject a registry or cache-disk fault for an episode; what was wrong meanwhile."""
+    if fault == "cache-deleted":
+        world.disk.delete()  # commits keep coming: they must be fetched into a new cache
+        time.sleep(cfg.episode_seconds)
+        return []
+    if fault == "disk-full":
+        assert world.witness is not None
+        world.witness.start()
+        world.disk.fill()
+        try:
+            time.sleep(cfg.episode_seconds)
+        finally:
+            found = world.witness.stop()
+            world.disk.free()
+        return found
+    side = world.registry
+    assert side is not None
+    side.down()
+    try:
+        time.sleep(cfg.episode_seconds)
+        # A refresh is due every few seconds: by now each credential must say why it fails.
+        found = extra.outage_explained(side)
+        give_up = time.monotonic() + 6.0
+        while found and time.monotonic() < give_up:
+            time.sleep(0.5)
+            found = extra.outage_explained(side)
+    finally:
+        side.up()
+    return found
+
+
+def _registry_back(
+    record: dict[str, Any], world: World, deadline: float, ended: float
+) -> list[str]:
+    """Refresh resumes: every credential refreshed, without error, since the outage began
+    (counted in the time to converge)."""
+    side = world.registry
+    assert side is not None and side.last_down is not None
+    if side.wait_refreshed(side.last_down, max(10.0, deadline - time.monotonic())):
+        if record["converge_seconds"] is not None:
+            record["converge_seconds"] = max(
+                record["converge_seconds"], round(time.monotonic() - ended, 2)
+            )
+        return []
+    record["converge_seconds"] = None
+    behind = side.refreshed_since(side.last_down)
+    return [f"registry credentials not refreshed since the outage: {', '.join(behind[:5])}"]
 
 
 def _summary(

@@ -22,7 +22,10 @@ import httpx
 import psutil
 from bench.harness import TETHER, Env, ProcessMeter, log, wait_port
 
+from chaos.disk import CacheDisk
+from chaos.invariants_registry import DiskWitness, PullSecretGuard
 from chaos.proxy import FaultProxy
+from chaos.registry import RegistrySide
 from tether.testenv import kubeconfig as kubeconfigs
 from tether.testenv import processes
 
@@ -91,6 +94,14 @@ class Controller:
         if self.meter is not None:
             self.meter.close()
 
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
     def last_line(self) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return lines[-1][:300] if lines else "(no output)"
@@ -114,6 +125,23 @@ class World:
             kubeconfig, server=self.proxy.url, ca_file=str(self.proxy.cert), token=env.state.token
         )
         self.controller = Controller(env, kubeconfig)
+        # Before the controller starts: its cache lives on a disk of its own.
+        self.disk = CacheDisk(env.tmp / "controller-cache")
+        self.registry: RegistrySide | None = None
+        self.guard: PullSecretGuard | None = None
+        self.witness: DiskWitness | None = None
+
+    # -- the registry, the ECR API and the cache disk ---------------------------------
+    def start_registry(self, apps: int) -> RegistrySide:
+        """A registry, moto's ECR and two RegistryCredentials, watched from now on."""
+        self.registry = RegistrySide(self.env)
+        self.registry.setup(apps)
+        self.guard = PullSecretGuard(self.env, self.registry)
+        return self.registry
+
+    def watch_disk(self) -> DiskWitness:
+        self.witness = DiskWitness(self.env)
+        return self.witness
 
     # -- the control plane -------------------------------------------------------
     def restart_component(self, name: str, down_seconds: float = 2.0) -> None:
@@ -168,3 +196,7 @@ class World:
     def close(self) -> None:
         self.controller.stop()
         self.proxy.close()
+        for part in (self.guard, self.witness, self.registry, self.disk):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
