@@ -29,11 +29,17 @@ def ready(p: Pass, live: LiveCache, app_namespace: str, finish: FinishOperation)
     if (p.status.get("operationState") or {}).get("phase") == dependencies.RUNNING:
         return True  # a sync that started once its dependencies were ready finishes
     needs = dependencies.depends_on(p.app)
-    apps = {
-        str(o["metadata"]["name"]): o
-        for o in live.in_namespace(app_namespace)
-        if o.get("kind") == appmodel.KIND and o.get("apiVersion") == appmodel.API_VERSION
-    }
+    # Reading every app decodes each one from the live cache: only an app that
+    # depends on others needs them.
+    apps = (
+        {
+            str(o["metadata"]["name"]): o
+            for o in live.in_namespace(app_namespace, kind=(appmodel.GROUP, appmodel.KIND))
+            if o.get("apiVersion") == appmodel.API_VERSION
+        }
+        if needs
+        else {}
+    )
     verdict = dependencies.judge(p.name, needs, apps)
     message = None if verdict.ready else verdict.message()
     st.set_condition(p.status, dependencies.CYCLE, message if verdict.cycle else None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.adapters.kube import KubeClient
 from tether.controller.compare import Comparison
+from tether.controller.packed import pack, unpack
 from tether.controller.sync import SyncOutcome
 from tether.engine import application as appmodel
 from tether.engine import objects, projects
@@ -34,11 +35,26 @@ class AppMemory:
     sync_errors: dict[ObjectKey, str] = field(default_factory=dict)
     failed_sha: str = ""
     attempts: int = 0
-    latest: Obj | None = None  # the Application as our own last write returned it
+    # The Application as our own last write returned it, kept packed (controller.packed):
+    # one per app, read once per pass.
+    _latest: bytes | None = None
     # A status the API server refused to store for a while (429, 5xx): the app's uid, the
     # status, and the requested operation it records as done. The next pass starts from
     # it, so a sync it records is neither forgotten nor run a second time.
     unwritten: tuple[str, dict[str, Any], dict[str, Any] | None] | None = None
+
+    @property
+    def latest(self) -> Obj | None:
+        return unpack(self._latest) if self._latest is not None else None
+
+    @latest.setter
+    def latest(self, app: Obj | None) -> None:
+        if app is None:
+            self._latest = None
+            return
+        # Without managedFields, as the live cache holds it: passes never read them here.
+        meta = {k: v for k, v in (app.get("metadata") or {}).items() if k != "managedFields"}
+        self._latest = pack({**app, "metadata": meta})
 
 
 @dataclass

@@ -86,7 +86,10 @@ class Reconciler:
                 return clusters.RETRY_AFTER  # deleted there once it answers, never here
             return await cascade.finalize(app, self.kube, self.projects, target, self.post_delete)
         memory = self.memory.setdefault(str(app["metadata"]["name"]), AppMemory())
-        app = st.newest(app, memory.latest)
+        latest = memory.latest
+        app = st.newest(app, latest)
+        if latest is not None and app is not latest:
+            memory.latest = None  # the cache has caught up with our own last write
         uid = str(app["metadata"].get("uid", ""))
         unwritten = memory.unwritten if memory.unwritten and memory.unwritten[0] == uid else None
         p = Pass(

@@ -43,6 +43,7 @@ from tether.controller.artifacts import ArtifactSources
 from tether.controller.charts import ChartSources
 from tether.controller.charts import missing_dependencies as charts_missing
 from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
+from tether.controller.packed import pack, unpack_list
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
 from tether.engine.objects import Obj
@@ -78,8 +79,13 @@ class SourceStats:
 class _Memo:
     sha: str
     options: str
-    objects: list[Obj]
+    packed: bytes  # the rendered objects, kept packed (controller.packed): one per app
     whole_repo: bool = False  # Jsonnet imports may read any file of the repository
+
+    @property
+    def objects(self) -> list[Obj]:
+        """A fresh copy each time: what one pass does to it the next never sees."""
+        return unpack_list(self.packed)
 
 
 class Sources:
@@ -246,7 +252,7 @@ class Sources:
                 outside or _touches_outside(changed, spec)
             ):
                 self.stats.reuses += 1
-                self._memo[app_key] = _Memo(sha, options, memo.objects, memo.whole_repo)
+                self._memo[app_key] = _Memo(sha, options, memo.packed, memo.whole_repo)
                 return RenderResult(sha, memo.objects, rendered=False)
         async with self._gate(url):
             files = await self._in(self._git_pool, self._files, url, sha, credentials)
@@ -296,7 +302,7 @@ class Sources:
             ),
         )
         with self._lock:
-            self._memo[app_key] = _Memo(sha, options, objects, _has_jsonnet(files, spec))
+            self._memo[app_key] = _Memo(sha, options, pack(objects), _has_jsonnet(files, spec))
         return RenderResult(sha, objects, rendered=True)
 
     async def _render_chart(
@@ -330,7 +336,7 @@ class Sources:
             ),
         )
         with self._lock:
-            self._memo[app_key] = _Memo(version, options, objects)
+            self._memo[app_key] = _Memo(version, options, pack(objects))
         return RenderResult(version, objects, rendered=True)
 
     async def _with_chart_dependencies(
