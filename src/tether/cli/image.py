@@ -44,6 +44,7 @@ def summary(obj: dict[str, Any]) -> dict[str, Any]:
         "latestImage": status.get("latestImage", ""),
         "lastScanTime": status.get("lastScanTime", ""),
         "lastCommit": status.get("lastCommit") or {},
+        "pullRequest": status.get("pullRequest") or {},
         "ready": ready.get("status", "Unknown"),
         "reason": ready.get("reason", ""),
         "message": ready.get("message", ""),
@@ -112,6 +113,9 @@ async def get(
             f"{'lastCommit:':14} {commit.get('sha', '')[:12]} {commit.get('tag', '')} "
             f"on {commit.get('branch', '')} at {commit.get('time', '')}"
         )
+    pull = row["pullRequest"]
+    if pull:
+        out.print(f"{'pullRequest:':14} #{pull.get('number', '?')} {pull.get('url', '')}")
     out.print(f"{'status:':14} {row['ready']} {row['reason']}: {row['message']}")
     if row["dryRunDiff"]:
         out.print("dry-run diff:")
