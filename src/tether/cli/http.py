@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from tether.adapters.kube import ApiError
 from tether.api.app import create_app
 from tether.api.auth import Auth, TokenTable, tokens_from_secret
+from tether.controller import sharding
 from tether.controller.imageautomation import ImageAutomationCollector
 from tether.controller.notifications import NotifierCollector
 from tether.controller.registry.service import RegistryApi
@@ -172,6 +173,8 @@ async def serve_http(
     metrics.register(controller.registry_credentials.metrics_registry)
     metrics.register(NotifierCollector(controller.notifier))
     metrics.register(ImageAutomationCollector(controller.images))
+    if controller.shard is not None:
+        metrics.register(sharding.ShardCollector(controller.shard))
     app = create_app(
         service,
         RegistryApi(controller.kube),

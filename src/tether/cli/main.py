@@ -86,6 +86,14 @@ cli.add_command(appset_commands.appset)
     show_default=True,
     help="Reconcile only while holding the Lease tether-controller (run several replicas).",
 )
+@click.option(
+    "--shards",
+    default="1",
+    show_default=True,
+    type=click.Choice(["1", "auto"]),
+    help="auto: the replicas split the Applications (one Lease each, consistent hashing; "
+    "implies --leader-elect for the singleton reconcilers). See docs/sharding.md.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @kube_options
 def controller(
@@ -99,6 +107,7 @@ def controller(
     allow_cluster_admin: bool,
     allow_local_repos: bool,
     leader_elect: bool,
+    shards: str,
     verbose: bool,
     kubeconfig: str | None,
     app_namespace: str,
@@ -135,6 +144,7 @@ def controller(
             allow_cluster_admin=allow_cluster_admin,
             allow_local_repos=allow_local_repos,
             leader_elect=leader_elect,
+            shards=shards,
         )
 
     try:

@@ -96,18 +96,18 @@ def controller_rules() -> list[dict[str, Any]]:
 
 
 def leader_rules() -> list[dict[str, Any]]:
-    """The controller's Role in the app namespace only: leader election on its Lease.
+    """The controller's Role in the app namespace only: leader election on its Lease,
+    and with ``--shards auto`` one Lease per replica (``tether-shard-<pod>``, names a
+    Role cannot list ahead), which the replicas list and delete when they stop.
 
     Not in the ClusterRole: the right to update any Lease would let the
     controller take the leader Lease of kube-controller-manager or the scheduler.
     """
     return [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "resourceNames": [LEASE],
-            "verbs": ["get", "update"],
+            "verbs": ["create", "get", "list", "update", "delete"],
         },
     ]
 

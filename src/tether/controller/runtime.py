@@ -26,10 +26,12 @@ from tether.controller.live_cache import LiveCache
 from tether.controller.notifications import Notifier
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
+from tether.controller.sharding import ShardMember
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
 from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj, ObjectKey, labels
+from tether.engine.sharding import shard_of
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Controller:
         self._queued: set[str] = set()
         self._fresh: set[str] = set()
         self._running: set[str] = set()
+        self._inflight: dict[str, asyncio.Task[float | None]] = {}
         self._again: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._seen: dict[str, tuple[object, ...]] = {}
@@ -79,6 +82,8 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._leading = False
+        # Sharded replicas: the ring member that says which apps are this replica's.
+        self.shard: ShardMember | None = None
         self.ready = asyncio.Event()
         # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
         self.manage_registry_credentials = registry_credentials
@@ -136,15 +141,13 @@ class Controller:
         return self._leading
 
     async def lead(self) -> None:
-        """Start reconciling: workers for every app, and the registry credential reconciler."""
+        """Start the reconcilers: workers for every app (unless sharded: see ``reconcile_apps``),
+        the registry credentials, ApplicationSets, image automation and notifications."""
         if self._leading:
             return
         self._leading = True
-        self._tasks = [
-            asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.workers)
-        ]
-        for app in self.apps():
-            self.enqueue(str(app["metadata"]["name"]))
+        if self.shard is None:
+            self.reconcile_apps()
         if self.manage_registry_credentials:
             await self.registry_credentials.start()
         await self.appsets.start()
@@ -160,6 +163,20 @@ class Controller:
         await self.appsets.stop()
         await self.images.stop()
         await self.notifier.stop()
+        if self.shard is None:
+            await self.stop_reconciling_apps()
+
+    def reconcile_apps(self) -> None:
+        """Start the workers; each app is reconciled when ``owns`` allows it."""
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.workers)
+        ]
+        for app in self.apps():
+            self.enqueue(str(app["metadata"]["name"]))
+
+    async def stop_reconciling_apps(self) -> None:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -171,6 +188,7 @@ class Controller:
 
     async def stop(self) -> None:
         await self.follow()
+        await self.stop_reconciling_apps()
         await self.live.close()
         await self.reconciler.clusters.close()
         self.sources.close()
@@ -183,6 +201,42 @@ class Controller:
             await self.stop()
 
     # -- public -------------------------------------------------------------
+    def owns(self, name: str, *, starting: bool = False) -> bool:
+        """Whether this replica reconciles app ``name`` now (leading, or its shard holds it)."""
+        if not self._tasks:
+            return False
+        if self.shard is None:
+            return True
+        app = self.app(name)
+        if app is None:
+            return False
+        shard = shard_of(labels(app))
+        return self.shard.take(name, shard) if starting else self.shard.owns(name, shard)
+
+    def shard_apps(self) -> list[tuple[str, str | None]]:
+        """Every app's name and ``tether.dev/shard`` label, for the ring."""
+        return [(str(app["metadata"]["name"]), shard_of(labels(app))) for app in self.apps()]
+
+    def gained(self, names: list[str]) -> None:
+        """Apps the ring handed to this replica: reconcile them with a fresh look at Git."""
+        for name in names:
+            self.enqueue(name, fresh=True)
+
+    async def drop_unowned(self, timeout: float) -> None:
+        """Stop the reconciles of apps this replica no longer owns: finished within
+        ``timeout`` seconds, or cancelled."""
+        tasks = [t for name, t in self._inflight.items() if not self.owns(name)]
+        if not tasks:
+            return
+        if timeout > 0:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+        else:
+            pending = set(tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+
     def apps(self) -> list[Obj]:
         return [
             o
@@ -223,11 +277,12 @@ class Controller:
                     announced.add(url)
                     self.sources.announce_push(url)
                 hit.append(app["metadata"]["name"])
-                if self.leading:
-                    self.enqueue(app["metadata"]["name"])
-        if hit and not self.leading:
-            # A follower got the push: the leader sees the annotation and refreshes.
-            task = asyncio.create_task(self._annotate_refresh(hit), name="refresh-annotations")
+        mine = [name for name in hit if self.owns(name)]
+        for name in mine:
+            self.enqueue(name)
+        if others := [name for name in hit if name not in mine]:
+            # Another replica reconciles these: it sees the annotation and refreshes.
+            task = asyncio.create_task(self._annotate_refresh(others), name="refresh-annotations")
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return hit
@@ -327,19 +382,31 @@ class Controller:
             name = await self._queue.get()
             self._queued.discard(name)
             app = self.app(name)
-            if app is None:
-                continue
+            if app is None or not self.owns(name, starting=True):
+                continue  # another replica's (sharded): it reconciles the app
             self._running.add(name)
             fresh = name in self._fresh
             self._fresh.discard(name)
             started = time.perf_counter()
+            # Its own task, so a replica losing the app can stop this one reconcile.
+            task = asyncio.create_task(
+                self.reconciler.reconcile(app, fresh=fresh), name=f"reconcile-{name}"
+            )
+            self._inflight[name] = task
             try:
-                delay = await self.reconciler.reconcile(app, fresh=fresh)
+                delay = await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the worker itself stops
+                log.info("reconcile of %s stopped: the app moved to another replica", name)
+                delay = None
             except Exception:
                 log.exception("reconcile of %s failed", name)
                 delay = 10.0
             finally:
                 self._running.discard(name)
+                self._inflight.pop(name, None)
             self.metrics.reconciles += 1
             self.metrics.reconcile_seconds.append(time.perf_counter() - started)
             if len(self.metrics.reconcile_seconds) > 10000:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.adapters.kube import KubeClient
-from tether.controller import leader
+from tether.controller import leader, sharding
 from tether.controller.install import is_cluster_admin
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
@@ -41,9 +41,14 @@ async def run(
     allow_local_repos: bool = False,
     leader_elect: bool = False,
     lease_timing: leader.LeaseTiming | None = None,
+    shards: str = "1",
+    shard_timing: leader.LeaseTiming | None = None,
 ) -> None:
     """Run until ``stop``. With ``leader_elect`` only the Lease holder reconciles;
-    every replica serves the surface from its own live cache."""
+    every replica serves the surface from its own live cache. With ``shards="auto"``
+    the replicas split the Applications (``sharding.py``) and the Lease holder runs
+    only the singleton reconcilers (registry credentials, ApplicationSets, image
+    automation, notifications)."""
     kube = KubeClient.from_kubeconfig(kubeconfig)
     if not allow_cluster_admin and await is_cluster_admin(kube):
         await kube.close()
@@ -62,9 +67,25 @@ async def run(
         allow_local_repos=allow_local_repos,
     )
     service = AppService(kube, controller.reconciler, controller=controller, namespace=namespace)
+    member: sharding.ShardMember | None = None
+    if shards == "auto":
+        leader_elect = True
+        member = sharding.ShardMember(
+            kube,
+            namespace,
+            apps=controller.shard_apps,
+            timing=shard_timing,
+            on_gained=controller.gained,
+            on_lost=controller.drop_unowned,
+        )
+        controller.shard = member
     await controller.start(lead=not leader_elect)
     log.info("controller started: watching Applications in namespace %s", namespace)
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if member is not None:
+        controller.reconcile_apps()
+        log.info("sharding: %s joins the ring (Lease %s)", member.identity, member.lease_name)
+        tasks.append(asyncio.create_task(member.run(), name="shard-member"))
     elector: leader.LeaderElector | None = None
     if leader_elect:
         elector = leader.LeaderElector(
@@ -85,6 +106,8 @@ async def run(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await controller.stop()  # stop reconciling before anyone else may start
+        if member is not None:
+            await member.release()
         if elector is not None:
             await elector.release()
         await kube.close()

@@ -340,7 +340,7 @@ class AppService:
 
     async def refresh(self, name: str) -> None:
         await self.get_app(name)
-        if self.controller is not None and self.controller.leading:
+        if self.controller is not None and self.controller.owns(name):
             self.controller.enqueue(name, fresh=True)
             return
         await self.kube.merge_patch(

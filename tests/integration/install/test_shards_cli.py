@@ -1,0 +1,140 @@
+"""Two `tether controller --shards auto` processes acting as the tether-controller
+ServiceAccount, as the chart with `sharding.enabled` runs them: the RBAC `tether install`
+grants is enough to hold, list and delete shard Leases, each app is synced, and SIGTERM
+deletes the stopping process's Lease so its apps move at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from fixtures.gitserver import free_port
+from fixtures.tether import APP_NS, Apps, example_files
+from fixtures.waiting import await_for
+from tether.adapters.kube import KubeClient
+from tether.controller import leader, sharding
+from tether.controller.install import controller_kubeconfig
+from tether.engine import application as appmodel
+from tether.testenv import cluster as localcluster
+
+TETHER = str(Path(sys.executable).with_name("tether"))
+CONFIGMAP = "apps/finance/configmap.yaml"
+
+
+class Process:
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    TETHER,
+                    "controller",
+                    "--shards=auto",
+                    f"--listen=127.0.0.1:{self.port}",
+                    f"--kubeconfig={kubeconfig}",
+                    "--poll=3",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.suffix = f"-{self.proc.pid}"
+
+    async def ready(self) -> bool:
+        async with httpx.AsyncClient() as http:
+            try:
+                resp = await http.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)
+            except httpx.HTTPError:
+                return False
+            return resp.status_code == 200
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+async def processes(
+    installed: localcluster.ClusterState, kube: KubeClient, tmp_path: Path
+) -> AsyncIterator[list[Process]]:
+    config = tmp_path / "controller.kubeconfig"
+    config.write_text(yaml.safe_dump(await controller_kubeconfig(kube, APP_NS, hours=1)))
+    config.chmod(0o600)
+    made = [Process(config, tmp_path / f"shard-{i}.log") for i in range(2)]
+    try:
+        yield made
+    finally:
+        for p in made:
+            p.stop()
+        await kube.delete(leader.API_VERSION, leader.KIND, leader.LEASE_NAME, APP_NS)
+
+
+@pytest.fixture
+async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
+    helper = Apps(kube)
+    yield helper
+    for name in helper.created:
+        await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
+async def shard_leases(kube: KubeClient) -> dict[str, str]:
+    """Holder -> members published, for the default shard group."""
+    api = await kube.resource_for(leader.API_VERSION, leader.KIND)
+    items, _ = await kube.list(
+        api, APP_NS, label_selector=f"{sharding.GROUP_LABEL}={sharding.DEFAULT_GROUP}"
+    )
+    return {
+        str(i["spec"].get("holderIdentity")): str(
+            i["metadata"].get("annotations", {}).get(sharding.MEMBERS_ANNOTATION, "")
+        )
+        for i in items
+    }
+
+
+async def test_shards_auto_processes_split_the_apps_and_sigterm_hands_them_over(
+    processes: list[Process], kube: KubeClient, apps: Apps, git_repo: Any, dest_namespace: str
+) -> None:
+    one, two = processes
+    for p in processes:
+        await await_for(p.ready, timeout=60, what=f"/readyz of {p.log.name}")
+
+    async def both_published() -> dict[str, str] | None:
+        leases = {h: m for h, m in (await shard_leases(kube)).items() if h.endswith(one.suffix)}
+        leases |= {h: m for h, m in (await shard_leases(kube)).items() if h.endswith(two.suffix)}
+        ok = len(leases) == 2 and all(len(m.split(",")) >= 2 for m in leases.values())
+        return leases if ok else None
+
+    leases = await await_for(both_published, timeout=30, what="both shard Leases naming both")
+    files = example_files()
+    git_repo.commit(files)
+    dests = [f"{dest_namespace}-{i}" for i in range(4)]
+    try:
+        names = [await apps.create(git_repo.git_url, dest=dest, automated={}) for dest in dests]
+        for name in names:
+            await apps.wait_synced(name)
+
+        one.stop()
+        assert one.proc.returncode == 0, one.log.read_text()[-2000:]
+        assert "left the ring" in one.log.read_text()
+        gone = next(h for h in leases if h.endswith(one.suffix))
+        assert gone not in await shard_leases(kube)  # deleted: the other takes its apps now
+        sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
+        for name in names:
+            await apps.wait_synced(name, revision=sha)
+    finally:
+        for dest in dests:
+            await kube.delete("v1", "Namespace", dest)
