@@ -133,8 +133,13 @@ class GitServer:
             raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
-    def commit(self, files: Mapping[str, str | None], message: str) -> tuple[str, float]:
-        """Write (None deletes), commit and push; returns (sha, monotonic time the push returned)."""
+    def commit(
+        self, files: Mapping[str, str | None], message: str, *, force: bool = False
+    ) -> tuple[str, float]:
+        """Write (None deletes), commit and push; returns (sha, monotonic time the push returned).
+
+        ``force`` pushes over a rewritten history (after :meth:`rewind`).
+        """
         for rel, content in files.items():
             target = self.work / rel
             if content is None:
@@ -144,9 +149,15 @@ class GitServer:
             target.write_text(content)
         self._git("add", "-A")
         self._git("commit", "-q", "--allow-empty", "-m", message)
-        self._git("push", "-q", "origin", "HEAD:refs/heads/main")
+        self._git("push", "-q", *(["--force"] if force else []), "origin", "HEAD:refs/heads/main")
         pushed = time.monotonic()
         return self._git("rev-parse", "HEAD"), pushed
+
+    def rewind(self, back: int) -> str:
+        """Move the working clone ``back`` commits (not pushed); returns the commit it is now at."""
+        old = self._git("rev-parse", f"HEAD~{back}")
+        self._git("reset", "-q", "--hard", old)
+        return old
 
     def requests(self) -> int:
         """Fetches and ls-remotes served so far (one ``upload-pack`` each)."""

@@ -253,8 +253,7 @@ class LoadDriver:
     def force_push(self, back: int = 3) -> str:
         """Rewrite history: drop the last ``back`` commits and push a different one instead."""
         with self._busy, self.ledger.lock:
-            old = self.git._git("rev-parse", f"HEAD~{back}")
-            self.git._git("reset", "-q", "--hard", old)
+            old = self.git.rewind(back)
             gens = list(self.ledger.at[old])
             chosen = self.rng.sample(range(self.n), self.apps_per_commit)
             files: dict[str, str | None] = {}
@@ -262,15 +261,7 @@ class LoadDriver:
                 gens[i] = self.ledger.next_gen[i]
                 self.ledger.next_gen[i] += 1
                 files |= app_files(i, gens[i])
-            for rel, content in files.items():
-                target = self.git.work / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                assert content is not None
-                target.write_text(content)
-            self.git._git("add", "-A")
-            self.git._git("commit", "-q", "-m", "chaos: history rewritten")
-            self.git._git("push", "-q", "--force", "origin", "HEAD:refs/heads/main")
-            sha = self.git._git("rev-parse", "HEAD")
+            sha, _ = self.git.commit(files, "chaos: history rewritten", force=True)
             self.ledger.gens = gens
             self.ledger.record(sha)
             self.ledger.commits += 1
