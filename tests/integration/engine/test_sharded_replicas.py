@@ -367,3 +367,36 @@ async def test_a_replica_that_cannot_reach_the_api_stops_before_its_apps_move(
     assert stopped < started
     assert not cut.member.owned
     assert not trio.overlaps()
+
+
+async def test_a_shard_label_moves_an_app_without_two_reconcilers(
+    trio: Trio, apps: Apps, git_repo: Any, dest_namespace: str
+) -> None:
+    """The old owner stops as soon as it sees the label; the new one waits one Lease
+    duration, for replicas whose cache has not seen the change yet."""
+    names = await create_apps(apps, git_repo, dest_namespace, f"l{secrets.token_hex(2)}", n=15)
+    await all_synced(apps, names)
+    first, _, third = trio.replicas
+    moved = sorted(first.member.owned & set(names))[0]
+    await apps.kube.merge_patch(
+        appmodel.API_VERSION,
+        appmodel.KIND,
+        moved,
+        {"metadata": {"labels": {SHARD_LABEL: third.name}}},
+        APP_NS,
+    )
+    since = time.monotonic()
+
+    async def reconciled_by_third() -> bool:
+        return any(s.replica == third.name and s.app == moved for s in trio.spans)
+
+    await await_for(reconciled_by_third, timeout=30, what=f"{third.name} reconciling {moved}")
+    took = min(s.start for s in trio.spans if s.replica == third.name and s.app == moved) - since
+    print(f"moved by its label in {took:.1f} s")
+    assert took >= sharding.SHARD_TIMING.duration - 1  # the old value's grace
+    assert moved in third.member.owned
+    assert moved not in first.member.owned
+    assert not [
+        s for s in trio.spans if s.replica == first.name and s.app == moved and s.start > since + 2
+    ]
+    assert not trio.overlaps()
