@@ -24,6 +24,18 @@ def test_index_reads_map_keys_with_dots_and_list_items() -> None:
     assert render_go("{{ index .path.segments 0 }}", PARAMS) == "apps"
 
 
+def test_index_of_a_missing_map_key_is_empty_as_in_go() -> None:
+    assert render_go('[{{ index .metadata.labels "region" }}]', PARAMS) == "[]"
+    assert render_go('{{ index .metadata.labels "region" | default "eu" }}', PARAMS) == "eu"
+
+
+def test_index_past_a_missing_key_or_a_list_end_is_still_an_error() -> None:
+    with pytest.raises(TemplateError, match="cannot index a str"):
+        render_go('{{ index .metadata "annotations" "owner" }}', PARAMS)
+    with pytest.raises(TemplateError, match="out of range"):
+        render_go("{{ index .path.segments 5 }}", PARAMS)
+
+
 def test_pipelines_and_functions() -> None:
     assert render_go("{{ .name | lower }}", PARAMS) == "alpha"
     assert render_go('{{ .name | lower | replace "a" "o" }}', PARAMS) == "olpho"

@@ -12,7 +12,10 @@ There is no Go in Tether and no well-kept Python implementation of Go's
 
 Anything else (``if``, ``range``, variables, parentheses, other functions) is
 refused with an error naming it, rather than rendered wrongly. A missing key
-is always an error (Go's ``missingkey=error``), never ``<no value>``.
+in a field chain is always an error (Go's ``missingkey=error``), never
+``<no value>``; ``index`` on a missing map key gives the empty string, as Go's
+``index`` gives the zero value (``missingkey`` does not govern it), so
+``{{ index .metadata.labels "env" | default "dev" }}`` works.
 
 The legacy form (``goTemplate: false``, Argo CD's fasttemplate) replaces
 ``{{ key }}`` by the flat parameter ``key`` (``{{path.basename}}``); an unknown
@@ -218,9 +221,9 @@ def _index(container: Any, *keys: Any) -> Any:
     current = container
     for key in keys:
         if isinstance(current, Mapping):
-            if key not in current:
-                raise TemplateError(f"index: map has no entry for key {key!r}{_known(current)}")
-            current = current[key]
+            # Go's index yields the map's zero value here; the maps users index
+            # (labels, annotations, values) hold strings, whose zero value is "".
+            current = current.get(key, "")
         elif isinstance(current, list):
             if not isinstance(key, int) or not -1 < key < len(current):
                 raise TemplateError(f"index: {key!r} is out of range (length {len(current)})")
