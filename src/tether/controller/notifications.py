@@ -37,6 +37,7 @@ from tether.adapters.notify import commit_status as status_sink
 from tether.adapters.notify import webhook
 from tether.controller import events
 from tether.controller.imageautomation import ImageUpdate
+from tether.controller.loops import STOP_TIMEOUT
 from tether.engine import commit_status, forge
 from tether.engine import notification_templates as templates
 from tether.engine import notifications as model
@@ -88,8 +89,10 @@ class Notifier:
         timeout: float = 5.0,
         per_minute: int = 60,
         poll_interval: float = 5.0,
+        stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
         self.kube = kube
+        self.stop_timeout = stop_timeout
         self.app_namespace = app_namespace
         self.apps = apps
         self.attempts = attempts
@@ -129,9 +132,18 @@ class Notifier:
         self._timers.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # A delivery stuck past its cancellation must not hold up leadership teardown.
+            done, stuck = await asyncio.wait(tasks, timeout=self.stop_timeout)
+            if stuck:
+                log.warning(
+                    "%d notification task(s) did not stop within %.0fs; left behind",
+                    len(stuck),
+                    self.stop_timeout,
+                )
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError):
+                    task.result()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
