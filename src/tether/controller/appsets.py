@@ -36,7 +36,7 @@ from tether.adapters import git
 from tether.adapters.kube import ApiError, Conflict, KubeClient
 from tether.controller import appset_clusters, events
 from tether.controller.deletion import ActionRefused, Deletions
-from tether.controller.loops import PeriodicLoop
+from tether.controller.loops import PeriodicLoop, api_error
 from tether.controller.projects import ProjectSource
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
@@ -113,6 +113,10 @@ class ApplicationSetReconciler:
                 continue
             try:
                 await self.reconcile(set_obj, apps)
+            except ApiError as exc:
+                log.warning(
+                    "ApplicationSet %s failed: %s", set_obj["metadata"]["name"], api_error(exc)
+                )
             except Exception:
                 log.exception("ApplicationSet %s failed", set_obj["metadata"]["name"])
         self.passes += 1

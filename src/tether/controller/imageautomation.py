@@ -40,7 +40,7 @@ from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
 from tether.controller.image_pullrequests import PullRequests
 from tether.controller.imagetags import PolicyRegistry, ScanError
-from tether.controller.loops import PeriodicLoop
+from tether.controller.loops import PeriodicLoop, api_error
 from tether.controller.projects import ProjectSource
 from tether.engine import projects
 from tether.engine.images import markers, plan, select
@@ -203,6 +203,8 @@ class ImageAutomationReconciler:
             self.metrics.scans += 1
             self.metrics.failures[exc.reason] = self.metrics.failures.get(exc.reason, 0) + 1
             await self._fail(policy, exc.reason, exc.message)
+        except ApiError as exc:
+            log.warning("image policy %s failed: %s", name, api_error(exc))
         except Exception:
             log.exception("image policy %s failed", name)
 

@@ -1,7 +1,9 @@
 """A background pass run on an interval, for the controller's loops that follow the
 leader (registry credentials, ApplicationSets, image automation).
 
-One pass failing is logged and the loop goes on; ``stop`` cancels the pass in
+One pass failing is logged and the loop goes on (an error the Kubernetes API
+answered is one WARNING line: the next pass retries it, so a traceback would
+only be noise); ``stop`` cancels the pass in
 progress and waits for it a bounded time, so a call stuck in a worker thread
 cannot keep leadership (and its Lease) from being handed over.
 """
@@ -12,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from tether.adapters.kube import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,18 @@ class PeriodicLoop:
                 await self.body()
             except asyncio.CancelledError:
                 raise
+            except ApiError as exc:
+                log.warning("%s pass failed: %s", self.name, api_error(exc))
             except Exception:
                 log.exception("%s pass failed", self.name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval())
             self._wake.clear()
+
+
+def api_error(exc: ApiError) -> str:
+    """One line for an error the Kubernetes API answered: its status, reason and message."""
+    message = " ".join(exc.message.split())
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return f"Kubernetes API answered {exc.status} {exc.reason}: {message}"

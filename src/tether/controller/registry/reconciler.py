@@ -49,7 +49,7 @@ from pydantic import ValidationError
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
-from tether.controller.loops import PeriodicLoop
+from tether.controller.loops import PeriodicLoop, api_error
 from tether.controller.registry import status as status
 from tether.controller.registry import writes as writes
 from tether.controller.registry.passes import Memory, Pass, read_pass
@@ -127,6 +127,9 @@ class RegistryCredentialReconciler:
     async def _guarded(self, cred: dict[str, Any], ctx: Pass) -> None:
         try:
             await self.reconcile(cred, ctx)
+        except ApiError as exc:
+            name = cred["metadata"]["name"]
+            log.warning("reconciling RegistryCredential %s failed: %s", name, api_error(exc))
         except Exception:
             log.exception("reconciling RegistryCredential %s failed", cred["metadata"]["name"])
 
