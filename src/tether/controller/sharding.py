@@ -125,6 +125,9 @@ class ShardMember:
         self._relabelled: dict[str, tuple[str | None, float]] = {}
         self._rings: dict[tuple[str, ...], sharding.Ring] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
+        # Each app's answer (label, owned) while the members and claims stay the same.
+        self._decided: dict[str, tuple[str | None, bool]] = {}
+        self._decided_for: tuple[Any, ...] = ()
 
     # -- what the controller asks -------------------------------------------
     @property
@@ -256,12 +259,31 @@ class ShardMember:
             if before != shard:
                 self._relabelled[name] = (before, now)
             self._labels[name] = shard
-        for name in [n for n in self._labels if n not in names]:
-            del self._labels[name]
+        if len(self._labels) > len(names):
+            self._labels = {n: shard for n, shard in self._labels.items() if n in names}
         for name, (_, at) in list(self._relabelled.items()):
             if now >= at + self.timing.duration or name not in names:
                 del self._relabelled[name]
-        owned = {name for name, shard in apps if self.owns(name, shard)}
+                self._decided.pop(name, None)  # the grace is over: decide again
+        state = (
+            now < self._valid_until,
+            self._published.members,
+            self._live.members,
+            sorted((o, s.ring.members) for o, s in self._others.items() if now < s.at + s.duration),
+        )
+        if state != self._decided_for:
+            self._decided_for = state
+            self._decided.clear()
+        owned = set()
+        for name, shard in apps:
+            known = self._decided.get(name)
+            if known is None or known[0] != shard or name in self._relabelled:
+                known = (shard, self.owns(name, shard))
+                self._decided[name] = known
+            if known[1]:
+                owned.add(name)
+        if len(self._decided) > len(names):
+            self._decided = {n: d for n, d in self._decided.items() if n in names}
         # Newly ours, unless a reconcile already started (an app created since the last pass).
         gained = sorted(owned - self.owned - self._taken)
         self._taken.clear()
