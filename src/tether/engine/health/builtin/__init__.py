@@ -10,9 +10,12 @@ on first use by an object of its group, so a cluster that runs no Strimzi
 never compiles the Strimzi rules.
 """
 
+import fnmatch
 import functools
 from collections.abc import Sequence
 from importlib import resources
+
+import yaml
 
 from tether.engine.health.rules import HealthRules, load_rules
 from tether.engine.health.status import HealthResult
@@ -31,6 +34,23 @@ def family_files() -> tuple[str, ...]:
 
 
 @functools.cache
+def patterns_in(name: str) -> tuple[tuple[str, str], ...]:
+    """The (group, kind) patterns a file covers, read without compiling its CEL."""
+    doc = yaml.safe_load(resources.files(__name__).joinpath(name).read_text()) or []
+    return tuple(
+        (str(entry.get("group") or ""), str(entry.get("kind") or ""))
+        for entry in doc
+        if isinstance(entry, dict)
+    )
+
+
+def may_cover(name: str, group: str, kind: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(group, g) and fnmatch.fnmatchcase(kind, k) for g, k in patterns_in(name)
+    )
+
+
+@functools.cache
 def rules_in(name: str) -> HealthRules:
     text = resources.files(__name__).joinpath(name).read_text()
     return load_rules(text, f"built-in rules {name}")
@@ -40,7 +60,10 @@ def evaluate_builtin(obj: Obj, children: Sequence[Obj] = ()) -> HealthResult | N
     """The shipped rules' answer for ``obj``, or None when none of them covers it."""
     group = group_of(str(obj.get("apiVersion", "")))
     candidates = [f"{group}.yaml"] if f"{group}.yaml" in rule_files() else []
-    for name in [*candidates, *family_files()]:
+    # A family file is compiled only for an object it may cover: compiling loads the CEL
+    # runtime (about 10 MiB), which a cluster of core kinds and common CRDs never needs.
+    families = [n for n in family_files() if may_cover(n, group, str(obj.get("kind", "")))]
+    for name in [*candidates, *families]:
         rules = rules_in(name)
         if rules.covers(group, str(obj.get("kind", ""))):
             return rules.evaluate(obj, children)
