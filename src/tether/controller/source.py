@@ -1,21 +1,18 @@
 """From an Application's source to rendered objects: resolve, read, render.
 
-Git and the renderers block, so they run in worker threads, in two bounded
-pools of their own (``GIT_WORKERS``, ``RENDER_WORKERS``) rather than the loop's
-shared default executor. A repository gets at most one Git thread at a time
-(an asyncio gate per repository; the others wait without holding a thread),
-and a failed remote listing is remembered for the same window as a
-successful one, so one silent or slow Git server costs one thread for at most
-its timeout and cannot starve the other repositories, the renderers or the
-rest of the controller.
+Git and the renderers block, so they run in worker threads (``source_pools``:
+a bounded pool each, one Git thread per repository at a time), and a failed
+remote listing is remembered for the same window as a successful one, so one
+silent or slow Git server costs one thread for at most its timeout and cannot
+starve the other repositories, the renderers or the rest of the controller.
 
 Renders are cached by (repo, commit, path, options), and a new commit that
 does not touch an app's path reuses that app's previous render: in a monorepo
 one commit re-renders only the apps it changed.
 
-A source that names a ``chart`` comes from a chart repository instead of
-Git (``charts``): its revision is the chart version its constraint resolves
-to, fetched over HTTP in the Git pool and rendered in the render pool.
+A source that names a ``chart`` comes from a chart repository instead of Git
+(``source_chart``); an ``oci://`` source without one is an OCI artifact of
+manifests (``source_artifact``), whose files render like a Git tree.
 
 Local paths and ``file://`` URLs read the controller's own filesystem, so
 they are refused unless the controller was started with local repositories
@@ -24,68 +21,33 @@ allowed.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from tether.adapters import charts, git
-from tether.adapters.render import RenderCache, describe
+from tether.adapters.render import RenderCache
 from tether.adapters.render.jsonnet import is_jsonnet_file
 from tether.controller import ref_values
 from tether.controller.artifacts import ArtifactSources
 from tether.controller.charts import ChartSources
-from tether.controller.charts import missing_dependencies as charts_missing
 from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
-from tether.controller.packed import pack, unpack_list
+from tether.controller.source_artifact import ArtifactSource
+from tether.controller.source_chart import ChartSource
+from tether.controller.source_memo import Memo, RenderMemos, RenderResult, SourceStats
+from tether.controller.source_pools import GIT_WORKERS, RENDER_WORKERS, WorkPools
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
-from tether.engine.objects import Obj
+
+__all__ = ["FRESH_WINDOW", "LocalRepositoryError", "RenderResult", "SourceStats", "Sources"]
 
 FRESH_WINDOW = 1.0
-GIT_WORKERS = 4
-RENDER_WORKERS = 2
-T = TypeVar("T")
 
 
 class LocalRepositoryError(git.GitError):
     """A local path or file:// repository, refused outside --allow-local-repos."""
-
-
-@dataclass
-class RenderResult:
-    sha: str
-    objects: list[Obj]
-    rendered: bool  # False when an earlier render was reused
-    message: str = ""
-
-
-@dataclass
-class SourceStats:
-    renders: int = 0
-    reuses: int = 0
-    resolves: int = 0
-    fetch_errors: int = 0
-    fetch_seconds: list[float] = field(default_factory=list)
-
-
-@dataclass
-class _Memo:
-    sha: str
-    options: str
-    packed: bytes  # the rendered objects, kept packed (controller.packed): one per app
-    whole_repo: bool = False  # Jsonnet imports may read any file of the repository
-
-    @property
-    def objects(self) -> list[Obj]:
-        """A fresh copy each time: what one pass does to it the next never sees."""
-        return unpack_list(self.packed)
 
 
 class Sources:
@@ -102,9 +64,7 @@ class Sources:
     ) -> None:
         self.repos = repos
         self.allow_local_repos = allow_local_repos
-        self._git_pool = ThreadPoolExecutor(git_workers, thread_name_prefix="tether-git")
-        self._render_pool = ThreadPoolExecutor(render_workers, thread_name_prefix="tether-render")
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self.pools = WorkPools(git_workers=git_workers, render_workers=render_workers)
         self._failed: dict[tuple[str, str], tuple[float, git.GitError]] = {}
         self.renders = RenderCache(max_entries=16)  # per-app memos below do the real reuse
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
@@ -113,10 +73,14 @@ class Sources:
         self.kubectl_path = kubectl_path
         self.max_age = max_age
         self.stats = SourceStats()
-        self._memo: dict[str, _Memo] = {}
+        self._memo = RenderMemos()
         self._lock = threading.Lock()
         self.charts = ChartSources(charts.ChartFetcher(repos.cache_dir.parent / "charts"))
         self.artifacts = ArtifactSources(self.charts.fetcher.store)
+        self.chart_source = ChartSource(
+            self.charts, self.pools, self._memo, self.stats, helm_path=helm_path
+        )
+        self.artifact_source = ArtifactSource(self.artifacts, self.charts, self.pools)
         self.multi = MultiSources(self)
 
     async def resolve(
@@ -138,23 +102,13 @@ class Sources:
         url = spec.source.repo_url
         max_age = FRESH_WINDOW if fresh else self.max_age
         if spec.source.is_chart:
-            auth = await self.charts.app_auth(spec, credentials)
-            async with self._gate(url):
-                resolved = await self._in(
-                    self._git_pool, self.charts.resolve, spec, revision, auth, max_age
-                )
-            return resolved.version
+            return await self.chart_source.resolve(spec, revision, credentials, max_age)
         if spec.source.is_artifact:
-            auth = await self.charts.app_auth(spec, credentials)
-            async with self._gate(url):
-                artifact = await self._in(
-                    self._git_pool, self.artifacts.resolve, spec, revision, auth, max_age
-                )
-            return artifact.digest
+            return await self.artifact_source.resolve(spec, revision, credentials, max_age)
         self.check_url(url)
         target = revision or spec.source.target_revision or "HEAD"
         memo_key = (git.cache_key(url), target)
-        async with self._gate(url):
+        async with self.pools.gate(url):
             known = self._resolved.get(memo_key)
             if known is not None and time.monotonic() - known[0] <= max_age:
                 return known[1]
@@ -163,9 +117,7 @@ class Sources:
                 raise failed[1]
             started = time.monotonic()
             try:
-                sha = await self._in(
-                    self._git_pool, self.repos.resolve, url, target, credentials, max_age
-                )
+                sha = await self.pools.git(self.repos.resolve, url, target, credentials, max_age)
             except git.GitError as exc:
                 self.stats.fetch_errors += 1
                 self._failed[memo_key] = (started, exc)
@@ -183,24 +135,9 @@ class Sources:
                 "--allow-local-repos to allow it)"
             )
 
-    def _gate(self, url: str) -> asyncio.Semaphore:
-        """One Git thread at a time per repository; waiters hold no thread."""
-        key = git.cache_key(url)
-        gate = self._gates.get(key)
-        if gate is None:
-            gate = self._gates[key] = asyncio.Semaphore(1)
-        return gate
-
-    @staticmethod
-    async def _in(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await loop.run_in_executor(pool, call)
-
     def close(self) -> None:
         """Stop the worker pools (running Git and render calls finish on their own)."""
-        self._git_pool.shutdown(wait=False, cancel_futures=True)
-        self._render_pool.shutdown(wait=False, cancel_futures=True)
+        self.pools.close()
 
     async def render(
         self,
@@ -227,35 +164,31 @@ class Sources:
         options = repr(sorted(source.items())) + refs_digest
         memo = self._memo.get(app_key)
         if spec.source.is_chart:
-            return await self._render_chart(
+            return await self.chart_source.render(
                 app_key, spec, sha, credentials, options, app_name, refs
             )
         if spec.source.is_artifact:
             if memo and memo.options == options and memo.sha == sha:
-                return RenderResult(sha, memo.objects, rendered=False)
-            auth = await self.charts.app_auth(spec, credentials)
-            async with self._gate(url):
-                files = await self._in(
-                    self._git_pool, self.artifacts.files, spec, sha, auth, self.max_age
-                )
+                return memo.reused()
+            files = await self.artifact_source.files(spec, sha, credentials, self.max_age)
             return await self._render_files(app_key, spec, sha, files, source, refs, app_name)
         self.check_url(url)
         if memo and memo.options == options:
             if memo.sha == sha:
-                return RenderResult(sha, memo.objects, rendered=False)
-            async with self._gate(url):
-                changed = await self._in(
-                    self._git_pool, self.repos.changed_paths, url, memo.sha, sha, credentials
+                return memo.reused()
+            async with self.pools.gate(url):
+                changed = await self.pools.git(
+                    self.repos.changed_paths, url, memo.sha, sha, credentials
                 )
             outside = memo.whole_repo and bool(changed)
             if not git.paths_touch(changed, spec.source.path) and not (
                 outside or _touches_outside(changed, spec)
             ):
                 self.stats.reuses += 1
-                self._memo[app_key] = _Memo(sha, options, memo.packed, memo.whole_repo)
+                self._memo.put(app_key, Memo(sha, options, memo.packed, memo.whole_repo))
                 return RenderResult(sha, memo.objects, rendered=False)
-        async with self._gate(url):
-            files = await self._in(self._git_pool, self._files, url, sha, credentials)
+        async with self.pools.gate(url):
+            files = await self.pools.git(self._files, url, sha, credentials)
         return await self._render_files(app_key, spec, sha, files, source, refs, app_name)
 
     async def _render_files(
@@ -282,13 +215,12 @@ class Sources:
                 else f"{git.cache_key(url)} at {sha[:12]}"
             )
             raise git.PathNotFoundError(f"path {spec.source.path!r} does not exist in {where}")
-        files = await self._with_chart_dependencies(spec, files)
+        files = await self.chart_source.with_dependencies(spec, files)
         if refs_digest:
             chart_path = "" if spec.source.path in ("", ".") else spec.source.path.strip("/")
             source, files, _ = ref_values.inject(source, files, chart_path, refs or {})
         self.stats.renders += 1
-        objects = await self._in(
-            self._render_pool,
+        objects = await self.pools.render(
             functools.partial(
                 self.renders.render,
                 url,
@@ -301,56 +233,8 @@ class Sources:
                 kubectl_path=self.kubectl_path,
             ),
         )
-        with self._lock:
-            self._memo[app_key] = _Memo(sha, options, pack(objects), _has_jsonnet(files, spec))
-        return RenderResult(sha, objects, rendered=True)
-
-    async def _render_chart(
-        self,
-        app_key: str,
-        spec: ApplicationSpec,
-        version: str,
-        credentials: git.GitCredentials | None,
-        options: str,
-        app_name: str,
-        refs: ref_values.RefFiles | None,
-    ) -> RenderResult:
-        memo = self._memo.get(app_key)
-        if memo and memo.options == options and memo.sha == version:
-            return RenderResult(version, memo.objects, rendered=False)
-        auth = await self.charts.app_auth(spec, credentials)
-        async with self._gate(spec.source.repo_url):
-            # Fetching (a cache miss) is network work: the Git pool, one per repository.
-            await self._in(self._git_pool, self.charts.fetch, spec, version, auth)
-        self.stats.renders += 1
-        objects = await self._in(
-            self._render_pool,
-            functools.partial(
-                self.charts.render,
-                spec,
-                version,
-                auth,
-                app_name=app_name,
-                helm_path=self.helm_path,
-                refs=refs,
-            ),
-        )
-        with self._lock:
-            self._memo[app_key] = _Memo(version, options, pack(objects))
-        return RenderResult(version, objects, rendered=True)
-
-    async def _with_chart_dependencies(
-        self, spec: ApplicationSpec, files: dict[str, bytes]
-    ) -> dict[str, bytes]:
-        """A Git chart's undeclared-in-charts/ dependencies, fetched from declared repositories."""
-        source = spec.source.model_dump(by_alias=True, exclude_none=True)
-        if describe(source, files) != "helm":
-            return files
-        path = "" if spec.source.path in ("", ".") else spec.source.path.strip("/")
-        if not charts_missing(files, path):
-            return files
-        return await self._in(
-            self._git_pool, self.charts.with_dependencies, files, path, spec.project
+        return self._memo.rendered(
+            app_key, sha, options, objects, whole_repo=_has_jsonnet(files, spec)
         )
 
     def _files(
@@ -380,8 +264,8 @@ class Sources:
     ) -> dict[str, bytes]:
         """A repository's files at one commit (for ``ref`` sources)."""
         self.check_url(url)
-        async with self._gate(url):
-            return await self._in(self._git_pool, self._files, url, sha, credentials)
+        async with self.pools.gate(url):
+            return await self.pools.git(self._files, url, sha, credentials)
 
     def announce_push(self, url: str) -> None:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
@@ -393,8 +277,7 @@ class Sources:
             self._resolved.pop(memo_key, None)
 
     def forget(self, app_key: str) -> None:
-        for key in [k for k in self._memo if k == app_key or k.startswith(app_key + "#")]:
-            self._memo.pop(key, None)
+        self._memo.forget(app_key)
 
     async def commit_subject(
         self, url: str, sha: str, credentials: git.GitCredentials | None
@@ -406,8 +289,8 @@ class Sources:
             return self.multi.message(sha)
         try:
             self.check_url(url)
-            async with self._gate(url):
-                info = await self._in(self._git_pool, self.repos.commit_info, url, sha, credentials)
+            async with self.pools.gate(url):
+                info = await self.pools.git(self.repos.commit_info, url, sha, credentials)
         except git.GitError:
             return ""
         return info.message.strip().splitlines()[0] if info.message.strip() else ""

@@ -1,0 +1,59 @@
+"""The worker threads the source step runs its blocking work in.
+
+Git and the renderers block, so they run in two bounded pools of their own
+(``GIT_WORKERS``, ``RENDER_WORKERS``) rather than the loop's shared default
+executor. A repository gets at most one Git-pool thread at a time (an asyncio
+gate per repository; the others wait without holding a thread), so one silent
+or slow server cannot starve the other repositories or the renderers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tether.adapters import git
+
+GIT_WORKERS = 4
+RENDER_WORKERS = 2
+T = TypeVar("T")
+
+
+class WorkPools:
+    def __init__(
+        self, *, git_workers: int = GIT_WORKERS, render_workers: int = RENDER_WORKERS
+    ) -> None:
+        self.git_pool = ThreadPoolExecutor(git_workers, thread_name_prefix="tether-git")
+        self.render_pool = ThreadPoolExecutor(render_workers, thread_name_prefix="tether-render")
+        self._gates: dict[str, asyncio.Semaphore] = {}
+
+    def gate(self, url: str) -> asyncio.Semaphore:
+        """One Git thread at a time per repository; waiters hold no thread."""
+        key = git.cache_key(url)
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = asyncio.Semaphore(1)
+        return gate
+
+    async def git(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the Git pool (network and repository work)."""
+        return await _in(self.git_pool, fn, *args)
+
+    async def render(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the render pool."""
+        return await _in(self.render_pool, fn, *args)
+
+    def close(self) -> None:
+        """Stop the pools (running calls finish on their own)."""
+        self.git_pool.shutdown(wait=False, cancel_futures=True)
+        self.render_pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _in(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await loop.run_in_executor(pool, call)
