@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from prometheus_client.core import CounterMetricFamily
@@ -156,11 +157,11 @@ class Notifier:
         name = str(app["metadata"]["name"])
         status = dict(app.get("status") or {})
         previous = self._statuses.get(name)
-        stored = status
+        stored = _compared(status)
         if previous is not None and not (status.get("operationState") or {}).get("finishedAt"):
             # a sync is stored Running before it applies: keep comparing with the last
             # finished one, or a drift revert (same revision as that one) goes unseen
-            stored = {**status, "operationState": previous.get("operationState")}
+            stored["operationState"] = previous.get("operationState")
         self._statuses[name] = stored
         health = (status.get("health") or {}).get("status")
         was_degraded = name in self._degraded
@@ -428,3 +429,14 @@ class NotifierCollector(Collector):
         ):
             family.add_metric([result], value)
         yield family
+
+
+def _compared(status: dict[str, Any]) -> dict[str, object]:
+    """The fields of a status ``model.transitions`` compares with the next one: kept per
+    app for the life of the process, a whole status would double what the controller
+    holds for each."""
+    op = status.get("operationState") or {}
+    return {
+        "operationState": {k: op[k] for k in ("finishedAt", "phase", "revision") if k in op},
+        "health": {"status": (status.get("health") or {}).get("status")},
+    }
