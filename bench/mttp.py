@@ -13,6 +13,7 @@ signed GitHub-style webhook to ``/api/webhook`` (poll interval left at the
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> d
         for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
             files = manifests.all_files(n, tag)
             window = Window(env, ctl)
+            sent_before = ctl.metrics() or {}
             load_before = [round(x, 2) for x in os.getloadavg()]
             sha, pushed = env.git.commit(files, f"{label} {n} apps")
             tracker.expect(sha)
@@ -61,6 +63,7 @@ def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> d
             stuck = [_why(env, a) for a in tracker.stuck(names)] if not ok else []
             times = sorted(done[a] - pushed for a in names if a in done)
             measured = window.close()
+            sent = requests_per_app(sent_before, ctl.metrics() or {}, n)
             ctl.snapshot_memory()
             phase = {
                 "phase": label,
@@ -77,12 +80,16 @@ def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> d
                 "load_average_after": [round(x, 2) for x in os.getloadavg()],
                 "states_at_end": tracker.summary(),
                 "stuck_examples": stuck,
+                **sent,
                 **measured,
             }
             log(
                 f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
-                f"last at {phase['seconds_to_all']}s; tether cpu {measured.get('tether_cpu_seconds')}s, "
-                f"peak {measured.get('tether_peak_rss_mib')} MiB"
+                f"last at {phase['seconds_to_all']}s; "
+                f"tether cpu {measured.get('tether_cpu_seconds')}s, "
+                f"peak {measured.get('tether_peak_rss_mib')} MiB; "
+                f"requests per app {sent.get('api_requests_per_app')} "
+                f"{sent.get('api_requests_per_app_by_verb')}"
             )
             phases.append(phase)
             time.sleep(1.0)
@@ -103,6 +110,38 @@ def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> d
             "profile": str(profile) if profile else None,
             "memory_snapshots": str(memory) if memory else None,
         }
+
+
+REQUESTS_METRIC = "tether_kube_requests_total{"
+
+
+def requests_per_app(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, Any]:
+    """Tether's API requests in the phase (its own tether_kube_requests_total), per app:
+    in total, by verb (dry runs apart), and by verb and resource."""
+    by_kind: dict[str, float] = {}
+    by_verb: dict[str, float] = {}
+    for name, value in after.items():
+        if not name.startswith(REQUESTS_METRIC):
+            continue
+        sent = value - before.get(name, 0.0)
+        if sent <= 0:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', name))
+        verb = labels.get("verb", "") + (" (dry run)" if labels.get("dry_run") else "")
+        by_verb[verb] = by_verb.get(verb, 0.0) + sent
+        kind = f"{verb} {labels.get('resource', '')}"
+        by_kind[kind] = by_kind.get(kind, 0.0) + sent
+    if not by_verb:
+        return {}
+    return {
+        "api_requests_per_app": round(sum(by_verb.values()) / n, 2),
+        "api_requests_per_app_by_verb": {
+            k: round(v / n, 2) for k, v in sorted(by_verb.items(), key=lambda kv: -kv[1])
+        },
+        "api_requests_per_app_by_resource": {
+            k: round(v / n, 2) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])
+        },
+    }
 
 
 def _why(env: Any, name: str) -> dict[str, Any]:

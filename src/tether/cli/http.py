@@ -94,6 +94,14 @@ class ControllerCollector(Collector):
         cache = GaugeMetricFamily("tether_live_cache_objects", "Objects in the live cache")
         cache.add_metric([], len(c.live))
         yield cache
+        sent = CounterMetricFamily(
+            "tether_kube_requests",
+            "Requests to the home cluster's API server",
+            labels=["verb", "resource", "dry_run"],
+        )
+        for (verb, resource, dry_run), n in sorted(c.kube.requests.snapshot().items()):
+            sent.add_metric([verb, resource, "All" if dry_run else ""], n)
+        yield sent
         leading = GaugeMetricFamily("tether_leader", "1 on the replica that reconciles")
         leading.add_metric([], 1.0 if c.leading else 0.0)
         yield leading

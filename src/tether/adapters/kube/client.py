@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import errors, exec_credentials, token
+from tether.adapters.kube import errors, exec_credentials, request_counts, token
 from tether.engine.objects import Obj, group_of, version_of
 
 # As client-go: an answer asking to come back later (429, or 5xx with Retry-After)
@@ -120,6 +120,7 @@ class KubeClient:
         self._discovery_lock = asyncio.Lock()
         self._extra_headers: dict[str, str] = {}
         self.impersonated: str | None = None
+        self.requests = request_counts.RequestCounts()
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubeClient:
@@ -165,6 +166,7 @@ class KubeClient:
         if content is not None:
             headers["Content-Type"] = content_type
         for attempt in range(THROTTLE_RETRIES + 1):
+            self.requests.add(method, path, params, content_type if content else "")
             try:
                 resp = await self.http.request(
                     method, path, params=params, content=content, headers=headers
@@ -306,6 +308,7 @@ class KubeClient:
         if label_selector:
             params["labelSelector"] = label_selector
         timeout = httpx.Timeout(timeout_seconds + 30, connect=10.0)
+        self.requests.add("GET", api.path(namespace), params)
         async with self.watch_http.stream(
             "GET", api.path(namespace), params=params, timeout=timeout
         ) as resp:
