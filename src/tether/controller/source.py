@@ -80,7 +80,7 @@ class Sources:
         self.chart_source = ChartSource(
             self.charts, self.pools, self._memo, self.stats, helm_path=helm_path
         )
-        self.artifact_source = ArtifactSource(self.artifacts, self.charts, self.pools)
+        self.artifact_source = ArtifactSource(self.artifacts, self.chart_source)
         self.multi = MultiSources(self)
 
     async def resolve(

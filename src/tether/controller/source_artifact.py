@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from tether.adapters import git
 from tether.controller.artifacts import ArtifactSources
-from tether.controller.charts import ChartSources
-from tether.controller.source_pools import WorkPools
+from tether.controller.source_chart import ChartSource
 from tether.engine.application import ApplicationSpec
 
 
 class ArtifactSource:
-    def __init__(self, artifacts: ArtifactSources, charts: ChartSources, pools: WorkPools) -> None:
+    def __init__(self, artifacts: ArtifactSources, charts: ChartSource) -> None:
         self.artifacts = artifacts
         self.charts = charts  # artifact credentials are the OCI chart ones
-        self.pools = pools
 
     async def resolve(
         self,
@@ -28,9 +26,8 @@ class ArtifactSource:
         max_age: float,
     ) -> str:
         """The manifest digest ``revision`` (or the spec's target) names."""
-        auth = await self.charts.app_auth(spec, credentials)
-        async with self.pools.gate(spec.source.repo_url):
-            artifact = await self.pools.git(self.artifacts.resolve, spec, revision, auth, max_age)
+        fetch = self.charts.fetch
+        artifact = await fetch(self.artifacts.resolve, spec, revision, credentials, max_age)
         return artifact.digest
 
     async def files(
@@ -41,6 +38,4 @@ class ArtifactSource:
         max_age: float,
     ) -> dict[str, bytes]:
         """The artifact's files, unpacked."""
-        auth = await self.charts.app_auth(spec, credentials)
-        async with self.pools.gate(spec.source.repo_url):
-            return await self.pools.git(self.artifacts.files, spec, digest, auth, max_age)
+        return await self.charts.fetch(self.artifacts.files, spec, digest, credentials, max_age)

@@ -11,6 +11,8 @@ repositories its ``Chart.yaml`` declares before the render.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tether.adapters import git
 from tether.adapters.render import describe
@@ -20,6 +22,8 @@ from tether.controller.charts import missing_dependencies as charts_missing
 from tether.controller.source_memo import RenderMemos, RenderResult, SourceStats
 from tether.controller.source_pools import WorkPools
 from tether.engine.application import ApplicationSpec
+
+T = TypeVar("T")
 
 
 class ChartSource:
@@ -46,10 +50,22 @@ class ChartSource:
         max_age: float,
     ) -> str:
         """The chart version ``revision`` (or the spec's constraint) names."""
+        resolved = await self.fetch(self.charts.resolve, spec, revision, credentials, max_age)
+        return resolved.version
+
+    async def fetch(
+        self,
+        fn: Callable[..., T],
+        spec: ApplicationSpec,
+        revision: str | None,
+        credentials: git.GitCredentials | None,
+        *rest: Any,
+    ) -> T:
+        """``fn(spec, revision, auth, *rest)`` with the app's chart (or OCI) credentials:
+        network work, so in the Git pool, one call per repository at a time."""
         auth = await self.charts.app_auth(spec, credentials)
         async with self.pools.gate(spec.source.repo_url):
-            resolved = await self.pools.git(self.charts.resolve, spec, revision, auth, max_age)
-        return resolved.version
+            return await self.pools.git(fn, spec, revision, auth, *rest)
 
     async def render(
         self,
