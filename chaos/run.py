@@ -163,8 +163,7 @@ def _one(
         raise ValueError(f"unknown fault {fault}")
     ended = time.monotonic()
     driver.running.clear()
-    with driver._busy:  # the action in progress, if any, is done
-        head = driver.ledger.head
+    head = _settled_head(driver)
     tracker.expect(head)
     crashes: list[str] = []
     deadline = ended + cfg.converge_timeout
@@ -205,6 +204,20 @@ def _one(
         + (f", known: {record['known'][:2]}" if record["known"] else "")
     )
     return record
+
+
+def _settled_head(driver: LoadDriver) -> str:
+    """The Git head once the load has stopped: a commit already waiting for the driver's
+    lock (behind a force-push, say) still lands after ``running`` is cleared, and judging
+    the apps against the head before it would wait for a revision Git has moved past."""
+    with driver._busy:
+        head = driver.ledger.head
+    while True:
+        time.sleep(0.3)
+        with driver._busy:
+            if driver.ledger.head == head:
+                return head
+            head = driver.ledger.head
 
 
 def _surroundings(fault: str, cfg: Config, world: World) -> list[str]:
