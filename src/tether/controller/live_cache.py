@@ -148,11 +148,14 @@ class LiveCache:
 
     async def _relist(self, api: ApiResource) -> str:
         self.relists += 1
-        items, resource_version = await self.kube.list(api, label_selector=selector_for(api))
         seen = set()
-        for obj in items:
-            seen.add(key_of(obj))
-            self._store("ADDED", obj, notify=False)
+        resource_version = ""
+        # Page by page: thousands of Applications decoded at once would set the peak.
+        async for page in self.kube.pages(api, label_selector=selector_for(api)):
+            for obj in page.items:
+                seen.add(key_of(obj))
+                self._store("ADDED", obj, notify=False)
+            resource_version = page.resource_version
         ident = (api.api_version, api.kind)
         for key in [k for k in self._by_type.get(ident, ()) if k not in seen]:
             packed = self._objects.get(key)

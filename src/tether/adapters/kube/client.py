@@ -76,6 +76,14 @@ class WatchEvent:
     object: Obj
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its items, and the resourceVersion the server listed at."""
+
+    items: list[Obj]
+    resource_version: str
+
+
 class KubeClient:
     """One HTTP/1.1 connection pool to one API server, plus a discovery cache."""
 
@@ -273,20 +281,41 @@ class KubeClient:
     ) -> tuple[list[Obj], str]:
         """All items (paged), with apiVersion/kind filled in, and the list's resourceVersion."""
         items: list[Obj] = []
-        params: dict[str, Any] = {"limit": 500}
+        resource_version = ""
+        async for page in self.pages(
+            api, namespace, label_selector=label_selector, field_selector=field_selector
+        ):
+            items.extend(page.items)
+            resource_version = page.resource_version
+        return items, resource_version
+
+    async def pages(
+        self,
+        api: ApiResource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 500,
+    ) -> AsyncIterator[Page]:
+        """The list a page at a time, each with the resourceVersion the server gave it (the
+        last page's is the list's): a caller that keeps items in another form never holds
+        the whole list decoded."""
+        params: dict[str, Any] = {"limit": limit}
         if label_selector:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
         while True:
             page = await self.request("GET", api.path(namespace), params=params)
-            for item in page.get("items", []):
+            items: list[Obj] = page.get("items", [])
+            for item in items:
                 item.setdefault("apiVersion", api.api_version)
                 item.setdefault("kind", api.kind)
-                items.append(item)
+            yield Page(items, str(page.get("metadata", {}).get("resourceVersion", "")))
             cont = page.get("metadata", {}).get("continue")
             if not cont:
-                return items, str(page.get("metadata", {}).get("resourceVersion", ""))
+                return
             params["continue"] = cont
 
     async def watch(
