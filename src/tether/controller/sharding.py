@@ -188,17 +188,24 @@ class ShardMember:
         """Delete this replica's Lease (after it stopped reconciling): its apps move at once."""
         self._valid_until = 0.0
         self.owned = set()
-        try:
-            await self.kube.delete(leader.API_VERSION, leader.KIND, self.lease_name, self.namespace)
-        except ApiError as exc:
-            if exc.status != 404:
+        for attempt in range(3):
+            try:
+                await self.kube.delete(
+                    leader.API_VERSION, leader.KIND, self.lease_name, self.namespace
+                )
+            except ApiError as exc:
+                if exc.status == 404:
+                    return False
                 log.warning("sharding: could not delete the Lease %s: %s", self.lease_name, exc)
-            return False
-        except Exception as exc:  # a broken connection at shutdown
-            log.warning("sharding: could not delete the Lease %s: %s", self.lease_name, exc)
-            return False
-        log.info("sharding: %s left the ring (Lease %s deleted)", self.identity, self.lease_name)
-        return True
+            except Exception as exc:  # a connection broken by a cancelled request: retry
+                log.warning("sharding: could not delete the Lease %s: %r", self.lease_name, exc)
+            else:
+                log.info(
+                    "sharding: %s left the ring (Lease %s deleted)", self.identity, self.lease_name
+                )
+                return True
+            await asyncio.sleep(0.2 * (attempt + 1))
+        return False
 
     async def _fence(self) -> None:
         """Stop every reconcile the moment this replica's Lease could no longer be trusted."""

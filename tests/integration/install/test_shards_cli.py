@@ -6,9 +6,11 @@ deletes the stopping process's Lease so its apps move at once.
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from tether.adapters.kube import KubeClient
 from tether.controller import leader, sharding
 from tether.controller.install import controller_kubeconfig
 from tether.engine import application as appmodel
+from tether.engine.sharding import Ring
 from tether.testenv import cluster as localcluster
 
 TETHER = str(Path(sys.executable).with_name("tether"))
@@ -128,7 +131,7 @@ async def test_shards_auto_processes_split_the_apps_and_sigterm_hands_them_over(
             await apps.wait_synced(name)
 
         one.stop()
-        assert one.proc.returncode == 0, one.log.read_text()[-2000:]
+        assert one.proc.returncode == 0, (one.proc.returncode, one.log.read_text()[-2000:])
         assert "left the ring" in one.log.read_text()
         gone = next(h for h in leases if h.endswith(one.suffix))
         assert gone not in await shard_leases(kube)  # deleted: the other takes its apps now
@@ -138,3 +141,54 @@ async def test_shards_auto_processes_split_the_apps_and_sigterm_hands_them_over(
     finally:
         for dest in dests:
             await kube.delete("v1", "Namespace", dest)
+
+
+async def test_sigkill_of_one_process_moves_its_apps_within_the_lease_time(
+    processes: list[Process], kube: KubeClient, apps: Apps, git_repo: Any, dest_namespace: str
+) -> None:
+    """A killed Pod: its Lease stays until it expires (10 s); a change pushed right
+    after the kill is synced by the other process within 20 s."""
+    one, two = processes
+    for p in processes:
+        await await_for(p.ready, timeout=60, what=f"/readyz of {p.log.name}")
+
+    async def both_published() -> list[str] | None:
+        leases = await shard_leases(kube)
+        ids = sorted(h for h in leases if h.endswith((one.suffix, two.suffix)))
+        return ids if len(ids) == 2 and all(leases[i] == ",".join(ids) for i in ids) else None
+
+    members = await await_for(both_published, timeout=30, what="both shard Leases naming both")
+    # Names the ring gives the process about to be killed (2) and the other one (2).
+    ring = Ring(members)
+    victim = next(m for m in members if m.endswith(one.suffix))
+    candidates = [f"k{secrets.token_hex(2)}-{i}" for i in range(40)]
+    mine = [n for n in candidates if ring.owner(n) == victim][:2]
+    theirs = [n for n in candidates if ring.owner(n) != victim][:2]
+    files = example_files()
+    git_repo.commit(files)
+    dests = [f"{dest_namespace}-{i}" for i in range(4)]
+    try:
+        names = [
+            await apps.create(git_repo.git_url, dest=dest, automated={}, name=name)
+            for name, dest in zip(mine + theirs, dests, strict=True)
+        ]
+        for name in names:
+            await apps.wait_synced(name)
+
+        one.proc.kill()
+        one.proc.wait(5)
+        killed = time.monotonic()
+        assert any(h.endswith(one.suffix) for h in await shard_leases(kube))  # left behind
+        sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
+        for name in names:
+            await apps.wait_synced(name, revision=sha)
+        took = time.monotonic() - killed
+        print(f"{len(names)} apps at the pushed revision {took:.1f} s after the kill")
+        assert took <= 20
+        # The killed process's apps waited for its Lease to expire.
+        assert took >= sharding.SHARD_TIMING.renew_deadline
+    finally:
+        for dest in dests:
+            await kube.delete("v1", "Namespace", dest)
+        for lease in [h for h in await shard_leases(kube) if h.endswith(one.suffix)]:
+            await kube.delete(leader.API_VERSION, leader.KIND, sharding.lease_name(lease), APP_NS)
