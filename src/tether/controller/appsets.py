@@ -36,7 +36,7 @@ from tether.adapters import git
 from tether.adapters.kube import ApiError, Conflict, KubeClient
 from tether.controller import appset_clusters, events
 from tether.controller.deletion import ActionRefused, Deletions
-from tether.controller.loops import PeriodicLoop, api_error
+from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.projects import ProjectSource
 from tether.controller.source import Sources
 from tether.engine import application as appmodel
@@ -85,7 +85,7 @@ class ApplicationSetReconciler:
         self._loop = PeriodicLoop(
             "applicationsets", lambda: self.run_once(), lambda: self.poll_interval
         )
-        self._crd_missing_logged = False
+        self._served = ServedKind(kube, model.API_VERSION, model.KIND)
         self._trees: dict[tuple[str, str], dict[str, bytes]] = {}
 
     # -- lifecycle ----------------------------------------------------------
@@ -97,12 +97,8 @@ class ApplicationSetReconciler:
 
     # -- one pass -----------------------------------------------------------
     async def run_once(self) -> None:
-        try:
-            api = await self.kube.resource_for(model.API_VERSION, model.KIND)
-        except ApiError as exc:
-            if not self._crd_missing_logged:
-                log.warning("ApplicationSet CRD not served (%s); run `tether install`", exc)
-                self._crd_missing_logged = True
+        api = await self._served.api()
+        if api is None:
             return
         sets, _ = await self.kube.list(api, self.namespace)
         app_api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)

@@ -40,7 +40,7 @@ from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
 from tether.controller.image_pullrequests import PullRequests
 from tether.controller.imagetags import PolicyRegistry, ScanError
-from tether.controller.loops import PeriodicLoop, api_error
+from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.projects import ProjectSource
 from tether.engine import projects
 from tether.engine.images import markers, plan, select
@@ -139,7 +139,7 @@ class ImageAutomationReconciler:
             "image-automation", lambda: self.run_once(), lambda: self.poll_interval
         )
         self._pushed: set[str] = set()
-        self._crd_missing_logged = False
+        self._served = ServedKind(kube, model.API_VERSION, model.KIND)
         self.metrics = ImageMetrics()
 
     # -- lifecycle ----------------------------------------------------------
@@ -156,12 +156,8 @@ class ImageAutomationReconciler:
 
     # -- one pass -----------------------------------------------------------
     async def run_once(self, *, force: bool = False) -> None:
-        try:
-            api = await self.kube.resource_for(model.API_VERSION, model.KIND)
-        except ApiError as exc:
-            if not self._crd_missing_logged:
-                log.warning("ImagePolicy CRD not served (%s); run `tether install`", exc)
-                self._crd_missing_logged = True
+        api = await self._served.api()
+        if api is None:
             return
         policies, _ = await self.kube.list(api, self.app_namespace)
         pushed, self._pushed = self._pushed, set()

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from tether.adapters.kube import ApiError
+from tether.adapters.kube import ApiError, ApiResource, KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,26 @@ class PeriodicLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval())
             self._wake.clear()
+
+
+class ServedKind:
+    """The API of the custom resource a pass reconciles, or None while its CRD is not
+    served: the pass then has nothing to do, which is said once, not every pass."""
+
+    def __init__(self, kube: KubeClient, api_version: str, kind: str) -> None:
+        self.kube = kube
+        self.api_version = api_version
+        self.kind = kind
+        self._missing_logged = False
+
+    async def api(self) -> ApiResource | None:
+        try:
+            return await self.kube.resource_for(self.api_version, self.kind)
+        except ApiError as exc:
+            if not self._missing_logged:
+                log.warning("%s CRD not served (%s); run `tether install`", self.kind, exc)
+                self._missing_logged = True
+            return None
 
 
 def api_error(exc: ApiError) -> str:

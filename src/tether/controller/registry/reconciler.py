@@ -49,7 +49,7 @@ from pydantic import ValidationError
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.registry.factory import build_provider
 from tether.adapters.registry.providers import Clock, ProviderError, Token, utcnow
-from tether.controller.loops import PeriodicLoop, api_error
+from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.registry import status as status
 from tether.controller.registry import writes as writes
 from tether.controller.registry.passes import Memory, Pass, read_pass
@@ -92,7 +92,7 @@ class RegistryCredentialReconciler:
         self._loop = PeriodicLoop(
             "registry-credentials", lambda: self.run_once(), lambda: self.poll_interval
         )
-        self._crd_missing_logged = False
+        self._served = ServedKind(kube, writes.GROUP_VERSION, writes.KIND)
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -109,12 +109,8 @@ class RegistryCredentialReconciler:
     # -- one pass -----------------------------------------------------------
     async def run_once(self) -> None:
         """Reconcile every RegistryCredential once (refreshing those that are due)."""
-        try:
-            api = await self.kube.resource_for(writes.GROUP_VERSION, writes.KIND)
-        except ApiError as exc:
-            if not self._crd_missing_logged:
-                log.warning("RegistryCredential CRD not served (%s); run `tether install`", exc)
-                self._crd_missing_logged = True
+        api = await self._served.api()
+        if api is None:
             return
         creds, _ = await self.kube.list(api)
         policy = await self._policy.load()
