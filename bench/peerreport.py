@@ -93,7 +93,10 @@ def _phase_text(run: dict[str, Any], name: str, n: int) -> str:
         return NONE
     if p.get("complete"):
         return _t(p.get("seconds_to_all"))
-    return f"incomplete: {p.get('apps_done')}/{n} in {p.get('timeout_seconds')}s"
+    wall, timeout = p.get("wall_seconds"), p.get("timeout_seconds")
+    if wall is not None and timeout is not None and wall < timeout - 1:
+        return f"stalled: {p.get('apps_done')}/{n} after {wall:.0f}s"
+    return f"incomplete: {p.get('apps_done')}/{n} in {timeout}s"
 
 
 def side_by_side(tether_runs: dict[str, Any], peer_runs: dict[str, Any], tool: str) -> list[str]:

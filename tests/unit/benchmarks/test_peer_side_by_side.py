@@ -98,3 +98,12 @@ def test_the_hand_measured_tail_of_the_document_is_kept_verbatim() -> None:
     assert report.hand_measured(regenerated) == [
         regenerated[regenerated.index(report.HAND_MARKER) :].rstrip()
     ]
+
+
+def test_a_phase_that_stopped_progressing_before_its_timeout_reads_as_stalled() -> None:
+    tether = {"100": _run("r1", 10.0, 5.0)}
+    tether["100"]["phases"][0].update(
+        complete=False, apps_done=80, wall_seconds=95.0, timeout_seconds=210.0
+    )
+    row = peerreport.side_by_side(tether, FLUX, "flux")[2]
+    assert "stalled: 80/100 after 95s" in row
