@@ -17,6 +17,7 @@ from tether.cli import cluster, clusters, image, registry
 from tether.cli import install as install_commands
 from tether.cli import project as project_commands
 from tether.cli import token as token_commands
+from tether.cli import uninstall as uninstall_commands
 from tether.cli.context import EXIT_REFUSED, err, helm_binary, kube_options
 
 
@@ -35,6 +36,7 @@ cli.add_command(token_commands.token)
 cli.add_command(project_commands.project)
 cli.add_command(install_commands.install)
 cli.add_command(install_commands.upgrade)
+cli.add_command(uninstall_commands.uninstall)
 cli.add_command(appset_commands.appset)
 
 

@@ -110,14 +110,22 @@ def upgrade_values(
 # -- whose install ---------------------------------------------------------------
 
 
-async def check_owner(kube: KubeClient, namespace: str, release: str) -> None:
-    """Refuse when Helm or an Application owns the install in ``namespace``."""
+async def check_owner(
+    kube: KubeClient,
+    namespace: str,
+    release: str,
+    *,
+    helm_command: str = "upgrade {release} charts/tether",
+) -> None:
+    """Refuse when Helm or an Application owns the install in ``namespace``
+    (``helm_command`` is what to run instead)."""
     secrets = await kube.resource_for("v1", "Secret")
     helm, _ = await kube.list(secrets, namespace, label_selector=f"owner=helm,name={release}")
     if helm:
+        instead = helm_command.format(release=release)
         raise UpgradeRefused(
             f"namespace {namespace} holds the Helm release {release!r}: "
-            f"upgrade it with `helm upgrade {release} charts/tether -n {namespace}`"
+            f"use `helm {instead} -n {namespace}`"
         )
     deploy = await kube.get_or_none("apps/v1", "Deployment", DEPLOYMENT, namespace)
     app = ((deploy or {}).get("metadata", {}).get("labels") or {}).get(APP_LABEL)
