@@ -245,3 +245,57 @@ def summarise(out_dir: Path, labels: list[str]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+# -- the report ------------------------------------------------------------------
+NONE = "\u2013"  # an en dash, as the other tables of the report show a missing value
+
+
+def _mib(v: Any) -> str:
+    return f"{v:.1f} MiB" if isinstance(v, int | float) else NONE
+
+
+def report(path: Path) -> list[str]:
+    """docs/performance.md's memory section, from ``bench/results/memory.json``."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    out = [
+        "## Where the memory goes (mttp, `tether controller --listen`)",
+        "",
+        str(data.get("how", "")),
+        "",
+        "| code | N | RSS with the API up, no apps | peak RSS (VmHWM) | create | update "
+        "| load average (1 min) at start |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in data.get("runs", []):
+        out.append(
+            f"| {run['code']} | {run['n']} | {_mib(run.get('idle_rss_mib'))} "
+            f"| {_mib(run.get('peak_rss_mib'))} | {run.get('create_s') or NONE} s "
+            f"| {run.get('update_s') or NONE} s | {run.get('load', NONE)} |"
+        )
+    for line in data.get("slopes", []):
+        out += ["", line]
+    held = data.get("retained") or {}
+    if held:
+        labels = list(held)
+        stores = list(next(iter(held.values())))
+        out += [
+            "",
+            "What the per-app stores hold after the update phase (walked in the process; an "
+            "object two stores share counted once, in the first):",
+            "",
+            "| store | " + " | ".join(labels) + " |",
+            "|---|" + "---:|" * len(labels),
+        ]
+        for store in stores:
+            cells = []
+            for label in labels:
+                v = held[label].get(store)
+                cells.append(_mib(v) if "count" not in store else str(v))
+            out.append(f"| {store} | " + " | ".join(cells) + " |")
+    for note in data.get("notes", []):
+        out += ["", note]
+    out.append("")
+    return out
