@@ -181,6 +181,36 @@ def _flux(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
     return out
 
 
+def _argocd(runs: dict[str, Any], argocd: dict[str, Any]) -> list[str]:
+    out = ["## 1c. Tether beside Argo CD, measured in the same run", ""]
+    if not argocd:
+        return out + [
+            "Not run yet: `python -m bench --scenario mttp --mttp-n 100 --peers --argocd` runs "
+            "Tether, Flux and Argo CD v3.6.1 one after the other at 100 apps.",
+            "",
+        ]
+    failed = {n: r["error"] for n, r in argocd.items() if "error" in r}
+    out += [
+        "Argo CD v3.6.1's application controller and repo server (one `argocd` binary built "
+        "here from the Go module proxy: `bench/argocdbuild.py`, wrapper module in "
+        "`bench/peers/argocd/`) with redis from Debian, at their default settings (20 status "
+        "and 10 operation processors), run right after Tether and Flux at the same size in the "
+        "same `python -m bench` run. The Applications are Tether's own spec (the same "
+        "repository over smart HTTP, automated sync with prune and self-heal, "
+        "`CreateNamespace=true`) in the default AppProject; the controller reads the admin "
+        "kubeconfig (`ARGOCD_FAKE_IN_CLUSTER`, as in Argo CD's local development setup). The "
+        "push is announced by the `argocd.argoproj.io/refresh: normal` annotation on every "
+        "Application right after `git push` returns (what its webhook handler does); an app is "
+        "done when Synced at the commit and Healthy. Argo CD's memory and CPU include redis.",
+        "",
+        *peerreport.side_by_side(runs, argocd, "argocd"),
+        "",
+    ]
+    for n, error in sorted(failed.items(), key=lambda kv: int(kv[0])):
+        out += [f"At {n} apps Argo CD could not be measured: {error}", ""]
+    return out
+
+
 def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
     ok = [n for n in sizes if _phase(runs[str(n)], "create").get("complete")]
     if len(ok) < 2:
@@ -454,6 +484,7 @@ def render(latest: dict[str, Any], current: str = "") -> str:
     peers = sc.get("peers") or {}
     out += _mttp(runs, peers.get("flux") or {})
     out += _flux(runs, peers.get("flux") or {})
+    out += _argocd(runs, peers.get("argocd") or {})
     out += _profile(latest.get("profile"))
     out += memory.report(ROOT / "bench" / "results" / "memory.json")
     out += _latency(sc.get("latency"))

@@ -107,3 +107,14 @@ def test_a_phase_that_stopped_progressing_before_its_timeout_reads_as_stalled() 
     )
     row = peerreport.side_by_side(tether, FLUX, "flux")[2]
     assert "stalled: 80/100 after 95s" in row
+
+
+def test_a_peer_that_could_not_run_says_why_in_the_report() -> None:
+    latest = {
+        "scenarios": {
+            "mttp": TETHER,
+            "peers": {"argocd": {"100": {"run_id": "r1", "error": "RuntimeError: no redis"}}},
+        }
+    }
+    text = report.render(latest)
+    assert "At 100 apps Argo CD could not be measured: RuntimeError: no redis" in text
