@@ -27,6 +27,26 @@ log = logging.getLogger(__name__)
 class Comparison:
     diffs: dict[ObjectKey, diffing.ResourceDiff] = field(default_factory=dict)
     errors: dict[ObjectKey, ApiError] = field(default_factory=dict)
+    # Objects this comparison's own dry run found missing from the cluster (an apply
+    # dry run that creates answers without a resourceVersion): the sync need not
+    # read them again to know nobody else holds them.
+    absent: set[ObjectKey] = field(default_factory=set)
+    # Objects an apply would leave as they are: the API server's dry run of this very
+    # content against the live object as it is now is the live object, and no ignore
+    # rule or write option could make the real write differ. A sync need not send it.
+    unchanged: set[ObjectKey] = field(default_factory=set)
+    # Where this comparison's answers are kept, and the content each plain write was
+    # compared as: what a sync applies from it is remembered as compared (settle).
+    cache: DryRunCache | None = None
+    contents: dict[ObjectKey, str] = field(default_factory=dict)
+
+    def settle(self, key: ObjectKey, applied: Obj) -> None:
+        """``applied`` is what the API server stored for this comparison's object: a dry
+        run of the same content against it would answer with itself, so none is sent."""
+        content = self.contents.get(key)
+        version = str((applied.get("metadata") or {}).get("resourceVersion") or "")
+        if self.cache is not None and content is not None and version:
+            self.cache.settle(key, content, version, applied)
 
     @property
     def out_of_sync(self) -> set[ObjectKey]:
@@ -41,7 +61,14 @@ SYNCED: Obj = {}  # marker: the dry run matched the live object
 
 
 class DryRunCache:
-    """The last dry-run answer per object, valid while content and live version match.
+    """The last dry-run answer per object, valid while content and live object match.
+
+    The live object matches when it is at the version the answer was drawn
+    against, or when only what no comparison looks at has changed since: its
+    status and server bookkeeping (``diff.normalise``). A Deployment's or an
+    Ingress's status moves on its own after every sync; asking the API server
+    again for each such move would cost a request per object and per status
+    write of another controller.
 
     Answers are dropped once no app compares their object any more (it was
     renamed, pruned, or its app deleted): names that change with every commit,
@@ -50,7 +77,8 @@ class DryRunCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[ObjectKey, tuple[str, str, Obj]] = {}
+        # key -> (content, live version, live fingerprint, answer)
+        self._entries: dict[ObjectKey, tuple[str, str, bytes, Obj]] = {}
         self._owned: dict[str, set[ObjectKey]] = {}
         self.hits = 0
         self.misses = 0
@@ -58,16 +86,28 @@ class DryRunCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: ObjectKey, content: str, live_version: str) -> Obj | None:
+    def get(
+        self, key: ObjectKey, content: str, live_version: str, live: Obj | None = None
+    ) -> Obj | None:
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == content and entry[1] == live_version:
-            self.hits += 1
-            return entry[2]
-        return None
+        if entry is None or entry[0] != content:
+            return None
+        if entry[1] != live_version:
+            if live is None or not entry[2] or fingerprint(live) != entry[2]:
+                return None
+            self._entries[key] = (content, live_version, entry[2], entry[3])
+        self.hits += 1
+        return entry[3]
 
-    def put(self, key: ObjectKey, content: str, live_version: str, value: Obj) -> None:
+    def put(
+        self, key: ObjectKey, content: str, live_version: str, value: Obj, live: Obj | None = None
+    ) -> None:
         self.misses += 1
-        self._entries[key] = (content, live_version, value)
+        self._entries[key] = (content, live_version, fingerprint(live) if live else b"", value)
+
+    def settle(self, key: ObjectKey, content: str, live_version: str, live: Obj) -> None:
+        """``live`` is what applying ``content`` just stored: it is in sync with it."""
+        self._entries[key] = (content, live_version, fingerprint(live), SYNCED)
 
     def forget(self, keys: set[ObjectKey]) -> None:
         for key in keys:
@@ -80,6 +120,12 @@ class DryRunCache:
 
     def forget_owner(self, owner: str) -> None:
         self.forget(self._owned.pop(owner, set()))
+
+
+def fingerprint(live: Obj) -> bytes:
+    """What of a live object a comparison depends on, hashed (no status, no bookkeeping)."""
+    text = json.dumps(diffing.normalise(live), sort_keys=True).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def content_hash(obj: Obj) -> str:
@@ -101,7 +147,7 @@ async def compare(
     writes (as the sync will: server-side apply or a client-side merge patch),
     its field validation, and whether an unknown kind is an error. ``owner``
     (the app) lets the cache drop what the app no longer holds."""
-    result = Comparison()
+    result = Comparison(cache=cache)
     gate = asyncio.Semaphore(concurrency)
     app_options = options or sync_options.AppOptions()
     rules_id = repr(rules) + repr(sorted(app_options.values.items()))
@@ -112,9 +158,14 @@ async def compare(
         rv = str((live or {}).get("metadata", {}).get("resourceVersion", "absent"))
         content = content_hash(obj) + rules_id
         opts = app_options.for_object(obj)
-        cached = cache.get(key, content, rv)
+        cached = cache.get(key, content, rv, live)
+        plain = _plain_write(key, opts, rules)
+        if plain:
+            result.contents[key] = content
         if cached is SYNCED:
             result.diffs[key] = diffing.ResourceDiff(key=key, status="Synced")
+            if plain:
+                result.unchanged.add(key)
             return
         predicted = cached
         if predicted is None:
@@ -133,16 +184,22 @@ async def compare(
                     return
                 except NotFound:
                     predicted = obj  # its namespace does not exist yet: it will be created
+                    result.absent.add(key)
                 except ApiError as exc:
                     result.errors[key] = exc
                     return
+                else:
+                    if not (predicted.get("metadata") or {}).get("resourceVersion"):
+                        result.absent.add(key)
             verdict = diffing.compare(predicted, live, rules)
             if live is not None or predicted is not obj:
                 # A synced answer is remembered as just that; an out-of-sync one keeps
                 # the normalised object its diff is drawn from.
                 keep = SYNCED if verdict.status == "Synced" else diffing.normalise(predicted)
-                cache.put(key, content, rv, keep)
+                cache.put(key, content, rv, keep, live)
             result.diffs[key] = verdict
+            if plain and live is not None and verdict.status == "Synced":
+                result.unchanged.add(key)
             return
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
@@ -150,6 +207,21 @@ async def compare(
     if owner is not None:
         cache.compared(owner, {key_of(o) for o in desired})
     return result
+
+
+def _plain_write(
+    key: ObjectKey, opts: sync_options.ObjectOptions, rules: list[diffing.IgnoreRule]
+) -> bool:
+    """Whether a Synced verdict means the write would change nothing: not when an
+    ignore rule hides fields from the diff (the write resets them), nor for writes
+    other than a server-side apply (a replace drops what the dry run kept, a client-side
+    patch rewrites the last-applied annotation the diff does not look at)."""
+    return (
+        not opts.replace
+        and not opts.client_side
+        and not opts.keep_live
+        and not any(r.matches(key) for r in rules)
+    )
 
 
 async def _dry_run(kube: KubeClient, obj: Obj, opts: sync_options.ObjectOptions) -> Obj:

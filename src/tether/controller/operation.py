@@ -202,6 +202,7 @@ def work(
             out_of_sync=(p.comparison.out_of_sync if policy.option("ApplyOutOfSyncOnly") else None),
             options=sync_options.for_spec(p.spec),
             rules=rules,
+            unchanged=frozenset(p.comparison.unchanged),
         ),
         sync_plan,
     )
@@ -244,6 +245,8 @@ class Work:
     out_of_sync: set[ObjectKey] | None
     options: sync_options.AppOptions
     rules: HealthRules | None
+    # Objects this pass's comparison found an apply would not change (compare.Comparison).
+    unchanged: frozenset[ObjectKey] = frozenset()
 
 
 @dataclass
@@ -406,6 +409,7 @@ class Runner:
         members = phases.members(step, work.resources)
         apply = [o for o in members if work.out_of_sync is None or key_of(o) in work.out_of_sync]
         apply.sort(key=lambda o: plan.apply_order(key_of(o)))
+        apply = self._skip_unchanged(p, state, step, work, apply, progress)
         error = ""
         if apply:
             outcome = await execute(
@@ -416,6 +420,8 @@ class Runner:
             )
             self._merge(progress.outcome, outcome)
             for key in outcome.applied:
+                if p.comparison is not None and key in outcome.results:
+                    p.comparison.settle(key, outcome.results[key])
                 rv = ((outcome.results.get(key) or {}).get("metadata") or {}).get(
                     "resourceVersion", ""
                 )
@@ -440,6 +446,43 @@ class Runner:
         for hook in phases.members(step, work.hooks):
             await self._start_hook(writer, state, step, hook)
         return ""
+
+    def _skip_unchanged(
+        self,
+        p: Pass,
+        state: dict[str, Any],
+        step: phases.Step,
+        work: Work,
+        apply: list[Obj],
+        progress: Progress,
+    ) -> list[Obj]:
+        """The objects to send: one this pass's comparison found an apply would not
+        change, still at the version it was compared at, counts as applied as it is."""
+        send = []
+        for obj in apply:
+            key = key_of(obj)
+            compared = p.live_of.get(key) if key in work.unchanged else None
+            live = self.live.get(key) if compared is not None else None
+            if compared is None or live is None:
+                send.append(obj)
+                continue
+            version = str(objects.meta(live).get("resourceVersion") or "")
+            if not version or version != str(objects.meta(compared).get("resourceVersion")):
+                send.append(obj)
+                continue
+            progress.outcome.applied.append(key)
+            progress.outcome.results[key] = live
+            _record(
+                state,
+                _result_entry(
+                    key,
+                    status="Synced",
+                    syncPhase=step.phase,
+                    wave=step.wave,
+                    resourceVersion=version,
+                ),
+            )
+        return send
 
     async def _start_hook(
         self, writer: KubeClient, state: dict[str, Any], step: phases.Step, hook: Obj

@@ -356,17 +356,19 @@ class Syncer:
         """The objects this sync would apply that exist and are not ours to take.
 
         The live cache holds only labelled objects of most kinds, so an object it
-        does not know is read from the cluster: it may exist without any label.
+        does not know is read from the cluster (it may exist without any label),
+        unless this pass's dry run just found it missing.
         """
         assert p.spec is not None
         live: dict[ObjectKey, Obj] = {}
         unknown: dict[ObjectKey, ApiError] = {}
         gate = asyncio.Semaphore(8)
+        absent = p.comparison.absent if p.comparison is not None else set()
 
         async def read(obj: Obj) -> None:
             key = key_of(obj)
             found = self.live.get(key)
-            if found is None:
+            if found is None and key not in absent:
                 try:
                     async with gate:
                         found = await self.kube.get_or_none(
