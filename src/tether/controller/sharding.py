@@ -6,7 +6,8 @@ the others'. The live members are the input of ``engine.sharding.Ring``,
 which names the owner of each app. Membership follows client-go's rules, as
 the leader Lease does (``leader.py``): another member's Lease is expired when
 this replica has seen the same record for ``leaseDurationSeconds`` by its own
-monotonic clock; a deleted Lease (a graceful stop) leaves the ring at once.
+monotonic clock. A released Lease (no holder: a graceful stop) leaves the
+ring at once; one that vanishes (deleted by hand) counts until it expires.
 
 No app is reconciled by two replicas at once:
 
@@ -44,7 +45,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import KubeClient
 from tether.controller import leader
 from tether.engine import sharding
 from tether.engine.objects import Obj
@@ -77,7 +78,7 @@ class _Seen:
     at: float
     duration: float
     ring: sharding.Ring
-    holder: str
+    lease: str
 
 
 class ShardMember:
@@ -125,6 +126,7 @@ class ShardMember:
         self._relabelled: dict[str, tuple[str | None, float]] = {}
         self._rings: dict[tuple[str, ...], sharding.Ring] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
+        self._released: dict[str, float] = {}  # released Leases, since when
         # Each app's answer (label, owned) while the members and claims stay the same.
         self._decided: dict[str, tuple[str | None, bool]] = {}
         self._decided_for: tuple[Any, ...] = ()
@@ -185,27 +187,38 @@ class ShardMember:
                 await watchdog
 
     async def release(self) -> bool:
-        """Delete this replica's Lease (after it stopped reconciling): its apps move at once."""
+        """Give up this replica's Lease (after it stopped reconciling): no holder, so the
+        others take its apps on their next list instead of waiting for it to expire."""
         self._valid_until = 0.0
         self.owned = set()
         for attempt in range(3):
             try:
-                await self.kube.delete(
-                    leader.API_VERSION, leader.KIND, self.lease_name, self.namespace
-                )
-            except ApiError as exc:
-                if exc.status == 404:
+                if not await self._release():
                     return False
-                log.warning("sharding: could not delete the Lease %s: %s", self.lease_name, exc)
             except Exception as exc:  # a connection broken by a cancelled request: retry
-                log.warning("sharding: could not delete the Lease %s: %r", self.lease_name, exc)
-            else:
-                log.info(
-                    "sharding: %s left the ring (Lease %s deleted)", self.identity, self.lease_name
-                )
-                return True
-            await asyncio.sleep(0.2 * (attempt + 1))
+                log.warning("sharding: could not release the Lease %s: %r", self.lease_name, exc)
+                await asyncio.sleep(0.2 * (attempt + 1))
+                continue
+            log.info(
+                "sharding: %s left the ring (Lease %s released)", self.identity, self.lease_name
+            )
+            return True
         return False
+
+    async def _release(self) -> bool:
+        lease = await self.kube.get_or_none(
+            leader.API_VERSION, leader.KIND, self.lease_name, self.namespace
+        )
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return False
+        spec = dict(lease.get("spec") or {})
+        spec.pop("holderIdentity", None)
+        spec["leaseDurationSeconds"] = 1
+        spec["renewTime"] = leader.micro_time()
+        meta = dict(lease["metadata"])
+        meta["annotations"] = {**(meta.get("annotations") or {}), MEMBERS_ANNOTATION: ""}
+        await self.kube.replace({**lease, "metadata": meta, "spec": spec})
+        return True
 
     async def _fence(self) -> None:
         """Stop every reconcile the moment this replica's Lease could no longer be trusted."""
@@ -240,6 +253,7 @@ class ShardMember:
             return
         self._listed_at = listed
         self._observe(leases, listed)
+        await self._collect(listed)
         if self._written:
             # Our claims are in the Lease and the others' were read after them.
             self._published = self._ring(self._written)
@@ -359,9 +373,15 @@ class ShardMember:
 
     def _observe(self, leases: list[Obj], now: float) -> None:
         present = set()
+        released = set()
         for lease in leases:
             spec = lease.get("spec") or {}
+            name = str((lease.get("metadata") or {}).get("name") or "")
             holder = str(spec.get("holderIdentity") or "")
+            if not holder and name != self.lease_name:
+                released.add(name)
+                self._released.setdefault(name, now)
+                continue
             if not holder or holder == self.identity:
                 continue
             members = tuple(
@@ -382,10 +402,24 @@ class ShardMember:
                     at=now,
                     duration=float(spec.get("leaseDurationSeconds") or self.timing.duration),
                     ring=self._ring(members),
-                    holder=holder,
+                    lease=name,
                 )
-        for gone in [o for o in self._others if o not in present]:
-            del self._others[gone]  # deleted: its holder released it
+        for holder, seen in list(self._others.items()):
+            # Released: gone at once. Vanished (deleted by hand?): live until it expires.
+            if holder not in present and (seen.lease in released or now >= seen.at + seen.duration):
+                del self._others[holder]
+        for name in list(self._released):
+            if name not in released:
+                del self._released[name]
+
+    async def _collect(self, now: float) -> None:
+        """Delete Leases released long ago (Pods scaled away), so the list stays short."""
+        for name, since in list(self._released.items()):
+            if now - since < 2 * self.timing.duration:
+                continue
+            del self._released[name]
+            with contextlib.suppress(Exception):
+                await self.kube.delete(leader.API_VERSION, leader.KIND, name, self.namespace)
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))

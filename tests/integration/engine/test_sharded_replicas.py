@@ -400,3 +400,48 @@ async def test_a_shard_label_moves_an_app_without_two_reconcilers(
         s for s in trio.spans if s.replica == first.name and s.app == moved and s.start > since + 2
     ]
     assert not trio.overlaps()
+
+
+async def test_a_stopping_replica_releases_its_lease_and_its_apps_move_at_once(
+    trio: Trio, apps: Apps, git_repo: Any, dest_namespace: str
+) -> None:
+    names = await create_apps(apps, git_repo, dest_namespace, f"r{secrets.token_hex(2)}", n=15)
+    await all_synced(apps, names)
+    leaving = trio.replicas[2]
+    theirs = sorted(leaving.member.owned & set(names))
+    assert theirs
+
+    await leaving.stop_gracefully()
+    since = time.monotonic()
+    lease = await apps.kube.get(leader.API_VERSION, leader.KIND, leaving.member.lease_name, APP_NS)
+    assert not lease["spec"].get("holderIdentity")
+
+    async def moved() -> bool:
+        started = {s.app for s in trio.spans if s.replica != leaving.name and s.start > since}
+        return set(theirs) <= started
+
+    await await_for(moved, timeout=15, what="the leaving replica's apps reconciled elsewhere")
+    took = time.monotonic() - since
+    print(f"{len(theirs)} apps moved {took:.1f} s after a graceful stop")
+    assert took < sharding.SHARD_TIMING.renew_deadline  # not waiting for expiry
+    assert not trio.overlaps()
+
+
+async def test_a_lease_deleted_by_hand_does_not_let_another_replica_in(
+    trio: Trio, apps: Apps, git_repo: Any, dest_namespace: str
+) -> None:
+    """Deleting is not releasing: the others wait for the Lease to expire, and the
+    owner writes it again first."""
+    names = await create_apps(apps, git_repo, dest_namespace, f"h{secrets.token_hex(2)}", n=15)
+    await all_synced(apps, names)
+    owner = trio.replicas[0]
+    mine = set(owner.member.owned & set(names))
+    assert mine
+    await apps.kube.delete(leader.API_VERSION, leader.KIND, owner.member.lease_name, APP_NS)
+    since = time.monotonic()
+    await asyncio.sleep(sharding.SHARD_TIMING.duration + 2)
+    assert not [
+        s for s in trio.spans if s.replica != owner.name and s.app in mine and s.start > since
+    ]
+    assert mine <= owner.member.owned
+    assert await apps.kube.get(leader.API_VERSION, leader.KIND, owner.member.lease_name, APP_NS)

@@ -83,6 +83,10 @@ async def processes(
     finally:
         for p in made:
             p.stop()
+        api = await kube.resource_for(leader.API_VERSION, leader.KIND)
+        selector = f"{sharding.GROUP_LABEL}={sharding.DEFAULT_GROUP}"
+        for lease in (await kube.list(api, APP_NS, label_selector=selector))[0]:
+            await kube.delete(leader.API_VERSION, leader.KIND, lease["metadata"]["name"], APP_NS)
         await kube.delete(leader.API_VERSION, leader.KIND, leader.LEASE_NAME, APP_NS)
 
 
@@ -134,7 +138,7 @@ async def test_shards_auto_processes_split_the_apps_and_sigterm_hands_them_over(
         assert one.proc.returncode == 0, (one.proc.returncode, one.log.read_text()[-2000:])
         assert "left the ring" in one.log.read_text()
         gone = next(h for h in leases if h.endswith(one.suffix))
-        assert gone not in await shard_leases(kube)  # deleted: the other takes its apps now
+        assert gone not in await shard_leases(kube)  # released: the other takes its apps now
         sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
         for name in names:
             await apps.wait_synced(name, revision=sha)
