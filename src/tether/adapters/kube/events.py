@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import weakref
 
 from tether.adapters.kube.client import KubeClient
-from tether.adapters.kube.errors import ApiError
+from tether.adapters.kube.errors import ApiError, NotFound
+from tether.adapters.kube.event_correlator import EventCorrelator
 from tether.engine.objects import Obj
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,40 @@ def event_for(
     return event
 
 
+# One correlator per client: the series it knows are the Events that client wrote.
+_correlators: weakref.WeakKeyDictionary[KubeClient, EventCorrelator] = weakref.WeakKeyDictionary()
+
+
+def correlator_of(kube: KubeClient) -> EventCorrelator:
+    found = _correlators.get(kube)
+    if found is None:
+        found = _correlators[kube] = EventCorrelator()
+    return found
+
+
 async def record(kube: KubeClient, event: Obj) -> None:
-    """Create the Event; a failure is logged, never raised (events are best effort)."""
+    """Create the Event, or count a repeat on the one created for it (``event_correlator``);
+    a failure is logged, never raised (events are best effort)."""
+    correlator = correlator_of(kube)
+    decision = correlator.observe(event)
     try:
+        if decision.action == "none":
+            return
+        if decision.series is not None and decision.action == "bump":
+            series = decision.series
+            try:
+                await kube.merge_patch(
+                    "v1",
+                    "Event",
+                    series.name,
+                    {"count": series.count, "lastTimestamp": event.get("lastTimestamp")},
+                    series.namespace,
+                )
+                correlator.bumped(series)
+                return
+            except NotFound:  # the API server dropped it (Events live an hour): a new one
+                correlator.forget(event)
         await kube.create(event)
+        correlator.created(event)
     except ApiError as exc:
         log.warning("could not record event %s: %s", event.get("reason"), exc)
