@@ -1,7 +1,9 @@
-"""``python -m chaos [--apps N] [--kills K] [--smoke | --plan F,..] [--seed S]``: faults, checked.
+"""``python -m chaos [--apps N] [--kills K] [--replicas R] [--smoke | --plan F,..]``: faults.
 
 Default (``make chaos``): 150 apps, 50 controller kills and two of every other
 fault, in a random order. ``--smoke`` is the short plan the test suite runs.
+``--replicas R`` runs R ``--shards auto`` replicas and adds ``kills`` kills of one
+replica (``replica-kill``) to the full plan.
 Results go to ``chaos/results/chaos-<timestamp>.json`` (and ``latest.json``),
 and the measured table in docs/reliability.md is regenerated from them.
 Exit code 1 when any invariant was violated or any sync was lost.
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", type=int, default=150)
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="controller replicas (--shards auto); more than 1 adds replica-kill to the plan",
+    )
     parser.add_argument("--smoke", action="store_true", help="the short plan of the test suite")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
     parser.add_argument(
@@ -41,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.smoke:
         plan = smoke_plan()
     else:
-        plan = full_plan(args.kills, random.Random(args.seed))
-    result = run(Config(apps=args.apps, plan=plan, seed=args.seed))
+        plan = full_plan(args.kills, random.Random(args.seed), args.replicas)
+    result = run(Config(apps=args.apps, plan=plan, seed=args.seed, replicas=args.replicas))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     result["run_at"] = stamp
     result["mode"] = "plan" if args.plan else "smoke" if args.smoke else "full"

@@ -21,7 +21,8 @@ from bench.harness import AppTracker, environment, log, percentile
 from chaos import invariants
 from chaos import invariants_registry as extra
 from chaos.load import LoadDriver
-from chaos.world import World
+from chaos.ownership import Ownership
+from chaos.world import Fleet, World
 
 FAULTS = (
     "kill",
@@ -35,6 +36,7 @@ FAULTS = (
     "registry-down",
     "disk-full",
     "cache-deleted",
+    "replica-kill",
 )
 # Faults of the controller's surroundings, judged by invariants_registry as well.
 OWN_CHECKS = ("registry-down", "disk-full", "cache-deleted")
@@ -49,6 +51,7 @@ class Config:
     episode_seconds: float = 8.0  # how long the API or Git is faulty
     converge_timeout: float = 180.0
     stable_seconds: float = 4.0
+    replicas: int = 1  # more: `--shards auto` replicas with leader election
 
 
 def smoke_plan() -> list[str]:
@@ -66,10 +69,11 @@ def smoke_plan() -> list[str]:
     ]
 
 
-def full_plan(kills: int = 50, rng: random.Random | None = None) -> list[str]:
+def full_plan(kills: int = 50, rng: random.Random | None = None, replicas: int = 1) -> list[str]:
+    """``kills`` kills and two of each other fault; with replicas, ``kills`` kills of one."""
     rng = rng or random.Random(1)
-    others = [f for f in FAULTS if f != "kill"] * 2
-    plan = ["kill"] * kills + others
+    others = [f for f in FAULTS if f not in ("kill", "replica-kill")] * 2
+    plan = ["kill"] * kills + others + (["replica-kill"] * kills if replicas > 1 else [])
     rng.shuffle(plan)
     return plan
 
@@ -78,7 +82,10 @@ def run(cfg: Config) -> dict[str, Any]:
     rng = random.Random(cfg.seed)
     started = time.monotonic()
     with environment("chaos") as env:
-        world = World(env)
+        if "replica-kill" in cfg.plan and cfg.replicas < 2:
+            raise ValueError("replica-kill needs --replicas 2 or more")
+        world = World(env, cfg.replicas)
+        owners = Ownership(world.controller.log_path) if cfg.replicas > 1 else None
         driver = LoadDriver(env, cfg.apps, seed=cfg.seed)
         observer: invariants.Observer | None = None
         try:
@@ -90,6 +97,7 @@ def run(cfg: Config) -> dict[str, Any]:
             t0 = time.monotonic()
             if not tracker.wait(names, 300):
                 raise RuntimeError(f"apps never converged at start: {tracker.summary()}")
+            start_findings = owners.scan() if owners is not None else []
             first_sync = time.monotonic() - t0
             log(f"chaos: {cfg.apps} apps Synced and Healthy in {first_sync:.1f}s")
             driver.bystanders()
@@ -100,11 +108,15 @@ def run(cfg: Config) -> dict[str, Any]:
             observer = invariants.Observer(env, driver.ledger)
             driver.start()
             faults = [
-                _one(k, fault, cfg, rng, world, driver, tracker, observer, names)
+                _one(k, fault, cfg, rng, world, driver, tracker, observer, names, owners)
                 for k, fault in enumerate(cfg.plan)
             ]
             driver.running.clear()
-            return _summary(cfg, faults, first_sync, world, driver, time.monotonic() - started)
+            result = _summary(cfg, faults, first_sync, world, driver, time.monotonic() - started)
+            if owners is not None:
+                result["ownership"] = _owners_summary(owners, start_findings)
+                result["violations"] += len(start_findings)
+            return result
         finally:
             driver.close()
             if observer is not None:
@@ -122,6 +134,7 @@ def _one(
     tracker: AppTracker,
     observer: invariants.Observer,
     names: list[str],
+    owners: Ownership | None = None,
 ) -> dict[str, Any]:
     driver.running.set()
     time.sleep(rng.uniform(cfg.load_seconds / 2, cfg.load_seconds))
@@ -139,6 +152,8 @@ def _one(
         record["interrupted"] = observer.interrupted(at)
         time.sleep(rng.uniform(0.2, 1.5))
         world.controller.start()
+    elif fault == "replica-kill":
+        record.update(_replica_kill(k, cfg, rng, world, driver, observer))
     elif fault in ("apiserver-restart", "etcd-restart"):
         world.restart_component(
             fault.removesuffix("-restart").replace("apiserver", "kube-apiserver")
@@ -187,6 +202,8 @@ def _one(
     violations += during + (world.guard.take() if world.guard is not None else [])
     if fault in OWN_CHECKS:
         violations += extra.new_tracebacks(world.controller.log_since(log_from))
+    if owners is not None:
+        violations += owners.scan(time.time())
     if converged:
         violations += invariants.stable(world.env, cfg.stable_seconds)
     else:
@@ -198,12 +215,68 @@ def _one(
     record["not_converged"] = 0 if converged else len(names) - len(tracker.done_at)
     log(
         f"chaos: fault {k + 1}/{len(cfg.plan)} {fault}"
-        f"{' (' + record['interrupted'] + ')' if 'interrupted' in record else ''}: converged "
-        f"{record['converge_seconds']}s, {len(record['violations'])} violations"
+        f"{' (' + record['interrupted'] + ')' if 'interrupted' in record else ''}"
+        + (
+            f" [{record['replica']}{' (leader)' if record['leader'] else ''}, {record['restart']}]"
+            if "replica" in record
+            else ""
+        )
+        + f": converged {record['converge_seconds']}s, {len(record['violations'])} violations"
         + (f": {record['violations'][:3]}" if record["violations"] else "")
         + (f", known: {record['known'][:2]}" if record["known"] else "")
     )
     return record
+
+
+def _replica_kill(
+    k: int,
+    cfg: Config,
+    rng: random.Random,
+    world: World,
+    driver: LoadDriver,
+    observer: invariants.Observer,
+) -> dict[str, Any]:
+    """SIGKILL one replica (the leader when the dice say so), with a sync requested and a
+    commit under way; it comes back as the same Pod (a container restart: it takes its
+    own Lease again) or as a new Pod (the old Lease must expire before its apps move)."""
+    fleet = world.controller
+    assert isinstance(fleet, Fleet)
+    user = f"chaos-op-{k + 1}"
+    driver.request_sync(rng.randrange(cfg.apps), user)
+    driver.commit()
+    time.sleep(rng.uniform(0.0, 2.5))
+    head = world.leader_name()
+    victim = rng.choice(fleet.replicas)
+    if head is not None and rng.random() < 0.4:
+        victim = next((r for r in fleet.replicas if r.identity == head), victim)
+    was = victim.identity
+    at = time.monotonic()
+    victim.kill()
+    interrupted = observer.interrupted(at)
+    time.sleep(rng.uniform(0.2, 1.5))
+    how = "restarted"
+    if rng.random() < 0.5:
+        fleet.replace(victim)
+        how = f"replaced by {victim.identity}"
+    victim.start()
+    return {
+        "interrupted": interrupted,
+        "replica": was,
+        "leader": was == head,
+        "restart": how,
+    }
+
+
+def _owners_summary(owners: Ownership, at_start: list[str]) -> dict[str, Any]:
+    gaps = sorted(owners.gaps)
+    return {
+        "ownership_changes": owners.changes,
+        "reowned_apps": len(gaps),
+        "reown_p50_seconds": percentile(gaps, 0.5),
+        "reown_max_seconds": round(gaps[-1], 2) if gaps else None,
+        "reown_limit_seconds": owners.limit,
+        "violations_at_start": at_start,
+    }
 
 
 def _settled_head(driver: LoadDriver) -> str:
@@ -299,7 +372,10 @@ def _summary(
             "syncs_lost": sum(r["not_converged"] for r in runs)
             + sum(1 for v in violations if "vanished" in v or "still pending" in v),
         }
-        if kind == "kill":
+        if kind == "replica-kill":
+            scenarios[kind]["leader_kills"] = sum(1 for r in runs if r.get("leader"))
+            scenarios[kind]["replaced"] = sum(1 for r in runs if r["restart"] != "restarted")
+        if kind in ("kill", "replica-kill"):
             scenarios[kind]["interrupted"] = dict(
                 sorted(
                     (what, sum(1 for r in runs if r.get("interrupted") == what))
@@ -308,6 +384,7 @@ def _summary(
             )
     return {
         "apps": cfg.apps,
+        "replicas": cfg.replicas,
         "plan_size": len(cfg.plan),
         "seed": cfg.seed,
         "wall_seconds": round(wall, 1),

@@ -20,12 +20,13 @@ from typing import cast
 
 import httpx
 import psutil
-from bench.harness import TETHER, Env, ProcessMeter, log, wait_port
+from bench.harness import APP_NS, TETHER, Env, ProcessMeter, log, wait_port
 
 from chaos.disk import CacheDisk
 from chaos.invariants_registry import DiskWitness, PullSecretGuard
 from chaos.proxy import FaultProxy
 from chaos.registry import RegistrySide
+from tether.controller import leader
 from tether.testenv import kubeconfig as kubeconfigs
 from tether.testenv import processes
 
@@ -33,12 +34,24 @@ POLL_SECONDS = 2.0
 
 
 class Controller:
-    """``tether controller`` through the fault proxy; ``kill()`` is SIGKILL, ``start()`` again."""
+    """``tether controller`` through the fault proxy; ``kill()`` is SIGKILL, ``start()`` again.
 
-    def __init__(self, env: Env, kubeconfig: Path, poll: float = POLL_SECONDS) -> None:
+    A replica (``identity`` set) runs with ``--shards auto`` as the Pod ``identity``
+    (``POD_NAME``) and a cache of its own; replicas share one log file, each line
+    written whole, with a marker line for each start and kill.
+    """
+
+    def __init__(
+        self,
+        env: Env,
+        kubeconfig: Path,
+        poll: float = POLL_SECONDS,
+        identity: str | None = None,
+    ) -> None:
         self.env = env
         self.kubeconfig = kubeconfig
         self.poll = poll
+        self.identity = identity
         self.log_path = env.tmp / "controller.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.meter: ProcessMeter | None = None
@@ -48,8 +61,13 @@ class Controller:
     def start(self) -> None:
         child_env = dict(os.environ)
         child_env["TETHER_CACHE_DIR"] = str(self.env.tmp / "controller-cache")
+        sharded: list[str] = []
+        if self.identity is not None:
+            child_env["POD_NAME"] = self.identity
+            child_env["TETHER_CACHE_DIR"] += f"/{self.identity}"
+            sharded = ["--shards", "auto", "--leader-elect"]
         with self.log_path.open("ab") as out:
-            out.write(f"---- start {self.starts + 1} at {time.time():.3f}\n".encode())
+            out.write(f"{self._marker('start')} {self.starts + 1}\n".encode())
             self.proc = subprocess.Popen(
                 [
                     TETHER,
@@ -59,6 +77,7 @@ class Controller:
                     "--poll",
                     str(self.poll),
                     "--allow-cluster-admin",
+                    *sharded,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -78,6 +97,13 @@ class Controller:
         if self.meter is not None:
             self.meter.close()
         self.kills += 1
+        with self.log_path.open("ab") as out:
+            out.write(f"{self._marker('kill')}\n".encode())
+
+    def _marker(self, what: str) -> str:
+        """``---- start|kill <identity> at <epoch>`` (after a newline: a killed replica may
+        have left half a line)."""
+        return f"\n---- {what} {self.identity or 'controller'} at {time.time():.3f}"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -112,10 +138,63 @@ class Controller:
         return [ln for ln in lines if " ERROR " in ln or "Traceback" in ln][:limit]
 
 
+class Fleet:
+    """Several replicas (``--shards auto``) acting as one controller for the other faults:
+    ``kill`` kills them all, ``start`` starts the ones not running."""
+
+    def __init__(self, replicas: list[Controller]) -> None:
+        self.replicas = replicas
+        self.log_path = replicas[0].log_path
+        self._pods = len(replicas)
+
+    @property
+    def starts(self) -> int:
+        return sum(r.starts for r in self.replicas)
+
+    @property
+    def kills(self) -> int:
+        return sum(r.kills for r in self.replicas)
+
+    def start(self) -> None:
+        for r in self.replicas:
+            if not r.alive():
+                r.start()
+
+    def kill(self) -> None:
+        for r in self.replicas:
+            if r.alive():
+                r.kill()
+
+    def alive(self) -> bool:
+        return all(r.alive() for r in self.replicas)
+
+    def stop(self) -> None:
+        for r in self.replicas:
+            r.stop()
+
+    def replace(self, replica: Controller) -> str:
+        """A new Pod in place of ``replica`` (a Deployment's new name): its Lease must expire."""
+        self._pods += 1
+        replica.identity = f"tether-controller-{self._pods - 1}"
+        return replica.identity
+
+    def log_size(self) -> int:
+        return self.replicas[0].log_size()
+
+    def log_since(self, offset: int) -> str:
+        return self.replicas[0].log_since(offset)
+
+    def last_line(self) -> str:
+        return self.replicas[0].last_line()
+
+    def errors(self, limit: int = 20) -> list[str]:
+        return self.replicas[0].errors(limit)
+
+
 class World:
     """Everything a scenario needs, torn down by ``close``."""
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, replicas: int = 1) -> None:
         self.env = env
         assert env.git is not None
         self.git = env.git
@@ -124,7 +203,16 @@ class World:
         kubeconfigs.write(
             kubeconfig, server=self.proxy.url, ca_file=str(self.proxy.cert), token=env.state.token
         )
-        self.controller = Controller(env, kubeconfig)
+        self.controller: Controller | Fleet = (
+            Controller(env, kubeconfig)
+            if replicas == 1
+            else Fleet(
+                [
+                    Controller(env, kubeconfig, identity=f"tether-controller-{i}")
+                    for i in range(replicas)
+                ]
+            )
+        )
         # Before the controller starts: its cache lives on a disk of its own.
         self.disk = CacheDisk(env.tmp / "controller-cache")
         self.registry: RegistrySide | None = None
@@ -142,6 +230,15 @@ class World:
     def watch_disk(self) -> DiskWitness:
         self.witness = DiskWitness(self.env)
         return self.witness
+
+    def leader_name(self) -> str | None:
+        """The holder of the leader Lease (the replica running the singletons)."""
+        got = self.env.api.get(
+            f"/apis/coordination.k8s.io/v1/namespaces/{APP_NS}/leases/{leader.LEASE_NAME}"
+        )
+        if got.status_code != 200:
+            return None
+        return cast(str | None, (got.json().get("spec") or {}).get("holderIdentity"))
 
     # -- the control plane -------------------------------------------------------
     def restart_component(self, name: str, down_seconds: float = 2.0) -> None:

@@ -231,8 +231,9 @@ class ShardMember:
                 log.warning(
                     "sharding: %s could not renew its Lease; stops reconciling", self.identity
                 )
-                self.owned = set()
+                dropped, self.owned = self.owned, set()
                 await self.on_lost(0.0)
+                _log_owners(self.identity, "stopped", dropped)
             await asyncio.sleep(self.timing.retry_period)
 
     async def _tick(self) -> None:
@@ -308,9 +309,12 @@ class ShardMember:
         # Newly ours, unless a reconcile already started (an app created since the last pass).
         gained = sorted(owned - self.owned - self._taken)
         self._taken.clear()
+        added, lost = owned - self.owned, self.owned - owned
         self.owned = owned
         # Lost apps stop before our next write lets their new owner in.
         await self.on_lost(max(0.0, min(self.timing.renew_interval, self._valid_until - now - 1)))
+        _log_owners(self.identity, "stopped", lost)
+        _log_owners(self.identity, "owns", added)
         if gained:
             self.on_gained(gained)
 
@@ -429,6 +433,13 @@ class ShardMember:
                 self._rings.clear()
             ring = self._rings[key] = sharding.Ring(key)
         return ring
+
+
+def _log_owners(identity: str, what: str, names: set[str]) -> None:
+    """Each change of the apps a replica reconciles, by name: one replica's ``stopped``
+    must come before another's ``owns`` for the same app (chaos/ownership.py checks it)."""
+    if names:
+        log.info("sharding: %s %s %d apps: %s", identity, what, len(names), ",".join(sorted(names)))
 
 
 def lease_name(identity: str) -> str:
