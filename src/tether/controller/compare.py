@@ -151,6 +151,21 @@ async def compare(
     gate = asyncio.Semaphore(concurrency)
     app_options = options or sync_options.AppOptions()
     rules_id = repr(rules) + repr(sorted(app_options.values.items()))
+    missing: set[str] = set()  # namespaces a dry run found missing
+
+    async def dry_run(obj: Obj, opts: sync_options.ObjectOptions) -> Obj:
+        namespace = key_of(obj).namespace
+        if namespace in missing:
+            # Every dry run there answers the same 404; the kind is still checked, as
+            # the dry run would (UnknownKind before any request).
+            await kube.resource_for(str(obj["apiVersion"]), str(obj["kind"]))
+            raise NotFound(404, "NotFound", f'namespaces "{namespace}" not found')
+        try:
+            return await _dry_run(kube, obj, opts)
+        except NotFound as exc:
+            if namespace and f'namespaces "{namespace}" not found' in exc.message:
+                missing.add(namespace)
+            raise
 
     async def one(obj: Obj) -> None:
         key = key_of(obj)
@@ -173,7 +188,7 @@ async def compare(
                 log.warning("%s: sync options not honoured: %s", key, "; ".join(opts.ignored))
             async with gate:
                 try:
-                    predicted = await _dry_run(kube, obj, opts)
+                    predicted = await dry_run(obj, opts)
                 except UnknownKind as exc:
                     if opts.skip_dry_run_on_missing_resource:
                         # SkipDryRunOnMissingResource: its CRD may appear later (an operator
@@ -203,7 +218,15 @@ async def compare(
             return
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
-    await asyncio.gather(*(one(o) for o in desired))
+    # One object of each namespace first: when the namespace does not exist yet (an app
+    # that creates it), the others need not each hear so from the API server.
+    first: dict[str, Obj] = {}
+    for obj in desired:
+        first.setdefault(key_of(obj).namespace, obj)
+    leads = [o for ns, o in first.items() if ns]
+    led = {id(o) for o in leads}
+    await asyncio.gather(*(one(o) for o in leads))
+    await asyncio.gather(*(one(o) for o in desired if id(o) not in led))
     if owner is not None:
         cache.compared(owner, {key_of(o) for o in desired})
     return result

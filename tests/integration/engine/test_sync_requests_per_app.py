@@ -15,6 +15,7 @@ from tether.controller.runtime import Controller
 
 DEPLOYMENT = "apps/deployments"
 UNCHANGED = ("configmaps", "services")
+KINDS = (DEPLOYMENT, *UNCHANGED)
 
 
 def _sent(controller: Controller, verb: str, resource: str, *, dry_run: bool = False) -> int:
@@ -27,11 +28,15 @@ async def test_new_objects_are_not_read_before_they_are_created(
     git_repo.commit(example_files())
     # (ConfigMaps are read for the controller's own settings: Deployments and Services say it.)
     gets_before = {r: _sent(controller, "get", r) for r in (DEPLOYMENT, "services")}
+    dry_runs_before = sum(_sent(controller, "apply", r, dry_run=True) for r in KINDS)
     name = await apps.create(git_repo.git_url, dest=dest_namespace, automated={"prune": True})
     await apps.wait_synced(name)
 
     for resource, before in gets_before.items():
         assert _sent(controller, "get", resource) == before, resource
+    # The namespace is created by the sync: one dry run there learns it is missing, the
+    # others are not sent; and what the sync applied is not dry-run again afterwards.
+    assert sum(_sent(controller, "apply", r, dry_run=True) for r in KINDS) - dry_runs_before == 1
     assert _sent(controller, "apply", DEPLOYMENT) >= 1
 
 
