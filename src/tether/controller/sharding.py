@@ -232,6 +232,9 @@ class ShardMember:
                     "sharding: %s could not renew its Lease; stops reconciling", self.identity
                 )
                 dropped, self.owned = self.owned, set()
+                # Every reconcile is cancelled, none finished: each app owned again
+                # must be queued again, even one whose reconcile had started.
+                self._taken.clear()
                 await self.on_lost(0.0)
                 _log_owners(self.identity, "stopped", dropped)
             await asyncio.sleep(self.timing.retry_period)
