@@ -138,6 +138,7 @@ def _mttp(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
     ]
     out += _growth(runs, sizes)
     out += _target(runs)
+    out += _requests(runs, sizes)
     return out
 
 
@@ -268,6 +269,37 @@ def _target(runs: dict[str, Any]) -> list[str]:
         f"**Target** (1,000 apps in at most {TARGET_SECONDS:.0f} s, peak RSS at most "
         f"{TARGET_RSS:.0f} MiB): time {_s(t)} ({'met' if time_ok else 'NOT met'}), "
         f"memory {_s(m, ' MiB')} ({'met' if mem_ok else 'NOT met'}).",
+        "",
+    ]
+
+
+def _requests(runs: dict[str, Any], sizes: list[int]) -> list[str]:
+    """API requests per app in each commit, from Tether's own tether_kube_requests_total."""
+    rows = []
+    for n in sizes:
+        r = runs[str(n)]
+        c, u = _phase(r, "create"), _phase(r, "update")
+        if "error" in r or c.get("api_requests_per_app") is None:
+            continue
+
+        def verbs(p: dict[str, Any]) -> str:
+            by = p.get("api_requests_per_app_by_verb") or {}
+            return ", ".join(f"{k} {v:g}" for k, v in by.items() if v >= 0.05)
+
+        rows.append(
+            f"| {n} | {c.get('api_requests_per_app')} | {u.get('api_requests_per_app')} "
+            f"| {verbs(c)} | {verbs(u)} |"
+        )
+    if not rows:
+        return []
+    return [
+        "**API requests per app** (Tether's own count, `tether_kube_requests_total`, from the "
+        "push until every app is done; background passes such as listing Secrets are included, "
+        "so they weigh more at small N):",
+        "",
+        "| N | create | update | create by verb | update by verb |",
+        "|---:|---:|---:|---|---|",
+        *rows,
         "",
     ]
 
