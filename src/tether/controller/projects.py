@@ -10,6 +10,7 @@ condition that names the object and the rule.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from typing import TYPE_CHECKING
@@ -36,19 +37,24 @@ class ProjectSource:
         self.namespace = namespace
         self.ttl = ttl
         self._listed: tuple[float, dict[str, Obj]] = (-1e9, {})
+        # Workers finding the list stale at once wait for one request, not one each.
+        self._listing = asyncio.Lock()
 
     def forget(self) -> None:
         self._listed = (-1e9, {})
 
     async def _all(self) -> dict[str, Obj]:
-        now = time.monotonic()
-        if now - self._listed[0] > self.ttl:
-            try:
-                api = await self.kube.resource_for(projects.API_VERSION, projects.KIND)
-                items, _ = await self.kube.list(api, self.namespace)
-            except ApiError:
-                return self._listed[1]  # keep the last answer while the API is away
-            self._listed = (now, {str(o["metadata"]["name"]): o for o in items})
+        if time.monotonic() - self._listed[0] <= self.ttl:
+            return self._listed[1]
+        async with self._listing:
+            now = time.monotonic()
+            if now - self._listed[0] > self.ttl:
+                try:
+                    api = await self.kube.resource_for(projects.API_VERSION, projects.KIND)
+                    items, _ = await self.kube.list(api, self.namespace)
+                except ApiError:
+                    return self._listed[1]  # keep the last answer while the API is away
+                self._listed = (now, {str(o["metadata"]["name"]): o for o in items})
         return self._listed[1]
 
     async def get(self, name: str) -> projects.Project:

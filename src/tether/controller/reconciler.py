@@ -8,6 +8,7 @@ commit leaves the cluster in its last good state.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import random
@@ -59,6 +60,7 @@ class Reconciler:
         self.dry_runs = DryRunCache()
         self.memory: dict[str, AppMemory] = {}
         self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
+        self._listing_secrets = asyncio.Lock()
         # Chart repositories read TLS and OCI options from the same Secrets.
         sources.charts.attach(kube, lambda: self._repo_secrets[1])
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
@@ -220,18 +222,20 @@ class Reconciler:
     async def credentials(self, url: str, project: str = "default") -> git.GitCredentials | None:
         """Repository credentials of ``project`` from labelled Secrets, listed at most
         every few seconds."""
-        now = time.monotonic()
-        if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
-            try:
-                api = await self.kube.resource_for("v1", "Secret")
-                secrets, _ = await self.kube.list(
-                    api,
-                    self.settings.app_namespace,
-                    label_selector=f"{REPO_SECRET_LABEL}=repository",
-                )
-            except ApiError:
-                return None
-            self._repo_secrets = (now, secrets)
+        if time.monotonic() - self._repo_secrets[0] > REPO_SECRETS_TTL:
+            async with self._listing_secrets:  # workers finding it stale at once list once
+                now = time.monotonic()
+                if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
+                    try:
+                        api = await self.kube.resource_for("v1", "Secret")
+                        secrets, _ = await self.kube.list(
+                            api,
+                            self.settings.app_namespace,
+                            label_selector=f"{REPO_SECRET_LABEL}=repository",
+                        )
+                    except ApiError:
+                        return None
+                    self._repo_secrets = (now, secrets)
         return git.credentials_for(url, self._repo_secrets[1], project)
 
     async def _source(self, p: Pass, *, fresh: bool) -> None:
