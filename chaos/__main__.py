@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="controller replicas (--shards auto); more than 1 adds replica-kill to the plan",
     )
+    parser.add_argument("--keep-log", type=Path, help="copy the controllers' log here")
     parser.add_argument("--smoke", action="store_true", help="the short plan of the test suite")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
     parser.add_argument(
@@ -50,7 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         plan = smoke_plan()
     else:
         plan = full_plan(args.kills, random.Random(args.seed), args.replicas)
-    result = run(Config(apps=args.apps, plan=plan, seed=args.seed, replicas=args.replicas))
+    result = run(
+        Config(
+            apps=args.apps,
+            plan=plan,
+            seed=args.seed,
+            replicas=args.replicas,
+            keep_log=args.keep_log,
+        )
+    )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     result["run_at"] = stamp
     result["mode"] = "plan" if args.plan else "smoke" if args.smoke else "full"

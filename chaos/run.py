@@ -11,9 +11,11 @@ apps that never converged).
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.harness import AppTracker, environment, log, percentile
@@ -52,6 +54,7 @@ class Config:
     converge_timeout: float = 180.0
     stable_seconds: float = 4.0
     replicas: int = 1  # more: `--shards auto` replicas with leader election
+    keep_log: Path | None = None  # copy the controllers' log here at the end
 
 
 def smoke_plan() -> list[str]:
@@ -122,6 +125,8 @@ def run(cfg: Config) -> dict[str, Any]:
             if observer is not None:
                 observer.close()
             world.close()
+            if cfg.keep_log is not None and world.controller.log_path.exists():
+                shutil.copyfile(world.controller.log_path, cfg.keep_log)
 
 
 def _one(
