@@ -13,6 +13,8 @@ another comes (as events.k8s.io series, the count is a lower bound).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,8 +25,6 @@ from tether.engine.objects import Obj
 WINDOW = 600.0  # as client-go's EventCorrelator (defaultAggregateIntervalInSeconds)
 HEARTBEAT = 30.0
 LIMIT = 4096  # series remembered; the oldest goes first
-
-SeriesKey = tuple[str, ...]
 
 
 @dataclass
@@ -58,7 +58,7 @@ class EventCorrelator:
         self.heartbeat = heartbeat
         self.limit = limit
         self.clock = clock
-        self._series: OrderedDict[SeriesKey, Series] = OrderedDict()
+        self._series: OrderedDict[bytes, Series] = OrderedDict()
 
     def observe(self, event: Obj) -> Decision:
         now = self.clock()
@@ -97,20 +97,23 @@ class EventCorrelator:
             self._series.popitem(last=False)
 
 
-def series_key(event: Obj) -> SeriesKey:
+def series_key(event: Obj) -> bytes:
     """Events are the same when everything but their name and times is: who said it,
-    about which object, of what type, why and in which words."""
+    about which object, of what type, why and in which words (kept hashed: a message
+    may be a thousand characters)."""
     involved = event.get("involvedObject") or {}
     source = event.get("source") or {}
-    return (
-        str(event["metadata"].get("namespace", "")),
-        str(involved.get("kind", "")),
-        str(involved.get("namespace", "")),
-        str(involved.get("name", "")),
-        str(involved.get("uid", "")),
-        str(event.get("type", "")),
-        str(event.get("reason", "")),
-        str(event.get("message", "")),
-        str(source.get("component", "")),
-        str(source.get("host", "")),
+    parts = (
+        event["metadata"].get("namespace", ""),
+        involved.get("kind", ""),
+        involved.get("namespace", ""),
+        involved.get("name", ""),
+        involved.get("uid", ""),
+        event.get("type", ""),
+        event.get("reason", ""),
+        event.get("message", ""),
+        source.get("component", ""),
+        source.get("host", ""),
     )
+    text = json.dumps([str(p) for p in parts]).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
