@@ -32,6 +32,10 @@ class ArgoCDBinaries:
     application_controller: Path
     repo_server: Path
     crds: list[Path]
+    # the repo server runs hack/git-verify-wrapper.sh from PATH for every revision (GPG
+    # off or not) and fails manifest generation with "permission denied" without it;
+    # Argo CD's image installs it in /usr/local/bin
+    helpers: Path
 
 
 def build(root: Path | None = None) -> ArgoCDBinaries:
@@ -67,8 +71,17 @@ def build(root: Path | None = None) -> ArgoCDBinaries:
         for name in CRD_NAMES:
             src_crd = modcache / f"{MODULE}@{VERSION}" / "manifests" / "crds" / name
             (crd_dir / name).write_bytes(src_crd.read_bytes())
+    helpers = target / "bin"
+    wrapper = helpers / "git-verify-wrapper.sh"
+    if not wrapper.exists():
+        modcache = Path(fluxbuild.run_go(["env", "GOMODCACHE"], WRAPPER, env).strip())
+        helpers.mkdir(exist_ok=True)
+        src_script = modcache / f"{MODULE}@{VERSION}" / "hack" / "git-verify-wrapper.sh"
+        wrapper.write_bytes(src_script.read_bytes())
+        wrapper.chmod(0o755)
     return ArgoCDBinaries(
         application_controller=target / "argocd-application-controller",
         repo_server=target / "argocd-repo-server",
         crds=[crd_dir / n for n in CRD_NAMES],
+        helpers=helpers,
     )

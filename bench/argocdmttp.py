@@ -16,6 +16,7 @@ Healthy.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import time
@@ -121,7 +122,7 @@ class ArgoCD:
                 "--loglevel",
                 "warn",
             ],
-            extra_env=common_env,
+            extra_env=common_env | {"PATH": f"{bins.helpers}{os.pathsep}{os.environ['PATH']}"},
         )
         env.on_close(self.repo.stop)
         wait_port(repo_port, timeout=60)
