@@ -127,6 +127,7 @@ class ShardMember:
         self._rings: dict[tuple[str, ...], sharding.Ring] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
         self._released: dict[str, float] = {}  # released Leases, since when
+        self._expired_deletes: dict[str, float] = {}  # expired Leases, deleted when
         # Each app's answer (label, owned) while the members and claims stay the same.
         self._decided: dict[str, tuple[str | None, bool]] = {}
         self._decided_for: tuple[Any, ...] = ()
@@ -420,13 +421,29 @@ class ShardMember:
                 del self._released[name]
 
     async def _collect(self, now: float) -> None:
-        """Delete Leases released long ago (Pods scaled away), so the list stays short."""
+        """Delete Leases released long ago (Pods scaled away), so the list stays short, and
+        Leases expired long ago (Pods killed and replaced under a new name): a replica that
+        starts cannot tell those from live ones for a Lease duration, and the apps the ring
+        gives them would wait that long for an owner after every restart."""
         for name, since in list(self._released.items()):
             if now - since < 2 * self.timing.duration:
                 continue
             del self._released[name]
             with contextlib.suppress(Exception):
                 await self.kube.delete(leader.API_VERSION, leader.KIND, name, self.namespace)
+        for holder, seen in list(self._others.items()):
+            # Kept in _others until the list no longer shows it: forgotten earlier, a
+            # failed delete would make it a fresh (live) Lease again.
+            tried = self._expired_deletes.get(seen.lease, -1e9)
+            if now - seen.at < 2 * seen.duration or now - tried < seen.duration:
+                continue
+            self._expired_deletes[seen.lease] = now
+            log.info("sharding: deleting the Lease %s of %s, expired", seen.lease, holder)
+            with contextlib.suppress(Exception):
+                await self.kube.delete(leader.API_VERSION, leader.KIND, seen.lease, self.namespace)
+        if len(self._expired_deletes) > len(self._others):
+            leases = {seen.lease for seen in self._others.values()}
+            self._expired_deletes = {n: t for n, t in self._expired_deletes.items() if n in leases}
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))
