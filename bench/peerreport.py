@@ -165,3 +165,14 @@ def goal(tether_runs: dict[str, Any], peer_runs: dict[str, Any], n: int = 1000) 
         f"update {_x(fu)} ({verdict(fu is not None and fu >= 5)}), "
         f"memory {_f(m)} ({verdict(m is not None and m <= 1 / 3)})."
     )
+
+
+def by_process(peer_runs: dict[str, Any], tool: str) -> str:
+    """Each process's VmHWM per size, e.g. ``100 apps: source-controller 93 MiB, ...``."""
+    parts = []
+    for n in sorted(peer_runs, key=int):
+        procs = (peer_runs[n].get(tool) or {}).get("controllers") or {}
+        if procs:
+            each = ", ".join(f"{name} {v['peak_rss_mib']:.0f} MiB" for name, v in procs.items())
+            parts.append(f"{n} apps: {each}")
+    return "; ".join(parts)

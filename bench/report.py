@@ -174,7 +174,8 @@ def _flux(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
         "kustomize-controller's TMPDIR (the artifact unpacked per Kustomization) is memory a "
         "Pod would be charged for, listed beside it. CPU is create + update, user + system. "
         "Ratios are only taken between runs of the same `python -m bench` invocation: the "
-        "machine is shared, and the load average (1 minute, at the push) is in the last column.",
+        "machine is shared, and the load average (1 minute, at the push) is in the last column. "
+        f"Peak RSS by process: {peerreport.by_process(flux, 'flux')}.",
         "",
         peerreport.goal(runs, flux),
         "",
@@ -205,6 +206,10 @@ def _argocd(runs: dict[str, Any], argocd: dict[str, Any]) -> list[str]:
         "done when Synced at the commit and Healthy. Argo CD's memory and CPU include redis.",
         "",
         *peerreport.side_by_side(runs, argocd, "argocd"),
+        "",
+        f"Peak RSS by process: {peerreport.by_process(argocd, 'argocd')}. The application "
+        "controller caches every kind in the cluster and ran without a memory limit "
+        "(no `GOMEMLIMIT`), as a Pod without limits would.",
         "",
     ]
     for n, error in sorted(failed.items(), key=lambda kv: int(kv[0])):

@@ -118,3 +118,11 @@ def test_a_peer_that_could_not_run_says_why_in_the_report() -> None:
     }
     text = report.render(latest)
     assert "At 100 apps Argo CD could not be measured: RuntimeError: no redis" in text
+
+
+def test_peer_memory_is_broken_down_by_process() -> None:
+    runs = {
+        "500": {"flux": {"controllers": {"a": {"peak_rss_mib": 90.4}, "b": {"peak_rss_mib": 20}}}},
+        "100": {"flux": {"controllers": {"a": {"peak_rss_mib": 80.0}}}},
+    }
+    assert peerreport.by_process(runs, "flux") == "100 apps: a 80 MiB; 500 apps: a 90 MiB, b 20 MiB"
