@@ -17,6 +17,8 @@ WHAT = {
     "api-500": "API answers 500 (70% of requests)",
     "api-timeout": "API requests hang, then 504",
     "git-down": "git server down",
+    "git-slow": "git server a tarpit (replies held past the idle timeout)",
+    "git-errors": "git server resets or answers garbage",
     "force-push": "force-push rewriting 3 commits",
     "registry-down": "registry and ECR API down, refreshes due",
     "disk-full": "controller cache disk full",

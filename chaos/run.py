@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.harness import AppTracker, environment, log, percentile
 
-from chaos import invariants
+from chaos import invariants, invariants_git
 from chaos import invariants_registry as extra
 from chaos.load import LoadDriver
 from chaos.ownership import Ownership
@@ -34,6 +34,8 @@ FAULTS = (
     "api-500",
     "api-timeout",
     "git-down",
+    "git-slow",
+    "git-errors",
     "force-push",
     "registry-down",
     "disk-full",
@@ -175,6 +177,8 @@ def _one(
         world.git_down()
         time.sleep(cfg.episode_seconds)
         world.git_up()
+    elif fault in ("git-slow", "git-errors"):
+        during = _git_episode(fault, cfg, world)
     elif fault == "force-push":
         driver.force_push()
     elif fault in OWN_CHECKS:
@@ -298,6 +302,19 @@ def _settled_head(driver: LoadDriver) -> str:
             head = driver.ledger.head
 
 
+def _git_episode(fault: str, cfg: Config, world: World) -> list[str]:
+    """The Git proxy slow (a tarpit, held past the Git idle timeout) or answering garbage;
+    by the end every app must name the failure in its ComparisonError."""
+    proxy = world.git_proxy
+    proxy.fault(fault.removeprefix("git-"))
+    try:
+        # A tarpit is only felt once a fetch has waited the idle timeout out.
+        time.sleep(cfg.episode_seconds + (proxy.hold if fault == "git-slow" else 0.0))
+        return invariants_git.explained_within(world.env, cfg.apps, f"127.0.0.1:{proxy.port}", 10.0)
+    finally:
+        proxy.heal()
+
+
 def _surroundings(fault: str, cfg: Config, world: World) -> list[str]:
     """Inject a registry or cache-disk fault for an episode; what was wrong meanwhile."""
     if fault == "cache-deleted":
@@ -399,6 +416,7 @@ def _summary(
         "operations": len(driver.ledger.operations),
         "controller_starts": world.controller.starts,
         "proxy": dict(world.proxy.counts),
+        "git_proxy": dict(world.git_proxy.counts),
         "controller_errors": world.controller.errors(),
         "scenarios": scenarios,
         "faults": faults,

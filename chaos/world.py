@@ -23,6 +23,7 @@ import psutil
 from bench.harness import APP_NS, TETHER, Env, ProcessMeter, log, wait_port
 
 from chaos.disk import CacheDisk
+from chaos.gitproxy import GitProxy
 from chaos.invariants_registry import DiskWitness, PullSecretGuard
 from chaos.proxy import FaultProxy
 from chaos.registry import RegistrySide
@@ -198,6 +199,9 @@ class World:
         self.env = env
         assert env.git is not None
         self.git = env.git
+        # Apps name the Git proxy from the start: git-slow and git-errors act on it.
+        self.git_proxy = GitProxy(self.git.port)
+        self.git.url = self.git_proxy.url("bench.git")
         self.proxy = FaultProxy(env.tmp, env.state.server, env.state.ca_file)
         kubeconfig = env.tmp / "controller.kubeconfig"
         kubeconfigs.write(
@@ -293,6 +297,7 @@ class World:
     def close(self) -> None:
         self.controller.stop()
         self.proxy.close()
+        self.git_proxy.close()
         for part in (self.guard, self.witness, self.registry, self.disk):
             if part is not None:
                 with contextlib.suppress(Exception):
