@@ -4,10 +4,12 @@
 # OCI registry with htpasswd; skopeo pulls from it), chromium (browser tests),
 # nodejs/npm (web UI build); runc, containernetworking-plugins, iptables,
 # conntrack and busybox-static for real nodes (containers on the local cluster);
-# gnupg (gpg signs image-automation commits with an OpenPGP key).
+# gnupg (gpg signs image-automation commits with an OpenPGP key); redis-server
+# (Argo CD, measured beside Tether by `make bench`, needs it).
 set -euo pipefail
 want=(git openssh-server docker-registry apache2-utils skopeo chromium
-  runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap umoci gnupg)
+  runc containernetworking-plugins iptables conntrack busybox-static mmdebstrap umoci gnupg
+  redis-server)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
