@@ -120,7 +120,10 @@ class Sources:
                 sha = await self.pools.git(self.repos.resolve, url, target, credentials, max_age)
             except git.GitError as exc:
                 self.stats.fetch_errors += 1
-                self._failed[memo_key] = (started, exc)
+                # Timed from the failure, not the start: a listing that hung for the idle
+                # timeout would otherwise be stale at once, and every app queued behind it
+                # would hang the timeout out again, one after another, saying nothing.
+                self._failed[memo_key] = (time.monotonic(), exc)
                 raise
             self._failed.pop(memo_key, None)
             self._resolved[memo_key] = (started, sha)
