@@ -28,6 +28,7 @@ from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.sharding import ShardMember
 from tether.controller.source import Sources
+from tether.controller.workqueue import Priority, WorkQueue
 from tether.engine import application as appmodel
 from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj, ObjectKey, labels
@@ -68,12 +69,11 @@ class Controller:
         self.reconciler = Reconciler(kube, self.live, self.sources, self.settings)
         self.workers = workers
         self.metrics = Metrics()
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
+        self._queue = WorkQueue()
         self._fresh: set[str] = set()
         self._running: set[str] = set()
         self._inflight: dict[str, asyncio.Task[float | None]] = {}
-        self._again: set[str] = set()
+        self._again: dict[str, Priority] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._seen: dict[str, tuple[object, ...]] = {}
         self._refreshes: dict[str, str] = {}
@@ -174,7 +174,7 @@ class Controller:
             asyncio.create_task(self._worker(), name=f"worker-{i}") for i in range(self.workers)
         ]
         for app in self.apps():
-            self.enqueue(str(app["metadata"]["name"]))
+            self.enqueue(str(app["metadata"]["name"]), priority=Priority.ROUTINE)
 
     async def stop_reconciling_apps(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -220,7 +220,7 @@ class Controller:
     def gained(self, names: list[str]) -> None:
         """Apps the ring handed to this replica: reconcile them with a fresh look at Git."""
         for name in names:
-            self.enqueue(name, fresh=True)
+            self.enqueue(name, fresh=True, priority=Priority.ROUTINE)
 
     async def drop_unowned(self, timeout: float) -> None:
         """Stop the reconciles of apps this replica no longer owns: finished within
@@ -249,21 +249,30 @@ class Controller:
             ObjectKey(appmodel.GROUP, appmodel.KIND, self.settings.app_namespace, name)
         )
 
-    def enqueue(self, name: str, *, fresh: bool = False, delay: float = 0.0) -> None:
+    def enqueue(
+        self,
+        name: str,
+        *,
+        fresh: bool = False,
+        delay: float = 0.0,
+        priority: Priority = Priority.URGENT,
+    ) -> None:
+        """Queue app ``name``; ``priority`` is URGENT (drift, an Application change or a
+        request) unless the caller says it is a routine refresh (see workqueue)."""
         if fresh:
             self._fresh.add(name)
         if delay > 0:
             old = self._timers.pop(name, None)
             if old:
                 old.cancel()
-            self._timers[name] = asyncio.get_running_loop().call_later(delay, self.enqueue, name)
+            self._timers[name] = asyncio.get_running_loop().call_later(
+                delay, lambda: self.enqueue(name, priority=Priority.ROUTINE)
+            )
             return
         if name in self._running:
-            self._again.add(name)
+            self._again[name] = max(priority, self._again.get(name, Priority.ROUTINE))
             return
-        if name not in self._queued:
-            self._queued.add(name)
-            self._queue.put_nowait(name)
+        self._queue.put(name, priority)
 
     def refresh_repo(self, repo_url: str) -> list[str]:
         """A push arrived for ``repo_url``: refresh every app that uses it, now."""
@@ -279,7 +288,7 @@ class Controller:
                 hit.append(app["metadata"]["name"])
         mine = [name for name in hit if self.owns(name)]
         for name in mine:
-            self.enqueue(name)
+            self.enqueue(name, priority=Priority.ROUTINE)
         if others := [name for name in hit if name not in mine]:
             # Another replica reconciles these: it sees the annotation and refreshes.
             task = asyncio.create_task(self._annotate_refresh(others), name="refresh-annotations")
@@ -309,7 +318,7 @@ class Controller:
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     # -- events -------------------------------------------------------------
     def _notify(self, name: str) -> None:
@@ -324,7 +333,8 @@ class Controller:
             self._on_app(event_type, obj)
             parent = labels(obj).get(appmodel.INSTANCE_LABEL)
             if parent and parent != meta.get("name") and self.app(parent) is not None:
-                self.enqueue(parent)  # a child app's status is part of its root's health
+                # A child app's status is part of its root's health.
+                self.enqueue(parent, priority=Priority.ROUTINE)
             return
         owner = labels(obj).get(appmodel.INSTANCE_LABEL)
         if owner and self.app(owner) is not None:
@@ -332,7 +342,7 @@ class Controller:
             self._notify(owner)
             return
         for name in self._by_namespace.get(str(meta.get("namespace") or ""), ()):
-            self.enqueue(name)
+            self.enqueue(name, priority=Priority.ROUTINE)  # not a managed object: no drift
             self._notify(name)
 
     def _on_app(self, event_type: str, app: Obj) -> None:
@@ -370,17 +380,25 @@ class Controller:
                 url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
                 if url:
                     self.sources.announce_push(str(url))
+            # Only the refresh annotation changed: a push another replica received.
+            routine = (
+                previous is not None
+                and previous[::2] == signature[::2]
+                and bool(refresh)
+                and self._refreshes.get(name) != refresh
+            )
             if refresh:
                 self._refreshes[name] = str(refresh)
             self.enqueue(
-                name, fresh=bool(refresh) or app.get("operation") is not None or previous is None
+                name,
+                fresh=bool(refresh) or app.get("operation") is not None or previous is None,
+                priority=Priority.ROUTINE if routine else Priority.URGENT,
             )
 
     # -- workers ------------------------------------------------------------
     async def _worker(self) -> None:
         while True:
             name = await self._queue.get()
-            self._queued.discard(name)
             app = self.app(name)
             if app is None or not self.owns(name, starting=True):
                 continue  # another replica's (sharded): it reconciles the app
@@ -413,7 +431,6 @@ class Controller:
                 del self.metrics.reconcile_seconds[:5000]
             self._notify(name)
             if name in self._again:
-                self._again.discard(name)
-                self.enqueue(name)
+                self.enqueue(name, priority=self._again.pop(name))
             elif delay is not None:
                 self.enqueue(name, delay=delay)
