@@ -40,6 +40,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -382,6 +383,12 @@ class ShardMember:
     def _observe(self, leases: list[Obj], now: float) -> None:
         present = set()
         released = set()
+        # The latest write the API server stamped on any Lease of this list: its clock, now
+        # or a little before. A Lease last written a Lease duration before that has not been
+        # renewed for that long by the server's clock, so a replica that has only just
+        # started need not watch it for a whole duration of its own (see _server_age).
+        stamps = [t for t in map(_written_at, leases) if t is not None]
+        server_now = max(stamps, default=None)
         for lease in leases:
             spec = lease.get("spec") or {}
             name = str((lease.get("metadata") or {}).get("name") or "")
@@ -405,13 +412,16 @@ class ShardMember:
             present.add(holder)
             seen = self._others.get(holder)
             if seen is None or seen.record != record:
-                self._others[holder] = _Seen(
+                seen = self._others[holder] = _Seen(
                     record=record,
                     at=now,
                     duration=float(spec.get("leaseDurationSeconds") or self.timing.duration),
                     ring=self._ring(members),
                     lease=name,
                 )
+            age = _server_age(lease, server_now)
+            if age > 0:
+                seen.at = min(seen.at, now - age)
         for holder, seen in list(self._others.items()):
             # Released: gone at once. Vanished (deleted by hand?): live until it expires.
             if holder not in present and (seen.lease in released or now >= seen.at + seen.duration):
@@ -453,6 +463,44 @@ class ShardMember:
                 self._rings.clear()
             ring = self._rings[key] = sharding.Ring(key)
         return ring
+
+
+def _written_at(lease: Obj) -> float | None:
+    """When the API server last stored a change to ``lease`` (epoch seconds, whole seconds:
+    the latest ``managedFields`` time), or None. Written by the server, never by a replica,
+    so two of these compare even when the replicas' clocks disagree."""
+    times = []
+    for entry in (lease.get("metadata") or {}).get("managedFields") or []:
+        with contextlib.suppress(TypeError, ValueError):
+            stamp = str(entry.get("time") or "").replace("Z", "+00:00")
+            times.append(datetime.fromisoformat(stamp).timestamp())
+    return max(times, default=None)
+
+
+def _server_age(lease: Obj, server_now: float | None) -> float:
+    """How long, at least, ``lease`` has gone without a write by the API server's clock
+    (0 when unknown): the latest write on any Lease of the same list minus this one's,
+    less a second for the whole-second stamps.
+
+    Why a replica may judge another's Lease expired by this instead of only by its own
+    watch (client-go's rule), without ever letting two replicas own one app: the holder
+    stops reconciling ``renew_deadline`` after it began its last successful renewal, and
+    the server stamped that renewal after it began. The list is one snapshot, so the
+    Lease was not written again between its stamp and the latest stamp in the list. So
+    an age of a Lease duration (10 s > 7 s) means the holder had stopped before the list
+    was read, as client-go's rule concludes from a watch of the same length; both assume
+    clocks that run at the same rate, and this one that the API servers' clocks agree
+    within the 3 s between deadline and duration. A holder that renews again writes a new
+    record, which counts as live from when it is seen, as before.
+
+    Trusting instead the members the live replicas publish (all of them dropped the dead
+    one) is not safe: a published list lags, and a replica that just joined, or came
+    back, is missing from it exactly as a dead one is, so its fresh claims would be
+    ignored while it acts on them."""
+    written = _written_at(lease)
+    if written is None or server_now is None:
+        return 0.0
+    return max(0.0, server_now - written - 1.0)
 
 
 def _log_owners(identity: str, what: str, names: set[str]) -> None:
