@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from tether.adapters.kube import ApiError, ApiResource, Gone, KubeClient
+from tether.controller import loops
 from tether.controller.packed import pack, unpack
 from tether.engine.application import API_VERSION, INSTANCE_LABEL, KIND
 from tether.engine.objects import Obj, ObjectKey, key_of
@@ -52,6 +53,7 @@ class LiveCache:
         self._by_namespace: dict[str, set[ObjectKey]] = defaultdict(set)
         self._by_type: dict[tuple[str, str], set[ObjectKey]] = defaultdict(set)
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._closing = False
         self._synced: dict[tuple[str, str], asyncio.Event] = {}
         self.relists = 0
         self.watch_restarts = 0
@@ -109,18 +111,27 @@ class LiveCache:
         await self.ensure(apis, wait=wait)
 
     async def close(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a cancellation swallowed inside the HTTP stack (seen as a watch that
+        # went on retrying after close) must not hold up a stop or a lost Lease.
+        self._closing = True
+        tasks = list(self._tasks.values())
         self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=loops.STOP_TIMEOUT)
+            for task in pending:
+                log.warning("live cache: %s did not stop in time; left behind", task.get_name())
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    with contextlib.suppress(Exception):
+                        task.result()
 
     async def _run(self, api: ApiResource) -> None:
         ident = (api.api_version, api.kind)
         resource_version = ""
         delay = 0.5
-        while True:
+        while not self._closing:
             try:
                 if not resource_version:
                     resource_version = await self._relist(api)
@@ -140,6 +151,8 @@ class LiveCache:
             except Gone:
                 resource_version = ""
             except Exception as exc:  # keep watching through transient API errors
+                if self._closing:
+                    return
                 log.warning("watch %s failed: %s; retrying in %.1fs", api.kind, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)

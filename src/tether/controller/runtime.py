@@ -190,7 +190,10 @@ class Controller:
         await self.follow()
         await self.stop_reconciling_apps()
         await self.live.close()
-        await self.reconciler.clusters.close()
+        try:  # closing a remote cluster's client may wait on a dead connection
+            await asyncio.wait_for(self.reconciler.clusters.close(), loops.STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("closing the remote clusters' clients did not finish in time")
         self.sources.close()
 
     async def run_forever(self) -> None:
