@@ -25,7 +25,7 @@ from typing import Any
 
 from bench import argocdbuild, manifests
 from bench.githttp import GitHttpServer
-from bench.harness import Env, Window, environment, free_port, log, percentile, wait_port
+from bench.harness import Env, Window, environment, free_port, log, wait_port
 from bench.peerprocs import PeerProcess, create_all, install_crds, load_average
 from bench.peertracker import ObjectTracker
 
@@ -252,29 +252,21 @@ def _measure(
         # generous: on a loaded 2-core machine Flux took 350 s for 500 apps
         timeout = 120 + 1.2 * n
         ok = tracker.wait(names, timeout, stall=120.0)
-        done = dict(tracker.done_at)
-        times = sorted(done[a] - pushed for a in names if a in done)
         phase = {
             "phase": label,
             "trigger": "argocd.argoproj.io/refresh=normal on every Application",
             "refresh_annotations_seconds": round(refreshed_in, 2),
             "complete": ok,
-            "apps_done": len(times),
-            "seconds_to_all": round(times[-1], 2) if ok and times else None,
-            "seconds_to_first": round(times[0], 2) if times else None,
-            "seconds_p50": percentile(times, 0.5),
-            "apps_per_second": round(n / times[-1], 1) if ok and times else None,
+            **tracker.timings(names, pushed, ok),
             "timeout_seconds": timeout,
             "load_average_before": load_before,
             "load_average_after": load_average(),
-            "states_at_end": tracker.summary(),
-            "stuck_examples": tracker.stuck(names) if not ok else [],
             **argo.close_window(),
             **window.close(),
             "git_requests": http.upload_packs - fetches,
         }
         log(
-            f"argocd-mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} done, "
+            f"argocd-mttp-{n} {label}: {'all' if ok else 'NOT all'} {phase['apps_done']}/{n} done, "
             f"last at {phase['seconds_to_all']}s; argocd cpu {phase['peer_cpu_seconds']}s, "
             f"peak {phase['peer_peak_rss_mib']} MiB"
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import fluxbuild, manifests
 from bench.githttp import GitHttpServer
-from bench.harness import Env, Window, environment, free_port, log, mib, percentile
+from bench.harness import Env, Window, environment, free_port, log, mib
 from bench.peerprocs import PeerProcess, ScratchDir, create_all, install_crds, load_average
 from bench.peertracker import ObjectTracker, condition
 
@@ -209,28 +209,20 @@ def _measure(env: Env, flux: Flux, http: GitHttpServer, n: int, crds: list[str])
         # generous: on a loaded 2-core machine Flux took 350 s for 500 apps
         timeout = 120 + 1.2 * n
         ok = tracker.wait(names, timeout, stall=120.0)
-        done = dict(tracker.done_at)
-        times = sorted(done[a] - pushed for a in names if a in done)
         phase = {
             "phase": label,
             "trigger": "reconcile.fluxcd.io/requestedAt on the GitRepository",
             "complete": ok,
-            "apps_done": len(times),
-            "seconds_to_all": round(times[-1], 2) if ok and times else None,
-            "seconds_to_first": round(times[0], 2) if times else None,
-            "seconds_p50": percentile(times, 0.5),
-            "apps_per_second": round(n / times[-1], 1) if ok and times else None,
+            **tracker.timings(names, pushed, ok),
             "timeout_seconds": timeout,
             "load_average_before": load_before,
             "load_average_after": load_average(),
-            "states_at_end": tracker.summary(),
-            "stuck_examples": tracker.stuck(names) if not ok else [],
             **flux.close_window(),
             **window.close(),
             "git_requests": http.upload_packs - fetches,
         }
         log(
-            f"flux-mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} ready, "
+            f"flux-mttp-{n} {label}: {'all' if ok else 'NOT all'} {phase['apps_done']}/{n} ready, "
             f"last at {phase['seconds_to_all']}s; flux cpu {phase['peer_cpu_seconds']}s, "
             f"peak {phase['peer_peak_rss_mib']} MiB + tmpfs {phase['tmpfs_peak_mib']} MiB"
         )

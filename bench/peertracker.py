@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from bench.harness import Env, Watcher
+from bench.harness import Env, Watcher, percentile
 
 Done = Callable[[dict[str, Any], str], bool]
 Seen = Callable[[dict[str, Any]], bool]
@@ -82,6 +82,20 @@ class ObjectTracker:
     def summary(self) -> dict[str, int]:
         with self.cond:
             return dict(Counter(self._describe(o).split(":")[0] for o in self.objects.values()))
+
+    def timings(self, names: list[str], pushed: float, ok: bool) -> dict[str, Any]:
+        """A phase's figures from when each app was done, counted from the push."""
+        done = dict(self.done_at)
+        times = sorted(done[a] - pushed for a in names if a in done)
+        return {
+            "apps_done": len(times),
+            "seconds_to_all": round(times[-1], 2) if ok and times else None,
+            "seconds_to_first": round(times[0], 2) if times else None,
+            "seconds_p50": percentile(times, 0.5),
+            "apps_per_second": round(len(names) / times[-1], 1) if ok and times else None,
+            "states_at_end": self.summary(),
+            "stuck_examples": self.stuck(names) if not ok else [],
+        }
 
     def close(self) -> None:
         self.watcher.close()
