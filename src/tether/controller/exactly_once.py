@@ -47,6 +47,12 @@ def request_of(app: Obj) -> int | None:
         return 0
 
 
+def request_field(p: Pass) -> dict[str, Any]:
+    """``{REQUEST_KEY: n}`` for the result of the pass's requested operation, else empty."""
+    request = request_of(p.app) if p.operation is not None else None
+    return {} if request is None else {REQUEST_KEY: request}
+
+
 def answered(status: dict[str, Any], app: Obj) -> bool:
     """Whether the status already holds the finished result of the request the app
     still carries (its controller was killed before clearing it)."""

@@ -84,9 +84,7 @@ def start(p: Pass, *, initiated_by: str, started: str, prune: bool) -> dict[str,
         "stepApplied": False,
         "syncResult": {"revision": p.sha, "resources": []},
     }
-    request = exactly_once.request_of(p.app) if p.operation is not None else None
-    if request is not None:
-        state[exactly_once.REQUEST_KEY] = request
+    state.update(exactly_once.request_field(p))
     return state
 
 

@@ -200,7 +200,7 @@ class Syncer:
                 "revision": p.sha,
                 "dryRun": dry_run,
             }
-            | _request(p),
+            | exactly_once.request_field(p),
         )
         if dry_run:
             self._clear_operation(p)
@@ -473,18 +473,12 @@ class Syncer:
                 "finishedAt": events.now_iso(),
                 "initiatedBy": ((p.operation or {}).get("initiatedBy") or {}).get("username", ""),
             }
-            | _request(p),
+            | exactly_once.request_field(p),
         )
         self._clear_operation(p)
 
     def _clear_operation(self, p: Pass) -> None:
         p.app["_clear_operation"] = True
-
-
-def _request(p: Pass) -> dict[str, Any]:
-    """The request a result answers, for a requested operation (``exactly_once``)."""
-    request = exactly_once.request_of(p.app) if p.operation is not None else None
-    return {} if request is None else {exactly_once.REQUEST_KEY: request}
 
 
 def _settle(p: Pass, outcome: SyncOutcome) -> None:
