@@ -49,9 +49,6 @@ class WorkQueue:
                 return priority
         return None
 
-    def depth(self, priority: Priority) -> int:
-        return len(self._classes[priority])
-
     def put(self, name: str, priority: Priority = Priority.URGENT) -> bool:
         """Queue ``name``; returns whether it was added or moved up."""
         current = self.priority_of(name)
