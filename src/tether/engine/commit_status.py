@@ -182,14 +182,10 @@ def request(
         headers = {"PRIVATE-TOKEN": config.token}
     else:
         body = {"state": state, "context": context, "description": text}
-        headers = {"Authorization": _authorization(config)}
+        headers = {"Authorization": forge.authorization(config.kind, config.token)}
         if config.kind == forge.GITHUB:
             headers["Accept"] = "application/vnd.github+json"
     if target_url:
         body["target_url"] = target_url
     payload = json.dumps(body, sort_keys=True).encode()
     return StatusRequest(url, payload, headers, state, sha)
-
-
-def _authorization(config: StatusConfig) -> str:
-    return f"token {config.token}" if config.kind == forge.GITEA else f"Bearer {config.token}"

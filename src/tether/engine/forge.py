@@ -110,6 +110,11 @@ def repository(repo_url: str, kind: str, api_url: str = "") -> Repository:
     return Repository("/".join(segments))
 
 
+def authorization(kind: str, token: str) -> str:
+    """The ``Authorization`` header for a GitHub or Gitea token (GitLab takes ``PRIVATE-TOKEN``)."""
+    return f"token {token}" if kind == GITEA else f"Bearer {token}"
+
+
 def commit_sha(revision: str) -> str:
     """``revision`` if it is a full commit id (SHA-1 or SHA-256), else ForgeError."""
     if not _SHA.fullmatch(revision):

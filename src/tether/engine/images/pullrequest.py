@@ -97,8 +97,10 @@ class Target:
 
     @property
     def headers(self) -> dict[str, str]:
-        auth = f"token {self.token}" if self.kind == forge.GITEA else f"Bearer {self.token}"
-        out = {"Authorization": auth, "Accept": "application/json"}
+        out = {
+            "Authorization": forge.authorization(self.kind, self.token),
+            "Accept": "application/json",
+        }
         if self.kind == forge.GITHUB:
             out["Accept"] = "application/vnd.github+json"
         return out
