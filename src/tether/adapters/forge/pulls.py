@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 
+from tether.adapters.forge.errors import host_message
 from tether.engine.images import pullrequest as model
 
 TIMEOUT = 10.0
-_MESSAGE_MAX = 200
 
 
 class ForgeApiError(RuntimeError):
@@ -122,11 +122,5 @@ def _opened(data: Any, *, created: bool) -> Opened:
 
 def _failure(step: str, response: httpx.Response, t: model.Target) -> str:
     text = f"pull request {step} on {t.repo.path}: HTTP {response.status_code}"
-    try:
-        data = response.json()
-    except ValueError:
-        return text
-    message = data.get("message") if isinstance(data, dict) else None
-    if isinstance(message, str) and message.strip():
-        text += ": " + " ".join(message.split())[:_MESSAGE_MAX].replace(t.token, "***")
-    return text
+    message = host_message(response, t.token)
+    return f"{text}: {message}" if message else text

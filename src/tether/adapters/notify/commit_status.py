@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import httpx
 
+from tether.adapters.forge.errors import host_message
 from tether.adapters.notify.webhook import Delivery
 from tether.engine.commit_status import StatusRequest
-
-_MESSAGE_MAX = 200
 
 
 async def send(client: httpx.AsyncClient, request: StatusRequest, token: str) -> Delivery:
@@ -34,15 +33,5 @@ async def send(client: httpx.AsyncClient, request: StatusRequest, token: str) ->
 
 
 def _error(response: httpx.Response, token: str) -> str:
-    text = f"HTTP {response.status_code}"
-    try:
-        data = response.json()
-    except ValueError:
-        return text
-    message = data.get("message") if isinstance(data, dict) else None
-    if isinstance(message, str) and message.strip():
-        short = " ".join(message.split())[:_MESSAGE_MAX]
-        if token:
-            short = short.replace(token, "***")
-        text += f": {short}"
-    return text
+    message = host_message(response, token)
+    return f"HTTP {response.status_code}: {message}" if message else f"HTTP {response.status_code}"
