@@ -21,6 +21,7 @@ from fixtures.waiting import await_for
 from tether.controller import sharding
 
 trio = sharded.trio  # three replicas of the default shard timing, as in that file
+apps = sharded.apps  # on a plain client: the shared one would start a fourth, unsharded controller
 
 # When a replacement Pod is typically up: the gap showed when it starts well after the kill.
 REPLACED_AFTER = 5.0
