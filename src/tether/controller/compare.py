@@ -219,11 +219,15 @@ async def compare(
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
     # One object of each namespace first: when the namespace does not exist yet (an app
-    # that creates it), the others need not each hear so from the API server.
+    # that creates it), the others need not each hear so from the API server. A
+    # namespace holding a live object exists, so its objects do not wait for a lead.
+    present = {k.namespace for k, live in live_of.items() if live is not None}
     first: dict[str, Obj] = {}
     for obj in desired:
-        first.setdefault(key_of(obj).namespace, obj)
-    leads = [o for ns, o in first.items() if ns]
+        namespace = key_of(obj).namespace
+        if namespace and namespace not in present:
+            first.setdefault(namespace, obj)
+    leads = list(first.values())
     led = {id(o) for o in leads}
     await asyncio.gather(*(one(o) for o in leads))
     await asyncio.gather(*(one(o) for o in desired if id(o) not in led))
