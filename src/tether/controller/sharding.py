@@ -387,9 +387,9 @@ class ShardMember:
         # or a little before. A Lease last written a Lease duration before that has not been
         # renewed for that long by the server's clock, so a replica that has only just
         # started need not watch it for a whole duration of its own (see _server_age).
-        stamps = [t for t in map(_written_at, leases) if t is not None]
-        server_now = max(stamps, default=None)
-        for lease in leases:
+        stamps = [_written_at(lease) for lease in leases]
+        server_now = max((t for t in stamps if t is not None), default=None)
+        for lease, written in zip(leases, stamps, strict=True):
             spec = lease.get("spec") or {}
             name = str((lease.get("metadata") or {}).get("name") or "")
             holder = str(spec.get("holderIdentity") or "")
@@ -419,7 +419,7 @@ class ShardMember:
                     ring=self._ring(members),
                     lease=name,
                 )
-            age = _server_age(lease, server_now)
+            age = _server_age(written, server_now)
             if age > 0:
                 seen.at = min(seen.at, now - age)
         for holder, seen in list(self._others.items()):
@@ -477,10 +477,10 @@ def _written_at(lease: Obj) -> float | None:
     return max(times, default=None)
 
 
-def _server_age(lease: Obj, server_now: float | None) -> float:
-    """How long, at least, ``lease`` has gone without a write by the API server's clock
-    (0 when unknown): the latest write on any Lease of the same list minus this one's,
-    less a second for the whole-second stamps.
+def _server_age(written: float | None, server_now: float | None) -> float:
+    """How long, at least, a Lease last ``written`` (``_written_at``) has gone without a
+    write by the API server's clock (0 when unknown): the latest write on any Lease of the
+    same list minus this one's, less a second for the whole-second stamps.
 
     Why a replica may judge another's Lease expired by this instead of only by its own
     watch (client-go's rule), without ever letting two replicas own one app: the holder
@@ -497,7 +497,6 @@ def _server_age(lease: Obj, server_now: float | None) -> float:
     one) is not safe: a published list lags, and a replica that just joined, or came
     back, is missing from it exactly as a dead one is, so its fresh claims would be
     ignored while it acts on them."""
-    written = _written_at(lease)
     if written is None or server_now is None:
         return 0.0
     return max(0.0, server_now - written - 1.0)
