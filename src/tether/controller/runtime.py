@@ -377,18 +377,21 @@ class Controller:
             refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
             previous = self._seen.get(name)
             self._seen[name] = signature
-            if refresh and previous is not None and self._refreshes.get(name) != refresh:
+            requested = (
+                bool(refresh) and previous is not None and self._refreshes.get(name) != refresh
+            )
+            if requested:
                 # A new refresh request (perhaps a push another replica received):
                 # list the remote again even if it was listed a moment ago.
                 url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
                 if url:
                     self.sources.announce_push(str(url))
-            # Only the refresh annotation changed: a push another replica received.
+            # Neither generation nor operation changed, only annotations with a new refresh
+            # request: a push another replica received.
             routine = (
-                previous is not None
-                and previous[::2] == signature[::2]
-                and bool(refresh)
-                and self._refreshes.get(name) != refresh
+                requested
+                and previous is not None
+                and (previous[0], previous[2]) == (signature[0], signature[2])
             )
             if refresh:
                 self._refreshes[name] = str(refresh)
