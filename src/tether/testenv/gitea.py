@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 
 from tether.testenv import binaries
+from tether.testenv.processes import free_port
 
 GITEA_VERSION = "v1.27.3"
 GITEA_MODULE = "code.gitea.io/gitea"
@@ -126,12 +126,6 @@ def _json(cmd: list[str], cwd: Path, env: dict[str, str], log: bool) -> dict[str
 
 
 # ---------------------------------------------------------------- running
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def app_ini(workdir: Path, port: int, static: Path) -> str:
@@ -265,7 +259,7 @@ def start(workdir: Path, binary: Path | None = None, *, timeout: float = 60) -> 
     """Start Gitea in ``workdir`` (fresh) and return it once its API answers with a token."""
     binary = binary or build_gitea()
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     config = workdir / "app.ini"
     config.write_text(app_ini(workdir, port, binary.parent / "static"))
     env = {
