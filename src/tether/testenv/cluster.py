@@ -52,7 +52,10 @@ def up(
     node_binaries: NodeBinaries | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     timeout: float = 120.0,
+    apiserver_flags: tuple[str, ...] = (),
 ) -> ClusterState:
+    """Start the control plane; ``apiserver_flags`` are appended to kube-apiserver's own
+    (the benchmark raises its inflight limits for 10,000 apps; tests keep the defaults)."""
     directory = (directory or default_dir()).resolve()
     existing = ClusterState.load(directory)
     if existing is not None:
@@ -102,7 +105,7 @@ def up(
         if node_bins is not None:
             realnode.take_host_lock(directory)
             realnode.prepare_network(directory, real_nodes)
-        startup.start_all(state, bins, node_bins, keys, port, progress, timeout)
+        startup.start_all(state, bins, node_bins, keys, port, progress, timeout, apiserver_flags)
         if node_bins is not None:
             hostlock.started(directory)
     except realnode.RealNodeError as exc:

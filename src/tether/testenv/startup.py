@@ -28,6 +28,7 @@ def start_all(
     port: int,
     progress: Callable[[str], None],
     timeout: float,
+    apiserver_flags: tuple[str, ...] = (),
 ) -> None:
     d = Path(state.directory)
     cp = str(bins.control_plane)
@@ -89,6 +90,7 @@ def start_all(
             f"--kubelet-client-certificate={keys.kubelet_client_cert}",
             f"--kubelet-client-key={keys.kubelet_client_key}",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
+            *apiserver_flags,
         ],
     )
     with state.client() as client:
