@@ -75,6 +75,14 @@ def _save(name: str, result: dict[str, Any], stamp: str, mode: str, run_id: str)
         tool, n = peer
         peers = scenarios.setdefault("peers", {}).setdefault(tool, {})
         peers[n] = {"mode": mode, "run_at": stamp, "run_id": run_id, **result}
+    elif name.startswith("mttp-") and "x" in name:  # mttp-5000x3: sharded replicas
+        runs = scenarios.setdefault("mttp_replicas", {})
+        runs[name.removeprefix("mttp-")] = {
+            "mode": mode,
+            "run_at": stamp,
+            "run_id": run_id,
+            **result,
+        }
     elif name.startswith("mttp-"):
         runs = scenarios.setdefault("mttp", {})
         runs[name.removeprefix("mttp-")] = {
@@ -110,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         action="append",
         help="mttp sizes to run instead of the defaults (repeatable)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="mttp with R sharded controller replicas (--shards auto), measured together",
     )
     parser.add_argument(
         "--peers",
@@ -155,15 +169,15 @@ def main(argv: list[str] | None = None) -> int:
                 snaps = None
                 if args.memory:
                     snaps = RESULTS / f"memory-mttp-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
-                result = mttp.run(n, profile=prof, memory=snaps)
+                result = mttp.run(n, replicas=args.replicas, profile=prof, memory=snaps)
                 if prof is not None:
                     result["profile_top"] = summarise(prof)
                 if snaps is not None:
                     result["memory_top"] = memory.summarise(snaps, ["idle", "create", "update"])
                 return result
 
-            jobs.append((f"mttp-{n}", one))
-            if (args.peers or args.full) and n <= PEER_MAX_N:
+            jobs.append((f"mttp-{n}x{args.replicas}" if args.replicas > 1 else f"mttp-{n}", one))
+            if (args.peers or args.full) and n <= PEER_MAX_N and args.replicas == 1:
 
                 def flux(n: int = n) -> dict[str, Any]:
                     return fluxmttp.run(n, fluxbuild.build())

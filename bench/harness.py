@@ -247,8 +247,10 @@ class ControllerProc:
         profile: Path | None = None,
         memory: Path | None = None,
         verbose: bool = False,
+        identity: str | None = None,
     ) -> None:
         self.env = env
+        self.identity = identity
         self.port = free_port() if listen else 0
         self.log_path = env.tmp / f"controller-{int(time.time() * 1000)}.log"
         # The admin kubeconfig of the local cluster; syncs still impersonate the
@@ -265,6 +267,8 @@ class ControllerProc:
             args += ["--listen", f"127.0.0.1:{self.port}"]
         if verbose:
             args.append("-v")
+        if identity is not None:  # one replica of several, as the Pod ``identity``
+            args += ["--shards", "auto", "--leader-elect"]
         if profile is not None:
             cmd = [
                 sys.executable,
@@ -280,6 +284,9 @@ class ControllerProc:
         self._snapshots = 0
         child_env = dict(os.environ)
         child_env["TETHER_CACHE_DIR"] = str(env.tmp / "controller-cache")
+        if identity is not None:
+            child_env["POD_NAME"] = identity
+            child_env["TETHER_CACHE_DIR"] += f"/{identity}"
         child_env["TETHER_WEBHOOK_SECRET"] = WEBHOOK_SECRET
         child_env["PYTHONPATH"] = str(ROOT)
         self._log = self.log_path.open("ab")
@@ -654,12 +661,12 @@ class FakeIngressController:
 class Env:
     """One scenario's world: cluster, Tether installed, Git server, API client."""
 
-    def __init__(self, name: str, nodes: int = 3) -> None:
+    def __init__(self, name: str, nodes: int = 3, apiserver_flags: tuple[str, ...] = ()) -> None:
         self.name = name
         self.tmp = Path(tempfile.mkdtemp(prefix=f"tether-bench-{name}-"))
         self.cluster_dir = self.tmp / "cluster"
         started = time.monotonic()
-        self.state = localcluster.up(self.cluster_dir, nodes=nodes)
+        self.state = localcluster.up(self.cluster_dir, nodes=nodes, apiserver_flags=apiserver_flags)
         self.cluster_seconds = round(time.monotonic() - started, 1)
         self.api = self.state.client(timeout=60)
         self.git: GitServer | None = None
@@ -715,7 +722,18 @@ class Env:
 
     def create_apps(self, apps: list[dict[str, Any]]) -> None:
         def one(app: dict[str, Any]) -> None:
-            resp = self.api.post(APPS_PATH, json=app)
+            # At thousands of apps the API server may shed load (429) or time out: retry.
+            for attempt in range(5):
+                try:
+                    resp = self.api.post(APPS_PATH, json=app)
+                except httpx.TransportError:
+                    if attempt == 4:
+                        raise
+                    time.sleep(1.0 + attempt)
+                    continue
+                if resp.status_code not in (429, 500, 503, 504):
+                    break
+                time.sleep(1.0 + attempt)
             if resp.status_code not in (201, 409):
                 raise RuntimeError(
                     f"create {app['metadata']['name']}: {resp.status_code} {resp.text[:300]}"
@@ -781,9 +799,9 @@ class Env:
 
 
 @contextlib.contextmanager
-def environment(name: str, nodes: int = 3) -> Iterator[Env]:
+def environment(name: str, nodes: int = 3, apiserver_flags: tuple[str, ...] = ()) -> Iterator[Env]:
     log(f"{name}: starting a control plane")
-    env = Env(name, nodes)
+    env = Env(name, nodes, apiserver_flags)
     log(
         f"{name}: cluster up in {env.cluster_seconds}s, git daemon at {env.git.url if env.git else '?'}"
     )

@@ -18,56 +18,65 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import manifests
+from bench import manifests, scale
+from bench.fleet import Fleet
 from bench.harness import Window, environment, log, mib, percentile
 
 POLL_WITH_WEBHOOK = 60.0
 POLL_WITHOUT_WEBHOOK = 10.0
 
 
-def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> dict[str, Any]:
-    with environment(f"mttp-{n}") as env:
+def run(
+    n: int, *, replicas: int = 1, profile: Path | None = None, memory: Path | None = None
+) -> dict[str, Any]:
+    label_n = f"{n}x{replicas}" if replicas > 1 else str(n)
+    with environment(f"mttp-{label_n}", apiserver_flags=scale.apiserver_flags(n)) as env:
         assert env.git is not None
         ingress = env.ingress_controller()
         tracker = env.tracker()
         env.git.commit({"README.md": "benchmark repository\n"}, "empty repository")
-        ctl = env.controller(poll=POLL_WITH_WEBHOOK, profile=profile, memory=memory)
-        if not ctl.webhook:
+        fleet = Fleet(env, replicas, poll=POLL_WITH_WEBHOOK, profile=profile, memory=memory)
+        if not fleet.webhook:
             log("no /api/webhook answering: restarting the controller to poll every 10 s")
-            ctl.stop()
-            ctl = env.controller(poll=POLL_WITHOUT_WEBHOOK, profile=profile, memory=memory)
+            fleet.stop()
+            fleet = Fleet(env, replicas, poll=POLL_WITHOUT_WEBHOOK, profile=profile, memory=memory)
+        members_ok = fleet.wait_members()
         time.sleep(1.0)
-        ctl.snapshot_memory()
-        ctl.meter.sample()
-        idle_rss = ctl.meter.last_rss
+        fleet.snapshot_memory()
+        idle_rss = fleet.idle_rss()
         names = [manifests.app_name(i) for i in range(n)]
         started = time.monotonic()
         env.create_apps(manifests.applications(n, env.git.url))
         created_in = time.monotonic() - started
-        if not tracker.wait_reconciled(names, timeout=60 + 0.2 * n):
+        if not tracker.wait_reconciled(names, timeout=scale.reconciled_timeout(n)):
             log(f"not every Application reconciled before the push: {tracker.summary()}")
-        log(f"mttp-{n}: {n} Applications created in {created_in:.1f}s and seen by Tether")
+        seen_in = time.monotonic() - started
+        log(
+            f"mttp-{label_n}: {n} Applications created in {created_in:.1f}s "
+            f"and seen by Tether after {seen_in:.1f}s"
+        )
         time.sleep(1.0)
         phases = []
         for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
             files = manifests.all_files(n, tag)
-            window = Window(env, ctl)
-            sent_before = ctl.metrics() or {}
+            window = Window(env, None)
+            cpu_before = fleet.start_window()
+            sent_before = fleet.metrics()
             load_before = [round(x, 2) for x in os.getloadavg()]
             sha, pushed = env.git.commit(files, f"{label} {n} apps")
             tracker.expect(sha)
-            refreshed = ctl.push_webhook(env.git.url) if ctl.webhook else None
-            timeout = 60 + 0.3 * n
-            ok = tracker.wait(names, timeout, stall=45.0)
+            refreshed = fleet.first.push_webhook(env.git.url) if fleet.webhook else None
+            timeout = scale.phase_timeout(n)
+            ok = tracker.wait(names, timeout, stall=scale.stall_seconds(n))
             done = dict(tracker.done_at)
             stuck = [_why(env, a) for a in tracker.stuck(names)] if not ok else []
             times = sorted(done[a] - pushed for a in names if a in done)
-            measured = window.close()
-            sent = requests_per_app(sent_before, ctl.metrics() or {}, n)
-            ctl.snapshot_memory()
+            measured = {**window.close(), **fleet.close_window(cpu_before)}
+            sent = requests_per_app(sent_before, fleet.metrics(), n)
+            fleet.snapshot_memory()
             phase = {
                 "phase": label,
-                "trigger": "webhook" if ctl.webhook else f"poll {POLL_WITHOUT_WEBHOOK:.0f}s",
+                "trigger": "webhook" if fleet.webhook else f"poll {POLL_WITHOUT_WEBHOOK:.0f}s",
                 "webhook_refreshed": refreshed,
                 "complete": ok,
                 "apps_done": len(times),
@@ -84,24 +93,31 @@ def run(n: int, *, profile: Path | None = None, memory: Path | None = None) -> d
                 **measured,
             }
             log(
-                f"mttp-{n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} synced+healthy, "
-                f"last at {phase['seconds_to_all']}s; "
+                f"mttp-{label_n} {label}: {'all' if ok else 'NOT all'} {len(times)}/{n} "
+                f"synced+healthy, last at {phase['seconds_to_all']}s; "
                 f"tether cpu {measured.get('tether_cpu_seconds')}s, "
-                f"peak {measured.get('tether_peak_rss_mib')} MiB; "
+                f"peak {measured.get('tether_peak_rss_mib_by_replica')} MiB; "
                 f"requests per app {sent.get('api_requests_per_app')} "
-                f"{sent.get('api_requests_per_app_by_verb')}"
+                f"{sent.get('api_requests_per_app_by_verb')}; load {phase['load_average_after']}"
             )
             phases.append(phase)
             time.sleep(1.0)
-        metrics = ctl.metrics() or {}
-        errors = ctl.errors()
-        totals = ctl.stop()
+        metrics = fleet.metrics()
+        shard_apps = fleet.shard_apps() if replicas > 1 else None
+        errors = fleet.errors()
+        totals = fleet.stop()
         return {
             "n": n,
+            "replicas": replicas,
             "layout": "one repository, apps/app-<i>/ per app (4 files: Deployment at 0 replicas, "
             "ServiceAccount, Service, Ingress); one namespace per app, created by Tether",
+            "apiserver_flags": list(scale.apiserver_flags(n)),
             "apps_created_seconds": round(created_in, 2),
-            "tether_idle_rss_mib": mib(idle_rss),
+            "apps_seen_seconds": round(seen_in, 2),
+            "members_agreed": members_ok,
+            "shard_apps": shard_apps,
+            "tether_idle_rss_mib": mib(max(idle_rss)),
+            "tether_idle_rss_mib_by_replica": [mib(r) for r in idle_rss],
             "phases": phases,
             "tether": totals,
             "tether_metrics": {k: v for k, v in metrics.items() if k.startswith("tether_")},
