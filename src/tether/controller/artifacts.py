@@ -84,7 +84,7 @@ class ArtifactSources:
         archive = self.store.get(resolved.layer)
         if archive is None:
             archive = artifacts.download(resolved, auth)
-            self.store.put(archive)
+            self.store.put(archive, f"artifact {resolved.display}")
         unpacked = artifacts.unpack(archive, f"artifact {resolved.display}")
         with self._lock:
             self._unpacked[resolved.layer] = unpacked

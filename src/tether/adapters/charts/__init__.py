@@ -78,7 +78,7 @@ class ChartFetcher:
         archive = self.store.get(resolved.digest)
         if archive is None:
             archive = self._download(resolved, auth)
-            digest = self.store.put(archive)
+            digest = self.store.put(archive, resolved.display)
             if resolved.digest and digest != resolved.digest:
                 raise ChartError(
                     f"{resolved.display}: the archive's digest {digest[:19]} is not the "

@@ -5,10 +5,17 @@ once per controller (``<cache dir>/charts/sha256-<hex>.tgz``) and every app,
 every render and every restart reuses it. Unpacking refuses links, device
 files and paths that leave the archive, and bounds size and file count: a
 chart is as untrusted as a repository.
+
+The cache is the controller's own disk, and it can fail under a running
+controller: a full disk is named as such (never read as the repository's
+fault), a write that fails leaves nothing behind, and a directory deleted by a
+clean-up job is a cache miss that is fetched again, with no restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
 import io
@@ -23,6 +30,14 @@ from tether.adapters.charts.errors import ChartError
 
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024
 MAX_FILES = 10_000
+
+
+def cache_write_failure(exc: OSError, cache: str = "chart cache") -> str:
+    """Why writing the controller's ``cache`` failed, in words, without its paths."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the controller's {cache} is out of disk space (No space left on device)"
+    why = exc.strerror or type(exc).__name__
+    return f"cannot write the controller's {cache} ({why})"
 
 
 def sha256(data: bytes) -> str:
@@ -49,26 +64,38 @@ class ChartStore:
             if digest in self._memory:
                 return self._memory[digest]
         path = self._path(digest)
-        if path is None or not path.is_file():
+        if path is None:
             return None
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None  # not cached, deleted meanwhile or unreadable: fetch again
         if sha256(data) != digest:
-            path.unlink(missing_ok=True)  # a torn or tampered file: fetch again
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # a torn or tampered file: fetch again
             return None
         return data
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, what: str = "chart archive") -> str:
+        """Keep ``data`` under its digest; a ChartError naming ``what`` when the disk refuses."""
         digest = sha256(data)
         path = self._path(digest)
         if path is None:
             with self._lock:
                 self._memory[digest] = data
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        tmp: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)  # a torn copy would only take the space a retry needs
+            raise ChartError(f"{what}: {cache_write_failure(exc)}") from None
         return digest
 
 
