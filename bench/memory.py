@@ -19,11 +19,17 @@ only the walk of the stores.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import json
 import os
+import re
 import signal
 import sys
+import tempfile
+import threading
+import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterable
@@ -176,7 +182,7 @@ def retained() -> dict[str, Any]:
 
     caches = found["LiveCache"]
     measure("live cache objects", [c._objects for c in caches])  # type: ignore[attr-defined]
-    out["live cache count"] = sum(len(c._objects) for c in caches)  # type: ignore[attr-defined]
+    out["live cache count"] = sum(len(c._objects) for c in caches)  # type: ignore[attr-defined,misc]
     measure(
         "live cache indexes",
         [(c._by_uid, c._by_namespace) for c in caches],  # type: ignore[attr-defined]
@@ -194,6 +200,116 @@ def retained() -> dict[str, Any]:
     return out
 
 
+# -- what the allocators hold ---------------------------------------------------
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _libc() -> Any:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        return libc
+    return None
+
+
+def _rss_kib() -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
+                key, value = line.split(":", 1)
+                out[key] = int(value.split()[0])
+    return out
+
+
+def _pymalloc() -> dict[str, int]:
+    """Python's small-object allocator, from ``sys._debugmallocstats`` (it writes to fd 2)."""
+    with tempfile.TemporaryFile("w+") as tmp:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    out = {}
+    for key in ("arenas allocated current", "arenas highwater mark", "bytes in allocated blocks",
+                "bytes in available blocks"):  # fmt: skip
+        m = re.search(r"# " + key + r"\s*=\s*([\d,]+)", text)
+        if m:
+            out[key] = int(m.group(1).replace(",", ""))
+    return out
+
+
+def allocators() -> dict[str, float]:
+    """Where the process's anonymous memory sits, in MiB: glibc's heap (in use and free
+    but not returned), its mmapped blocks, pymalloc's arenas (in use and free blocks)."""
+    mib = 1048576
+    kib = _rss_kib()
+    out: dict[str, float] = {k: round(v / 1024, 1) for k, v in kib.items()}
+    libc = _libc()
+    if libc is not None:
+        mi = libc.mallinfo2()
+        out["glibc heap in use"] = round((mi.uordblks) / mib, 1)
+        out["glibc heap free (kept)"] = round(mi.fordblks / mib, 1)
+        out["glibc mmapped blocks"] = round(mi.hblkhd / mib, 1)
+    py = _pymalloc()
+    arenas = py.get("arenas allocated current", 0)
+    out["pymalloc arenas"] = round(arenas * 1.0, 1)  # 1 MiB each on 3.11 (64-bit)
+    out["pymalloc arena peak"] = float(py.get("arenas highwater mark", 0))
+    out["pymalloc in use"] = round(py.get("bytes in allocated blocks", 0) / mib, 1)
+    out["pymalloc free blocks"] = round(py.get("bytes in available blocks", 0) / mib, 1)
+    return out
+
+
+def _types_top(top: int = 12) -> list[list[Any]]:
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        counts[name] += 1
+        sizes[name] += sys.getsizeof(obj)
+    return [[k, counts[k], round(v / 1048576, 2)] for k, v in sizes.most_common(top)]
+
+
+class PeakProbe:
+    """Notes the allocators' state (and the tracked objects by type) each time RSS
+    passes its last high by ``step`` bytes: what the heap looks like at the peak,
+    which the per-phase dumps, taken after the burst, cannot show."""
+
+    def __init__(self, step: int = 4 << 20, interval: float = 0.25) -> None:
+        self.step = step
+        self.interval = interval
+        self.high = 0
+        self.at_peak: dict[str, Any] = {}
+        threading.Thread(target=self._run, name="peak-probe", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            rss = _rss_kib().get("VmRSS", 0) * 1024
+            if rss >= self.high + self.step:
+                self.high = rss
+                self.at_peak = {
+                    "at": time.strftime("%H:%M:%S"),
+                    **allocators(),
+                    "objects_by_type": _types_top(),
+                }
+
+
+PROBE: list[PeakProbe] = []
+
+
 def _dump(out_dir: Path, counter: list[int]) -> None:
     counter[0] += 1
     i = counter[0]
@@ -209,6 +325,9 @@ def _dump(out_dir: Path, counter: list[int]) -> None:
     held["packages"] = sorted({m.split(".")[0] for m in sys.modules if not m.startswith("_")})
     held["traced_current_mib"] = round(current / 1048576, 1)
     held["traced_peak_mib"] = round(peak / 1048576, 1)
+    held["allocators"] = allocators()
+    if PROBE:
+        held["at_rss_peak"] = PROBE[0].at_peak
     (out_dir / f"retained-{i}.json").write_text(json.dumps(held, indent=1))
     (out_dir / f"done-{i}").write_text("")
 
@@ -227,6 +346,8 @@ def main() -> None:
     if frames > 0:  # 0: only what the stores retain, at the speed of an untraced run
         tracemalloc.start(frames)
 
+    if os.environ.get("TETHER_BENCH_PEAK_PROBE") == "1":
+        PROBE.append(PeakProbe())
     (out_dir / "pid").write_text(str(os.getpid()))
     cli(standalone_mode=False)
 
