@@ -1,7 +1,9 @@
 """``python -m chaos [--apps N] [--kills K] [--replicas R] [--smoke | --plan F,..]``: faults.
 
-Default (``make chaos``): 150 apps, 50 controller kills and two of every other
-fault, in a random order. ``--smoke`` is the short plan the test suite runs.
+Default (``make chaos``): 150 apps, 50 controller kills at random points, 5 kills
+aimed at a rollback in progress (``kill-rollback``) and 5 at a sync waiting for its
+PreSync hook (``kill-hook``; every tenth app then has a hook Job), and two of
+every other fault, in a random order. ``--smoke`` is the short plan the test suite runs.
 ``--replicas R`` runs R ``--shards auto`` replicas and adds ``kills`` kills of one
 replica (``replica-kill``) to the full plan.
 Results go to ``chaos/results/chaos-<timestamp>.json`` (and ``latest.json``),
@@ -39,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="the short plan of the test suite")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
     parser.add_argument(
-        "--plan", help="these faults in this order, comma-separated (e.g. disk-full,kill)"
+        "--plan",
+        help="these faults in this order, comma-separated (e.g. disk-full,kill,kill-hook); "
+        f"known: {', '.join(FAULTS)}",
     )
     args = parser.parse_args(argv)
     if args.plan:

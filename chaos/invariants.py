@@ -4,7 +4,9 @@ The observer watches, for the whole run, every object the apps manage and
 every Application: deletions (to tell a prune of something Git still holds
 from a legitimate one), writes (to say what a kill interrupted), and each
 operation result and history entry as it is written (so an operation that
-ran twice, or never, shows even after later syncs overwrote its status).
+ran twice, or never, shows even after later syncs overwrote its status), and,
+when apps have hooks, every hook Job created (each carries its operation's id:
+one operation must never create the same hook twice).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from bench.harness import APP_NS, APPS_PATH, Env, Watcher
 
 from chaos.load import Ledger, app_name, expected_objects
+from tether.controller.hooks import OPERATION_LABEL, SOURCE_ANNOTATION
 from tether.engine.application import INSTANCE_LABEL
 
 SELECTOR = {"labelSelector": INSTANCE_LABEL}
@@ -36,6 +39,7 @@ def known(violation: str) -> bool:
     return any(k in violation for k in KNOWN)
 
 
+JOBS_PATH = "/apis/batch/v1/jobs"
 PATHS = {
     "ConfigMap": "/api/v1/configmaps",
     "Deployment": "/apis/apps/v1/deployments",
@@ -49,19 +53,26 @@ class Observed:
     last_write: dict[str, float] = field(default_factory=dict)  # apply | prune | status -> t
     ops_seen: dict[str, set[str]] = field(default_factory=dict)  # user -> phases seen
     history: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)  # app -> id -> ..
+    # (namespace, operation id, hook source) -> uids of the hook Jobs created for it
+    hooks: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
 
 
 class Observer:
-    def __init__(self, env: Env, ledger: Ledger) -> None:
+    def __init__(self, env: Env, ledger: Ledger, hooks: bool = False) -> None:
         self.ledger = ledger
         self.seen = Observed()
         self.judged: set[str] = set()  # requested syncs already judged
         self.judged_deploys: set[tuple[str, str, str]] = set()  # duplicates already reported
+        self.judged_hooks: set[tuple[str, str, str]] = set()
         self.lock = threading.Lock()
         self.watchers = [
             Watcher(env, path, self._object(kind), SELECTOR) for kind, path in PATHS.items()
         ]
         self.watchers.append(Watcher(env, APPS_PATH, self._app))
+        if hooks:
+            self.watchers.append(
+                Watcher(env, JOBS_PATH, self._hook, {"labelSelector": OPERATION_LABEL})
+            )
 
     def _object(self, kind: str) -> Any:
         def handle(event: str, obj: dict[str, Any]) -> None:
@@ -93,7 +104,11 @@ class Observer:
             # a prune of a revision pushed over since (a force-push) is not a fault.
             heads = self.ledger.recent(RECENT_SECONDS)
             drifted = self.ledger.drift_deleted[key]
-        held = all((kind, name) in expected_objects(i, gens[i]) for gens in heads)
+            # A rollback deploys an older revision: what only the newer ones hold goes.
+            rolled_back = self.ledger.rolled_back(i, RECENT_SECONDS)
+        held = all((kind, name) in expected_objects(i, gens[i]) for gens in heads) and all(
+            (kind, name) in expected_objects(i, gen) for gen in rolled_back
+        )
         if held and self.seen.deletions[key] > drifted:
             return f"{kind} {ns}/{name}: deleted although Git holds it (prune of a live object)"
         return ""
@@ -112,6 +127,35 @@ class Observer:
             entries = self.seen.history.setdefault(name, {})
             for h in status.get("history") or []:
                 entries[int(h["id"])] = (str(h["revision"]), str(h.get("initiatedBy", "")))
+
+    def _hook(self, event: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        op = (meta.get("labels") or {}).get(OPERATION_LABEL, "")
+        source = (meta.get("annotations") or {}).get(SOURCE_ANNOTATION, "")
+        with self.lock:
+            self.seen.hooks.setdefault((meta.get("namespace", ""), op, source), set()).add(
+                str(meta.get("uid"))
+            )
+
+    def hooks_of(self, namespace: str, op: str) -> int:
+        """How many hook Jobs operation ``op`` created in ``namespace``."""
+        with self.lock:
+            return sum(
+                len(uids)
+                for (ns, o, _), uids in self.seen.hooks.items()
+                if (ns, o) == (namespace, op)
+            )
+
+    def duplicate_hooks(self) -> list[str]:
+        """Hooks one operation created more than once (each reported once)."""
+        with self.lock:
+            twice = {k: len(v) for k, v in self.seen.hooks.items() if len(v) > 1}
+            new = [k for k in twice if k not in self.judged_hooks]
+            self.judged_hooks |= set(new)
+        return [
+            f"{ns}: hook {source} created {twice[(ns, op, source)]} times by operation {op}"
+            for ns, op, source in new
+        ]
 
     def interrupted(self, at: float, window: float = 0.5) -> str:
         """What was being written when the controller was killed at ``at``."""
@@ -153,13 +197,14 @@ def check(env: Env, ledger: Ledger, observer: Observer, n: int) -> list[str]:
             out.append(
                 f"{name}: not converged: {sync.get('status')} at {str(sync.get('revision'))[:12]}"
             )
-        out += _content(api, i, gens[i])
+        out += content(api, i, gens[i])
         out += _history(name, status, at, gens[i], observer)
     out += _operations(apps, operations, observer, _sync_failures(api))
+    out += observer.duplicate_hooks()
     return out
 
 
-def _content(api: Any, i: int, gen: int) -> list[str]:
+def content(api: Any, i: int, gen: int) -> list[str]:
     ns = app_name(i)
     cms = {
         o["metadata"]["name"]: o

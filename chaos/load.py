@@ -6,6 +6,10 @@ generation (so commits prune), and a Deployment at 0 replicas (drift scales
 it). The driver remembers the generations at every commit it pushed, so what
 Git holds at any revision, and whether an app's history entry matches its
 content, can be checked without reading Git back.
+
+Hooked apps (``hooked``) also carry a PreSync Job hook that runs a few seconds
+(four Pods one after the other: the local nodes complete a Job's Pods in about
+a second each), so a kill can land while a sync waits for its hook.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from bench.harness import APP_NS, APPS_PATH, Env, log
 from tether.engine.application import INSTANCE_LABEL
 
 HISTORY_LIMIT = 100
+HOOK_COMPLETIONS = 4  # about a second each on the local nodes
+# The two ways a hook is named: a fixed name (replaced before each sync) or a name the
+# API server makes up (deleted once it succeeded), each as Argo CD users write them.
+NAMED_HOOK, GENERATED_HOOK = "named", "generated"
 
 
 def app_name(i: int) -> str:
@@ -39,10 +47,35 @@ def expected_objects(i: int, gen: int) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def app_files(i: int, gen: int) -> dict[str, str | None]:
+def hook_file(hook: str) -> str:
+    """A PreSync Job hook: ``named`` (BeforeHookCreation) or ``generated`` (HookSucceeded)."""
+    naming = (
+        "name: migrate\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n"
+        if hook == NAMED_HOOK
+        else "generateName: migrate-\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n"
+        "    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n"
+    )
+    return f"""apiVersion: batch/v1
+kind: Job
+metadata:
+  {naming}spec:
+  completions: {HOOK_COMPLETIONS}
+  parallelism: 1
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: registry.example.com/migrate:1
+"""
+
+
+def app_files(i: int, gen: int, hook: str = "") -> dict[str, str | None]:
     name = app_name(i)
     base = f"apps/{name}"
-    return {
+    hooks: dict[str, str | None] = {f"{base}/hook.yaml": hook_file(hook)} if hook else {}
+    return hooks | {
         f"{base}/cfg.yaml": (
             f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  gen: '{gen}'\n"
         ),
@@ -109,6 +142,8 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     moves: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)  # (when, gens)
+    # Rollbacks: (from, until or None while paused, app, generation rolled back to).
+    rollbacks: list[tuple[float, float | None, int, int]] = field(default_factory=list)
 
     def record(self, sha: str) -> None:
         self.at[sha] = tuple(self.gens)
@@ -122,11 +157,31 @@ class Ledger:
         before = [gens for when, gens in self.moves if when < since][-1:]
         return before + inside
 
+    def pin(self, i: int, gen: int) -> None:
+        """App ``i`` is rolled back to ``gen`` from now on (auto-sync paused)."""
+        self.rollbacks.append((time.monotonic(), None, i, gen))
+
+    def unpin(self, i: int) -> None:
+        now = time.monotonic()
+        self.rollbacks = [
+            (start, now if end is None and app == i else end, app, gen)
+            for start, end, app, gen in self.rollbacks
+        ]
+
+    def rolled_back(self, i: int, seconds: float) -> list[int]:
+        """The generations app ``i`` was rolled back to within the last ``seconds``."""
+        since = time.monotonic() - seconds
+        return [
+            gen for _, end, app, gen in self.rollbacks if app == i and (end is None or end >= since)
+        ]
+
 
 class LoadDriver:
     """Commits and drift on a background thread while ``running`` is set."""
 
-    def __init__(self, env: Env, n: int, seed: int = 1) -> None:
+    def __init__(
+        self, env: Env, n: int, seed: int = 1, hooked: dict[int, str] | None = None
+    ) -> None:
         assert env.git is not None
         self.env, self.git, self.n = env, env.git, n
         self.rng = random.Random(seed)
@@ -140,12 +195,14 @@ class LoadDriver:
         self.drift_every = 1.0
         self.apps_per_commit = max(1, n // 10)
         self.failed_actions = 0
+        self.hooked = hooked or {}  # app -> NAMED_HOOK | GENERATED_HOOK
+        self.held: set[int] = set()  # apps no drift touches (a rollback being judged)
 
     # -- set-up --------------------------------------------------------------------
     def seed(self) -> str:
         files: dict[str, str | None] = {}
         for i in range(self.n):
-            files |= app_files(i, 1)
+            files |= app_files(i, 1, self.hooked.get(i, ""))
         sha, _ = self.git.commit(files, "chaos: every app at generation 1")
         self.ledger.record(sha)
         return sha
@@ -208,7 +265,7 @@ class LoadDriver:
                 gen = self.ledger.next_gen[i]
                 self.ledger.next_gen[i] += 1
                 self.ledger.gens[i] = gen
-                files |= app_files(i, gen)
+                files |= app_files(i, gen, self.hooked.get(i, ""))
             sha, _ = self.git.commit(files, message or f"chaos: {len(chosen)} apps move on")
             self.ledger.record(sha)
             self.ledger.commits += 1
@@ -217,6 +274,8 @@ class LoadDriver:
     def drift(self) -> None:
         """Change one app's objects behind Tether's back (self-heal must put them back)."""
         i = self.rng.randrange(self.n)
+        if i in self.held:
+            return
         ns, how = app_name(i), self.rng.choice(("edit", "scale", "delete"))
         with self._busy:
             if how == "edit":
@@ -260,7 +319,7 @@ class LoadDriver:
             for i in chosen:
                 gens[i] = self.ledger.next_gen[i]
                 self.ledger.next_gen[i] += 1
-                files |= app_files(i, gens[i])
+                files |= app_files(i, gens[i], self.hooked.get(i, ""))
             sha, _ = self.git.commit(files, "chaos: history rewritten", force=True)
             self.ledger.gens = gens
             self.ledger.record(sha)

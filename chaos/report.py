@@ -23,6 +23,8 @@ WHAT = {
     "registry-down": "registry and ECR API down, refreshes due",
     "disk-full": "controller cache disk full",
     "cache-deleted": "controller cache deleted while running",
+    "kill-rollback": "controller SIGKILL during a user's rollback, restarted",
+    "kill-hook": "controller SIGKILL while a sync runs its PreSync hook Job, restarted",
 }
 
 
@@ -64,6 +66,11 @@ def section(result: dict[str, Any]) -> str:
         f"What each kill interrupted (the last write seen within 0.5 s): {interrupted}.",
         "",
     ]
+    for kind in ("kill-rollback", "kill-hook"):
+        hit = result["scenarios"].get(kind, {}).get("interrupted", {})
+        if hit:
+            stages = ", ".join(f"{what} {n}" for what, n in hit.items())
+            lines += [f"Where the operation stood at each {kind}: {stages}.", ""]
     if examples:
         lines += ["Violations (first ones):", ""] + [f"- {v}" for v in examples[:10]] + [""]
     lines += [

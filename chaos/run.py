@@ -5,11 +5,13 @@ kind (a scenario), how many were injected, the time from the end of each
 fault (controller restarted, API server serving, proxy healthy again, Git
 back) until every app was Synced at the Git head and Healthy (p50/p95/max),
 every invariant violation, and the syncs lost (operations that vanished and
-apps that never converged).
+apps that never converged). The aimed kills (``kill-rollback``, ``kill-hook``)
+count from the controller's restart.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import time
@@ -20,7 +22,7 @@ from typing import Any
 
 from bench.harness import AppTracker, environment, log, percentile
 
-from chaos import invariants, invariants_git
+from chaos import hooks, invariants, invariants_git, opstate, rollback
 from chaos import invariants_registry as extra
 from chaos.load import LoadDriver
 from chaos.ownership import Ownership
@@ -41,9 +43,14 @@ FAULTS = (
     "disk-full",
     "cache-deleted",
     "replica-kill",
+    "kill-rollback",
+    "kill-hook",
 )
 # Faults of the controller's surroundings, judged by invariants_registry as well.
 OWN_CHECKS = ("registry-down", "disk-full", "cache-deleted")
+# Kills aimed at a user's operation in a given state (chaos.opstate).
+AIMED = {"kill-rollback": rollback.inject, "kill-hook": hooks.inject}
+KILLS = ("kill", "replica-kill", *AIMED)
 
 
 @dataclass
@@ -74,11 +81,15 @@ def smoke_plan() -> list[str]:
     ]
 
 
-def full_plan(kills: int = 50, rng: random.Random | None = None, replicas: int = 1) -> list[str]:
-    """``kills`` kills and two of each other fault; with replicas, ``kills`` kills of one."""
+def full_plan(
+    kills: int = 50, rng: random.Random | None = None, replicas: int = 1, aimed: int = 5
+) -> list[str]:
+    """``kills`` kills, ``aimed`` kills during a rollback and as many during a hook, and
+    two of each other fault; with replicas, ``kills`` kills of one."""
     rng = rng or random.Random(1)
-    others = [f for f in FAULTS if f not in ("kill", "replica-kill")] * 2
+    others = [f for f in FAULTS if f not in KILLS] * 2
     plan = ["kill"] * kills + others + (["replica-kill"] * kills if replicas > 1 else [])
+    plan += [f for f in AIMED for _ in range(aimed)]
     rng.shuffle(plan)
     return plan
 
@@ -91,7 +102,8 @@ def run(cfg: Config) -> dict[str, Any]:
             raise ValueError("replica-kill needs --replicas 2 or more")
         world = World(env, cfg.replicas)
         owners = Ownership(world.controller.log_path) if cfg.replicas > 1 else None
-        driver = LoadDriver(env, cfg.apps, seed=cfg.seed)
+        hooked = hooks.hooked_apps(cfg.apps) if "kill-hook" in cfg.plan else {}
+        driver = LoadDriver(env, cfg.apps, seed=cfg.seed, hooked=hooked)
         observer: invariants.Observer | None = None
         try:
             sha = driver.seed()
@@ -110,7 +122,7 @@ def run(cfg: Config) -> dict[str, Any]:
                 world.start_registry(cfg.apps)
             if "disk-full" in cfg.plan:
                 world.watch_disk()
-            observer = invariants.Observer(env, driver.ledger)
+            observer = invariants.Observer(env, driver.ledger, hooks=bool(hooked))
             driver.start()
             faults = [
                 _one(k, fault, cfg, rng, world, driver, tracker, observer, names, owners)
@@ -148,6 +160,7 @@ def _one(
     record: dict[str, Any] = {"n": k + 1, "fault": fault}
     log_from = world.controller.log_size()
     during: list[str] = []  # findings while the fault lasts
+    restarted: float | None = None  # an aimed kill's restart, the start of its converge time
     if fault == "kill":
         # An operation in flight when the controller dies: it must finish once, or fail.
         user = f"chaos-op-{k + 1}"
@@ -159,6 +172,10 @@ def _one(
         record["interrupted"] = observer.interrupted(at)
         time.sleep(rng.uniform(0.2, 1.5))
         world.controller.start()
+    elif fault in AIMED:
+        aimed: opstate.Injected = AIMED[fault](k, rng, world, driver, observer)
+        record.update(aimed.record)
+        during, restarted = aimed.violations, aimed.restarted
     elif fault == "replica-kill":
         record.update(_replica_kill(k, cfg, rng, world, driver, observer))
     elif fault in ("apiserver-restart", "etcd-restart"):
@@ -185,7 +202,7 @@ def _one(
         during = _surroundings(fault, cfg, world)
     else:
         raise ValueError(f"unknown fault {fault}")
-    ended = time.monotonic()
+    ended = restarted if restarted is not None else time.monotonic()
     driver.running.clear()
     head = _settled_head(driver)
     tracker.expect(head)
@@ -199,6 +216,7 @@ def _one(
         if time.monotonic() >= deadline:
             break
     record["converge_seconds"] = round(time.monotonic() - ended, 2) if converged else None
+    record["load1"] = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy
     # Apps at their Git head may still hold a sync requested just before the fault
     # (a pass queued behind a 429 back-off): it must be taken up, not be judged early.
     while converged and invariants.pending_operations(world.env):
@@ -397,7 +415,7 @@ def _summary(
         if kind == "replica-kill":
             scenarios[kind]["leader_kills"] = sum(1 for r in runs if r.get("leader"))
             scenarios[kind]["replaced"] = sum(1 for r in runs if r["restart"] != "restarted")
-        if kind in ("kill", "replica-kill"):
+        if kind in KILLS:
             scenarios[kind]["interrupted"] = dict(
                 sorted(
                     (what, sum(1 for r in runs if r.get("interrupted") == what))
@@ -418,6 +436,7 @@ def _summary(
         "proxy": dict(world.proxy.counts),
         "git_proxy": dict(world.git_proxy.counts),
         "controller_errors": world.controller.errors(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min at the end
         "scenarios": scenarios,
         "faults": faults,
         "violations": sum(s["violations"] for s in scenarios.values()),

@@ -1,0 +1,82 @@
+"""kill-hook: the controller SIGKILLed while a sync runs its PreSync hook.
+
+Hooked apps (every tenth, ``load.hook_file``) carry a PreSync Job that takes a
+few seconds. A sync is requested on one of them; the kill is aimed from its
+``operationState``: either right after the controller stored the operation as
+Running (the hook is being created, perhaps not yet recorded) or while the
+hook is recorded as running. Judged after the restart: the sync finished once
+or was reported failed (``invariants`` judges every requested sync), the hook
+was created exactly once for that operation (hooks carry the operation's id;
+a second Job for it anywhere is reported by the observer), and its success is
+in the deploy's history entry.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from chaos import invariants, opstate
+from chaos.load import GENERATED_HOOK, NAMED_HOOK, LoadDriver, app_name
+from chaos.world import World
+
+TAKE_UP_SECONDS = 30.0
+FINISH_SECONDS = 120.0
+AIMS = ("stored", "hook")
+
+
+def hooked_apps(apps: int) -> dict[int, str]:
+    """Every tenth app has a hook: named ones and generated ones in turn."""
+    return {i: NAMED_HOOK if (i // 10) % 2 == 0 else GENERATED_HOOK for i in range(0, apps, 10)}
+
+
+def inject(
+    k: int,
+    rng: random.Random,
+    world: World,
+    driver: LoadDriver,
+    observer: invariants.Observer,
+) -> opstate.Injected:
+    env = world.env
+    i = rng.choice(sorted(driver.hooked))
+    name = app_name(i)
+    user = f"chaos-op-{k + 1}-hook"
+    aim = rng.choice(AIMS)
+    done = opstate.Injected(record={"app": name, "hook": driver.hooked[i], "aim": aim})
+    driver.request_sync(i, user)
+    running = opstate.running_for(user)
+    ready = running if aim == "stored" else (lambda app: running(app) and opstate.hook_running(app))
+    taken = opstate.wait_for(env, name, ready, TAKE_UP_SECONDS)
+    time.sleep(rng.uniform(0.0, 0.2) if aim == "stored" else rng.uniform(0.0, 1.5))
+    interrupted, done.restarted = opstate.kill_and_restart(world, observer, rng)
+    done.record["write"] = interrupted
+    done.record["interrupted"] = (
+        opstate.stage(opstate.read(env, name), user)
+        if taken is not None
+        else "not taken up in time"
+    )
+    app = opstate.wait_for(env, name, opstate.finished_for(user), FINISH_SECONDS)
+    done.record["finished_seconds"] = round(time.monotonic() - done.restarted, 2)
+    if app is None:
+        done.violations.append(
+            f"{name}: the sync by {user} did not finish within {FINISH_SECONDS:.0f}s "
+            f"after the restart ({opstate.stage(opstate.read(env, name), user)})"
+        )
+        return done
+    entries = list(opstate.history_by(observer, app, user).values())
+    if len(entries) != 1:
+        return done  # not recorded once: the requested-sync invariant reports it
+    entry = entries[0]
+    op = str(entry.get("operationId") or "")
+    if not op:
+        done.violations.append(f"{name}: the sync by {user} is in the history without its id")
+        return done
+    created = observer.hooks_of(name, op)
+    hooks = entry.get("hooks") or []
+    if created == 0:
+        done.violations.append(f"{name}: the sync by {user} succeeded but ran no hook")
+    if not any(h.get("hookPhase") == "Succeeded" for h in hooks):
+        done.violations.append(
+            f"{name}: the history entry of the sync by {user} shows no succeeded hook: {hooks}"
+        )
+    return done
