@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import memory, peerreport
+from bench import memory, peerreport, scalereport
 from tether.testenv import binaries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -522,6 +522,7 @@ def render(latest: dict[str, Any], current: str = "") -> str:
     out += _mttp(runs, peers.get("flux") or {})
     out += _flux(runs, peers.get("flux") or {})
     out += _argocd(runs, peers.get("argocd") or {})
+    out += scalereport.cost_curve(runs, sc.get("mttp_replicas") or {})
     out += _profile(latest.get("profile"))
     out += memory.report(ROOT / "bench" / "results" / "memory.json")
     out += _latency(sc.get("latency"))
