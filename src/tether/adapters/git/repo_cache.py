@@ -61,20 +61,20 @@ def _usable(path: Path) -> bool:
     return (path / "HEAD").is_file() and (path / "objects" / "pack").is_dir()
 
 
-def _writing_cache(detail: str, cache_dir: Path) -> bool:
+def writing_cache(detail: str, cache_dir: Path) -> bool:
     """Whether libgit2 failed writing the local cache rather than talking to the server."""
     places = {str(cache_dir.absolute()), str(cache_dir.resolve())}
     return any(p in detail for p in places) or "no space left" in detail.lower()
 
 
-def cache_failure(detail: str) -> str:
-    """A local failure of the repository cache in words, without the controller's paths."""
+def cache_failure(detail: str, cache: str = "repository cache") -> str:
+    """A local failure of the controller's ``cache`` in words, without its paths."""
     lowered = detail.lower()
     if "no space left" in lowered or "disk quota" in lowered:
-        return "the controller's repository cache is out of disk space (No space left on device)"
+        return f"the controller's {cache} is out of disk space (No space left on device)"
     reason = _OS_REASON.search(detail)
     why = reason.group(1) if reason else "cannot write"
-    return f"cannot write the controller's repository cache ({why})"
+    return f"cannot write the controller's {cache} ({why})"
 
 
 def consolidate_packs(path: Path, limit: int = AUTO_PACK_LIMIT) -> bool:
@@ -176,7 +176,7 @@ class RepoCache:
             return exc
         secrets = [creds.password, creds.ssh_private_key] if creds else []
         detail = scrub(str(exc), secrets)
-        if _writing_cache(detail, self.cache_dir):
+        if writing_cache(detail, self.cache_dir):
             # Not the server's fault: a full disk or a vanished cache must not read
             # as "cannot reach", or the owner of the repository is sent to look at Git.
             return GitError(f"cannot fetch {strip_userinfo(url)}: {cache_failure(detail)}")

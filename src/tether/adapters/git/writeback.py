@@ -14,13 +14,18 @@ behind a push). A write is:
    a person) the push is rejected; the writer fetches again and starts over
    from step 2 on the new tip, so both changes land and neither is lost.
 
-A dry run stops after step 2 and returns the diff. Calls block (libgit2);
+A dry run stops after step 2 and returns the diff. The clones are the
+controller's own disk: a full disk or a clone deleted under a running
+controller is a GitError that says so (never "cannot fetch" the server), and
+nothing is pushed unless every object of the commit was written; a deleted or
+half-deleted clone is cloned again by the next write. Calls block (libgit2);
 the controller runs them in a thread. A lock per repository keeps two writes
 of one process from sharing an object database at once.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from typing import Any
 import pygit2
 
 from tether.adapters.git.errors import GitError, RevisionNotFoundError, scrub
-from tether.adapters.git.repo_cache import GitIdentity
+from tether.adapters.git.repo_cache import GitIdentity, cache_failure, writing_cache
 from tether.adapters.git.signing import SigningKey
 from tether.adapters.git.transport import TetherCallbacks
 from tether.adapters.git.urls import cache_dir_name, cache_key, fetch_url, merge_url_credentials
@@ -40,6 +45,7 @@ from tether.engine.images.markers import FileEdit, is_yaml, unified_diff
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILES = 5_000
 DEFAULT_ATTEMPTS = 5
+CACHE = "write-back cache"
 _REJECTED = (
     "fast-forward",
     "fastforward",
@@ -86,9 +92,13 @@ class GitWriter:
 
     def _repo(self, url: str) -> pygit2.Repository:
         path = self.workdir / cache_dir_name(url)
-        if (path / "HEAD").exists():
-            return pygit2.Repository(str(path))
-        return pygit2.init_repository(str(path), bare=True)
+        try:
+            if (path / "HEAD").is_file() and (path / "objects" / "pack").is_dir():
+                return pygit2.Repository(str(path))
+            shutil.rmtree(path, ignore_errors=True)  # what a clean-up job left, if anything
+            return pygit2.init_repository(str(path), bare=True)
+        except (OSError, pygit2.GitError) as exc:
+            raise _cache_error(url, exc, None) from None
 
     def write(
         self,
@@ -119,7 +129,11 @@ class GitWriter:
                 edits = plan(files)
                 if not edits or dry_run:
                     return WriteResult(None, target, str(base.id), edits, attempt)
-                sha = self._commit(repo, base, edits, message, author, signing_key)
+                try:
+                    sha = self._commit(repo, base, edits, message, author, signing_key)
+                except (OSError, pygit2.GitError) as exc:
+                    # Not pushed: a commit whose objects were not all written never leaves.
+                    raise _cache_error(url, exc, creds) from None
                 try:
                     self._push(repo, url, creds, sha, target)
                 except _Rejected:
@@ -149,6 +163,8 @@ class GitWriter:
         except GitError:
             raise
         except Exception as exc:
+            if writing_cache(_scrubbed(exc, creds), self.workdir):
+                raise _cache_error(url, exc, creds) from None
             raise GitError(f"cannot fetch {strip_userinfo(url)}: {_scrubbed(exc, creds)}") from None
 
     def _base(self, repo: pygit2.Repository, url: str, branch: str, target: str) -> pygit2.Commit:
@@ -192,7 +208,10 @@ class GitWriter:
         target: str,
     ) -> None:
         local = f"refs/tether/writeback/{target}"
-        repo.references.create(local, sha, force=True)
+        try:
+            repo.references.create(local, sha, force=True)
+        except (OSError, pygit2.GitError) as exc:
+            raise _cache_error(url, exc, creds) from None
         callbacks = TetherCallbacks(url, creds)
         try:
             repo.remotes.create_anonymous(fetch_url(url)).push(
@@ -212,6 +231,12 @@ class GitWriter:
             if any(word in reasons for word in _REJECTED):
                 raise _Rejected
             raise GitError(f"push to {strip_userinfo(url)} was rejected ({reasons})")
+
+
+def _cache_error(url: str, exc: Exception, creds: GitCredentials | None) -> GitError:
+    """The clone on the controller's disk failed (full, deleted, unwritable), not the server."""
+    reason = cache_failure(_scrubbed(exc, creds), CACHE)
+    return GitError(f"cannot write back to {strip_userinfo(url)}: {reason}")
 
 
 def _scrubbed(exc: Exception, creds: GitCredentials | None) -> str:
