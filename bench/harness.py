@@ -355,7 +355,7 @@ class ControllerProc:
         resp = httpx.post(
             self.base + "/api/webhook",
             content=body,
-            timeout=30,
+            timeout=120,  # a busy controller with 10,000 apps may take a while to answer
             headers={
                 "X-GitHub-Event": "push",
                 "X-Hub-Signature-256": webhook.sign(WEBHOOK_SECRET, body),
@@ -372,7 +372,7 @@ class ControllerProc:
         try:
             resp = httpx.get(
                 self.base + "/metrics",
-                timeout=10,
+                timeout=60,
                 headers={"Authorization": f"Bearer {self.env.api_token}"},
             )
         except httpx.HTTPError:

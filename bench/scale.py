@@ -34,4 +34,4 @@ def phase_timeout(n: int) -> float:
 def stall_seconds(n: int) -> float:
     """No app finished for this long means stuck. The first app of a 10,000-app push waits
     behind a bigger fetch and render than at 1,000, so the allowance grows with N."""
-    return max(45.0, 0.01 * n)
+    return max(45.0, 0.02 * n)
