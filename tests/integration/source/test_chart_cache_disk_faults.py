@@ -62,6 +62,7 @@ async def test_a_full_disk_is_named_nothing_is_applied_and_the_new_version_syncs
     repo_secrets: Any,
     apps: Apps,
     dest_namespace: str,
+    other_namespace: str,
 ) -> None:
     charts.publish(chart_repo, "web", "1.0.0")
     name = await _chart_app(apps, chart_repo, repo_secrets, dest_namespace)
@@ -83,6 +84,9 @@ async def test_a_full_disk_is_named_nothing_is_applied_and_the_new_version_syncs
     # Nothing applied, nothing pruned: the 1.0.0 object is live as it was.
     assert await _chart_version(apps, dest_namespace) == "1.0.0"
     assert [h["revision"] for h in st.get("history") or []] == ["1.0.0"]
+    # A version already in the cache still renders from it while the disk is full.
+    pinned = await _chart_app(apps, chart_repo, repo_secrets, other_namespace, "1.0.0")
+    await apps.wait_synced(pinned, revision="1.0.0")
 
     cache_disk.free()
     st = await apps.wait_synced(name, revision="1.1.0")
