@@ -122,3 +122,25 @@ def test_a_deleted_or_half_deleted_clone_is_cloned_again(
         "Update api to 1.2.0",
         "Update api to 1.1.0",
     ]
+
+
+def test_a_full_disk_while_fetching_new_commits_names_the_cache_not_the_server(
+    git_server: GitServer, small_disk: Path
+) -> None:
+    repo = git_server.create_repo({"deploy.yaml": DEPLOY})
+    writer = GitWriter(small_disk / "writeback")
+    write(writer, repo, "1.1.0")
+    filler = fill(small_disk)
+    # Incompressible, so the fetched pack cannot fit in what is left.
+    blob = subprocess.run(["head", "-c", "300000", "/dev/urandom"], capture_output=True).stdout
+    repo.git("pull", "-q", "origin", "main")
+    moved = repo.commit({"big.bin": blob}, message="someone else's change")
+
+    with pytest.raises(GitError, match="write-back cache is out of disk space") as failed:
+        write(writer, repo, "1.2.0")
+    assert "cannot fetch" not in str(failed.value)
+    assert str(small_disk) not in str(failed.value)
+    assert repo.head() == moved
+
+    filler.unlink()
+    assert write(writer, repo, "1.2.0").sha == repo.head()
