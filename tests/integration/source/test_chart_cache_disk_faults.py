@@ -123,3 +123,37 @@ async def test_a_deleted_chart_cache_is_fetched_again_without_a_restart(
     assert await _chart_version(apps, other_namespace) == "1.0.0"
     stored = cache_disk.files("charts")
     assert archive in stored and len(stored) == 2, stored
+
+
+async def test_an_oci_chart_on_a_full_disk_says_so_and_syncs_once_freed(
+    cache_disk: CacheDisk,
+    registry_server: Any,
+    charts: Any,
+    repo_secrets: Any,
+    apps: Apps,
+    dest_namespace: str,
+) -> None:
+    user, password = registry_server.add_user("charts-disk")
+    charts.push_oci(registry_server, "disk", "api", "0.3.0", user, password)
+    repo_url = f"oci://{registry_server.host}/disk"
+    await repo_secrets.create(url=repo_url, username=user, password=password)
+    source = {"repoURL": repo_url, "chart": "api", "targetRevision": "~0.3"}
+    name = await apps.create(repo_url, dest=dest_namespace, automated={}, extra={"source": source})
+    await apps.wait_synced(name, revision="0.3.0")
+
+    cache_disk.fill()
+    charts.push_oci(registry_server, "disk", "api", "0.3.1", user, password)
+
+    def disk_full(st: dict[str, Any]) -> bool:
+        found = condition(st, "ComparisonError")
+        return found is not None and "0.3.1" in found["message"]
+
+    st = await apps.wait(name, disk_full, "ComparisonError for 0.3.1")
+    message = condition(st, "ComparisonError")["message"]  # type: ignore[index]
+    assert "out of disk space" in message and "cannot reach" not in message, message
+    assert password not in message
+
+    cache_disk.free()
+    await apps.wait_synced(name, revision="0.3.1")
+    settings = await apps.kube.get("v1", "ConfigMap", "api-settings", dest_namespace)
+    assert settings["data"]["chartVersion"] == "0.3.1"
