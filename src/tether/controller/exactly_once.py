@@ -19,6 +19,10 @@ close the windows that leaves, as Argo CD's controller does
   Tether's status is a subresource, so the clear is a second write, and a
   controller killed between the two finds a finished result for the same
   request: it only clears the request, it does not run it again.
+
+The same holds for a hook its policy deletes once it finished: its outcome is
+stored before the delete (``store_state``), or a controller killed between the
+two would wait for a hook that no longer exists.
 """
 
 from __future__ import annotations
@@ -70,6 +74,16 @@ async def store_intent(home: KubeClient, p: Pass, memory: AppMemory) -> bool:
 
     False when the API server refused it: then nothing may be applied, since a
     kill after the apply would leave a deploy nobody records."""
+    return await store_state(
+        home, p, memory, "sync of %s not started: its intent was not stored: %s"
+    )
+
+
+async def store_state(
+    home: KubeClient, p: Pass, memory: AppMemory, refused: str = "operation of %s not stored: %s"
+) -> bool:
+    """Write the pass's ``operationState`` alone, now; False (and ``refused`` logged)
+    when the API server refused it."""
     meta = p.app["metadata"]
     try:
         memory.latest = await home.merge_patch(
@@ -81,6 +95,6 @@ async def store_intent(home: KubeClient, p: Pass, memory: AppMemory) -> bool:
             subresource="status",
         )
     except ApiError as exc:
-        log.warning("sync of %s not started: its intent was not stored: %s", p.name, exc)
+        log.warning(refused, p.name, exc)
         return False
     return True

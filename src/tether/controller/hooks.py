@@ -146,11 +146,7 @@ def assess(live: LiveCache, run: HookRun, rules: HealthRules | None) -> tuple[st
 
 async def apply_delete_policy(kube: KubeClient, obj: Obj, hook: Obj, outcome: str) -> None:
     """Delete a finished hook its policy says to delete (HookSucceeded / HookFailed)."""
-    policies = hookmodel.delete_policies(hook)
-    wanted = (outcome == hookmodel.SUCCEEDED and hookmodel.HOOK_SUCCEEDED in policies) or (
-        outcome == hookmodel.FAILED and hookmodel.HOOK_FAILED in policies
-    )
-    if not wanted:
+    if not hookmodel.deleted_after(hook, outcome):
         return
     key = key_of(obj)
     try:

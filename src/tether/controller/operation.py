@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ MAX_RESULTS = 500  # per-object results a finished sync keeps in the Application
 DONE_HEALTH = (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
 # Stands for "the operation" where a failure has no object of its own (a hook, a timeout).
 OPERATION_KEY = ObjectKey("", "Operation", "", "")
+# Stores the running operation as it stands, now; False when the API server refused it.
+Save = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
 def new_id() -> str:
@@ -314,7 +317,10 @@ class Runner:
         self.kube = kube
         self.live = live
 
-    async def advance(self, p: Pass, state: dict[str, Any], work: Work) -> Progress:
+    async def advance(
+        self, p: Pass, state: dict[str, Any], work: Work, save: Save | None = None
+    ) -> Progress:
+        """``save`` stores the operation before a finished hook is deleted."""
         progress = Progress()
         writer = p.writer or self.kube
         timeout = health_timeout(p.app)
@@ -337,7 +343,7 @@ class Runner:
                     continue
             step_hooks = phases.members(step, work.hooks)
             if phases.must_wait(steps, index, has_hooks=bool(step_hooks)):
-                verdict = await self._check(writer, p, state, step, work)
+                verdict = await self._check(writer, p, state, step, work, save)
                 if verdict.state == "failed":
                     if not self._fail(state, verdict.message, work):
                         return self._end(state, progress)
@@ -514,6 +520,7 @@ class Runner:
         state: dict[str, Any],
         step: phases.Step,
         work: Work,
+        save: Save | None = None,
     ) -> Verdict:
         if step.action != phases.APPLY:
             for pr in phases.prunes_of(step, work.prunes):
@@ -521,7 +528,7 @@ class Runner:
                     return Verdict("waiting", f"{pr.key.kind} {pr.key.name} is being deleted")
             return Verdict("done")
         verdict = self._resources_done(p, state, phases.members(step, work.resources), work)
-        hook_verdict = await self._hooks_done(writer, state, step, work)
+        hook_verdict = await self._hooks_done(writer, state, step, work, save)
         if hook_verdict.state == "failed":
             return hook_verdict
         if verdict.state != "done":
@@ -564,7 +571,12 @@ class Runner:
         return Verdict("done")
 
     async def _hooks_done(
-        self, writer: KubeClient, state: dict[str, Any], step: phases.Step, work: Work
+        self,
+        writer: KubeClient,
+        state: dict[str, Any],
+        step: phases.Step,
+        work: Work,
+        save: Save | None = None,
     ) -> Verdict:
         waiting = ""
         for hook in phases.members(step, work.hooks):
@@ -583,6 +595,8 @@ class Runner:
                 await self._start_hook(writer, state, step, hook)
                 waiting = waiting or f"{hook.get('kind')} {source} is being created"
                 continue
+            if entry.get("hookPhase") in (hookmodel.SUCCEEDED, hookmodel.FAILED):
+                await self._delete_leftover(writer, state, hook, str(entry["hookPhase"]))
             if entry.get("hookPhase") == hookmodel.FAILED:
                 return Verdict("failed", _hook_failure(entry))
             if entry.get("hookPhase") == hookmodel.SUCCEEDED:
@@ -596,17 +610,37 @@ class Runner:
                 ),
             )
             outcome, message, obj = hookrun.assess(self.live, run, work.rules)
+            before = dict(entry)
             entry["hookPhase"] = outcome
             if message:
                 entry["message"] = message
             if outcome in (hookmodel.SUCCEEDED, hookmodel.FAILED) and obj is not None:
                 entry["finishedAt"] = events.now_iso()
+                # Its outcome is stored before it goes: killed after the delete, the
+                # next controller would wait for a hook that no longer exists.
+                deleted = hookmodel.deleted_after(hook, outcome)
+                if deleted and save is not None and not await save(state):
+                    entry.clear()
+                    entry.update(before)  # seen finished again on the next pass
+                    waiting = waiting or f"{entry['kind']} {entry['name']}: finished"
+                    continue
                 await hookrun.apply_delete_policy(writer, obj, hook, outcome)
             if outcome == hookmodel.FAILED:
                 return Verdict("failed", _hook_failure(entry))
             if outcome != hookmodel.SUCCEEDED:
                 waiting = waiting or f"{entry['kind']} {entry['name']}: {message or 'running'}"
         return Verdict("waiting", waiting) if waiting else Verdict("done")
+
+    async def _delete_leftover(
+        self, writer: KubeClient, state: dict[str, Any], hook: Obj, outcome: str
+    ) -> None:
+        """A finished hook its policy deletes that is still there: the controller was
+        killed between storing its outcome and deleting it."""
+        if not hookmodel.deleted_after(hook, outcome):
+            return
+        left = hookrun.find(self.live, hook, str(state.get("id") or ""))
+        if left is not None:
+            await hookrun.apply_delete_policy(writer, left, hook, outcome)
 
     @staticmethod
     def _merge(total: SyncOutcome, part: SyncOutcome) -> None:

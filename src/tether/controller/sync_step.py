@@ -249,7 +249,12 @@ class Syncer:
                 p.requeue_after = INTENT_RETRY_SECONDS
                 return
             self.sync_count += 1
-        progress = await self.runner.advance(p, state, work)
+
+        async def save(current: dict[str, Any]) -> bool:
+            operation.put(p.status, current)
+            return await exactly_once.store_state(self.home, p, memory)
+
+        progress = await self.runner.advance(p, state, work, save)
         p.outcome = progress.outcome
         if not progress.finished:
             _settle(p, progress.outcome)

@@ -127,6 +127,14 @@ def delete_policies(obj: Obj) -> list[str]:
     return found or [BEFORE_HOOK_CREATION]
 
 
+def deleted_after(obj: Obj, outcome: str) -> bool:
+    """Whether the hook's delete policy deletes it once it has this outcome."""
+    policies = delete_policies(obj)
+    return (outcome == SUCCEEDED and HOOK_SUCCEEDED in policies) or (
+        outcome == FAILED and HOOK_FAILED in policies
+    )
+
+
 def source_name(obj: Obj) -> str:
     """How the render names the hook: its name, or ``generateName`` followed by ``*``."""
     m = meta(obj)
