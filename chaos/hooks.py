@@ -2,13 +2,14 @@
 
 Hooked apps (every tenth, ``load.hook_file``) carry a PreSync Job that takes a
 few seconds. A sync is requested on one of them; the kill is aimed from its
-``operationState``: either right after the controller stored the operation as
-Running (the hook is being created, perhaps not yet recorded) or while the
-hook is recorded as running. Judged after the restart: the sync finished once
-or was reported failed (``invariants`` judges every requested sync), the hook
-was created exactly once for that operation (hooks carry the operation's id;
-a second Job for it anywhere is reported by the observer), and its success is
-in the deploy's history entry.
+``operationState``: right after the controller stored the operation as Running
+(the hook is being created, perhaps not yet recorded), while the hook is
+recorded as running, or just after its Job completed (the controller records
+the outcome and, under HookSucceeded, deletes the Job). Judged after the
+restart: the sync finished once or was reported failed (``invariants`` judges
+every requested sync), the hook was created exactly once for that operation
+(hooks carry the operation's id; a second Job for it anywhere is reported by
+the observer), and its success is in the deploy's history entry.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import time
 from chaos import invariants, opstate
 from chaos.load import GENERATED_HOOK, NAMED_HOOK, LoadDriver, app_name
 from chaos.world import World
+from tether.controller.hooks import OPERATION_LABEL
 
 TAKE_UP_SECONDS = 30.0
 FINISH_SECONDS = 120.0
-AIMS = ("stored", "hook")
+AIMS = ("stored", "hook", "finishing")
 
 
 def hooked_apps(apps: int) -> dict[int, str]:
@@ -47,7 +49,10 @@ def inject(
     running = opstate.running_for(user)
     ready = running if aim == "stored" else (lambda app: running(app) and opstate.hook_running(app))
     taken = opstate.wait_for(env, name, ready, TAKE_UP_SECONDS)
-    time.sleep(rng.uniform(0.0, 0.2) if aim == "stored" else rng.uniform(0.0, 1.5))
+    if aim == "finishing" and taken is not None:
+        _job_completed(world, name, str(opstate.state(taken).get("id") or ""))
+    # The controller looks at a running hook every couple of seconds.
+    time.sleep(rng.uniform(0.0, 0.2) if aim == "stored" else rng.uniform(0.0, 2.0))
     interrupted, done.restarted = opstate.kill_and_restart(world, observer, rng)
     done.record["write"] = interrupted
     done.record["interrupted"] = (
@@ -80,3 +85,19 @@ def inject(
             f"{name}: the history entry of the sync by {user} shows no succeeded hook: {hooks}"
         )
     return done
+
+
+def _job_completed(world: World, namespace: str, op: str, timeout: float = 30.0) -> bool:
+    """Wait until the hook Job operation ``op`` created has completed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = world.env.api.get(
+            f"/apis/batch/v1/namespaces/{namespace}/jobs",
+            params={"labelSelector": f"{OPERATION_LABEL}={op}"},
+        ).json()["items"]
+        for job in jobs:
+            conditions = (job.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions):
+                return True
+        time.sleep(opstate.POLL_SECONDS * 2)
+    return False

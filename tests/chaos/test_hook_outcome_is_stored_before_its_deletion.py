@@ -1,6 +1,6 @@
 """A controller killed right after deleting a finished hook: the next one finishes the sync.
 
-Found by the chaos suite's kill-hook fault. A hook whose delete policy is
+Found while aiming the chaos suite's kill-hook fault. A hook whose delete policy is
 HookSucceeded was deleted as soon as it was seen Complete, while its outcome
 was only in memory; killed before the pass wrote the status, the controller
 left the hook recorded as running. The next one waited for a hook that no
