@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         help="mttp with R sharded controller replicas (--shards auto), measured together",
     )
     parser.add_argument(
+        "--mttp-phases",
+        default="create,update",
+        help="the mttp pushes to measure (comma-separated; 'create' alone for a short run)",
+    )
+    parser.add_argument(
         "--peers",
         action="store_true",
         help=f"after Tether's mttp at each size up to {PEER_MAX_N}, run Flux in the same scenario",
@@ -169,7 +174,13 @@ def main(argv: list[str] | None = None) -> int:
                 snaps = None
                 if args.memory:
                     snaps = RESULTS / f"memory-mttp-{n}-{time.strftime('%Y%m%d-%H%M%S')}"
-                result = mttp.run(n, replicas=args.replicas, profile=prof, memory=snaps)
+                result = mttp.run(
+                    n,
+                    replicas=args.replicas,
+                    phases=tuple(args.mttp_phases.split(",")),
+                    profile=prof,
+                    memory=snaps,
+                )
                 if prof is not None:
                     result["profile_top"] = summarise(prof)
                 if snaps is not None:

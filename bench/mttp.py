@@ -26,9 +26,18 @@ POLL_WITH_WEBHOOK = 60.0
 POLL_WITHOUT_WEBHOOK = 10.0
 
 
+PHASES = (("create", "6.7.0"), ("update", "6.7.1"))
+
+
 def run(
-    n: int, *, replicas: int = 1, profile: Path | None = None, memory: Path | None = None
+    n: int,
+    *,
+    replicas: int = 1,
+    phases: tuple[str, ...] = ("create", "update"),
+    profile: Path | None = None,
+    memory: Path | None = None,
 ) -> dict[str, Any]:
+    """``phases``: the pushes to measure, in order (``create`` alone when time is short)."""
     label_n = f"{n}x{replicas}" if replicas > 1 else str(n)
     with environment(f"mttp-{label_n}", apiserver_flags=scale.apiserver_flags(n)) as env:
         assert env.git is not None
@@ -56,8 +65,8 @@ def run(
             f"and seen by Tether after {seen_in:.1f}s"
         )
         time.sleep(1.0)
-        phases = []
-        for label, tag in (("create", "6.7.0"), ("update", "6.7.1")):
+        measured_phases = []
+        for label, tag in [p for p in PHASES if p[0] in phases]:
             files = manifests.all_files(n, tag)
             window = Window(env, None)
             cpu_before = fleet.start_window()
@@ -100,7 +109,7 @@ def run(
                 f"requests per app {sent.get('api_requests_per_app')} "
                 f"{sent.get('api_requests_per_app_by_verb')}; load {phase['load_average_after']}"
             )
-            phases.append(phase)
+            measured_phases.append(phase)
             time.sleep(1.0)
         metrics = fleet.metrics()
         shard_apps = fleet.shard_apps() if replicas > 1 else None
@@ -118,7 +127,7 @@ def run(
             "shard_apps": shard_apps,
             "tether_idle_rss_mib": mib(max(idle_rss)),
             "tether_idle_rss_mib_by_replica": [mib(r) for r in idle_rss],
-            "phases": phases,
+            "phases": measured_phases,
             "tether": totals,
             "tether_metrics": {k: v for k, v in metrics.items() if k.startswith("tether_")},
             "ingress_status_patches": ingress.patched,
