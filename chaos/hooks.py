@@ -53,6 +53,7 @@ def inject(
         _job_completed(world, name, str(opstate.state(taken).get("id") or ""))
     # The controller looks at a running hook every couple of seconds.
     time.sleep(rng.uniform(0.0, 0.2) if aim == "stored" else rng.uniform(0.0, 2.0))
+    log_from, wall = world.controller.log_size(), time.time()
     interrupted, done.restarted = opstate.kill_and_restart(world, observer, rng)
     done.record["write"] = interrupted
     done.record["interrupted"] = (
@@ -62,6 +63,9 @@ def inject(
     )
     app = opstate.wait_for(env, name, opstate.finished_for(user), FINISH_SECONDS)
     done.record["finished_seconds"] = round(time.monotonic() - done.restarted, 2)
+    done.record["startup_seconds"] = opstate.startup_seconds(
+        world.controller.log_since(log_from), wall
+    )
     if app is None:
         done.violations.append(
             f"{name}: the sync by {user} did not finish within {FINISH_SECONDS:.0f}s "

@@ -9,6 +9,7 @@ the Application's ``operation``, ``status.operationState`` and history.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from collections.abc import Callable
@@ -114,6 +115,20 @@ def kill_and_restart(
     time.sleep(rng.uniform(0.2, 1.5))
     world.controller.start()
     return interrupted, time.monotonic()
+
+
+def startup_seconds(log: str, since: float) -> float | None:
+    """Seconds from ``since`` (epoch) until the controller's log says it started (its
+    imports, first lists and watches: most of a restart on a busy machine)."""
+    for line in log.splitlines():
+        if "controller started" not in line:
+            continue
+        try:
+            stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+        except ValueError:
+            continue
+        return round(stamp.replace(tzinfo=dt.UTC).timestamp() - since, 2)
+    return None
 
 
 def history_by(observer: invariants.Observer, app: App, user: str) -> dict[int, dict[str, Any]]:

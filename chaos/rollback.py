@@ -56,6 +56,7 @@ def inject(
     _request(world, name, history_id, revision, user)
     taken = opstate.wait_for(env, name, opstate.running_for(user), TAKE_UP_SECONDS)
     time.sleep(rng.uniform(0.0, 0.4))
+    log_from, wall = world.controller.log_size(), time.time()
     interrupted, done.restarted = opstate.kill_and_restart(world, observer, rng)
     seen = opstate.read(env, name)
     done.record["interrupted"] = (
@@ -65,6 +66,9 @@ def inject(
     done.record["history_id"] = history_id
     app = opstate.wait_for(env, name, opstate.finished_for(user), FINISH_SECONDS)
     done.record["finished_seconds"] = round(time.monotonic() - done.restarted, 2)
+    done.record["startup_seconds"] = opstate.startup_seconds(
+        world.controller.log_since(log_from), wall
+    )
     if app is None:
         done.violations.append(
             f"{name}: the rollback by {user} did not finish within {FINISH_SECONDS:.0f}s "

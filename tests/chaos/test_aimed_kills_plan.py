@@ -81,3 +81,13 @@ def test_stage_says_where_the_users_operation_stood() -> None:
     assert opstate.stage(unclear, "u") == "result written, request not cleared"
     assert opstate.stage(done, "u") == "finished"
     assert opstate.finished_for("u")(done) and not opstate.finished_for("u")(unclear)
+
+
+def test_startup_is_read_off_the_controllers_log() -> None:
+    log = (
+        "\n---- start controller at 1.0 2\n"
+        "2026-12-02 14:35:16,500 INFO tether.controller.server: controller started: watching\n"
+    )
+    since = 1796222100.0  # 2026-12-02 14:35:00 UTC
+    assert opstate.startup_seconds(log, since) == 16.5
+    assert opstate.startup_seconds("---- start controller at 1.0 2\n", since) is None
