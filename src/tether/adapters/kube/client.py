@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import h2.connection
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import errors, exec_credentials, request_counts, token
+from tether.adapters.kube import connection, errors, exec_credentials, request_counts, token
 from tether.engine.objects import Obj, group_of, version_of
 
 # As client-go: an answer asking to come back later (429, or 5xx with Retry-After)
@@ -28,6 +29,15 @@ from tether.engine.objects import Obj, group_of, version_of
 # down instead of failing it.
 THROTTLE_RETRIES = 10
 MAX_RETRY_AFTER = 10.0
+
+# h2 remembers how each closed stream of a connection ended, for up to 65,536
+# streams (about 7.5 MiB per connection), to tell a late frame on a stream it
+# reset from a protocol error. A controller's connection to its API server
+# lives for days and sends one stream per request, so that table grows with
+# every request; a late frame arrives within a few streams of its own, and
+# 4,096 remembered (under 0.5 MiB) is still many times the 250 or so streams
+# an API server lets one connection run at once.
+h2.connection.H2Connection.MAX_CLOSED_STREAMS = 4096
 
 
 def retry_after(resp: httpx.Response) -> float | None:
@@ -85,7 +95,8 @@ class Page:
 
 
 class KubeClient:
-    """One HTTP/1.1 connection pool to one API server, plus a discovery cache."""
+    """Connections to one API server (HTTP/2 for requests, HTTP/1.1 for watches), plus a
+    discovery cache."""
 
     def __init__(self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0) -> None:
         headers = {"Accept": "application/json", "User-Agent": "tether"}
@@ -99,16 +110,19 @@ class KubeClient:
         self.conn = conn
         ssl = conn.ssl_context()
         hooks = {"request": [_server_name_hook(conn.server_name)]} if conn.server_name else {}
-        self.http = httpx.AsyncClient(
-            base_url=conn.server,
-            verify=ssl,
-            headers=headers,
-            auth=auth,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-            http2=True,  # requests multiplex on a few connections: no pool scans per request
-            proxy=conn.proxy_url,
-            event_hooks=hooks,
+        self.mux = connection.MultiplexedConnection(
+            lambda: httpx.AsyncClient(
+                base_url=conn.server,
+                verify=ssl,
+                headers=headers,
+                auth=auth,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+                http2=True,  # requests multiplex on a few connections: no pool scans per request
+                proxy=conn.proxy_url,
+                event_hooks=hooks,
+            ),
+            timeout,
         )
         # Watches hold their connection for minutes: a pool of their own keeps
         # them from crowding out (and slowing the bookkeeping of) short requests.
@@ -150,7 +164,7 @@ class KubeClient:
     async def close(self) -> None:
         if self.impersonated is not None:
             return  # the connections belong to the client this one was made from
-        await self.http.aclose()
+        await self.mux.aclose()
         await self.watch_http.aclose()
 
     async def __aenter__(self) -> KubeClient:
@@ -176,7 +190,7 @@ class KubeClient:
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
-                resp = await self.http.request(
+                resp = await self.mux.send(
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.RemoteProtocolError:
