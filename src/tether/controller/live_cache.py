@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from tether.adapters.kube import ApiError, ApiResource, Gone, KubeClient
 from tether.controller import loops
@@ -69,11 +69,17 @@ class LiveCache:
     def in_namespace(self, namespace: str, *, kind: tuple[str, str] | None = None) -> list[Obj]:
         """Every cached object in ``namespace``; only ``kind`` ((group, kind)) when given,
         which decodes only those."""
-        return [
-            unpack(self._objects[k])
-            for k in self._by_namespace.get(namespace, ())
-            if k in self._objects and (kind is None or (k.group, k.kind) == kind)
-        ]
+        return list(self.each_in_namespace(namespace, kind=kind))
+
+    def each_in_namespace(
+        self, namespace: str, *, kind: tuple[str, str] | None = None
+    ) -> Iterator[Obj]:
+        """As ``in_namespace``, decoded one at a time: a caller that looks at each once
+        (every Application, for a count) never holds them all decoded."""
+        for k in list(self._by_namespace.get(namespace, ())):
+            packed = self._objects.get(k)
+            if packed is not None and (kind is None or (k.group, k.kind) == kind):
+                yield unpack(packed)
 
     def by_uid(self, uid: str) -> Obj | None:
         key = self._by_uid.get(uid)

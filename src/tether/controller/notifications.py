@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ class Notifier:
         kube: KubeClient,
         *,
         app_namespace: str = "tether",
-        apps: Callable[[], list[Obj]] = list,
+        apps: Callable[[], Iterable[Obj]] = list,
         queue_size: int = 1000,
         workers: int = 2,
         attempts: int = 4,
@@ -120,7 +120,6 @@ class Notifier:
     async def start(self) -> None:
         if self._tasks:
             return
-        self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         self._tasks = [
             asyncio.create_task(self._worker(), name=f"notify-{i}") for i in range(self.workers)
         ]
@@ -148,6 +147,13 @@ class Notifier:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        # Made on the first delivery: its TLS context (the CA bundle) is about a MiB
+        # that a controller without notification services never needs.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
 
     # -- producers (never block) --------------------------------------------
     def observe(self, app: Obj | None) -> None:
@@ -274,7 +280,7 @@ class Notifier:
                 "notifications to %s over %d a minute; dropped", item.service, self.per_minute
             )
             return
-        assert self._client is not None
+        client = self._http()
         if isinstance(service, commit_status.StatusConfig):
             try:
                 request = commit_status.request(item.notice, service, item.app)
@@ -283,7 +289,7 @@ class Notifier:
                 return
             if request is None:  # a trigger that sets no status (e.g. image updated)
                 return
-            result = await status_sink.send(self._client, request, service.token)
+            result = await status_sink.send(client, request, service.token)
         else:
             try:
                 rendered = self._render(item, service)
@@ -300,7 +306,7 @@ class Notifier:
                 if rendered and rendered.path
                 else service.url
             )
-            result = await webhook.post(self._client, url, body, headers)
+            result = await webhook.post(client, url, body, headers)
         if result.ok:
             self.metrics.sent += 1
             trig = item.notice.trigger

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,12 +240,12 @@ class Controller:
         if pending:
             await asyncio.wait(pending, timeout=1.0)
 
-    def apps(self) -> list[Obj]:
-        return [
-            o
-            for o in self.live.in_namespace(self.settings.app_namespace)
-            if o.get("kind") == appmodel.KIND and o.get("apiVersion") == appmodel.API_VERSION
-        ]
+    def apps(self) -> Iterator[Obj]:
+        """Every Application, decoded one at a time (all at once is megabytes at 1,000)."""
+        kind = (appmodel.GROUP, appmodel.KIND)
+        for o in self.live.each_in_namespace(self.settings.app_namespace, kind=kind):
+            if o.get("apiVersion") == appmodel.API_VERSION:
+                yield o
 
     def app(self, name: str) -> Obj | None:
         return self.live.get(
