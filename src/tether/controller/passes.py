@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tether.adapters.kube import KubeClient
 from tether.controller.compare import Comparison
-from tether.controller.packed import pack, unpack
+from tether.controller.packed import pack, unpack, unpack_list
 from tether.controller.sync import SyncOutcome
 from tether.engine import application as appmodel
 from tether.engine import objects, projects
@@ -31,7 +31,6 @@ class Stop(Exception):
 class AppMemory:
     """What survives between passes in this process (the cluster holds the rest)."""
 
-    desired: list[Obj] = field(default_factory=list)
     sync_errors: dict[ObjectKey, str] = field(default_factory=dict)
     failed_sha: str = ""
     attempts: int = 0
@@ -42,6 +41,17 @@ class AppMemory:
     # status, and the requested operation it records as done. The next pass starts from
     # it, so a sync it records is neither forgotten nor run a second time.
     unwritten: tuple[str, dict[str, Any], dict[str, Any] | None] | None = None
+    # The keys of the last render (stubs: apiVersion, kind, name, namespace), packed too:
+    # as dicts they were a few KiB per app, kept for the life of the process.
+    _desired: bytes | None = None
+
+    @property
+    def desired(self) -> list[Obj]:
+        return unpack_list(self._desired) if self._desired is not None else []
+
+    @desired.setter
+    def desired(self, stubs: list[Obj]) -> None:
+        self._desired = pack(stubs) if stubs else None
 
     @property
     def latest(self) -> Obj | None:
