@@ -282,6 +282,42 @@ def _types_top(top: int = 12) -> list[list[Any]]:
     return [[k, counts[k], round(v / 1048576, 2)] for k, v in sizes.most_common(top)]
 
 
+def census(top: int = 15) -> dict[str, Any]:
+    """Every object the collector knows and the untracked ones they hold (strings, bytes,
+    numbers), by type, and the dicts by their first keys: what is live, whoever holds it."""
+    sizes: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    dicts: Counter[str] = Counter()
+    dict_counts: Counter[str] = Counter()
+    seen: set[int] = set()
+    tracked = gc.get_objects()
+    for obj in tracked:
+        seen.add(id(obj))
+    for obj in tracked:
+        for ref in gc.get_referents(obj):
+            if id(ref) in seen or gc.is_tracked(ref):
+                continue
+            seen.add(id(ref))
+            name = type(ref).__name__
+            sizes[name] += sys.getsizeof(ref)
+            counts[name] += 1
+        name = type(obj).__name__
+        size = sys.getsizeof(obj)
+        sizes[name] += size
+        counts[name] += 1
+        if type(obj) is dict:
+            sig = ",".join(sorted(str(k) for k in list(obj)[:4]))[:80]
+            dicts[sig] += size
+            dict_counts[sig] += 1
+    del tracked, seen
+    return {
+        "by_type": [[k, counts[k], round(v / 1048576, 2)] for k, v in sizes.most_common(top)],
+        "dicts_by_keys": [
+            [k, dict_counts[k], round(v / 1048576, 2)] for k, v in dicts.most_common(top)
+        ],
+    }
+
+
 class PeakProbe:
     """Notes the allocators' state (and the tracked objects by type) each time RSS
     passes its last high by ``step`` bytes: what the heap looks like at the peak,
@@ -326,6 +362,8 @@ def _dump(out_dir: Path, counter: list[int]) -> None:
     held["traced_current_mib"] = round(current / 1048576, 1)
     held["traced_peak_mib"] = round(peak / 1048576, 1)
     held["allocators"] = allocators()
+    if os.environ.get("TETHER_BENCH_CENSUS") == "1":
+        held["census"] = census()
     if PROBE:
         held["at_rss_peak"] = PROBE[0].at_peak
     (out_dir / f"retained-{i}.json").write_text(json.dumps(held, indent=1))
