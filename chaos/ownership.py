@@ -2,7 +2,7 @@
 and a killed replica's apps owned again within the Lease time.
 
 Each replica logs every change of the apps it reconciles (``sharding: <id> owns|stopped
-<n> apps: a,b``, from ``controller/sharding.py``: ``stopped`` once the reconciles in
+<n> apps: a,b``, from ``controller/sharding/member.py``: ``stopped`` once the reconciles in
 flight have ended); the world writes ``---- kill <id> at <epoch>`` after each SIGKILL.
 The lines are replayed in file order, which is causal here: a replica writes
 ``stopped`` before the Lease write that lets the next owner in, and the next owner

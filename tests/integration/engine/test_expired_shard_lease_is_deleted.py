@@ -11,21 +11,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
 
 from fixtures.tether import APP_NS
+from fixtures.waiting import until
 from tether.adapters.kube import KubeClient
 from tether.controller import leader, sharding
 from tether.testenv import cluster as localcluster
 
 FAST = leader.LeaseTiming(duration=3.0, renew_interval=1.0, renew_deadline=2.0, retry_period=0.5)
-
-
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_dead_replicas_lease_is_deleted_and_a_new_replica_never_counts_it(

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
-from collections.abc import Callable
 from typing import Any
 
 from fixtures.tether import APP_NS
+from fixtures.waiting import until
 from tether.adapters.kube import KubeClient
 from tether.controller import leader, sharding
 from tether.testenv import cluster as localcluster
-
-
-async def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
 
 FAST = leader.LeaseTiming(duration=4.0, renew_interval=1.0, renew_deadline=3.0, retry_period=0.5)
 
@@ -54,18 +45,18 @@ async def test_a_replica_back_from_a_cut_off_requeues_the_reconcile_it_cancelled
     try:
         await until(lambda: gained == [["app-a"]])
         assert member.take("app-a", None)  # a reconcile starts...
-        renew, listing = member._renew, member._list
+        renew, listing = member.leases.renew, member.leases.list
 
         async def unreachable(*args: Any) -> Any:
             raise OSError("network is unreachable")
 
-        member._renew = unreachable  # type: ignore[method-assign,assignment]
-        member._list = unreachable  # type: ignore[method-assign]
+        member.leases.renew = unreachable  # type: ignore[method-assign,assignment]
+        member.leases.list = unreachable  # type: ignore[method-assign]
         # ...and is cancelled when the replica can no longer trust its Lease.
         await until(lambda: not member.owned and 0.0 in lost)
         assert not member.owns("app-a", None)
-        member._renew = renew  # type: ignore[method-assign]
-        member._list = listing  # type: ignore[method-assign]
+        member.leases.renew = renew  # type: ignore[method-assign]
+        member.leases.list = listing  # type: ignore[method-assign]
         await until(lambda: len(gained) == 2, timeout=15)
         assert gained[1] == ["app-a"]
     finally:

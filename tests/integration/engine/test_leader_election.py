@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fixtures.tether import APP_NS, Apps, example_files
+from fixtures.tether import APP_NS, Apps, deleting_apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import ApiError, KubeClient
 from tether.cli.http import ControllerCollector
@@ -28,7 +28,6 @@ from tether.controller.install import controller_kubeconfig
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
 from tether.controller.service import AppService
-from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster
 from tether.testenv.binaries import helm_path
 
@@ -140,10 +139,8 @@ async def pair(installed: localcluster.ClusterState, tmp_path: Path) -> AsyncIte
 
 @pytest.fixture
 async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
-    helper = Apps(kube)
-    yield helper
-    for name in helper.created:
-        await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+    async with deleting_apps(kube) as helper:
+        yield helper
 
 
 def leader_gauge(replica: Replica) -> float:

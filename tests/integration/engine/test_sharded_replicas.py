@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fixtures.tether import APP_NS, Apps
+from fixtures.tether import APP_NS, Apps, deleting_apps
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller import leader, sharding
@@ -186,10 +186,8 @@ async def trio(installed: localcluster.ClusterState, tmp_path: Path) -> AsyncIte
 
 @pytest.fixture
 async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
-    helper = Apps(kube)
-    yield helper
-    for name in helper.created:
-        await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+    async with deleting_apps(kube) as helper:
+        yield helper
 
 
 def configmap(i: int, level: str = "info") -> str:
@@ -351,8 +349,8 @@ async def test_a_replica_that_cannot_reach_the_api_stops_before_its_apps_move(
     async def unreachable(*args: Any) -> Any:
         raise OSError("network is unreachable")
 
-    cut.member._renew = unreachable  # type: ignore[method-assign,assignment]
-    cut.member._list = unreachable  # type: ignore[method-assign]
+    cut.member.leases.renew = unreachable  # type: ignore[method-assign,assignment]
+    cut.member.leases.list = unreachable  # type: ignore[method-assign]
     since = time.monotonic()
     stopped = started = None
     while time.monotonic() - since < 30 and (stopped is None or started is None):

@@ -17,12 +17,11 @@ import pytest
 import yaml
 
 from fixtures.gitserver import free_port
-from fixtures.tether import APP_NS, Apps, example_files
+from fixtures.tether import APP_NS, Apps, deleting_apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller import leader
 from tether.controller.install import controller_kubeconfig
-from tether.engine import application as appmodel
 from tether.testenv import cluster as localcluster
 
 TETHER = str(Path(sys.executable).with_name("tether"))
@@ -88,10 +87,8 @@ async def replicas(
 
 @pytest.fixture
 async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
-    helper = Apps(kube)
-    yield helper
-    for name in helper.created:
-        await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+    async with deleting_apps(kube) as helper:
+        yield helper
 
 
 async def holder(kube: KubeClient) -> str:

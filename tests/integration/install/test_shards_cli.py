@@ -20,12 +20,11 @@ import pytest
 import yaml
 
 from fixtures.gitserver import free_port
-from fixtures.tether import APP_NS, Apps, example_files
+from fixtures.tether import APP_NS, Apps, deleting_apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import KubeClient
 from tether.controller import leader, sharding
 from tether.controller.install import controller_kubeconfig
-from tether.engine import application as appmodel
 from tether.engine.sharding import Ring
 from tether.testenv import cluster as localcluster
 
@@ -92,10 +91,8 @@ async def processes(
 
 @pytest.fixture
 async def apps(kube: KubeClient) -> AsyncIterator[Apps]:
-    helper = Apps(kube)
-    yield helper
-    for name in helper.created:
-        await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+    async with deleting_apps(kube) as helper:
+        yield helper
 
 
 async def shard_leases(kube: KubeClient) -> dict[str, str]:

@@ -1,13 +1,4 @@
-"""Sharded replicas: membership by one Lease per replica, and fencing of app ownership.
-
-Every replica holds a ``coordination.k8s.io/v1`` Lease of its own
-(``tether-shard-<identity>``, labelled ``tether.dev/shard-group``) and lists
-the others'. The live members are the input of ``engine.sharding.Ring``,
-which names the owner of each app. Membership follows client-go's rules, as
-the leader Lease does (``leader.py``): another member's Lease is expired when
-this replica has seen the same record for ``leaseDurationSeconds`` by its own
-monotonic clock. A released Lease (no holder: a graceful stop) leaves the
-ring at once; one that vanishes (deleted by hand) counts until it expires.
+"""This replica's place in the shard ring: what it may reconcile, and when it must stop.
 
 No app is reconciled by two replicas at once:
 
@@ -38,25 +29,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from tether.adapters.kube import KubeClient
 from tether.controller import leader
+from tether.controller.sharding.leases import DEFAULT_GROUP, ShardLeases
+from tether.controller.sharding.roster import Roster
 from tether.engine import sharding
-from tether.engine.objects import Obj
 
 log = logging.getLogger(__name__)
 
-LEASE_PREFIX = "tether-shard-"
-GROUP_LABEL = "tether.dev/shard-group"
-MEMBERS_ANNOTATION = "tether.dev/shard-members"
-DEFAULT_GROUP = "tether"
 # A crashed replica's apps move within duration + two list periods (about 12 s).
 SHARD_TIMING = leader.LeaseTiming(
     duration=10.0, renew_interval=2.0, renew_deadline=7.0, retry_period=1.0
@@ -69,17 +52,6 @@ Lost = Callable[[float], Awaitable[None]]
 
 async def _drop_nothing(timeout: float) -> None:
     return None
-
-
-@dataclass
-class _Seen:
-    """Another member's Lease as this replica last saw it, and since when (monotonic)."""
-
-    record: tuple[Any, ...]
-    at: float
-    duration: float
-    ring: sharding.Ring
-    lease: str
 
 
 class ShardMember:
@@ -104,8 +76,6 @@ class ShardMember:
         on_lost: Lost = _drop_nothing,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.kube = kube
-        self.namespace = namespace
         self.apps = apps
         self.identity = identity or leader.default_identity()
         self.group = group
@@ -113,9 +83,11 @@ class ShardMember:
         self.on_gained = on_gained
         self.on_lost = on_lost
         self.clock = clock
-        self.lease_name = lease_name(self.identity)
+        self.leases = ShardLeases(kube, namespace, group, self.identity)
+        self.lease_name = self.leases.name
         self.owned: set[str] = set()
-        self._others: dict[str, _Seen] = {}
+        self._rings: dict[tuple[str, ...], sharding.Ring] = {}
+        self.roster = Roster(self.identity, self.lease_name, self.timing.duration, self._ring)
         self._view: tuple[str, ...] = ()  # the live members, to publish next
         self._written: tuple[str, ...] = ()  # the list in our Lease
         self._published = sharding.Ring(())  # written, and the others read after it
@@ -125,10 +97,7 @@ class ShardMember:
         self._listed_at = 0.0
         self._labels: dict[str, str | None] = {}
         self._relabelled: dict[str, tuple[str | None, float]] = {}
-        self._rings: dict[tuple[str, ...], sharding.Ring] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
-        self._released: dict[str, float] = {}  # released Leases, since when
-        self._expired_deletes: dict[str, float] = {}  # expired Leases, deleted when
         # Each app's answer (label, owned) while the members and claims stay the same.
         self._decided: dict[str, tuple[str | None, bool]] = {}
         self._decided_for: tuple[Any, ...] = ()
@@ -152,10 +121,8 @@ class ShardMember:
         old = self._relabelled.get(name)
         if old is not None and now < old[1] + self.timing.duration:
             shards.add(old[0])
-        for other, seen in self._others.items():
-            if now < seen.at + seen.duration and any(
-                seen.ring.assign(name, s) == other for s in shards
-            ):
+        for other, seen in self.roster.live(now):
+            if any(seen.ring.assign(name, s) == other for s in shards):
                 return False
         return True
 
@@ -195,7 +162,7 @@ class ShardMember:
         self.owned = set()
         for attempt in range(3):
             try:
-                if not await self._release():
+                if not await self.leases.release():
                     return False
             except Exception as exc:  # a connection broken by a cancelled request: retry
                 log.warning("sharding: could not release the Lease %s: %r", self.lease_name, exc)
@@ -206,21 +173,6 @@ class ShardMember:
             )
             return True
         return False
-
-    async def _release(self) -> bool:
-        lease = await self.kube.get_or_none(
-            leader.API_VERSION, leader.KIND, self.lease_name, self.namespace
-        )
-        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return False
-        spec = dict(lease.get("spec") or {})
-        spec.pop("holderIdentity", None)
-        spec["leaseDurationSeconds"] = 1
-        spec["renewTime"] = leader.micro_time()
-        meta = dict(lease["metadata"])
-        meta["annotations"] = {**(meta.get("annotations") or {}), MEMBERS_ANNOTATION: ""}
-        await self.kube.replace({**lease, "metadata": meta, "spec": spec})
-        return True
 
     async def _fence(self) -> None:
         """Stop every reconcile the moment this replica's Lease could no longer be trusted."""
@@ -248,27 +200,28 @@ class ShardMember:
             or self.clock() - self._renewed_at >= self.timing.renew_interval
         ):
             started = self.clock()
-            if await self._bounded(self._renew(self._view), deadline):
+            if await self._bounded(self.leases.renew(self._view, self.timing.duration), deadline):
                 self._written = self._view
                 self._renewed_at = started
         listed = self.clock()
-        leases = await self._bounded(self._list(), deadline)
+        leases = await self._bounded(self.leases.list(), deadline)
         if leases is None:
             # Blind to the others: stop when we have not seen them for the renew deadline.
             self._valid_until = min(self._valid_until, self._listed_at + self.timing.renew_deadline)
             return
         self._listed_at = listed
-        self._observe(leases, listed)
-        await self._collect(listed)
+        self.roster.observe(leases, listed)
+        for name, holder in self.roster.stale(listed):
+            if holder is not None:
+                log.info("sharding: deleting the Lease %s of %s, expired", name, holder)
+            await self.leases.delete(name)
         if self._written:
             # Our claims are in the Lease and the others' were read after them.
             self._published = self._ring(self._written)
             self._valid_until = self._renewed_at + self.timing.renew_deadline
         # Itself included even when fenced: a claim only holds others back, and
         # they stop honouring it once our Lease has expired for them.
-        live = sorted(
-            [o for o, s in self._others.items() if listed < s.at + s.duration] + [self.identity]
-        )
+        live = sorted([o for o, _ in self.roster.live(listed)] + [self.identity])
         self._live = self._ring(live)
         await self._reassign()
         if tuple(live) != self._view:
@@ -296,7 +249,7 @@ class ShardMember:
             now < self._valid_until,
             self._published.members,
             self._live.members,
-            sorted((o, s.ring.members) for o, s in self._others.items() if now < s.at + s.duration),
+            sorted((o, s.ring.members) for o, s in self.roster.live(now)),
         )
         if state != self._decided_for:
             self._decided_for = state
@@ -323,7 +276,6 @@ class ShardMember:
         if gained:
             self.on_gained(gained)
 
-    # -- the API --------------------------------------------------------------
     async def _bounded(self, call: Awaitable[Any], timeout: float) -> Any:
         try:
             return await asyncio.wait_for(call, timeout=timeout)
@@ -332,128 +284,6 @@ class ShardMember:
         except Exception as exc:
             log.warning("sharding: Leases of group %s not reachable: %s", self.group, exc)
             return None
-
-    async def _list(self) -> list[Obj]:
-        api = await self.kube.resource_for(leader.API_VERSION, leader.KIND)
-        items, _ = await self.kube.list(
-            api, self.namespace, label_selector=f"{GROUP_LABEL}={self.group}"
-        )
-        return items
-
-    async def _renew(self, members: tuple[str, ...]) -> bool:
-        now = leader.micro_time()
-        spec = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": max(1, round(self.timing.duration)),
-            "renewTime": now,
-        }
-        annotations = {MEMBERS_ANNOTATION: ",".join(members)}
-        labels = {GROUP_LABEL: self.group, "app.kubernetes.io/part-of": "tether"}
-        lease = await self.kube.get_or_none(
-            leader.API_VERSION, leader.KIND, self.lease_name, self.namespace
-        )
-        if lease is None:
-            await self.kube.create(
-                {
-                    "apiVersion": leader.API_VERSION,
-                    "kind": leader.KIND,
-                    "metadata": {
-                        "name": self.lease_name,
-                        "namespace": self.namespace,
-                        "labels": labels,
-                        "annotations": annotations,
-                    },
-                    "spec": {**spec, "acquireTime": now},
-                }
-            )
-            return True
-        meta = dict(lease["metadata"])
-        meta["labels"] = {**(meta.get("labels") or {}), **labels}
-        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
-        old = lease.get("spec") or {}
-        await self.kube.replace(
-            {
-                **lease,
-                "metadata": meta,
-                "spec": {**spec, "acquireTime": old.get("acquireTime") or now},
-            }
-        )
-        return True
-
-    def _observe(self, leases: list[Obj], now: float) -> None:
-        present = set()
-        released = set()
-        # The latest write the API server stamped on any Lease of this list: its clock, now
-        # or a little before. A Lease last written a Lease duration before that has not been
-        # renewed for that long by the server's clock, so a replica that has only just
-        # started need not watch it for a whole duration of its own (see _server_age).
-        stamps = [_written_at(lease) for lease in leases]
-        server_now = max((t for t in stamps if t is not None), default=None)
-        for lease, written in zip(leases, stamps, strict=True):
-            spec = lease.get("spec") or {}
-            name = str((lease.get("metadata") or {}).get("name") or "")
-            holder = str(spec.get("holderIdentity") or "")
-            if not holder and name != self.lease_name:
-                released.add(name)
-                self._released.setdefault(name, now)
-                continue
-            if not holder or holder == self.identity:
-                continue
-            members = tuple(
-                m
-                for m in str(
-                    ((lease.get("metadata") or {}).get("annotations") or {}).get(
-                        MEMBERS_ANNOTATION, ""
-                    )
-                ).split(",")
-                if m
-            )
-            record = (spec.get("renewTime"), spec.get("leaseDurationSeconds"), members)
-            present.add(holder)
-            seen = self._others.get(holder)
-            if seen is None or seen.record != record:
-                seen = self._others[holder] = _Seen(
-                    record=record,
-                    at=now,
-                    duration=float(spec.get("leaseDurationSeconds") or self.timing.duration),
-                    ring=self._ring(members),
-                    lease=name,
-                )
-            age = _server_age(written, server_now)
-            if age > 0:
-                seen.at = min(seen.at, now - age)
-        for holder, seen in list(self._others.items()):
-            # Released: gone at once. Vanished (deleted by hand?): live until it expires.
-            if holder not in present and (seen.lease in released or now >= seen.at + seen.duration):
-                del self._others[holder]
-        for name in list(self._released):
-            if name not in released:
-                del self._released[name]
-
-    async def _collect(self, now: float) -> None:
-        """Delete Leases released long ago (Pods scaled away), so the list stays short, and
-        Leases expired long ago (Pods killed and replaced under a new name): a replica that
-        starts cannot tell those from live ones for a Lease duration, and the apps the ring
-        gives them would wait that long for an owner after every restart."""
-        for name, since in list(self._released.items()):
-            if now - since < 2 * self.timing.duration:
-                continue
-            del self._released[name]
-            with contextlib.suppress(Exception):
-                await self.kube.delete(leader.API_VERSION, leader.KIND, name, self.namespace)
-        for holder, seen in list(self._others.items()):
-            # Kept in _others until the list no longer shows it: forgotten earlier, a
-            # failed delete would make it a fresh (live) Lease again.
-            tried = self._expired_deletes.get(seen.lease, -1e9)
-            if now - seen.at < 2 * seen.duration or now - tried < seen.duration:
-                continue
-            self._expired_deletes[seen.lease] = now
-            log.info("sharding: deleting the Lease %s of %s, expired", seen.lease, holder)
-            with contextlib.suppress(Exception):
-                await self.kube.delete(leader.API_VERSION, leader.KIND, seen.lease, self.namespace)
-        if len(self._expired_deletes) > len(self._others):
-            leases = {seen.lease for seen in self._others.values()}
-            self._expired_deletes = {n: t for n, t in self._expired_deletes.items() if n in leases}
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))
@@ -465,67 +295,8 @@ class ShardMember:
         return ring
 
 
-def _written_at(lease: Obj) -> float | None:
-    """When the API server last stored a change to ``lease`` (epoch seconds, whole seconds:
-    the latest ``managedFields`` time), or None. Written by the server, never by a replica,
-    so two of these compare even when the replicas' clocks disagree."""
-    times = []
-    for entry in (lease.get("metadata") or {}).get("managedFields") or []:
-        with contextlib.suppress(TypeError, ValueError):
-            stamp = str(entry.get("time") or "").replace("Z", "+00:00")
-            times.append(datetime.fromisoformat(stamp).timestamp())
-    return max(times, default=None)
-
-
-def _server_age(written: float | None, server_now: float | None) -> float:
-    """How long, at least, a Lease last ``written`` (``_written_at``) has gone without a
-    write by the API server's clock (0 when unknown): the latest write on any Lease of the
-    same list minus this one's, less a second for the whole-second stamps.
-
-    Why a replica may judge another's Lease expired by this instead of only by its own
-    watch (client-go's rule), without ever letting two replicas own one app: the holder
-    stops reconciling ``renew_deadline`` after it began its last successful renewal, and
-    the server stamped that renewal after it began. The list is one snapshot, so the
-    Lease was not written again between its stamp and the latest stamp in the list. So
-    an age of a Lease duration (10 s > 7 s) means the holder had stopped before the list
-    was read, as client-go's rule concludes from a watch of the same length; both assume
-    clocks that run at the same rate, and this one that the API servers' clocks agree
-    within the 3 s between deadline and duration. A holder that renews again writes a new
-    record, which counts as live from when it is seen, as before.
-
-    Trusting instead the members the live replicas publish (all of them dropped the dead
-    one) is not safe: a published list lags, and a replica that just joined, or came
-    back, is missing from it exactly as a dead one is, so its fresh claims would be
-    ignored while it acts on them."""
-    if written is None or server_now is None:
-        return 0.0
-    return max(0.0, server_now - written - 1.0)
-
-
 def _log_owners(identity: str, what: str, names: set[str]) -> None:
     """Each change of the apps a replica reconciles, by name: one replica's ``stopped``
     must come before another's ``owns`` for the same app (chaos/ownership.py checks it)."""
     if names:
         log.info("sharding: %s %s %d apps: %s", identity, what, len(names), ",".join(sorted(names)))
-
-
-def lease_name(identity: str) -> str:
-    """``tether-shard-<identity>``, cut to the 253 characters a name may have."""
-    return (LEASE_PREFIX + identity.lower())[:253]
-
-
-class ShardCollector(Collector):
-    """``tether_shard_apps`` (apps this replica reconciles) and ``tether_shard_members``."""
-
-    def __init__(self, member: ShardMember) -> None:
-        self.member = member
-
-    def collect(self) -> Iterator[Any]:
-        apps = GaugeMetricFamily(
-            "tether_shard_apps", "Applications this replica reconciles", labels=["member"]
-        )
-        apps.add_metric([self.member.identity], len(self.member.owned))
-        yield apps
-        members = GaugeMetricFamily("tether_shard_members", "Live members of the shard ring")
-        members.add_metric([], len(self.member.members))
-        yield members

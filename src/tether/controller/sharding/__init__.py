@@ -1,0 +1,33 @@
+"""Sharded replicas: membership by one Lease per replica, and fencing of app ownership.
+
+Every replica holds a ``coordination.k8s.io/v1`` Lease of its own
+(``tether-shard-<identity>``, labelled ``tether.dev/shard-group``) and lists
+the others'. The live members are the input of ``engine.sharding.Ring``,
+which names the owner of each app.
+
+- ``leases``: the Leases on the API server (this replica's own, the group's list);
+- ``roster``: the other members as their Leases were seen: live, expired, stale;
+- ``member``: what this replica may reconcile, hand-over and fencing;
+- ``metrics``: the shard gauges.
+"""
+
+from tether.controller.sharding.leases import (
+    DEFAULT_GROUP,
+    GROUP_LABEL,
+    LEASE_PREFIX,
+    MEMBERS_ANNOTATION,
+    lease_name,
+)
+from tether.controller.sharding.member import SHARD_TIMING, ShardMember
+from tether.controller.sharding.metrics import ShardCollector
+
+__all__ = [
+    "DEFAULT_GROUP",
+    "GROUP_LABEL",
+    "LEASE_PREFIX",
+    "MEMBERS_ANNOTATION",
+    "SHARD_TIMING",
+    "ShardCollector",
+    "ShardMember",
+    "lease_name",
+]
