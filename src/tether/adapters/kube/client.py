@@ -21,7 +21,7 @@ import h2.connection
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import errors, exec_credentials, request_counts, token
+from tether.adapters.kube import connection, errors, exec_credentials, request_counts, token
 from tether.engine.objects import Obj, group_of, version_of
 
 # As client-go: an answer asking to come back later (429, or 5xx with Retry-After)
@@ -95,7 +95,8 @@ class Page:
 
 
 class KubeClient:
-    """One HTTP/1.1 connection pool to one API server, plus a discovery cache."""
+    """Connections to one API server (HTTP/2 for requests, HTTP/1.1 for watches), plus a
+    discovery cache."""
 
     def __init__(self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0) -> None:
         headers = {"Accept": "application/json", "User-Agent": "tether"}
@@ -109,16 +110,19 @@ class KubeClient:
         self.conn = conn
         ssl = conn.ssl_context()
         hooks = {"request": [_server_name_hook(conn.server_name)]} if conn.server_name else {}
-        self.http = httpx.AsyncClient(
-            base_url=conn.server,
-            verify=ssl,
-            headers=headers,
-            auth=auth,
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
-            http2=True,  # requests multiplex on a few connections: no pool scans per request
-            proxy=conn.proxy_url,
-            event_hooks=hooks,
+        self.mux = connection.MultiplexedConnection(
+            lambda: httpx.AsyncClient(
+                base_url=conn.server,
+                verify=ssl,
+                headers=headers,
+                auth=auth,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+                limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+                http2=True,  # requests multiplex on a few connections: no pool scans per request
+                proxy=conn.proxy_url,
+                event_hooks=hooks,
+            ),
+            timeout,
         )
         # Watches hold their connection for minutes: a pool of their own keeps
         # them from crowding out (and slowing the bookkeeping of) short requests.
@@ -160,7 +164,7 @@ class KubeClient:
     async def close(self) -> None:
         if self.impersonated is not None:
             return  # the connections belong to the client this one was made from
-        await self.http.aclose()
+        await self.mux.aclose()
         await self.watch_http.aclose()
 
     async def __aenter__(self) -> KubeClient:
@@ -186,7 +190,7 @@ class KubeClient:
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
-                resp = await self.http.request(
+                resp = await self.mux.send(
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.RemoteProtocolError:
