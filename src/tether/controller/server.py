@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.adapters.kube import KubeClient
-from tether.controller import leader, sharding
+from tether.controller import heap_trim, leader, sharding
 from tether.controller.install import is_cluster_admin
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
@@ -82,6 +82,8 @@ async def run(
     await controller.start(lead=not leader_elect)
     log.info("controller started: watching Applications in namespace %s", namespace)
     tasks: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    # Not among ``tasks``: without malloc_trim it ends at once, which must not stop the controller.
+    trimmer = asyncio.create_task(heap_trim.trim_forever(), name="heap-trim")
     if member is not None:
         controller.reconcile_apps()
         log.info("sharding: %s joins the ring (Lease %s)", member.identity, member.lease_name)
@@ -102,9 +104,9 @@ async def run(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
+        for task in [*tasks, trimmer]:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, trimmer, return_exceptions=True)
         await controller.stop()  # stop reconciling before anyone else may start
         if member is not None:
             await member.release()
