@@ -30,6 +30,7 @@ from typing import Any
 from tether.adapters import charts, git
 from tether.adapters.render import RenderCache
 from tether.adapters.render.jsonnet import is_jsonnet_file
+from tether.adapters.render.tree import RepoTree, names_under
 from tether.controller import ref_values
 from tether.controller.artifacts import ArtifactSources
 from tether.controller.charts import ChartSources
@@ -250,7 +251,7 @@ class Sources:
             if files is not None:
                 self._trees.move_to_end(key)
                 return files
-        files = self.repos.read_tree(url, sha, "", credentials)
+        files = RepoTree(self.repos.read_tree(url, sha, "", credentials))
         with self._lock:
             self._trees[key] = files
             while len(self._trees) > 2:
@@ -302,14 +303,13 @@ class Sources:
 def _has_path(files: dict[str, bytes], path: str) -> bool:
     if path in ("", "."):
         return True
-    prefix = path.rstrip("/") + "/"
-    return path in files or any(name.startswith(prefix) for name in files)
+    return path in files or bool(names_under(files, path.rstrip("/") + "/"))
 
 
 def _has_jsonnet(files: dict[str, bytes], spec: ApplicationSpec) -> bool:
     path = spec.source.path.strip("/")
     prefix = "" if path in ("", ".") else path + "/"
-    return any(name.startswith(prefix) and is_jsonnet_file(name) for name in files)
+    return any(is_jsonnet_file(name) for name in names_under(files, prefix))
 
 
 def _touches_outside(changed: set[str], spec: ApplicationSpec) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tether.adapters.render.errors import RenderError
+from tether.adapters.render.tree import names_under
 
 RepoFiles = Mapping[str, bytes]
 
@@ -34,7 +35,7 @@ def under(files: RepoFiles, path: str) -> dict[str, bytes]:
     if path in files:
         return {posixpath.basename(path): files[path]}
     prefix = path + "/"
-    return {name[len(prefix) :]: data for name, data in files.items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: files[name] for name in names_under(files, prefix)}
 
 
 def load_directory(root: str | Path) -> dict[str, bytes]:

@@ -19,14 +19,14 @@ from tether.adapters.render.files import RepoFiles, clean_path, load_directory, 
 from tether.adapters.render.helm import render_helm
 from tether.adapters.render.kustomize import render_kustomize
 from tether.adapters.render.source import RenderSource, detect_kind, parse_source
+from tether.adapters.render.tree import names_under
 from tether.engine.objects import Obj
 
 
 def _path_exists(files: RepoFiles, path: str) -> bool:
     if not path or path in files:
         return True
-    prefix = path + "/"
-    return any(name.startswith(prefix) for name in files)
+    return bool(names_under(files, path + "/"))
 
 
 def render(
