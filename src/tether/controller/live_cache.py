@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 
@@ -38,6 +39,14 @@ CHILD_KINDS = (("apps/v1", "ReplicaSet"), ("v1", "Pod"), ("batch/v1", "Job"))
 # so a cluster's unrelated objects (default ServiceAccounts, other teams'
 # ConfigMaps...) cost no memory. Trees list the rest on demand for orphans.
 WHOLE_KINDS = frozenset({*CHILD_KINDS, ("v1", "Namespace"), (API_VERSION, KIND)})
+
+
+def _shared(key: ObjectKey) -> ObjectKey:
+    """``key`` with one copy of its group, kind and namespace for every cached object
+    that has them (each decoded object brings its own)."""
+    return ObjectKey(
+        sys.intern(key.group), sys.intern(key.kind), sys.intern(key.namespace), key.name
+    )
 
 
 def selector_for(api: ApiResource) -> str | None:
@@ -188,7 +197,7 @@ class LiveCache:
         annotations = meta.get("annotations")
         if annotations:
             annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-        key = key_of(obj)
+        key = _shared(key_of(obj))
         uid = str(meta.get("uid", ""))
         ident = (str(obj.get("apiVersion", "")), key.kind)
         if event_type == "DELETED":
