@@ -33,6 +33,7 @@ from tether.controller.passes import AppMemory, Pass, Settings, Stop
 from tether.controller.postdelete import PostDelete
 from tether.controller.projects import ProjectSource, admit_app, admit_objects
 from tether.controller.source import Sources
+from tether.controller.source_gate import RepositoryBusy
 from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
 from tether.engine import children, objects, plan, sync_options
@@ -113,7 +114,13 @@ class Reconciler:
             await self.clusters.route(p)
             await admit_app(p, self.projects, self._kube(p))
             running = operation.running_revision(p.status)
-            await self._source(p, fresh=fresh or (p.operation is not None and not running))
+            try:
+                fresh = fresh or (p.operation is not None and not running)
+                await self._source(p, fresh=fresh, requeue_when_busy=True)
+            except RepositoryBusy as busy:
+                # Another app's Git call on the repository is taking long (maybe hanging
+                # to the timeout): look again soon, holding no worker, and say nothing yet.
+                return busy.retry_after
             children_step.admit_children(p, self.live, self.settings.app_namespace)
             admit_objects(p)
             hook_step.split(p)
@@ -238,7 +245,7 @@ class Reconciler:
                     self._repo_secrets = (now, secrets)
         return git.credentials_for(url, self._repo_secrets[1], project)
 
-    async def _source(self, p: Pass, *, fresh: bool) -> None:
+    async def _source(self, p: Pass, *, fresh: bool, requeue_when_busy: bool = False) -> None:
         assert p.spec is not None
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
         # A running operation finishes at the revision it started with.
@@ -250,6 +257,8 @@ class Reconciler:
         except RenderError as exc:
             raise Stop("ComparisonError", f"render failed at {p.sha[:12]}: {exc}") from None
         except git.GitError as exc:
+            if requeue_when_busy and isinstance(exc, RepositoryBusy):
+                raise
             raise Stop("ComparisonError", f"cannot read the source: {exc}") from None
         if not p.status.get("revisionMessage") or p.status.get("sync", {}).get("revision") != p.sha:
             p.status["revisionMessage"] = await self.sources.commit_subject(

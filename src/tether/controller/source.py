@@ -1,10 +1,13 @@
 """From an Application's source to rendered objects: resolve, read, render.
 
 Git and the renderers block, so they run in worker threads (``source_pools``:
-a bounded pool each, one Git thread per repository at a time), and a failed
-remote listing is remembered for the same window as a successful one, so one
-silent or slow Git server costs one thread for at most its timeout and cannot
-starve the other repositories, the renderers or the rest of the controller.
+a bounded pool each, one Git thread per repository at a time, and no app
+waiting long behind another's call: ``source_gate``). A failed remote listing
+is remembered for the same window as a successful one, and for as long as the
+next attempt is still at the server, so one silent or slow Git server costs
+one thread and one reconcile at a time, every app of it says why within about
+one timeout, and it cannot starve the other repositories, the renderers or the
+rest of the controller.
 
 Renders are cached by (repo, commit, path, options), and a new commit that
 does not touch an app's path reuses that app's previous render: in a monorepo
@@ -21,6 +24,7 @@ allowed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
@@ -67,6 +71,7 @@ class Sources:
         self.allow_local_repos = allow_local_repos
         self.pools = WorkPools(git_workers=git_workers, render_workers=render_workers)
         self._failed: dict[tuple[str, str], tuple[float, git.GitError]] = {}
+        self._retries: dict[tuple[str, str], asyncio.Task[str]] = {}
         self.renders = RenderCache(max_entries=16)  # per-app memos below do the real reuse
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
         self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
@@ -109,6 +114,25 @@ class Sources:
         self.check_url(url)
         target = revision or spec.source.target_revision or "HEAD"
         memo_key = (git.cache_key(url), target)
+        failed = self._failed.get(memo_key)
+        if failed is not None and (self.pools.gates.busy(url) or not fresh):
+            # The last listing failed: it stands for every app until the repository
+            # answers. The next attempt runs once for all of them, in the background for
+            # a routine pass, so no app waits a hung server's timeout out to say so.
+            if time.monotonic() - failed[0] > max_age and not self.pools.gates.busy(url):
+                self._retry(memo_key, url, target, credentials, max_age)
+            raise failed[1]
+        return await self._list(memo_key, url, target, credentials, max_age)
+
+    async def _list(
+        self,
+        memo_key: tuple[str, str],
+        url: str,
+        target: str,
+        credentials: git.GitCredentials | None,
+        max_age: float,
+    ) -> str:
+        """List the remote in its repository's turn, unless one within ``max_age`` answers."""
         async with self.pools.gate(url):
             known = self._resolved.get(memo_key)
             if known is not None and time.monotonic() - known[0] <= max_age:
@@ -130,6 +154,29 @@ class Sources:
             self._resolved[memo_key] = (started, sha)
             return sha
 
+    def _retry(
+        self,
+        memo_key: tuple[str, str],
+        url: str,
+        target: str,
+        credentials: git.GitCredentials | None,
+        max_age: float,
+    ) -> None:
+        """List again in the background, once at a time per revision; the outcome is kept."""
+        if memo_key in self._retries:
+            return
+        task = asyncio.create_task(
+            self._list(memo_key, url, target, credentials, max_age), name=f"git-retry {target}"
+        )
+        self._retries[memo_key] = task
+
+        def done(task: asyncio.Task[str]) -> None:
+            self._retries.pop(memo_key, None)
+            if not task.cancelled():
+                task.exception()  # remembered in _failed (or the repository was busy)
+
+        task.add_done_callback(done)
+
     def check_url(self, url: str) -> None:
         """LocalRepositoryError for a local path or file:// URL unless local repos are allowed."""
         if not self.allow_local_repos and git.is_local(url.strip()):
@@ -141,6 +188,8 @@ class Sources:
 
     def close(self) -> None:
         """Stop the worker pools (running Git and render calls finish on their own)."""
+        for task in list(self._retries.values()):
+            task.cancel()
         self.pools.close()
 
     async def render(
@@ -279,6 +328,10 @@ class Sources:
         key = git.cache_key(url)
         for memo_key in [k for k in self._resolved if k[0] == key]:
             self._resolved.pop(memo_key, None)
+        for memo_key, (_, exc) in [(k, v) for k, v in self._failed.items() if k[0] == key]:
+            # Tried again at once, but the failure stands until the server answers: a
+            # host's webhooks may well work while its Git service hangs.
+            self._failed[memo_key] = (float("-inf"), exc)
 
     def forget(self, app_key: str) -> None:
         self._memo.forget(app_key)

@@ -2,21 +2,23 @@
 
 Git and the renderers block, so they run in two bounded pools of their own
 (``GIT_WORKERS``, ``RENDER_WORKERS``) rather than the loop's shared default
-executor. A repository gets at most one Git-pool thread at a time (an asyncio
-gate per repository; the others wait without holding a thread), so one silent
-or slow server cannot starve the other repositories or the renderers.
+executor. A repository gets at most one Git-pool thread at a time (a gate per
+repository, ``source_gate``: the others wait without holding a thread, and not
+for long), so one silent or slow server cannot starve the other repositories,
+the renderers or the reconcile workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tether.adapters import git
+from tether.controller.source_gate import RepositoryGates
 
 GIT_WORKERS = 4
 RENDER_WORKERS = 2
@@ -29,15 +31,12 @@ class WorkPools:
     ) -> None:
         self.git_pool = ThreadPoolExecutor(git_workers, thread_name_prefix="tether-git")
         self.render_pool = ThreadPoolExecutor(render_workers, thread_name_prefix="tether-render")
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self.gates = RepositoryGates()
 
-    def gate(self, url: str) -> asyncio.Semaphore:
-        """One Git thread at a time per repository; waiters hold no thread."""
-        key = git.cache_key(url)
-        gate = self._gates.get(key)
-        if gate is None:
-            gate = self._gates[key] = asyncio.Semaphore(1)
-        return gate
+    def gate(self, url: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """One Git thread at a time per repository; waiters hold no thread
+        (RepositoryBusy when the running call has taken longer than the gates' patience)."""
+        return self.gates.turn(url)
 
     async def git(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the Git pool (network and repository work)."""
