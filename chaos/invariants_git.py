@@ -15,6 +15,10 @@ from bench.harness import APPS_PATH, Env
 from chaos.load import app_name
 
 WORDS = ("cannot reach", "cannot fetch", "timed out", "timeout")
+# Once the failure is known every app picks it up on its next pass, but saying so is a
+# status write and an Event per app: about 0.6 s each at load 20 with 8 workers, so 150
+# apps took 28 s. The wait allows this much per app on top of the caller's seconds.
+PER_APP = 0.25
 
 
 def unexplained(env: Env, n: int, repo: str) -> list[str]:
@@ -30,9 +34,12 @@ def unexplained(env: Env, n: int, repo: str) -> list[str]:
     return out
 
 
-def explained_within(env: Env, n: int, repo: str, seconds: float) -> list[str]:
-    """Poll until every app names the failure, for at most ``seconds``; what is left."""
-    give_up = time.monotonic() + seconds
+def explained_within(
+    env: Env, n: int, repo: str, seconds: float, per_app: float = PER_APP
+) -> list[str]:
+    """Poll until every app names the failure, for at most ``seconds`` + ``per_app``
+    for each of the ``n`` apps (their status writes); what is left."""
+    give_up = time.monotonic() + seconds + per_app * n
     found = unexplained(env, n, repo)
     while found and time.monotonic() < give_up:
         time.sleep(0.5)
