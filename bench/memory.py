@@ -269,6 +269,10 @@ def allocators() -> dict[str, float]:
     out["pymalloc arena peak"] = float(py.get("arenas highwater mark", 0))
     out["pymalloc in use"] = round(py.get("bytes in allocated blocks", 0) / mib, 1)
     out["pymalloc free blocks"] = round(py.get("bytes in available blocks", 0) / mib, 1)
+    pygit2 = sys.modules.get("pygit2")
+    if pygit2 is not None:  # libgit2's object cache (trees and commits), outside both
+        with contextlib.suppress(Exception):
+            out["libgit2 object cache"] = round(pygit2.settings.cached_memory[0] / mib, 1)
     return out
 
 
