@@ -113,6 +113,13 @@ class RegistryCredentialReconciler:
         if api is None:
             return
         creds, _ = await self.kube.list(api)
+        if not creds:
+            # Nothing to keep fresh: listing every Namespace (each with its managedFields)
+            # and the managed Secrets every few seconds only for nothing would cost the
+            # API server two lists and this process megabytes a pass once there are
+            # thousands of app namespaces.
+            self._memory.clear()
+            return
         policy = await self._policy.load()
         ctx = await read_pass(self.kube, creds, self.app_namespace, policy, self._clock())
         await asyncio.gather(*(self._guarded(cred, ctx) for cred in creds))
