@@ -465,6 +465,19 @@ def report(path: Path) -> list[str]:
                 v = held[label].get(store)
                 cells.append(_mib(v) if "count" not in store else str(v))
             out.append(f"| {store} | " + " | ".join(cells) + " |")
+    heap = data.get("heap") or {}
+    if heap:
+        labels = list(heap)
+        rows = list(next(iter(heap.values())))
+        out += [
+            "",
+            str(data.get("heap_how", "Where the process's memory sits (`allocators()`):")),
+            "",
+            "| memory | " + " | ".join(labels) + " |",
+            "|---|" + "---:|" * len(labels),
+        ]
+        for row in rows:
+            out.append(f"| {row} | " + " | ".join(_mib(heap[lb].get(row)) for lb in labels) + " |")
     for note in data.get("notes", []):
         out += ["", note]
     out.append("")
