@@ -41,6 +41,7 @@ from tether.controller.charts import ChartSources
 from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
 from tether.controller.source_artifact import ArtifactSource
 from tether.controller.source_chart import ChartSource
+from tether.controller.source_gate import RepositoryBusy
 from tether.controller.source_memo import Memo, RenderMemos, RenderResult, SourceStats
 from tether.controller.source_pools import GIT_WORKERS, RENDER_WORKERS, WorkPools
 from tether.engine.application import ApplicationSpec
@@ -122,7 +123,16 @@ class Sources:
             if time.monotonic() - failed[0] > max_age and not self.pools.gates.busy(url):
                 self._retry(memo_key, url, target, credentials, max_age)
             raise failed[1]
-        return await self._list(memo_key, url, target, credentials, max_age)
+        try:
+            return await self._list(memo_key, url, target, credentials, max_age)
+        except RepositoryBusy:
+            known = self._resolved.get(memo_key)
+            if fresh and known is not None and time.monotonic() - known[0] > max_age:
+                # The app comes back as a routine pass, which would take this older
+                # listing: drop it, so that pass still sees what was asked for.
+                self._resolved.pop(memo_key, None)
+                self.repos.forget_heads(url)
+            raise
 
     async def _list(
         self,

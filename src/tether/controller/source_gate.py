@@ -64,7 +64,10 @@ class RepositoryGates:
         try:
             if wait <= 0:
                 raise TimeoutError
-            await asyncio.wait_for(lock.acquire(), wait)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the
+            # caller's own cancellation when the lock is granted at the same moment.
+            async with asyncio.timeout(wait):
+                await lock.acquire()
         except TimeoutError:
             running = time.monotonic() - self._since.get(key, time.monotonic())
             raise RepositoryBusy(
@@ -76,4 +79,7 @@ class RepositoryGates:
         try:
             yield
         finally:
+            # From the hand-over, until the next holder notes its own start: a caller
+            # arriving in between must not read the last call's start as this one's.
+            self._since[key] = time.monotonic()
             lock.release()

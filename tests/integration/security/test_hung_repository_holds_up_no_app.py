@@ -149,3 +149,22 @@ async def test_every_app_of_a_hung_repository_fails_within_a_timeout_and_others_
     # One listing at the silent server at a time: no worker per app hanging there.
     assert len(accepted) <= elapsed / IDLE + 1
     assert busy > 0  # apps went back to the queue rather than wait the timeout out
+
+
+async def test_a_refresh_turned_away_by_a_busy_repository_still_sees_the_new_commit(
+    git_repo: GitRepo, tmp_path
+) -> None:
+    sources = Sources(git.RepoCache(tmp_path / "cache"), max_age=30.0)
+    sources.pools.gates.patience = 0.2
+    spec = _spec(git_repo.git_url)
+    try:
+        await sources.resolve(spec, None, None)
+        pushed = git_repo.commit({"app/cm.yaml": "kind: ConfigMap\n"}, "after the listing")
+        await asyncio.sleep(1.1)  # past the window a refresh accepts
+        async with sources.pools.gate(git_repo.git_url):  # another call holds the repository
+            with pytest.raises(RepositoryBusy):
+                await sources.resolve(spec, None, None, fresh=True)
+        # The app comes back as a routine pass: it lists, not the listing before the push.
+        assert await sources.resolve(spec, None, None) == pushed
+    finally:
+        sources.close()
