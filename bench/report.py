@@ -108,6 +108,8 @@ def _mttp(runs: dict[str, Any], flux: dict[str, Any]) -> list[str]:
         fx_ok = bool(fx) and "error" not in fx and fx.get("run_id") == r.get("run_id")
 
         def t(p: dict[str, Any]) -> str:
+            if p.get("cut_short"):
+                return "not measured (see 1d)"
             if p.get("complete"):
                 return _s(p.get("seconds_to_all"))
             return f"incomplete: {p.get('apps_done')}/{n} in {p.get('timeout_seconds')}s"
@@ -218,7 +220,11 @@ def _argocd(runs: dict[str, Any], argocd: dict[str, Any]) -> list[str]:
 
 
 def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
-    ok = [n for n in sizes if _phase(runs[str(n)], "create").get("complete")]
+    ok = [
+        n
+        for n in sizes
+        if all(_phase(runs[str(n)], p).get("complete") for p in ("create", "update"))
+    ]
     if len(ok) < 2:
         return []
     lo, hi = ok[0], ok[-1]
@@ -228,11 +234,11 @@ def _growth(runs: dict[str, Any], sizes: list[int]) -> list[str]:
     ma, mb = a["tether"]["peak_rss_mib"], b["tether"]["peak_rss_mib"]
     idle = a.get("tether_idle_rss_mib") or 0
     per_app_kib = (mb - ma) * 1024 / (hi - lo)
+    update = f"the update commit {ub / ua:.1f}× ({ua:.1f}s → {ub:.1f}s)" if ua and ub else ""
     lines = [
         f"**Growth from {lo} to {hi} apps** ({hi / lo:.0f}× the apps): the create commit "
         f"took {tb / ta:.1f}× as long ({ta:.1f}s → {tb:.1f}s, "
-        f"{lo / ta:.1f} → {hi / tb:.1f} apps/s), the update commit {ub / ua:.1f}× "
-        f"({ua:.1f}s → {ub:.1f}s). "
+        f"{lo / ta:.1f} → {hi / tb:.1f} apps/s){', ' + update if update else ''}. "
     ]
     if tb / ta < hi / lo * 1.15:
         lines[0] += "Time grows about linearly with N (throughput is roughly constant)"

@@ -25,6 +25,8 @@ def _num(v: Any, digits: int = 1) -> str:
 def _seconds(p: dict[str, Any], n: int) -> str:
     if not p:
         return "-"
+    if p.get("cut_short"):
+        return "not measured"
     if p.get("complete"):
         return _num(p.get("seconds_to_all"))
     return f"incomplete: {p.get('apps_done')}/{n:,}"
@@ -102,6 +104,10 @@ def cost_curve(single: dict[str, Any], replicated: dict[str, Any]) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     out += [row(r) for r in rows]
+    notes = [r for r in rows if r.get("note")]
+    if notes:
+        out.append("")
+        out += [f"- {int(r['n']):,} x {r.get('replicas') or 1}: {r['note']}" for r in notes]
     for key, error in sorted(failed.items()):
         out.append(f"\n`{key}` failed: {error}")
     return [*out, ""]

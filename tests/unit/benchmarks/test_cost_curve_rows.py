@@ -82,3 +82,11 @@ def test_sharded_runs_are_kept_apart_from_single_controller_sizes(
 def test_only_large_runs_raise_the_api_servers_inflight_limits() -> None:
     assert scale.apiserver_flags(1000) == ()
     assert "--max-mutating-requests-inflight=800" in scale.apiserver_flags(10000)
+
+
+def test_a_phase_cut_short_by_hand_is_shown_as_not_measured_with_the_runs_note() -> None:
+    cut = {**SINGLE, "note": "update paused to leave time for the next run"}
+    cut["phases"] = [_phase("create", 300.0), {**_phase("update", 0.0, False), "cut_short": True}]
+    assert "| 300.0 | not measured |" in scalereport.row(cut)
+    lines = scalereport.cost_curve({"5000": cut}, {})
+    assert "- 5,000 x 1: update paused to leave time for the next run" in lines
