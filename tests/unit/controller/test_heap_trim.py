@@ -63,3 +63,9 @@ def test_a_trim_gives_back_free_pages_pinned_by_a_few_live_chunks() -> None:
         for chunk in chunks[::32]:
             libc.free(chunk)
     assert released > 32, f"only {released:.1f} MiB given back"
+
+
+def test_glibc_takes_the_fixed_thresholds() -> None:
+    if heap_trim.malloc_trim() is None:
+        pytest.skip("the C library has no malloc_trim")
+    assert heap_trim.fix_thresholds()
