@@ -143,9 +143,10 @@ async def test_every_app_of_a_hung_repository_fails_within_a_timeout_and_others_
     # every app of the repository has said so (not eight, not one wave per timeout).
     assert sorted(set(hung) - set(failed)) == []
     assert max(failed.values()) < 2 * IDLE, sorted(failed.values())[-5:]
-    # Apps of the healthy repository, queued behind the hung ones, were not held up.
+    # Apps of the healthy repository, queued behind the hung ones, were not held up:
+    # all of them resolved before the hung listing even timed out.
     assert sorted(resolved) == sorted(healthy)
-    assert max(resolved.values()) < IDLE / 2, resolved
+    assert max(resolved.values()) < min(failed.values()), (resolved, min(failed.values()))
     # One listing at the silent server at a time: no worker per app hanging there.
     assert len(accepted) <= elapsed / IDLE + 1
     assert busy > 0  # apps went back to the queue rather than wait the timeout out
