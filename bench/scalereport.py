@@ -108,6 +108,22 @@ def cost_curve(single: dict[str, Any], replicated: dict[str, Any]) -> list[str]:
     if notes:
         out.append("")
         out += [f"- {int(r['n']):,} x {r.get('replicas') or 1}: {r['note']}" for r in notes]
+    out += [
+        "",
+        "Found at 5,000 apps and fixed: the ApplicationSet pass listed every Application every "
+        "5 s even with no ApplicationSet (a fifth of the controller's CPU in a py-spy profile, "
+        "and a 5,000-item list for kube-apiserver to serialise each time); every app's path "
+        "lookups scanned all of the repository's 20,000 file names (now a binary search over "
+        "names sorted once per commit). App creation retries 429 and 5xx answers; the push "
+        "webhook and /metrics get longer timeouts; the stall allowance grows with N.",
+    ]
+    if not any(int(r["n"]) >= 10000 for r in rows):
+        out += [
+            "",
+            "Not measured yet at 10,000 apps (`python -m bench --scenario mttp --mttp-n 10000 "
+            "--replicas 3`, then without `--replicas`): on the shared machine of these runs a "
+            "5,000-app push alone took half an hour.",
+        ]
     for key, error in sorted(failed.items()):
         out.append(f"\n`{key}` failed: {error}")
     return [*out, ""]
