@@ -9,16 +9,14 @@ timeout out in turn, and for minutes only one app at a time said anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from fixtures.tarpit import silent_server
 from tether.adapters import git
-from tether.adapters.git import timeouts
 from tether.controller.source import Sources
 from tether.engine.application import parse_spec
 
@@ -27,30 +25,8 @@ IDLE = 2.0
 
 @pytest.fixture
 def tarpit() -> Iterator[tuple[int, list[socket.socket]]]:
-    """A real socket that accepts every connection and never answers."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(sock.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    timeouts.apply(connect=IDLE, idle=IDLE)
-    try:
-        yield sock.getsockname()[1], accepted
-    finally:
-        timeouts.apply(connect=timeouts.CONNECT_TIMEOUT, idle=timeouts.IDLE_TIMEOUT)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        thread.join(5)
-        sock.close()
-        for conn in accepted:
-            conn.close()
+    with silent_server(IDLE) as server:
+        yield server
 
 
 async def test_apps_queued_behind_a_hung_listing_fail_with_it_when_poll_is_short(

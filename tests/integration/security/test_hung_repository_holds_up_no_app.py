@@ -16,17 +16,15 @@ accepts and never answers, next to a repository served by ``git daemon``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from fixtures.gitserver import GitRepo
+from fixtures.tarpit import silent_server
 from tether.adapters import git
-from tether.adapters.git import timeouts
 from tether.controller.source import Sources
 from tether.controller.source_gate import RepositoryBusy
 from tether.engine.application import ApplicationSpec, parse_spec
@@ -41,30 +39,8 @@ POLL = 1.0  # max_age is half of it, as in the controller
 
 @pytest.fixture
 def tarpit() -> Iterator[tuple[int, list[socket.socket]]]:
-    """A real socket that accepts every connection and never answers."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(sock.accept()[0])
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    timeouts.apply(connect=IDLE, idle=IDLE)
-    try:
-        yield sock.getsockname()[1], accepted
-    finally:
-        timeouts.apply(connect=timeouts.CONNECT_TIMEOUT, idle=timeouts.IDLE_TIMEOUT)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        thread.join(5)
-        sock.close()
-        for conn in accepted:
-            conn.close()
+    with silent_server(IDLE) as server:
+        yield server
 
 
 def _spec(url: str) -> ApplicationSpec:
