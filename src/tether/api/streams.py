@@ -43,7 +43,8 @@ async def coalesced(
     last = 0.0
     while True:
         try:
-            names = {await asyncio.wait_for(queue.get(), idle)}
+            async with asyncio.timeout(idle):
+                names = {await queue.get()}
         except TimeoutError:
             yield set()
             continue

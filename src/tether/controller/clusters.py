@@ -65,7 +65,8 @@ class RemoteLiveCache(LiveCache):
 
     async def ensure_kinds(self, kinds: Iterable[tuple[str, str]], *, wait: bool = True) -> None:
         try:
-            await asyncio.wait_for(super().ensure_kinds(kinds, wait=wait), FIRST_LIST_TIMEOUT)
+            async with asyncio.timeout(FIRST_LIST_TIMEOUT):
+                await super().ensure_kinds(kinds, wait=wait)
         except TimeoutError:
             raise httpx.ConnectTimeout(
                 f"no first list of its objects within {FIRST_LIST_TIMEOUT:.0f}s"
@@ -96,7 +97,8 @@ class Connection:
 
 
 async def version_of(kube: KubeClient) -> str:
-    info = await asyncio.wait_for(kube.request("GET", "/version"), PROBE_TIMEOUT)
+    async with asyncio.timeout(PROBE_TIMEOUT):
+        info = await kube.request("GET", "/version")
     return str((info or {}).get("gitVersion", ""))
 
 

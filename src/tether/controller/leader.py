@@ -191,7 +191,8 @@ class LeaderElector:
     async def _attempt(self) -> bool:
         """One try to acquire or renew; True when this replica holds the Lease afterwards."""
         try:
-            return await asyncio.wait_for(self._try(), timeout=self.timing.renew_deadline / 2)
+            async with asyncio.timeout(self.timing.renew_deadline / 2):
+                return await self._try()
         except Exception as exc:  # API errors, timeouts, broken connections: not renewed
             log.warning("leader election: Lease %s not reachable: %s", self.name, exc)
             return False

@@ -69,7 +69,8 @@ class PeriodicLoop:
             except Exception:
                 log.exception("%s pass failed", self.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval())
+                async with asyncio.timeout(self.interval()):
+                    await self._wake.wait()
             self._wake.clear()
 
 

@@ -191,7 +191,8 @@ class Controller:
         await self.stop_reconciling_apps()
         await self.live.close()
         try:  # closing a remote cluster's client may wait on a dead connection
-            await asyncio.wait_for(self.reconciler.clusters.close(), loops.STOP_TIMEOUT)
+            async with asyncio.timeout(loops.STOP_TIMEOUT):
+                await self.reconciler.clusters.close()
         except TimeoutError:
             log.warning("closing the remote clusters' clients did not finish in time")
         self.sources.close()

@@ -63,9 +63,8 @@ class MultiplexedConnection:
         self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
         try:
-            return await asyncio.wait_for(
-                client.request(method, path, **kwargs), timeout=self.deadline
-            )
+            async with asyncio.timeout(self.deadline):
+                return await client.request(method, path, **kwargs)
         except TimeoutError as exc:
             raise WedgedConnection(
                 f"no answer and no timeout from the connection in {self.deadline:.0f}s"
@@ -102,4 +101,5 @@ class MultiplexedConnection:
 async def _close(client: httpx.AsyncClient) -> None:
     """Close a client; a wedged one may never finish closing, so give it a bound."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.aclose(), timeout=5.0)
+        async with asyncio.timeout(5.0):
+            await client.aclose()

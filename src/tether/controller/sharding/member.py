@@ -278,7 +278,8 @@ class ShardMember:
 
     async def _bounded(self, call: Awaitable[Any], timeout: float) -> Any:
         try:
-            return await asyncio.wait_for(call, timeout=timeout)
+            async with asyncio.timeout(timeout):
+                return await call
         except asyncio.CancelledError:
             raise
         except Exception as exc:
