@@ -49,17 +49,24 @@ class MultiplexedConnection:
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(2):
-            client = self.client
-            try:
-                return await self._once(client, method, path, **kwargs)
+        try:
+            return await self._once(method, path, **kwargs)
+        except WedgedConnection:
+            try:  # once more, on the new connection
+                return await self._once(method, path, **kwargs)
             except WedgedConnection as exc:
-                self.renew(client, str(exc))
-                if attempt:
-                    raise httpx.TransportError(str(exc)) from exc
-        raise AssertionError("unreachable")
+                raise httpx.TransportError(str(exc)) from exc
 
-    async def _once(
+    async def _once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request on the current client; a wedged client is renewed before raising."""
+        client = self.client
+        try:
+            return await self._request(client, method, path, **kwargs)
+        except WedgedConnection as exc:
+            self.renew(client, str(exc))
+            raise
+
+    async def _request(
         self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
         try:
