@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.adapters.kube import KubeClient
-from tether.controller import heap_trim, leader, sharding
+from tether.controller import heap_trim, leader, own_loop, sharding
 from tether.controller.install import is_cluster_admin
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
@@ -90,15 +90,9 @@ async def run(
         tasks.append(asyncio.create_task(member.run(), name="shard-member"))
     elector: leader.LeaderElector | None = None
     if leader_elect:
-        elector = leader.LeaderElector(
-            kube,
-            namespace,
-            timing=lease_timing,
-            on_started=controller.lead,
-            on_stopped=controller.follow,
-        )
+        elector = leader.LeaderElector(kube, namespace, timing=lease_timing)
         log.info("leader election: %s contends for the Lease", elector.identity)
-        tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
+        tasks.append(asyncio.create_task(_elect(elector, controller), name="leader-election"))
     if surface is not None:
         tasks.append(asyncio.create_task(surface(controller, service)))
     try:
@@ -113,3 +107,24 @@ async def run(
         if elector is not None:
             await elector.release()
         await kube.close()
+
+
+async def _elect(elector: leader.LeaderElector, controller: Controller) -> None:
+    """Run ``elector`` on a thread and a connection of its own (``own_loop.py``: a busy
+    controller must not lose its Lease for being busy); leading and following happen
+    on the controller's loop."""
+    here = asyncio.get_running_loop()
+
+    async def contend(kube: KubeClient) -> None:
+        own = leader.LeaderElector(
+            kube,
+            elector.namespace,
+            name=elector.name,
+            identity=elector.identity,
+            timing=elector.timing,
+            on_started=own_loop.on_loop(here, controller.lead),
+            on_stopped=own_loop.on_loop(here, controller.follow),
+        )
+        await own.run()
+
+    await own_loop.OwnLoop(elector.kube.conn, "leader-election").run(contend)

@@ -45,18 +45,20 @@ async def test_a_replica_back_from_a_cut_off_requeues_the_reconcile_it_cancelled
     try:
         await until(lambda: gained == [["app-a"]])
         assert member.take("app-a", None)  # a reconcile starts...
-        renew, listing = member.leases.renew, member.leases.list
+        leases = member.keeper.leases  # the keeper's own, on its thread
+        assert leases is not None
+        renew, listing = leases.renew, leases.list
 
         async def unreachable(*args: Any) -> Any:
             raise OSError("network is unreachable")
 
-        member.leases.renew = unreachable  # type: ignore[method-assign,assignment]
-        member.leases.list = unreachable  # type: ignore[method-assign]
+        leases.renew = unreachable  # type: ignore[method-assign,assignment]
+        leases.list = unreachable  # type: ignore[method-assign]
         # ...and is cancelled when the replica can no longer trust its Lease.
         await until(lambda: not member.owned and 0.0 in lost)
         assert not member.owns("app-a", None)
-        member.leases.renew = renew  # type: ignore[method-assign]
-        member.leases.list = listing  # type: ignore[method-assign]
+        leases.renew = renew  # type: ignore[method-assign]
+        leases.list = listing  # type: ignore[method-assign]
         await until(lambda: len(gained) == 2, timeout=15)
         assert gained[1] == ["app-a"]
     finally:

@@ -144,7 +144,7 @@ class Trio:
 
         async def probe() -> bool:
             return all(
-                set(r.member.members) == names and set(r.member._written) == names
+                set(r.member.members) == names and set(r.member.keeper.latest.written) == names
                 for r in self.replicas
                 if r.name in names
             )
@@ -349,8 +349,10 @@ async def test_a_replica_that_cannot_reach_the_api_stops_before_its_apps_move(
     async def unreachable(*args: Any) -> Any:
         raise OSError("network is unreachable")
 
-    cut.member.leases.renew = unreachable  # type: ignore[method-assign,assignment]
-    cut.member.leases.list = unreachable  # type: ignore[method-assign]
+    leases = cut.member.keeper.leases  # the keeper's own, on its thread
+    assert leases is not None
+    leases.renew = unreachable  # type: ignore[method-assign,assignment]
+    leases.list = unreachable  # type: ignore[method-assign]
     since = time.monotonic()
     stopped = started = None
     while time.monotonic() - since < 30 and (stopped is None or started is None):

@@ -34,6 +34,7 @@ from typing import Any
 
 from tether.adapters.kube import KubeClient
 from tether.controller import leader
+from tether.controller.sharding.keeper import NEVER, LeaseKeeper, Sighting
 from tether.controller.sharding.leases import DEFAULT_GROUP, ShardLeases
 from tether.controller.sharding.roster import Roster
 from tether.engine import sharding
@@ -84,17 +85,24 @@ class ShardMember:
         self.on_lost = on_lost
         self.clock = clock
         self.leases = ShardLeases(kube, namespace, group, self.identity)
+        self.keeper = LeaseKeeper(
+            kube.conn,
+            lambda own: ShardLeases(own, namespace, group, self.identity),
+            self.timing,
+            clock=clock,
+            name=f"shard-lease-{self.identity}",
+        )
         self.lease_name = self.leases.name
         self.owned: set[str] = set()
         self._rings: dict[tuple[str, ...], sharding.Ring] = {}
         self.roster = Roster(self.identity, self.lease_name, self.timing.duration, self._ring)
         self._view: tuple[str, ...] = ()  # the live members, to publish next
-        self._written: tuple[str, ...] = ()  # the list in our Lease
         self._published = sharding.Ring(())  # written, and the others read after it
         self._live = sharding.Ring(())
         self._valid_until = 0.0
-        self._renewed_at = -1e9
-        self._listed_at = 0.0
+        self._released = False
+        self._listed_at = NEVER
+        self._absorbed = 0  # the keeper's last sighting read
         self._labels: dict[str, str | None] = {}
         self._relabelled: dict[str, tuple[str | None, float]] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
@@ -110,7 +118,7 @@ class ShardMember:
 
     def owns(self, name: str, shard: str | None) -> bool:
         now = self.clock()
-        if now >= self._valid_until:
+        if now >= self._trusted_until():
             return False
         me = self.identity
         if self._published.assign(name, shard) != me or self._live.assign(name, shard) != me:
@@ -136,29 +144,30 @@ class ShardMember:
     # -- the loop -------------------------------------------------------------
     async def run(self) -> None:
         """Renew, list, hand apps over; never returns (cancel it to stop, ``release`` after)."""
+        self.keeper.start()
         watchdog = asyncio.create_task(self._fence(), name=f"shard-fence-{self.identity}")
-        hurry = False
         try:
             while True:
-                try:
-                    await self._tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("sharding: pass of %s failed", self.identity)
-                # New members: publish them at once (once; a failing write waits).
-                hurry = not hurry and self._view != self._written
-                if not hurry:
-                    await asyncio.sleep(self.timing.retry_period)
+                sighting = self.keeper.latest
+                if sighting.seq != self._absorbed:
+                    try:
+                        await self._absorb(sighting)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("sharding: pass of %s failed", self.identity)
+                await asyncio.sleep(self.timing.retry_period / 2)
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
+            await self.keeper.stop()
 
     async def release(self) -> bool:
         """Give up this replica's Lease (after it stopped reconciling): no holder, so the
         others take its apps on their next list instead of waiting for it to expire."""
         self._valid_until = 0.0
+        self._released = True
         self.owned = set()
         for attempt in range(3):
             try:
@@ -177,7 +186,7 @@ class ShardMember:
     async def _fence(self) -> None:
         """Stop every reconcile the moment this replica's Lease could no longer be trusted."""
         while True:
-            left = self._valid_until - self.clock()
+            left = self._trusted_until() - self.clock()
             if left > 0:
                 await asyncio.sleep(left + 0.01)
                 continue
@@ -193,32 +202,31 @@ class ShardMember:
                 _log_owners(self.identity, "stopped", dropped)
             await asyncio.sleep(self.timing.retry_period)
 
-    async def _tick(self) -> None:
-        deadline = self.timing.renew_deadline / 2
-        if self._view and (
-            self._view != self._written
-            or self.clock() - self._renewed_at >= self.timing.renew_interval
-        ):
-            started = self.clock()
-            if await self._bounded(self.leases.renew(self._view, self.timing.duration), deadline):
-                self._written = self._view
-                self._renewed_at = started
-        listed = self.clock()
-        leases = await self._bounded(self.leases.list(), deadline)
-        if leases is None:
+    def _trusted_until(self) -> float:
+        """The end of this replica's claims: ``renew_deadline`` after the older of its
+        last renewal and its last list of the others' claims (read after that
+        renewal), taken from the keeper directly so a busy loop is not fenced for
+        having been late to read them. Never before our claims were written and read."""
+        if self._released or not self._published.members:
+            return self._valid_until
+        return max(self._valid_until, self.keeper.latest.good_until(self.timing.renew_deadline))
+
+    async def _absorb(self, sighting: Sighting) -> None:
+        self._absorbed = sighting.seq
+        if sighting.leases is None or sighting.listed_at == self._listed_at:
             # Blind to the others: stop when we have not seen them for the renew deadline.
             self._valid_until = min(self._valid_until, self._listed_at + self.timing.renew_deadline)
             return
-        self._listed_at = listed
-        self.roster.observe(leases, listed)
+        listed = self._listed_at = sighting.listed_at
+        self.roster.observe(list(sighting.leases), listed)
         for name, holder in self.roster.stale(listed):
             if holder is not None:
                 log.info("sharding: deleting the Lease %s of %s, expired", name, holder)
             await self.leases.delete(name)
-        if self._written:
+        if sighting.written and sighting.renewed_at <= listed:
             # Our claims are in the Lease and the others' were read after them.
-            self._published = self._ring(self._written)
-            self._valid_until = self._renewed_at + self.timing.renew_deadline
+            self._published = self._ring(sighting.written)
+            self._valid_until = sighting.good_until(self.timing.renew_deadline)
         # Itself included even when fenced: a claim only holds others back, and
         # they stop honouring it once our Lease has expired for them.
         live = sorted([o for o, _ in self.roster.live(listed)] + [self.identity])
@@ -228,6 +236,7 @@ class ShardMember:
             if self._view:
                 log.info("sharding: %s sees members %s", self.identity, ", ".join(live))
             self._view = tuple(live)
+        self.keeper.publish(self._view)
 
     async def _reassign(self) -> None:
         now = self.clock()
@@ -246,7 +255,7 @@ class ShardMember:
                 del self._relabelled[name]
                 self._decided.pop(name, None)  # the grace is over: decide again
         state = (
-            now < self._valid_until,
+            now < self._trusted_until(),
             self._published.members,
             self._live.members,
             sorted((o, s.ring.members) for o, s in self.roster.live(now)),
@@ -270,21 +279,12 @@ class ShardMember:
         added, lost = owned - self.owned, self.owned - owned
         self.owned = owned
         # Lost apps stop before our next write lets their new owner in.
-        await self.on_lost(max(0.0, min(self.timing.renew_interval, self._valid_until - now - 1)))
+        grace = min(self.timing.renew_interval, self._trusted_until() - now - 1)
+        await self.on_lost(max(0.0, grace))
         _log_owners(self.identity, "stopped", lost)
         _log_owners(self.identity, "owns", added)
         if gained:
             self.on_gained(gained)
-
-    async def _bounded(self, call: Awaitable[Any], timeout: float) -> Any:
-        try:
-            async with asyncio.timeout(timeout):
-                return await call
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("sharding: Leases of group %s not reachable: %s", self.group, exc)
-            return None
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))
