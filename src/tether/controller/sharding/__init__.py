@@ -6,6 +6,7 @@ the others'. The live members are the input of ``engine.sharding.Ring``,
 which names the owner of each app.
 
 - ``leases``: the Leases on the API server (this replica's own, the group's list);
+- ``keeper``: the renewals and lists, on a thread and a connection of their own;
 - ``roster``: the other members as their Leases were seen: live, expired, stale;
 - ``member``: what this replica may reconcile, hand-over and fencing;
 - ``metrics``: the shard gauges.
