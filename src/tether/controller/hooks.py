@@ -39,6 +39,7 @@ class HookRun:
     phase: str  # Pending, Running, Succeeded, Failed
     key: ObjectKey | None = None
     message: str = ""
+    seen: bool = False  # seen in the cluster since it was created
 
 
 def split(p: Pass) -> None:
@@ -129,6 +130,9 @@ def assess(live: LiveCache, run: HookRun, rules: HealthRules | None) -> tuple[st
     if run.key is None:
         return PENDING, run.message, None
     obj = live.get(run.key)
+    if obj is None and run.seen:
+        # Deleted by someone while it ran: nothing will finish it (Argo CD fails it too).
+        return hookmodel.FAILED, f"{run.key.kind} {run.key.name} was deleted while it ran", None
     if obj is None:
         return hookmodel.RUNNING, "created; waiting to see it", None
     result = health.assess(obj, (), (), rules)

@@ -608,12 +608,17 @@ class Runner:
                 ObjectKey(
                     entry.get("group", ""), entry["kind"], entry.get("namespace", ""), entry["name"]
                 ),
+                seen=bool(entry.get("seen")),
             )
             outcome, message, obj = hookrun.assess(self.live, run, work.rules)
+            if obj is None and outcome == hookmodel.FAILED and run.key is not None:
+                outcome, message = await _confirm_gone(writer, hook, run.key, outcome, message)
             before = dict(entry)
             entry["hookPhase"] = outcome
             if message:
                 entry["message"] = message
+            if obj is not None:
+                entry["seen"] = True  # from now on, missing means deleted
             if outcome in (hookmodel.SUCCEEDED, hookmodel.FAILED) and obj is not None:
                 entry["finishedAt"] = events.now_iso()
                 # Its outcome is stored before it goes: killed after the delete, the
@@ -675,6 +680,20 @@ def _caught_up(seen: str, applied: str) -> bool:
         return int(seen) >= int(applied)
     except ValueError:
         return True
+
+
+async def _confirm_gone(
+    writer: KubeClient, hook: Obj, key: ObjectKey, outcome: str, message: str
+) -> tuple[str, str]:
+    """A hook missing from the live cache, asked of the API server before it is failed:
+    a cache still filling after a restart has not seen it yet."""
+    try:
+        found = await writer.get_or_none(
+            str(hook.get("apiVersion")), key.kind, key.name, key.namespace
+        )
+    except Exception:  # not answered: look again on the next pass
+        return hookmodel.RUNNING, "created; waiting to see it"
+    return (outcome, message) if found is None else (hookmodel.RUNNING, "running")
 
 
 def hooks_of(state: dict[str, Any]) -> list[dict[str, Any]]:
