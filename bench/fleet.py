@@ -90,6 +90,13 @@ class Fleet:
             out.append(sum(v for k, v in m.items() if k.startswith("tether_shard_apps")))
         return out
 
+    def fences(self) -> list[int]:
+        """Times each replica stopped every reconcile for not renewing its Lease in time."""
+        return [
+            p.log_path.read_text(errors="replace").count("could not renew its Lease")
+            for p in self.procs
+        ]
+
     def start_window(self) -> list[float]:
         cpu = []
         for p in self.procs:

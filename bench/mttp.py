@@ -113,6 +113,7 @@ def run(
             time.sleep(1.0)
         metrics = fleet.metrics()
         shard_apps = fleet.shard_apps() if replicas > 1 else None
+        fences = fleet.fences() if replicas > 1 else None
         errors = fleet.errors()
         totals = fleet.stop()
         return {
@@ -125,6 +126,7 @@ def run(
             "apps_seen_seconds": round(seen_in, 2),
             "members_agreed": members_ok,
             "shard_apps": shard_apps,
+            "fences_by_replica": fences,
             "tether_idle_rss_mib": mib(max(idle_rss)),
             "tether_idle_rss_mib_by_replica": [mib(r) for r in idle_rss],
             "phases": measured_phases,
