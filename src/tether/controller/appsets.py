@@ -39,6 +39,7 @@ from tether.controller.deletion import ActionRefused, Deletions
 from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.projects import ProjectSource
 from tether.controller.source import Sources
+from tether.controller.source_gate import RepositoryBusy
 from tether.engine import application as appmodel
 from tether.engine import projects
 from tether.engine.appsets import generators as gens
@@ -131,6 +132,11 @@ class ApplicationSetReconciler:
             params = await self._generate(spec, project)
             desired = render.applications(name, spec, params, self.namespace)
             self._check_apps(desired, project)
+        except RepositoryBusy as busy:
+            # Another call on the repository runs long (maybe hanging to its timeout): the
+            # next pass tries again; the set's last word stands until one answers.
+            log.info("ApplicationSet %s: %s; next pass tries again", name, busy)
+            return
         except (
             model.SetSpecError,
             gens.GeneratorError,
@@ -275,6 +281,8 @@ class ApplicationSetReconciler:
             if tree is None:
                 tree = await asyncio.to_thread(self.sources.repos.read_tree, url, sha, "", creds)
                 self._trees[key] = tree
+        except RepositoryBusy:
+            raise
         except git.GitError as exc:
             raise gens.GeneratorError(
                 f"spec.generators: cannot read {strip_userinfo(url)} at {revision!r}: {exc}"
