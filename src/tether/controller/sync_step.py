@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
-from tether.controller import events, exactly_once, operation
+from tether.controller import events, exactly_once, operation, step_runner
 from tether.controller import status as st
 from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
@@ -55,7 +55,7 @@ class Syncer:
         # Where the Application and its Events live (``kube`` is its destination cluster).
         self.home = home or kube
         self.sync_count = 0
-        self.runner = operation.Runner(kube, live)
+        self.runner = step_runner.Runner(kube, live)
         self._rules = rules
 
     async def rules(self) -> HealthRules | None:
