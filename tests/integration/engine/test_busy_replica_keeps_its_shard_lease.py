@@ -9,16 +9,12 @@ minutes, each fence cancelling every reconcile they had.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 
-from fixtures.tether import APP_NS
+from fixtures.shard_member import FAST, lone_member
 from fixtures.waiting import until
 from tether.adapters.kube import KubeClient
-from tether.controller import leader, sharding
 from tether.testenv import cluster as localcluster
-
-FAST = leader.LeaseTiming(duration=4.0, renew_interval=1.0, renew_deadline=3.0, retry_period=0.5)
 
 
 def busy(seconds: float) -> None:
@@ -31,22 +27,8 @@ def busy(seconds: float) -> None:
 async def test_a_replica_busy_past_its_lease_duration_is_not_fenced(
     installed: localcluster.ClusterState, kube: KubeClient
 ) -> None:
-    gained: list[list[str]] = []
-    lost: list[float] = []
-
-    async def on_lost(timeout: float) -> None:
-        lost.append(timeout)
-
-    member = sharding.ShardMember(
-        kube,
-        APP_NS,
-        apps=lambda: [("app-a", None)],
-        identity=f"busy-{secrets.token_hex(3)}",
-        group=f"busy-{secrets.token_hex(3)}",
-        timing=FAST,
-        on_gained=gained.append,
-        on_lost=on_lost,
-    )
+    lone = lone_member(kube, "busy", ["app-a"])
+    member, gained, lost = lone.member, lone.gained, lone.lost
     task = asyncio.create_task(member.run())
     try:
         await until(lambda: gained == [["app-a"]])

@@ -10,37 +10,19 @@ never reconciled again.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
-from fixtures.tether import APP_NS
+from fixtures.shard_member import lone_member
 from fixtures.waiting import until
 from tether.adapters.kube import KubeClient
-from tether.controller import leader, sharding
 from tether.testenv import cluster as localcluster
-
-FAST = leader.LeaseTiming(duration=4.0, renew_interval=1.0, renew_deadline=3.0, retry_period=0.5)
 
 
 async def test_a_replica_back_from_a_cut_off_requeues_the_reconcile_it_cancelled(
     installed: localcluster.ClusterState, kube: KubeClient
 ) -> None:
-    gained: list[list[str]] = []
-    lost: list[float] = []
-
-    async def on_lost(timeout: float) -> None:
-        lost.append(timeout)
-
-    member = sharding.ShardMember(
-        kube,
-        APP_NS,
-        apps=lambda: [("app-a", None)],
-        identity=f"fence-{secrets.token_hex(3)}",
-        group=f"fence-{secrets.token_hex(3)}",
-        timing=FAST,
-        on_gained=gained.append,
-        on_lost=on_lost,
-    )
+    lone = lone_member(kube, "fence", ["app-a"])
+    member, gained, lost = lone.member, lone.gained, lone.lost
     task = asyncio.create_task(member.run())
     try:
         await until(lambda: gained == [["app-a"]])
