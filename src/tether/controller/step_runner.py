@@ -161,16 +161,7 @@ class Runner:
                 rv = ((outcome.results.get(key) or {}).get("metadata") or {}).get(
                     "resourceVersion", ""
                 )
-                op.record_result(
-                    state,
-                    op.result_entry(
-                        key,
-                        status="Synced",
-                        syncPhase=step.phase,
-                        wave=step.wave,
-                        resourceVersion=rv,
-                    ),
-                )
+                _record_synced(state, key, step, rv)
             for key, err in outcome.errors.items():
                 op.record_result(
                     state,
@@ -208,16 +199,7 @@ class Runner:
                 continue
             progress.outcome.applied.append(key)
             progress.outcome.results[key] = live
-            op.record_result(
-                state,
-                op.result_entry(
-                    key,
-                    status="Synced",
-                    syncPhase=step.phase,
-                    wave=step.wave,
-                    resourceVersion=version,
-                ),
-            )
+            _record_synced(state, key, step, version)
         return send
 
     async def _start_hook(
@@ -386,6 +368,21 @@ class Runner:
         total.errors |= part.errors
         total.results |= part.results
         total.kept |= part.kept
+
+
+def _record_synced(
+    state: dict[str, Any], key: ObjectKey, step: phases.Step, resource_version: str
+) -> None:
+    op.record_result(
+        state,
+        op.result_entry(
+            key,
+            status="Synced",
+            syncPhase=step.phase,
+            wave=step.wave,
+            resourceVersion=resource_version,
+        ),
+    )
 
 
 def _hook_failure(entry: dict[str, Any]) -> str:

@@ -32,7 +32,6 @@ async def test_a_replica_busy_past_its_lease_duration_is_not_fenced(
     task = asyncio.create_task(member.run())
     try:
         await until(lambda: gained == [["app-a"]])
-        before = member.keeper.latest.renewed_at
         calls = len(lost)
         blocked = time.monotonic()
         busy(2 * FAST.duration)
@@ -42,7 +41,6 @@ async def test_a_replica_busy_past_its_lease_duration_is_not_fenced(
         assert member.owns("app-a", None)
         assert 0.0 not in lost[calls:], "fenced although its Lease was renewed"
         assert member.owned == {"app-a"}
-        assert before < blocked
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
