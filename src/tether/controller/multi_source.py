@@ -49,13 +49,15 @@ class MultiSources:
     def _credentials(self, spec: ApplicationSpec, source: Source) -> git.GitCredentials | None:
         return self.sources.git_credentials(source.repo_url, spec.project)
 
-    async def resolve(self, spec: ApplicationSpec, revision: str | None, *, fresh: bool) -> str:
+    async def resolve(
+        self, spec: ApplicationSpec, revision: str | None, *, since: float | None
+    ) -> str:
         wanted = split_revision(revision, len(spec.sources))
         resolved = []
         for source, rev in zip(spec.sources, wanted, strict=True):
             creds = self._credentials(spec, source)
             one = source_spec(spec, source)
-            resolved.append(await self.sources.resolve(one, rev, creds, fresh=fresh))
+            resolved.append(await self.sources.resolve(one, rev, creds, since=since))
         return MULTI_SEPARATOR.join(resolved)
 
     async def render(

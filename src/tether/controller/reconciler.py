@@ -80,8 +80,11 @@ class Reconciler:
         return self.settings.poll_interval + random.uniform(-spread, spread)
 
     # -- the pass -----------------------------------------------------------
-    async def reconcile(self, app: Obj, *, fresh: bool = False) -> float | None:
-        """Reconcile ``app``; returns when to look again (seconds), or None."""
+    async def reconcile(self, app: Obj, *, since: float | None = None) -> float | None:
+        """Reconcile ``app``; returns when to look again (seconds), or None.
+
+        ``since``: when something was seen that Git may answer anew (see Sources.resolve).
+        """
         if children.deleting(app):
             try:
                 target = await self.clusters.for_app(app)
@@ -115,8 +118,9 @@ class Reconciler:
             await admit_app(p, self.projects, self._kube(p))
             running = operation.running_revision(p.status)
             try:
-                fresh = fresh or (p.operation is not None and not running)
-                await self._source(p, fresh=fresh, requeue_when_busy=True)
+                if since is None and p.operation is not None and not running:
+                    since = time.monotonic()
+                await self._source(p, since=since, requeue_when_busy=True)
             except RepositoryBusy as busy:
                 # Another app's Git call on the repository is taking long (maybe hanging
                 # to the timeout): look again soon, holding no worker, and say nothing yet.
@@ -163,7 +167,7 @@ class Reconciler:
         self._parse(p)
         await self.clusters.route(p)
         await admit_app(p, self.projects, self._kube(p))
-        await self._source(p, fresh=True)
+        await self._source(p, since=time.monotonic())
         children_step.admit_children(p, self.live, self.settings.app_namespace)
         admit_objects(p)
         hook_step.split(p)
@@ -181,7 +185,7 @@ class Reconciler:
         p.operation = {"sync": {"revision": revision}}
         self._parse(p)
         await self.clusters.route(p)
-        await self._source(p, fresh=False)
+        await self._source(p, since=None)
         hook_step.split(p)
         return hookmodel.of_type(p.hooks, hookmodel.POST_DELETE)
 
@@ -245,14 +249,16 @@ class Reconciler:
                     self._repo_secrets = (now, secrets)
         return git.credentials_for(url, self._repo_secrets[1], project)
 
-    async def _source(self, p: Pass, *, fresh: bool, requeue_when_busy: bool = False) -> None:
+    async def _source(
+        self, p: Pass, *, since: float | None, requeue_when_busy: bool = False
+    ) -> None:
         assert p.spec is not None
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
         # A running operation finishes at the revision it started with.
         revision = operation.running_revision(p.status) or revision
         creds = await self.credentials(p.spec.source.repo_url, p.spec.project)
         try:
-            p.sha = await self.sources.resolve(p.spec, revision, creds, fresh=fresh)
+            p.sha = await self.sources.resolve(p.spec, revision, creds, since=since)
             result = await self.sources.render(p.name, p.spec, p.sha, creds, app_name=p.name)
         except RenderError as exc:
             raise Stop("ComparisonError", f"render failed at {p.sha[:12]}: {exc}") from None

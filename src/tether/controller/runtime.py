@@ -70,7 +70,7 @@ class Controller:
         self.workers = workers
         self.metrics = Metrics()
         self._queue = WorkQueue()
-        self._fresh: set[str] = set()
+        self._fresh: dict[str, float] = {}  # app -> when Git was last asked to answer anew
         self._running: set[str] = set()
         self._inflight: dict[str, asyncio.Task[float | None]] = {}
         self._again: dict[str, Priority] = {}
@@ -223,8 +223,9 @@ class Controller:
 
     def gained(self, names: list[str]) -> None:
         """Apps the ring handed to this replica: reconcile them with a fresh look at Git."""
+        now = time.monotonic()
         for name in names:
-            self.enqueue(name, fresh=True, priority=Priority.ROUTINE)
+            self.enqueue(name, since=now, priority=Priority.ROUTINE)
 
     async def drop_unowned(self, timeout: float) -> None:
         """Stop the reconciles of apps this replica no longer owns: finished within
@@ -257,14 +258,15 @@ class Controller:
         self,
         name: str,
         *,
-        fresh: bool = False,
+        since: float | None = None,
         delay: float = 0.0,
         priority: Priority = Priority.URGENT,
     ) -> None:
         """Queue app ``name``; ``priority`` is URGENT (drift, an Application change or a
-        request) unless the caller says it is a routine refresh (see workqueue)."""
-        if fresh:
-            self._fresh.add(name)
+        request) unless the caller says it is a routine refresh (see workqueue).
+        ``since`` (monotonic): the pass reads Git as of then or later (Sources.resolve)."""
+        if since is not None:
+            self._fresh[name] = max(since, self._fresh.get(name, since))
         if delay > 0:
             old = self._timers.pop(name, None)
             if old:
@@ -290,24 +292,29 @@ class Controller:
                     announced.add(url)
                     self.sources.announce_push(url)
                 hit.append(app["metadata"]["name"])
+        pushed = time.time()
         mine = [name for name in hit if self.owns(name)]
         for name in mine:
             self.enqueue(name, priority=Priority.ROUTINE)
         if others := [name for name in hit if name not in mine]:
             # Another replica reconciles these: it sees the annotation and refreshes.
-            task = asyncio.create_task(self._annotate_refresh(others), name="refresh-annotations")
+            task = asyncio.create_task(
+                self._annotate_refresh(others, pushed), name="refresh-annotations"
+            )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return hit
 
-    async def _annotate_refresh(self, names: list[str]) -> None:
+    async def _annotate_refresh(self, names: list[str], pushed: float) -> None:
+        # Every app carries the push's own time, not its patch's: the replica that owns
+        # them then knows one listing after the push answers them all.
         for name in names:
             try:
                 await self.kube.merge_patch(
                     appmodel.API_VERSION,
                     appmodel.KIND,
                     name,
-                    {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(time.time())}}},
+                    {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(pushed)}}},
                     self.settings.app_namespace,
                 )
             except ApiError as exc:
@@ -381,12 +388,15 @@ class Controller:
             requested = (
                 bool(refresh) and previous is not None and self._refreshes.get(name) != refresh
             )
+            now = time.monotonic()
+            since = now if refresh or app.get("operation") is not None or previous is None else None
             if requested:
                 # A new refresh request (perhaps a push another replica received):
-                # list the remote again even if it was listed a moment ago.
+                # list the remote again unless a listing since the request answers.
+                since = asked_at(str(refresh), now)
                 url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
                 if url:
-                    self.sources.announce_push(str(url))
+                    self.sources.announce_push(str(url), at=since)
             # Neither generation nor operation changed, only annotations with a new refresh
             # request: a push another replica received.
             routine = (
@@ -398,7 +408,7 @@ class Controller:
                 self._refreshes[name] = str(refresh)
             self.enqueue(
                 name,
-                fresh=bool(refresh) or app.get("operation") is not None or previous is None,
+                since=since,
                 priority=Priority.ROUTINE if routine else Priority.URGENT,
             )
 
@@ -410,12 +420,11 @@ class Controller:
             if app is None or not self.owns(name, starting=True):
                 continue  # another replica's (sharded): it reconciles the app
             self._running.add(name)
-            fresh = name in self._fresh
-            self._fresh.discard(name)
+            since = self._fresh.pop(name, None)
             started = time.perf_counter()
             # Its own task, so a replica losing the app can stop this one reconcile.
             task = asyncio.create_task(
-                self.reconciler.reconcile(app, fresh=fresh), name=f"reconcile-{name}"
+                self.reconciler.reconcile(app, since=since), name=f"reconcile-{name}"
             )
             self._inflight[name] = task
             try:
@@ -441,3 +450,12 @@ class Controller:
                 self.enqueue(name, priority=self._again.pop(name))
             elif delay is not None:
                 self.enqueue(name, delay=delay)
+
+
+def asked_at(refresh: str, now: float) -> float:
+    """The monotonic time a refresh annotation was written, never later than ``now``
+    (the annotation's own time, or ``now`` when it carries none)."""
+    wall = appmodel.refresh_requested_at(refresh)
+    if wall is None:
+        return now
+    return now - max(0.0, time.time() - wall)

@@ -341,7 +341,7 @@ class AppService:
     async def refresh(self, name: str) -> None:
         await self.get_app(name)
         if self.controller is not None and self.controller.owns(name):
-            self.controller.enqueue(name, fresh=True)
+            self.controller.enqueue(name, since=time.monotonic())
             return
         await self.kube.merge_patch(
             appmodel.API_VERSION,
@@ -379,7 +379,7 @@ class AppService:
         )
         await app_events.record(self.kube, app, reason, message)
         if self.controller is not None:
-            self.controller.enqueue(name, fresh=True)
+            self.controller.enqueue(name, since=time.monotonic())
         deadline = time.monotonic() + self.wait_timeout
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:

@@ -75,6 +75,7 @@ class Sources:
         self._retries: dict[tuple[str, str], asyncio.Task[str]] = {}
         self.renders = RenderCache(max_entries=16)  # per-app memos below do the real reuse
         self._resolved: dict[tuple[str, str], tuple[float, str]] = {}
+        self._pushed: dict[str, float] = {}  # repository -> when its last push arrived
         self._trees: OrderedDict[tuple[str, str], dict[str, bytes]] = OrderedDict()
         self.helm_path = helm_path
         self.kubectl_path = kubectl_path
@@ -96,18 +97,20 @@ class Sources:
         revision: str | None,
         credentials: git.GitCredentials | None,
         *,
-        fresh: bool = False,
+        since: float | None = None,
     ) -> str:
         """The commit ``revision`` names, listing the remote at most once per ``max_age``.
 
-        ``fresh`` narrows that to FRESH_WINDOW seconds, so a burst of new apps
-        or requested syncs on one repository still costs a single listing.
+        ``since`` (a ``time.monotonic()`` reading: when a new app, a requested sync or
+        a push was seen) asks for a listing started no earlier than FRESH_WINDOW before
+        it. Measured from the event, not from the reconcile, so a burst of them on one
+        repository costs one listing however long the queue takes to reach them all.
         """
         if len(spec.sources) > 1:
-            return await self.multi.resolve(spec, revision, fresh=fresh)
+            return await self.multi.resolve(spec, revision, since=since)
         self.stats.resolves += 1
         url = spec.source.repo_url
-        max_age = FRESH_WINDOW if fresh else self.max_age
+        max_age = self.max_age_since(since)
         if spec.source.is_chart:
             return await self.chart_source.resolve(spec, revision, credentials, max_age)
         if spec.source.is_artifact:
@@ -116,7 +119,7 @@ class Sources:
         target = revision or spec.source.target_revision or "HEAD"
         memo_key = (git.cache_key(url), target)
         failed = self._failed.get(memo_key)
-        if failed is not None and (self.pools.gates.busy(url) or not fresh):
+        if failed is not None and (self.pools.gates.busy(url) or since is None):
             # The last listing failed: it stands for every app until the repository
             # answers. The next attempt runs once for all of them, in the background for
             # a routine pass, so no app waits a hung server's timeout out to say so.
@@ -127,7 +130,7 @@ class Sources:
             return await self._list(memo_key, url, target, credentials, max_age)
         except RepositoryBusy:
             known = self._resolved.get(memo_key)
-            if fresh and known is not None and time.monotonic() - known[0] > max_age:
+            if since is not None and known is not None and time.monotonic() - known[0] > max_age:
                 # The app comes back as a routine pass, which would take this older
                 # listing: drop it, so that pass still sees what was asked for.
                 self._resolved.pop(memo_key, None)
@@ -144,6 +147,11 @@ class Sources:
     ) -> str:
         """List the remote in its repository's turn, unless one within ``max_age`` answers."""
         async with self.pools.gate(url):
+            pushed = self._pushed.get(memo_key[0])
+            if pushed is not None:
+                # A listing that started before the last push cannot hold it (one still
+                # running when the push arrived finishes after it, and would else answer).
+                max_age = min(max_age, time.monotonic() - pushed)
             known = self._resolved.get(memo_key)
             if known is not None and time.monotonic() - known[0] <= max_age:
                 return known[1]
@@ -330,12 +338,27 @@ class Sources:
         async with self.pools.gate(url):
             return await self.pools.git(self._files, url, sha, credentials)
 
-    def announce_push(self, url: str) -> None:
-        """A webhook said ``url`` changed: the next resolve lists the remote once for all apps."""
+    def max_age_since(self, since: float | None) -> float:
+        """How old a listing may be to answer for an event seen at ``since`` (monotonic)."""
+        if since is None:
+            return self.max_age
+        return min(self.max_age, FRESH_WINDOW + max(0.0, time.monotonic() - since))
+
+    def announce_push(self, url: str, at: float | None = None) -> None:
+        """A webhook said ``url`` changed: the next resolve lists the remote once for all apps.
+
+        ``at`` (monotonic) is when the push arrived, where another replica handed it on
+        one app at a time: a push older than every listing since is already in them.
+        """
+        key = git.cache_key(url)
+        at = time.monotonic() if at is None else at
+        self._pushed[key] = max(at, self._pushed.get(key, at))
+        listed = [started for (k, _), (started, _) in self._resolved.items() if k == key]
+        if listed and min(listed) >= at:
+            return
         self.repos.forget_heads(url)
         self.charts.forget(url)
         self.artifacts.forget(url)
-        key = git.cache_key(url)
         for memo_key in [k for k in self._resolved if k[0] == key]:
             self._resolved.pop(memo_key, None)
         for memo_key, (_, exc) in [(k, v) for k, v in self._failed.items() if k[0] == key]:

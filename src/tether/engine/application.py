@@ -8,6 +8,7 @@ crash) and convert Argo CD manifests. The CRD itself is in
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -31,6 +32,27 @@ PAUSE_ANNOTATION = "tether.dev/auto-sync-paused"
 REFRESH_ANNOTATION = "tether.dev/refresh"
 FIELD_MANAGER = "tether"
 MAX_BACKOFF_SECONDS = 24 * 3600
+
+
+def refresh_requested_at(value: str) -> float | None:
+    """When a refresh annotation says it was asked for (epoch seconds), or None.
+
+    Tether writes the time (``time.time()``, or an ISO timestamp from the API);
+    anything else (Argo CD's ``normal`` or ``hard``) carries no time.
+    """
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
 
 KNOWN_SYNC_OPTIONS = {
     "CreateNamespace": {"true", "false"},

@@ -42,12 +42,12 @@ async def test_a_drifted_object_is_repaired_before_a_queued_bulk_refresh_drains(
     started: list[tuple[str, float, int]] = []
     real = controller.reconciler.reconcile
 
-    async def slow_reconcile(app: dict[str, Any], *, fresh: bool = False) -> float | None:
+    async def slow_reconcile(app: dict[str, Any], *, since: float | None = None) -> float | None:
         # Each reconcile takes a while, as a render of a big repository does.
         name = str(app["metadata"]["name"])
         started.append((name, time.monotonic(), controller.queue_depth))
         await asyncio.sleep(0.5)
-        return await real(app, fresh=fresh)
+        return await real(app, since=since)
 
     monkeypatch.setattr(controller.reconciler, "reconcile", slow_reconcile)
     for name in bulk:  # what refresh_repo does for a push

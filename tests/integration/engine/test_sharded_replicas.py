@@ -121,11 +121,11 @@ class Trio:
         replica = Replica(name, ctl, member, elector, self.spans)
         inner = ctl.reconciler.reconcile
 
-        async def recorded(app: dict[str, Any], *, fresh: bool = False) -> float | None:
+        async def recorded(app: dict[str, Any], *, since: float | None = None) -> float | None:
             span = Span(name, str(app["metadata"]["name"]), time.monotonic())
             self.spans.append(span)
             try:
-                return await inner(app, fresh=fresh)
+                return await inner(app, since=since)
             finally:
                 span.end = time.monotonic()
 

@@ -140,7 +140,7 @@ async def test_a_refresh_turned_away_by_a_busy_repository_still_sees_the_new_com
         await asyncio.sleep(1.1)  # past the window a refresh accepts
         async with sources.pools.gate(git_repo.git_url):  # another call holds the repository
             with pytest.raises(RepositoryBusy):
-                await sources.resolve(spec, None, None, fresh=True)
+                await sources.resolve(spec, None, None, since=time.monotonic())
         # The app comes back as a routine pass: it lists, not the listing before the push.
         assert await sources.resolve(spec, None, None) == pushed
     finally:

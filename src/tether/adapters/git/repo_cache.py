@@ -207,7 +207,8 @@ class RepoCache:
                 out.setdefault(name, oid)
             if head.symref_target and name == "HEAD":
                 out["HEAD->"] = head.symref_target
-        self._heads[cache_key(url)] = (time.monotonic(), out)
+        # Aged from the start: the remote may have moved while it answered.
+        self._heads[cache_key(url)] = (started, out)
         return out
 
     def _fetch_refspecs(
