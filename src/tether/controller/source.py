@@ -110,7 +110,7 @@ class Sources:
             return await self.multi.resolve(spec, revision, since=since)
         self.stats.resolves += 1
         url = spec.source.repo_url
-        max_age = self._max_age_since(since)
+        max_age = self.max_age_since(since)
         if spec.source.is_chart:
             return await self.chart_source.resolve(spec, revision, credentials, max_age)
         if spec.source.is_artifact:
@@ -338,7 +338,7 @@ class Sources:
         async with self.pools.gate(url):
             return await self.pools.git(self._files, url, sha, credentials)
 
-    def _max_age_since(self, since: float | None) -> float:
+    def max_age_since(self, since: float | None) -> float:
         """How old a listing may be to answer for an event seen at ``since`` (monotonic)."""
         if since is None:
             return self.max_age
@@ -348,14 +348,19 @@ class Sources:
         """A webhook said ``url`` changed: the next resolve lists the remote once for all apps.
 
         ``at`` (monotonic) is when the push arrived, where another replica handed it on
-        one app at a time. Listings are not dropped: ``_list`` takes only one started
-        after the last push, so the same push announced again costs nothing.
+        one app at a time: a push older than every listing since is already in them.
         """
         key = git.cache_key(url)
         at = time.monotonic() if at is None else at
         self._pushed[key] = max(at, self._pushed.get(key, at))
+        listed = [started for (k, _), (started, _) in self._resolved.items() if k == key]
+        if listed and min(listed) >= at:
+            return
+        self.repos.forget_heads(url)
         self.charts.forget(url)
         self.artifacts.forget(url)
+        for memo_key in [k for k in self._resolved if k[0] == key]:
+            self._resolved.pop(memo_key, None)
         for memo_key, (_, exc) in [(k, v) for k, v in self._failed.items() if k[0] == key]:
             # Tried again at once, but the failure stands until the server answers: a
             # host's webhooks may well work while its Git service hangs.
