@@ -80,19 +80,27 @@ def _dump(obj: Obj | None) -> str:
 
 
 def normalise(obj: Obj) -> Obj:
-    """The comparable part of an object: no status, no server bookkeeping."""
-    out = copy.deepcopy(obj)
-    out.pop("status", None)
-    meta = out.get("metadata") or {}
-    for name in SERVER_METADATA:
-        meta.pop(name, None)
-    annotations = meta.get("annotations") or {}
-    for name in SERVER_ANNOTATIONS:
-        annotations.pop(name, None)
-    if not annotations:
+    """The comparable part of an object: no status, no server bookkeeping (a copy)."""
+    return copy.deepcopy(comparable(obj))
+
+
+def comparable(obj: Obj) -> Obj:
+    """As ``normalise``, but sharing every nested value with ``obj``: for reading only
+    (a hash, a comparison), where a deep copy of a whole object per look costs."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    if not isinstance(out.get("metadata"), dict):
+        return out
+    meta = {k: v for k, v in out["metadata"].items() if k not in SERVER_METADATA}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in SERVER_ANNOTATIONS
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    else:
         meta.pop("annotations", None)
     if not meta.get("labels"):
         meta.pop("labels", None)
+    out["metadata"] = meta
     return out
 
 
@@ -160,21 +168,30 @@ def _managed_by(live: Obj, managers: tuple[str, ...]) -> list[dict[str, Any]]:
 def apply_ignores(
     desired: Obj, live: Obj | None, rules: list[IgnoreRule]
 ) -> tuple[Obj, Obj | None]:
+    """Copies of ``desired`` and ``live`` without the fields the rules ignore."""
+    desired_copy, live_copy = copy.deepcopy(desired), copy.deepcopy(live)
+    _strip_ignored(desired_copy, live_copy, live, rules)
+    return desired_copy, live_copy
+
+
+def _strip_ignored(
+    desired: Obj, live: Obj | None, managed_from: Obj | None, rules: list[IgnoreRule]
+) -> None:
+    """Remove in place the fields the rules ignore; ``managed_from`` is the live object
+    with its ``managedFields``, which name the fields of a managedFieldsManagers rule."""
     key = key_of(desired)
-    desired, live_copy = copy.deepcopy(desired), copy.deepcopy(live)
     for rule in rules:
         if not rule.matches(key):
             continue
         for pointer in rule.json_pointers:
             _remove_pointer(desired, pointer)
-            if live_copy is not None:
-                _remove_pointer(live_copy, pointer)
-        if live is not None and rule.managed_fields_managers:
-            for fields in _managed_by(live, rule.managed_fields_managers):
+            if live is not None:
+                _remove_pointer(live, pointer)
+        if managed_from is not None and rule.managed_fields_managers:
+            for fields in _managed_by(managed_from, rule.managed_fields_managers):
                 _remove_managed(desired, fields)
-                if live_copy is not None:
-                    _remove_managed(live_copy, fields)
-    return desired, live_copy
+                if live is not None:
+                    _remove_managed(live, fields)
 
 
 def keep_live_fields(desired: Obj, live: Obj | None, rules: list[IgnoreRule]) -> Obj:
@@ -301,8 +318,10 @@ def compare(
             live=None,
             changed_paths=["/"],
         )
-    want, have = apply_ignores(normalise(predicted), normalise(live), rules or [])
-    assert have is not None
+    want, have = normalise(predicted), normalise(live)
+    # The fields a managedFieldsManagers rule ignores are named by the live object's
+    # managedFields, which normalising drops.
+    _strip_ignored(want, have, live, rules or [])
     paths = changed_paths(have, want)
     return ResourceDiff(
         key=key,
