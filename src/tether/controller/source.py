@@ -29,6 +29,7 @@ import functools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from tether.adapters import charts, git
@@ -252,7 +253,7 @@ class Sources:
                     self.repos.changed_paths, url, memo.sha, sha, credentials
                 )
             outside = memo.whole_repo and bool(changed)
-            if not git.paths_touch(changed, spec.source.path) and not (
+            if not changed.touches(spec.source.path) and not (
                 outside or _touches_outside(changed, spec)
             ):
                 self.stats.reuses += 1
@@ -398,7 +399,7 @@ def _has_jsonnet(files: dict[str, bytes], spec: ApplicationSpec) -> bool:
     return any(is_jsonnet_file(name) for name in names_under(files, prefix))
 
 
-def _touches_outside(changed: set[str], spec: ApplicationSpec) -> bool:
+def _touches_outside(changed: AbstractSet[str], spec: ApplicationSpec) -> bool:
     """Kustomize bases and helm value files may live outside the app path."""
     if spec.source.kustomize is not None or spec.source.helm is not None:
         return bool(changed)

@@ -38,6 +38,7 @@ _UNSHALLOW = 2147483647  # GIT_FETCH_DEPTH_UNSHALLOW
 _ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _OS_REASON = re.compile(r":\s*([A-Z][A-Za-z ]+)\s*$")  # libgit2 ends with strerror
 AUTO_PACK_LIMIT = 50  # git gc's gc.autoPackLimit
+DIFFS_KEPT = 16  # changed paths of the last commit pairs asked about
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class RepoCache:
         self._locks: dict[str, threading.RLock] = {}
         self._heads: dict[str, tuple[float, dict[str, str]]] = {}
         self._repos: dict[str, pygit2.Repository] = {}
+        self._diffs: dict[tuple[str, str, str], tree.ChangedPaths] = {}
 
     # -- plumbing -----------------------------------------------------------
 
@@ -346,12 +348,21 @@ class RepoCache:
 
     def changed_paths(
         self, url: str, old_sha: str, new_sha: str, credentials: GitCredentials | None = None
-    ) -> set[str]:
+    ) -> tree.ChangedPaths:
         """Repository paths that differ between two commits (old and new names)."""
         with self.lock(url):
+            key = (cache_key(url), old_sha, new_sha)
+            known = self._diffs.get(key)
+            if known is not None:
+                return known
             old = self._ensure_commit(url, old_sha, credentials)
             new = self._ensure_commit(url, new_sha, credentials)
-            return tree.diff_paths(self._repo(url), old, new)
+            changed = tree.diff_paths(self._repo(url), old, new)
+            with self._guard:  # every app of the repository asks the same of one push
+                self._diffs[key] = changed
+                while len(self._diffs) > DIFFS_KEPT:
+                    self._diffs.pop(next(iter(self._diffs)))
+            return changed
 
     def commit_message(self, url: str, sha: str, credentials: GitCredentials | None = None) -> str:
         return self.commit_info(url, sha, credentials).message
