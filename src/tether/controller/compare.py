@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from tether.adapters.kube import ApiError, KubeClient, NotFound, UnknownKind
@@ -31,6 +32,10 @@ class Comparison:
     # dry run that creates answers without a resourceVersion): the sync need not
     # read them again to know nobody else holds them.
     absent: set[ObjectKey] = field(default_factory=set)
+    # Objects not dry-run because their namespace does not exist yet: the API server
+    # refuses there before it validates. A sync that creates the namespace validates
+    # them before it applies anything (``validate``).
+    unvalidated: set[ObjectKey] = field(default_factory=set)
     # Objects an apply would leave as they are: the API server's dry run of this very
     # content against the live object as it is now is the live object, and no ignore
     # rule or write option could make the real write differ. A sync need not send it.
@@ -124,7 +129,7 @@ class DryRunCache:
 
 def fingerprint(live: Obj) -> bytes:
     """What of a live object a comparison depends on, hashed (no status, no bookkeeping)."""
-    text = json.dumps(diffing.normalise(live), sort_keys=True).encode()
+    text = json.dumps(diffing.comparable(live), sort_keys=True).encode()
     return hashlib.blake2b(text, digest_size=16).digest()
 
 
@@ -142,16 +147,24 @@ async def compare(
     concurrency: int = 8,
     options: sync_options.AppOptions | None = None,
     owner: str | None = None,
+    absent_namespaces: Collection[str] = (),
 ) -> Comparison:
     """``options`` (the app's sync options) choose, per object, how the dry run
     writes (as the sync will: server-side apply or a client-side merge patch),
     its field validation, and whether an unknown kind is an error. ``owner``
-    (the app) lets the cache drop what the app no longer holds."""
+    (the app) lets the cache drop what the app no longer holds. Objects in
+    ``absent_namespaces`` (the live cache knows of no such namespace) are not dry-run
+    here: the API server would refuse each before validating it. They are marked
+    unvalidated, for the sync to validate once the namespace exists."""
     result = Comparison(cache=cache)
     gate = asyncio.Semaphore(concurrency)
     app_options = options or sync_options.AppOptions()
     rules_id = repr(rules) + repr(sorted(app_options.values.items()))
-    missing: set[str] = set()  # namespaces a dry run found missing
+    # One object of each namespace first: when the namespace does not exist yet (an app
+    # that creates it), the others need not each hear so from the API server. A
+    # namespace holding a live object exists, so its objects do not wait for a lead.
+    present = {k.namespace for k, live in live_of.items() if live is not None}
+    missing = set(absent_namespaces) - present  # and the ones a dry run finds missing
 
     async def dry_run(obj: Obj, opts: sync_options.ObjectOptions) -> Obj:
         namespace = key_of(obj).namespace
@@ -200,6 +213,7 @@ async def compare(
                 except NotFound:
                     predicted = obj  # its namespace does not exist yet: it will be created
                     result.absent.add(key)
+                    result.unvalidated.add(key)
                 except ApiError as exc:
                     result.errors[key] = exc
                     return
@@ -218,14 +232,10 @@ async def compare(
             return
         result.diffs[key] = diffing.compare(predicted, live, rules)
 
-    # One object of each namespace first: when the namespace does not exist yet (an app
-    # that creates it), the others need not each hear so from the API server. A
-    # namespace holding a live object exists, so its objects do not wait for a lead.
-    present = {k.namespace for k, live in live_of.items() if live is not None}
     first: dict[str, Obj] = {}
     for obj in desired:
         namespace = key_of(obj).namespace
-        if namespace and namespace not in present:
+        if namespace and namespace not in present and namespace not in missing:
             first.setdefault(namespace, obj)
     leads = list(first.values())
     led = {id(o) for o in leads}
@@ -233,6 +243,46 @@ async def compare(
     await asyncio.gather(*(one(o) for o in desired if id(o) not in led))
     if owner is not None:
         cache.compared(owner, {key_of(o) for o in desired})
+    return result
+
+
+@dataclass
+class Validation:
+    refused: dict[ObjectKey, ApiError] = field(default_factory=dict)
+    existing: set[ObjectKey] = field(default_factory=set)  # the dry run updated them
+    unanswered: set[ObjectKey] = field(default_factory=set)  # their namespace is missing
+
+
+async def validate(
+    kube: KubeClient,
+    objs: list[Obj],
+    options: sync_options.AppOptions,
+    *,
+    concurrency: int = 8,
+) -> Validation:
+    """Dry-run ``objs`` as the sync will write them: what the API server refuses, which
+    of them exist already, and which it cannot answer yet (their namespace is missing)."""
+    gate = asyncio.Semaphore(concurrency)
+    result = Validation()
+
+    async def one(obj: Obj) -> None:
+        key = key_of(obj)
+        opts = options.for_object(obj)
+        async with gate:
+            try:
+                answer = await _dry_run(kube, obj, opts)
+            except UnknownKind as exc:
+                if not opts.skip_dry_run_on_missing_resource:
+                    result.refused[key] = exc
+            except NotFound:
+                result.unanswered.add(key)
+            except ApiError as exc:
+                result.refused[key] = exc
+            else:
+                if (answer.get("metadata") or {}).get("resourceVersion"):
+                    result.existing.add(key)
+
+    await asyncio.gather(*(one(o) for o in objs))
     return result
 
 

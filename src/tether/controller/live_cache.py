@@ -64,6 +64,7 @@ class LiveCache:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._closing = False
         self._synced: dict[tuple[str, str], asyncio.Event] = {}
+        self._listed: set[tuple[str, str]] = set()  # synced by a list, not by giving up
         self.relists = 0
         self.watch_restarts = 0
 
@@ -71,6 +72,12 @@ class LiveCache:
     def get(self, key: ObjectKey) -> Obj | None:
         packed = self._objects.get(key)
         return unpack(packed) if packed is not None else None
+
+    def absent(self, api_version: str, key: ObjectKey) -> bool:
+        """Whether the cache knows of no ``key``: its kind was listed and it is not cached
+        (it may exist, created a moment ago). A kind the API server refuses to list
+        (403) knows of nothing, so nothing of it is absent."""
+        return (api_version, key.kind) in self._listed and key not in self._objects
 
     def watching(self, api_version: str, kind: str) -> bool:
         return (api_version, kind) in self._tasks
@@ -150,6 +157,7 @@ class LiveCache:
             try:
                 if not resource_version:
                     resource_version = await self._relist(api)
+                    self._listed.add(ident)
                     self._synced[ident].set()
                 async for event in self.kube.watch(
                     api, resource_version, label_selector=selector_for(api)

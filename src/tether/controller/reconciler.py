@@ -40,12 +40,13 @@ from tether.engine import children, objects, plan, sync_options
 from tether.engine import diff as diffing
 from tether.engine import hooks as hookmodel
 from tether.engine.health import HealthRules, HealthStatus
-from tether.engine.objects import Obj, key_of, version_of
+from tether.engine.objects import Obj, ObjectKey, key_of, version_of
 from tether.engine.tree import build_tree
 
 log = logging.getLogger(__name__)
 REPO_SECRET_LABEL = "tether.dev/secret-type"
 REPO_SECRETS_TTL = 10.0
+NAMESPACE_KIND = ("v1", "Namespace")
 
 __all__ = ["AppMemory", "Pass", "Reconciler", "Settings", "Stop"]
 
@@ -297,9 +298,10 @@ class Reconciler:
 
     async def _compare(self, p: Pass) -> None:
         assert p.spec is not None
+        namespaces = {key_of(o).namespace for o in p.desired} - {""}
         kinds = {(str(o["apiVersion"]), str(o["kind"])) for o in p.desired} | set(CHILD_KINDS)
         cache = self._live(p)
-        await cache.ensure_kinds(kinds)
+        await cache.ensure_kinds(kinds | ({NAMESPACE_KIND} if namespaces else set()))
         live_of = {key_of(o): cache.get(key_of(o)) for o in p.desired}
         p.live_of = live_of
         rules = [
@@ -328,6 +330,9 @@ class Reconciler:
             p.cluster.dry_runs if p.cluster and p.cluster.dry_runs else self.dry_runs,
             options=sync_options.for_spec(p.spec),
             owner=p.name,
+            absent_namespaces={
+                n for n in namespaces if cache.absent("v1", ObjectKey("", "Namespace", "", n))
+            },
         )
         desired_keys = {key_of(o) for o in p.desired}
         p.extras = [

@@ -20,7 +20,7 @@ from typing import Any
 from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
 from tether.controller import events, exactly_once, operation, step_runner
 from tether.controller import status as st
-from tether.controller.compare import Comparison
+from tether.controller.compare import Comparison, validate
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
 from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
@@ -121,6 +121,8 @@ class Syncer:
             await self._with_field_owners(p)
         if policy.option("CreateNamespace") and not dry_run:
             await self._ensure_namespace(p.spec.destination.namespace, p.name)
+        if not dry_run:
+            await self._validate_unvalidated(p)
         live = {
             k: o
             for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
@@ -446,6 +448,21 @@ class Syncer:
         if st.deployed_revision(p.status) != p.sha:
             return ""
         return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
+
+    async def _validate_unvalidated(self, p: Pass) -> None:
+        """Dry-run what the comparison could not (its namespace did not exist), now that
+        the sync may have created the namespace: a commit the API server refuses in part
+        is applied not at all (Argo CD also creates the namespace before its dry run).
+        What the dry run finds existing is read before it is applied, as any object is
+        (the live cache may not have seen a namespace created a moment ago)."""
+        assert p.spec is not None and p.comparison is not None
+        pending = [o for o in p.desired if key_of(o) in p.comparison.unvalidated]
+        if not pending:
+            return
+        found = await validate(p.writer or self.kube, pending, sync_options.for_spec(p.spec))
+        p.comparison.errors.update(found.refused)
+        p.comparison.absent -= found.existing
+        p.comparison.unvalidated = found.unanswered
 
     async def _ensure_namespace(self, name: str, app_name: str) -> None:
         """Create the destination (CreateNamespace). It carries no app label, so it is

@@ -118,6 +118,30 @@ async def test_strict_validation_refuses_an_unknown_field_and_applies_nothing(
     assert await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace) is None
 
 
+async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_creates(
+    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
+) -> None:
+    """The comparison cannot dry-run in a namespace that does not exist yet (the API
+    server refuses there before it validates): the sync creates the namespace, then
+    dry-runs, then applies, so the bad Deployment (applied last) stops the ConfigMap
+    and the Service too."""
+    files = example_files()
+    files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o.update(bogusField="x"))
+    git_repo.commit(files)
+    fresh = f"{dest_namespace}-new"
+    try:
+        name = await apps.create(git_repo.git_url, dest=fresh)  # CreateNamespace=true
+
+        state = await service.sync(name, SyncRequest(), initiated_by="t")
+
+        assert state["phase"] == "Failed", state
+        assert "bogusField" in state["message"] and "nothing was applied" in state["message"]
+        assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", fresh) is None
+        assert await kube.get_or_none("v1", "Service", "finance-api", fresh) is None
+    finally:
+        await kube.delete("v1", "Namespace", fresh)
+
+
 async def test_validate_false_lets_an_unknown_field_through(
     git_repo: Any, apps: Apps, service: AppService, dest_namespace: str
 ) -> None:
