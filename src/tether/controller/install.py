@@ -98,7 +98,8 @@ def controller_rules() -> list[dict[str, Any]]:
 def leader_rules() -> list[dict[str, Any]]:
     """The controller's Role in the app namespace only: leader election on its Lease,
     and with ``--shards auto`` one Lease per replica (``tether-shard-<pod>``, names a
-    Role cannot list ahead), which the replicas list and delete when they stop.
+    Role cannot list ahead), which the replicas list and delete when they stop, and
+    ``tether-pushes``, where a replica hands a Git push to the others.
 
     Not in the ClusterRole: the right to update any Lease would let the
     controller take the leader Lease of kube-controller-manager or the scheduler.

@@ -18,19 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tether.adapters import git
-from tether.adapters.kube import ApiError, KubeClient
+from tether.adapters.kube import KubeClient
 from tether.controller import loops
 from tether.controller.appsets import ApplicationSetReconciler
 from tether.controller.imageautomation import ImageAutomationReconciler
 from tether.controller.live_cache import LiveCache
 from tether.controller.notifications import Notifier
 from tether.controller.reconciler import Reconciler, Settings
+from tether.controller.refreshes import Refreshes
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.sharding import ShardMember
 from tether.controller.source import Sources
 from tether.controller.workqueue import Priority, WorkQueue
 from tether.engine import application as appmodel
-from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj, ObjectKey, labels
 from tether.engine.sharding import shard_of
 
@@ -76,14 +76,21 @@ class Controller:
         self._again: dict[str, Priority] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._seen: dict[str, tuple[object, ...]] = {}
-        self._refreshes: dict[str, str] = {}
-        self._by_namespace: dict[str, set[str]] = {}
+        self._by_namespace: dict[str, set[str]] = {}  # destination -> apps
+        self._destination: dict[str, str] = {}  # app -> destination
         self._listeners: list[Callable[[str], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[None]] = set()
         self._leading = False
         # Sharded replicas: the ring member that says which apps are this replica's.
         self.shard: ShardMember | None = None
+        self.refreshes = Refreshes(
+            kube,
+            self.settings.app_namespace,
+            self.sources,
+            apps=self.apps,
+            owns=self.owns,
+            enqueue=self.enqueue,
+        )
         self.ready = asyncio.Event()
         # Hook (registry credentials): keeps imagePullSecrets fresh in the same loop.
         self.manage_registry_credentials = registry_credentials
@@ -133,6 +140,8 @@ class Controller:
             self._on_app("ADDED", app)
         if lead:
             await self.lead()
+        else:  # one of several replicas (leader election, shards)
+            self.refreshes.relay.start()
         self.ready.set()
 
     @property
@@ -187,6 +196,7 @@ class Controller:
         self._timers.clear()
 
     async def stop(self) -> None:
+        await self.refreshes.relay.stop()
         await self.follow()
         await self.stop_reconciling_apps()
         await self.live.close()
@@ -282,43 +292,7 @@ class Controller:
 
     def refresh_repo(self, repo_url: str) -> list[str]:
         """A push arrived for ``repo_url``: refresh every app that uses it, now."""
-        want = comparable_url(repo_url)
-        hit = []
-        announced: set[str] = set()
-        for app in self.apps():
-            url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
-            if url and comparable_url(url) == want:
-                if url not in announced:
-                    announced.add(url)
-                    self.sources.announce_push(url)
-                hit.append(app["metadata"]["name"])
-        pushed = time.time()
-        mine = [name for name in hit if self.owns(name)]
-        for name in mine:
-            self.enqueue(name, priority=Priority.ROUTINE)
-        if others := [name for name in hit if name not in mine]:
-            # Another replica reconciles these: it sees the annotation and refreshes.
-            task = asyncio.create_task(
-                self._annotate_refresh(others, pushed), name="refresh-annotations"
-            )
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return hit
-
-    async def _annotate_refresh(self, names: list[str], pushed: float) -> None:
-        # Every app carries the push's own time, not its patch's: the replica that owns
-        # them then knows one listing after the push answers them all.
-        for name in names:
-            try:
-                await self.kube.merge_patch(
-                    appmodel.API_VERSION,
-                    appmodel.KIND,
-                    name,
-                    {"metadata": {"annotations": {appmodel.REFRESH_ANNOTATION: str(pushed)}}},
-                    self.settings.app_namespace,
-                )
-            except ApiError as exc:
-                log.warning("could not ask the leader to refresh %s: %s", name, exc)
+        return self.refreshes.repo(repo_url)
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         self._listeners.append(listener)
@@ -360,11 +334,14 @@ class Controller:
         meta = app["metadata"]
         name = str(meta["name"])
         dest = ((app.get("spec") or {}).get("destination") or {}).get("namespace", "")
-        for apps in self._by_namespace.values():
-            apps.discard(name)
+        was = self._destination.pop(name, None)
+        if was is not None:
+            self._by_namespace.get(was, set()).discard(name)
+            if not self._by_namespace.get(was):
+                self._by_namespace.pop(was, None)
         if event_type == "DELETED":
             self._seen.pop(name, None)
-            self._refreshes.pop(name, None)
+            self.refreshes.forget(name)
             self.sources.forget(name)
             self.reconciler.memory.pop(name, None)
             self.reconciler.dry_runs.forget_owner(name)
@@ -375,6 +352,7 @@ class Controller:
             return
         if dest:
             self._by_namespace.setdefault(dest, set()).add(name)
+            self._destination[name] = dest
         signature = (
             meta.get("generation"),
             repr(meta.get("annotations")),
@@ -382,33 +360,26 @@ class Controller:
         )
         self._notify(name)
         if self._seen.get(name) != signature:
-            refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
             previous = self._seen.get(name)
             self._seen[name] = signature
-            requested = (
-                bool(refresh) and previous is not None and self._refreshes.get(name) != refresh
+            # A new refresh request (perhaps a user's, sent through another replica):
+            # Git is asked anew unless a listing since the request answers.
+            asked = self.refreshes.requested(app, first_sight=previous is None)
+            refresh = (meta.get("annotations") or {}).get(appmodel.REFRESH_ANNOTATION)
+            since = (
+                time.monotonic()
+                if refresh or app.get("operation") is not None or previous is None
+                else None
             )
-            now = time.monotonic()
-            since = now if refresh or app.get("operation") is not None or previous is None else None
-            if requested:
-                # A new refresh request (perhaps a push another replica received):
-                # list the remote again unless a listing since the request answers.
-                since = asked_at(str(refresh), now)
-                url = ((app.get("spec") or {}).get("source") or {}).get("repoURL", "")
-                if url:
-                    self.sources.announce_push(str(url), at=since)
-            # Neither generation nor operation changed, only annotations with a new refresh
-            # request: a push another replica received.
+            # Neither generation nor operation changed, only a new refresh request.
             routine = (
-                requested
+                asked is not None
                 and previous is not None
                 and (previous[0], previous[2]) == (signature[0], signature[2])
             )
-            if refresh:
-                self._refreshes[name] = str(refresh)
             self.enqueue(
                 name,
-                since=since,
+                since=since if asked is None else asked,
                 priority=Priority.ROUTINE if routine else Priority.URGENT,
             )
 
@@ -450,12 +421,3 @@ class Controller:
                 self.enqueue(name, priority=self._again.pop(name))
             elif delay is not None:
                 self.enqueue(name, delay=delay)
-
-
-def asked_at(refresh: str, now: float) -> float:
-    """The monotonic time a refresh annotation was written, never later than ``now``
-    (the annotation's own time, or ``now`` when it carries none)."""
-    wall = appmodel.refresh_requested_at(refresh)
-    if wall is None:
-        return now
-    return now - max(0.0, time.time() - wall)

@@ -23,7 +23,7 @@ from fixtures.tether import APP_NS, Apps, deleting_apps, example_files
 from fixtures.waiting import await_for
 from tether.adapters.kube import ApiError, KubeClient
 from tether.cli.http import ControllerCollector
-from tether.controller import leader
+from tether.controller import leader, pushes
 from tether.controller.install import controller_kubeconfig
 from tether.controller.reconciler import Settings
 from tether.controller.runtime import Controller
@@ -351,6 +351,50 @@ async def test_a_push_or_refresh_reaching_the_follower_is_synced_by_the_leader(
         await service.refresh(name)
         await apps.wait_synced(name, revision=sha)
         assert second.reconciles == 0
+    finally:
+        await pair.close()
+
+
+async def test_a_push_reaching_the_follower_is_handed_on_with_one_write(
+    installed: localcluster.ClusterState,
+    tmp_path: Path,
+    apps: Apps,
+    git_repo: Any,
+    dest_namespace: str,
+) -> None:
+    """Three apps of one repository and a push the follower hears: it writes one
+    annotation on the ``tether-pushes`` Lease and none on the apps, and the leader
+    compares all three at the new commit (polls every 300 s here: only the handed-on
+    push explains it)."""
+    files = example_files()
+    git_repo.commit(files)
+    pair = await start_pair(installed, tmp_path, FAST, poll=300.0)
+    try:
+        first = await pair.leader()
+        second = other(pair, first)
+        names = [await apps.create(git_repo.git_url, dest=dest_namespace) for _ in range(3)]
+
+        def at(revision: str | None) -> Any:
+            return lambda s: s.get("sync", {}).get("revision") == revision if revision else None
+
+        first_sha = git_repo.head()
+        for name in names:
+            await apps.wait(name, at(first_sha), f"revision {first_sha[:8]}")
+        app_patches = ("patch", "tether.dev/applications", False)
+        before = second.controller.kube.requests.snapshot().get(app_patches, 0)
+
+        sha = git_repo.commit({CONFIGMAP: files[CONFIGMAP].replace("info", "debug")})
+        assert sorted(second.controller.refresh_repo(git_repo.git_url)) == sorted(names)
+        for name in names:  # compared at the new commit (three apps of one folder conflict)
+            await apps.wait(name, at(sha), f"revision {sha[:8]}")
+
+        assert second.controller.kube.requests.snapshot().get(app_patches, 0) == before
+        assert second.reconciles == 0
+        relay = await first.controller.kube.get(
+            pushes.API_VERSION, pushes.KIND, pushes.LEASE, APP_NS
+        )
+        push = pushes.pushes_of(relay)[pushes.key_for(git_repo.git_url)]
+        assert (push.url, push.by) == (git_repo.git_url, second.controller.refreshes.relay.identity)
     finally:
         await pair.close()
 

@@ -339,6 +339,7 @@ class KubeClient:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[WatchEvent]:
         """Stream changes after resource_version; raises errors.Gone when it is too old."""
@@ -350,6 +351,8 @@ class KubeClient:
         }
         if label_selector:
             params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
         timeout = httpx.Timeout(timeout_seconds + 30, connect=10.0)
         self.requests.add("GET", api.path(namespace), params)
         async with self.watch_http.stream(
