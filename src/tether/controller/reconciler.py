@@ -331,7 +331,9 @@ class Reconciler:
             options=sync_options.for_spec(p.spec),
             owner=p.name,
             absent_namespaces={
-                n for n in namespaces if cache.absent("v1", ObjectKey("", "Namespace", "", n))
+                n
+                for n in namespaces
+                if cache.absent(NAMESPACE_KIND[0], ObjectKey("", NAMESPACE_KIND[1], "", n))
             },
         )
         desired_keys = {key_of(o) for o in p.desired}

@@ -165,15 +165,6 @@ def _managed_by(live: Obj, managers: tuple[str, ...]) -> list[dict[str, Any]]:
     return [e.get("fieldsV1") or {} for e in entries if e.get("manager") in managers]
 
 
-def apply_ignores(
-    desired: Obj, live: Obj | None, rules: list[IgnoreRule]
-) -> tuple[Obj, Obj | None]:
-    """Copies of ``desired`` and ``live`` without the fields the rules ignore."""
-    desired_copy, live_copy = copy.deepcopy(desired), copy.deepcopy(live)
-    _strip_ignored(desired_copy, live_copy, live, rules)
-    return desired_copy, live_copy
-
-
 def _strip_ignored(
     desired: Obj, live: Obj | None, managed_from: Obj | None, rules: list[IgnoreRule]
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tether.adapters.git import RepoCache, paths_touch
+from tether.adapters.git import ChangedPaths, RepoCache
 
 
 def test_modified_added_deleted_and_renamed(git_server, repo_cache: RepoCache) -> None:
@@ -34,11 +34,11 @@ def test_untouched_app_is_skipped(git_server, repo_cache: RepoCache) -> None:
     old = repo.head()
     new = repo.commit({"apps/web/a.yaml": "a2\n", "docs/README.md": "docs\n"})
     changed = repo_cache.changed_paths(repo.git_url, old, new)
-    assert paths_touch(changed, "apps/web")
-    assert not paths_touch(changed, "apps/db")
-    assert not paths_touch(changed, "apps/we")
-    assert paths_touch(changed, "")
-    assert paths_touch({"apps"}, "apps/web")  # a replaced parent touches the app
+    assert changed.touches("apps/web")
+    assert not changed.touches("apps/db")
+    assert not changed.touches("apps/we")
+    assert changed.touches("")
+    assert ChangedPaths({"apps"}).touches("apps/web")  # a replaced parent touches the app
 
 
 def test_same_commit_has_no_changes(git_repo, repo_cache: RepoCache) -> None:

@@ -10,11 +10,12 @@ from tether.adapters.git.errors import (
     RevisionNotFoundError,
 )
 from tether.adapters.git.repo_cache import CommitInfo, GitIdentity, RepoCache
-from tether.adapters.git.tree import PathEscapeError, TreeLimitError, paths_touch
+from tether.adapters.git.tree import ChangedPaths, PathEscapeError, TreeLimitError
 from tether.adapters.git.urls import cache_key, is_local
 from tether.engine.credentials import GitCredentials, credentials_for
 
 __all__ = [
+    "ChangedPaths",
     "CommitInfo",
     "GitCredentials",
     "GitError",
@@ -28,5 +29,4 @@ __all__ = [
     "cache_key",
     "credentials_for",
     "is_local",
-    "paths_touch",
 ]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import posixpath
 from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pygit2
@@ -229,6 +228,12 @@ class ChangedPaths(frozenset[str]):
         return self
 
     def touches(self, app_path: str) -> bool:
+        """Whether any changed path lies under ``app_path`` (or is a parent of it).
+
+        Helps the controller skip re-rendering apps whose directory was not
+        touched. It cannot see through kustomize bases or symlinks that point
+        outside ``app_path``; callers add those dependencies to ``app_path``s.
+        """
         base = normalise_repo_path(app_path)
         if not base:
             return bool(self)
@@ -238,14 +243,3 @@ class ChangedPaths(frozenset[str]):
         prefix = base + "/"
         at = bisect.bisect_left(self._sorted, prefix)
         return at < len(self._sorted) and self._sorted[at].startswith(prefix)
-
-
-def paths_touch(changed: AbstractSet[str], app_path: str) -> bool:
-    """Whether any changed path lies under ``app_path`` (or is a parent of it).
-
-    Helps the controller skip re-rendering apps whose directory was not
-    touched. It cannot see through kustomize bases or symlinks that point
-    outside ``app_path``; callers add those dependencies to ``app_path``s.
-    """
-    paths = changed if isinstance(changed, ChangedPaths) else ChangedPaths(changed)
-    return paths.touches(app_path)
