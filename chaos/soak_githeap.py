@@ -16,13 +16,14 @@ import argparse
 import random
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.harness import GitServer
 
 from chaos.load import app_files
-from tether.adapters.git import repo_cache
+from tether.adapters.git import packs, repo_cache
 from tether.controller import heap_trim
 
 
@@ -44,13 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         heap_trim.fix_thresholds()
     consolidate = repo_cache.consolidate_packs
 
-    def measured(path: Path, limit: int = repo_cache.AUTO_PACK_LIMIT) -> bool:
+    def measured(path: Path, keep: Iterable[str] = (), limit: int = packs.AUTO_PACK_LIMIT) -> bool:
         before, started = rss_mib(), time.monotonic()
-        done = consolidate(path, limit)
+        done = consolidate(path, keep, limit)
         if done:
+            pack = sum(p.stat().st_size for p in (path / "objects" / "pack").glob("*.pack"))
+            shallow = path / "shallow"
+            roots = len(shallow.read_text().split()) if shallow.exists() else 0
             print(
                 f"  packs consolidated in {time.monotonic() - started:.1f}s: "
-                f"RSS {before:.1f} -> {rss_mib():.1f} MiB",
+                f"RSS {before:.1f} -> {rss_mib():.1f} MiB; pack {pack / 1024:.0f} KiB, "
+                f"{roots} shallow roots",
                 flush=True,
             )
         return done

@@ -29,6 +29,7 @@ from tether.adapters.git.errors import (
     describe_transport_failure,
     scrub,
 )
+from tether.adapters.git.packs import consolidate_packs
 from tether.adapters.git.transport import TetherCallbacks
 from tether.adapters.git.urls import cache_dir_name, cache_key, fetch_url, merge_url_credentials
 from tether.engine.credentials import GitCredentials, strip_userinfo
@@ -37,8 +38,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 _UNSHALLOW = 2147483647  # GIT_FETCH_DEPTH_UNSHALLOW
 _ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 _OS_REASON = re.compile(r":\s*([A-Z][A-Za-z ]+)\s*$")  # libgit2 ends with strerror
-AUTO_PACK_LIMIT = 50  # git gc's gc.autoPackLimit
 DIFFS_KEPT = 16  # changed paths of the last commit pairs asked about
+COMMITS_KEPT = 64  # commits read lately, kept when packs are consolidated
 
 
 @dataclass(frozen=True)
@@ -78,35 +79,6 @@ def cache_failure(detail: str, cache: str = "repository cache") -> str:
     return f"cannot write the controller's {cache} ({why})"
 
 
-def consolidate_packs(path: Path, limit: int = AUTO_PACK_LIMIT) -> bool:
-    """Past ``limit`` packs, write one pack of every object and delete the others.
-
-    libgit2 writes a pack per fetch and an open repository keeps every pack open
-    (a file descriptor and its mappings each), so a repository fetched every few
-    seconds ran the controller out of file descriptors within hours; git itself
-    repacks past the same count (``git gc --auto``). A failure leaves the packs
-    as they were, to be tried again after the next fetch. True when it repacked.
-    """
-    pack_dir = path / "objects" / "pack"
-    old = set(pack_dir.glob("pack-*.pack"))
-    if len(old) <= limit:
-        return False
-    try:
-        repo = pygit2.Repository(str(path))
-        try:
-            repo.pack(str(pack_dir))
-        finally:
-            repo.free()
-    except (OSError, pygit2.GitError):
-        return False
-    if not set(pack_dir.glob("pack-*.pack")) - old:
-        return False  # the new pack has an old one's name: keep everything
-    for pack in old:
-        for part in (pack, pack.with_suffix(".idx"), pack.with_suffix(".rev")):
-            part.unlink(missing_ok=True)
-    return True
-
-
 class RepoCache:
     """Bare repositories under ``cache_dir``; all methods are blocking and thread-safe."""
 
@@ -129,6 +101,7 @@ class RepoCache:
         self._heads: dict[str, tuple[float, dict[str, str]]] = {}
         self._repos: dict[str, pygit2.Repository] = {}
         self._diffs: dict[tuple[str, str, str], tree.ChangedPaths] = {}
+        self._read: dict[str, dict[str, None]] = {}  # per repository, oldest first
 
     # -- plumbing -----------------------------------------------------------
 
@@ -235,7 +208,9 @@ class RepoCache:
                 opened = self._repos.pop(cache_key(url), None)
                 if opened is not None:
                     opened.free()
-                consolidate_packs(self.cache_dir / cache_dir_name(url))
+                consolidate_packs(
+                    self.cache_dir / cache_dir_name(url), keep=self._read.get(cache_key(url), ())
+                )
                 return
             except GitError:
                 raise
@@ -259,6 +234,7 @@ class RepoCache:
         repo = self._repo(url)
         commit = self._commit(repo, sha)
         if commit is not None and not (depth == 0 and repo.is_shallow):
+            self._remember(url, str(commit.id))
             return commit
         if _HEX.match(sha) and len(sha) == 40:
             # the server may refuse wants by id: then fall back to all refs
@@ -270,7 +246,15 @@ class RepoCache:
             commit = self._commit(self._repo(url), sha)
         if commit is None:
             raise RevisionNotFoundError(f"revision '{sha}' not found in {strip_userinfo(url)}")
+        self._remember(url, str(commit.id))
         return commit
+
+    def _remember(self, url: str, sha: str) -> None:
+        read = self._read.setdefault(cache_key(url), {})
+        read.pop(sha, None)
+        read[sha] = None
+        while len(read) > COMMITS_KEPT:
+            read.pop(next(iter(read)))
 
     # -- public API ---------------------------------------------------------
 
