@@ -24,7 +24,8 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 
-from tether.adapters.kube import ApiError, ApiResource, Gone, KubeClient
+from tether.adapters.kube import ApiError, ApiResource, KubeClient
+from tether.adapters.kube.reflector import Reflector
 from tether.controller import loops
 from tether.controller.packed import pack, unpack
 from tether.engine.application import API_VERSION, INSTANCE_LABEL, KIND
@@ -65,8 +66,6 @@ class LiveCache:
         self._closing = False
         self._synced: dict[tuple[str, str], asyncio.Event] = {}
         self._listed: set[tuple[str, str]] = set()  # synced by a list, not by giving up
-        self.relists = 0
-        self.watch_restarts = 0
 
     # -- reading ------------------------------------------------------------
     def get(self, key: ObjectKey) -> Obj | None:
@@ -151,39 +150,27 @@ class LiveCache:
 
     async def _run(self, api: ApiResource) -> None:
         ident = (api.api_version, api.kind)
-        resource_version = ""
-        delay = 0.5
-        while not self._closing:
-            try:
-                if not resource_version:
-                    resource_version = await self._relist(api)
-                    self._listed.add(ident)
-                    self._synced[ident].set()
-                async for event in self.kube.watch(
-                    api, resource_version, label_selector=selector_for(api)
-                ):
-                    delay = 0.5
-                    rv = event.object.get("metadata", {}).get("resourceVersion")
-                    if rv:
-                        resource_version = str(rv)
-                    if event.type != "BOOKMARK":
-                        self._store(event.type, event.object)
-                self.watch_restarts += 1
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                resource_version = ""
-            except Exception as exc:  # keep watching through transient API errors
-                if self._closing:
-                    return
-                log.warning("watch %s failed: %s; retrying in %.1fs", api.kind, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                if isinstance(exc, ApiError) and exc.status in (403, 404):
-                    self._synced[ident].set()
+
+        async def relist() -> str:
+            resource_version = await self._relist(api)
+            self._listed.add(ident)
+            self._synced[ident].set()
+            return resource_version
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, ApiError) and exc.status in (403, 404):
+                self._synced[ident].set()  # not readable: waiting for it would wait for ever
+
+        await Reflector(
+            what=api.kind,
+            relist=relist,
+            watch=lambda version: self.kube.watch(api, version, label_selector=selector_for(api)),
+            on_event=lambda event: self._store(event.type, event.object),
+            on_failure=failed,
+            stopping=lambda: self._closing,
+        ).run()
 
     async def _relist(self, api: ApiResource) -> str:
-        self.relists += 1
         seen = set()
         resource_version = ""
         # Page by page: thousands of Applications decoded at once would set the peak.

@@ -25,10 +25,12 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from tether.adapters.kube import ApiError, Conflict, Gone, KubeClient
+from tether.adapters.kube import ApiError, ApiResource, Conflict, KubeClient
+from tether.adapters.kube.client import WatchEvent
+from tether.adapters.kube.reflector import Reflector
 from tether.engine.credentials import comparable_url
 from tether.engine.objects import Obj
 
@@ -112,36 +114,36 @@ class PushRelay:
 
     async def _run(self) -> None:
         selector = f"metadata.name={LEASE}"
-        resource_version = ""
+        api: ApiResource | None = None
         listed = False
-        delay = 0.5
-        while True:
-            try:
-                api = await self.kube.resource_for(API_VERSION, KIND)
-                if not resource_version:
-                    items, resource_version = await self.kube.list(
-                        api, self.namespace, field_selector=selector
-                    )
-                    for lease in items:
-                        self._observe(lease, tell=listed)
-                    listed = True
-                async for event in self.kube.watch(
-                    api, resource_version, self.namespace, field_selector=selector
-                ):
-                    delay = 0.5
-                    rv = (event.object.get("metadata") or {}).get("resourceVersion")
-                    if rv:
-                        resource_version = str(rv)
-                    if event.type in ("ADDED", "MODIFIED"):
-                        self._observe(event.object, tell=True)
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                resource_version = ""
-            except Exception as exc:  # keep watching through API errors
-                log.warning("watch of pushed repositories failed: %s; retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+
+        async def relist() -> str:
+            nonlocal api, listed
+            api = await self.kube.resource_for(API_VERSION, KIND)
+            items, resource_version = await self.kube.list(
+                api, self.namespace, field_selector=selector
+            )
+            for lease in items:
+                # The first listing is what was pushed before this replica started:
+                # its apps are compared at their first pass anyway.
+                self._observe(lease, tell=listed)
+            listed = True
+            return resource_version
+
+        def watch(version: str) -> AsyncIterator[WatchEvent]:
+            assert api is not None  # the Reflector lists before it watches
+            return self.kube.watch(api, version, self.namespace, field_selector=selector)
+
+        def changed(event: WatchEvent) -> None:
+            if event.type in ("ADDED", "MODIFIED"):
+                self._observe(event.object, tell=True)
+
+        await Reflector(
+            what="pushed repositories",
+            relist=relist,
+            watch=watch,
+            on_event=changed,
+        ).run()
 
     def _observe(self, lease: Obj, *, tell: bool) -> None:
         for key, push in pushes_of(lease).items():
