@@ -46,7 +46,7 @@ CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "rendered manifests",
         (
-            "tether/controller/source.py",
+            "tether/controller/sources/step.py",
             "tether/controller/multi_source.py",
             "tether/controller/charts.py",
             "tether/adapters/render/",

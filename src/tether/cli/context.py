@@ -22,7 +22,7 @@ from tether.adapters.kube.config import ConfigError
 from tether.controller.live_cache import LiveCache
 from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.service import ActionRefused, AppNotFound, AppService
-from tether.controller.source import Sources
+from tether.controller.sources.step import Sources
 from tether.testenv.binaries import cache_dir, helm_path
 
 T = TypeVar("T")

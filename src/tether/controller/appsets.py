@@ -38,8 +38,8 @@ from tether.controller import appset_clusters, events
 from tether.controller.deletion import ActionRefused, Deletions
 from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.projects import ProjectSource
-from tether.controller.source import Sources
-from tether.controller.source_gate import RepositoryBusy
+from tether.controller.sources.gate import RepositoryBusy
+from tether.controller.sources.step import Sources
 from tether.engine import application as appmodel
 from tether.engine import projects
 from tether.engine.appsets import generators as gens

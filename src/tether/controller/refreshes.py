@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from tether.adapters.kube import KubeClient
 from tether.controller.pushes import Push, PushRelay
-from tether.controller.source import Sources
+from tether.controller.sources.step import Sources
 from tether.controller.workqueue import Priority
 from tether.engine import application as appmodel
 from tether.engine.credentials import comparable_url

@@ -28,7 +28,7 @@ from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.refreshes import Refreshes
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.sharding import ShardMember
-from tether.controller.source import Sources
+from tether.controller.sources.step import Sources
 from tether.controller.workqueue import Priority, WorkQueue
 from tether.engine import application as appmodel
 from tether.engine.objects import Obj, ObjectKey, labels

@@ -12,7 +12,7 @@ from appsets_helpers import Sets, condition, configmap
 from test_git_directories import folders_set
 
 from tether.controller.runtime import Controller
-from tether.controller.source_gate import PATIENCE
+from tether.controller.sources.gate import PATIENCE
 
 
 async def test_a_set_waits_out_a_busy_repository_without_a_failure(

@@ -26,7 +26,7 @@ from fixtures.gitserver import GitRepo
 from fixtures.tether import APP_NS, Apps, example_files
 from tether.adapters import git
 from tether.controller.runtime import Controller
-from tether.controller.source import FRESH_WINDOW, Sources
+from tether.controller.sources.step import FRESH_WINDOW, Sources
 from tether.engine import application as appmodel
 from tether.engine.application import ApplicationSpec, parse_spec
 

@@ -17,7 +17,7 @@ import pytest
 
 from fixtures.tarpit import silent_server
 from tether.adapters import git
-from tether.controller.source import Sources
+from tether.controller.sources.step import Sources
 from tether.engine.application import parse_spec
 
 IDLE = 2.0

@@ -13,7 +13,7 @@ import pytest
 
 from fixtures.gitserver import HTTP_PASSWORD, HTTP_USER
 from tether.adapters import git
-from tether.controller.source import LocalRepositoryError, Sources
+from tether.controller.sources.step import LocalRepositoryError, Sources
 from tether.engine.application import parse_spec
 
 

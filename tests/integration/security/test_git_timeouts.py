@@ -19,7 +19,7 @@ import pytest
 
 from tether.adapters import git
 from tether.adapters.git import timeouts
-from tether.controller.source import Sources
+from tether.controller.sources.step import Sources
 from tether.engine.application import parse_spec
 
 IDLE = 3.0

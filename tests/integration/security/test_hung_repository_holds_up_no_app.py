@@ -25,8 +25,8 @@ import pytest
 from fixtures.gitserver import GitRepo
 from fixtures.tarpit import silent_server
 from tether.adapters import git
-from tether.controller.source import Sources
-from tether.controller.source_gate import RepositoryBusy
+from tether.controller.sources.gate import RepositoryBusy
+from tether.controller.sources.step import Sources
 from tether.engine.application import ApplicationSpec, parse_spec
 
 IDLE = 3.0  # the Git idle timeout in this test (30 s in the controller)

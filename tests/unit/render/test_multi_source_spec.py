@@ -6,7 +6,7 @@ import pytest
 
 from tether.adapters.render import RenderError
 from tether.controller import ref_values
-from tether.controller.multi_source import split_revision
+from tether.controller.sources.multi import split_revision
 from tether.engine import application as appmodel
 
 CHART = {"repoURL": "https://charts.example.com", "chart": "web", "targetRevision": "^1"}

@@ -1,8 +1,8 @@
 """From an Application's source to rendered objects: resolve, read, render.
 
-Git and the renderers block, so they run in worker threads (``source_pools``:
+Git and the renderers block, so they run in worker threads (``pools``:
 a bounded pool each, one Git thread per repository at a time, and no app
-waiting long behind another's call: ``source_gate``). A failed remote listing
+waiting long behind another's call: ``gate``). A failed remote listing
 is remembered for the same window as a successful one, and for as long as the
 next attempt is still at the server, so one silent or slow Git server costs
 one thread and one reconcile at a time, every app of it says why within about
@@ -14,8 +14,8 @@ does not touch an app's path reuses that app's previous render: in a monorepo
 one commit re-renders only the apps it changed.
 
 A source that names a ``chart`` comes from a chart repository instead of Git
-(``source_chart``); an ``oci://`` source without one is an OCI artifact of
-manifests (``source_artifact``), whose files render like a Git tree.
+(``chart``); an ``oci://`` source without one is an OCI artifact of
+manifests (``artifact``), whose files render like a Git tree.
 
 Local paths and ``file://`` URLs read the controller's own filesystem, so
 they are refused unless the controller was started with local repositories
@@ -39,12 +39,12 @@ from tether.adapters.render.tree import RepoTree, names_under
 from tether.controller import ref_values
 from tether.controller.artifacts import ArtifactSources
 from tether.controller.charts import ChartSources
-from tether.controller.multi_source import MULTI_SEPARATOR, MultiSources
-from tether.controller.source_artifact import ArtifactSource
-from tether.controller.source_chart import ChartSource
-from tether.controller.source_gate import RepositoryBusy
-from tether.controller.source_memo import Memo, RenderMemos, RenderResult, SourceStats
-from tether.controller.source_pools import GIT_WORKERS, RENDER_WORKERS, WorkPools
+from tether.controller.sources.artifact import ArtifactSource
+from tether.controller.sources.chart import ChartSource
+from tether.controller.sources.gate import RepositoryBusy
+from tether.controller.sources.memo import Memo, RenderMemos, RenderResult, SourceStats
+from tether.controller.sources.multi import MULTI_SEPARATOR, MultiSources
+from tether.controller.sources.pools import GIT_WORKERS, RENDER_WORKERS, WorkPools
 from tether.engine.application import ApplicationSpec
 from tether.engine.credentials import strip_userinfo
 

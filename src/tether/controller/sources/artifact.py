@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tether.adapters import git
 from tether.controller.artifacts import ArtifactSources
-from tether.controller.source_chart import ChartSource
+from tether.controller.sources.chart import ChartSource
 from tether.engine.application import ApplicationSpec
 
 

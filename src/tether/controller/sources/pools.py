@@ -3,7 +3,7 @@
 Git and the renderers block, so they run in two bounded pools of their own
 (``GIT_WORKERS``, ``RENDER_WORKERS``) rather than the loop's shared default
 executor. A repository gets at most one Git-pool thread at a time (a gate per
-repository, ``source_gate``: the others wait without holding a thread, and not
+repository, ``gate``: the others wait without holding a thread, and not
 for long), so one silent or slow server cannot starve the other repositories,
 the renderers or the reconcile workers.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from tether.controller.source_gate import RepositoryGates
+from tether.controller.sources.gate import RepositoryGates
 
 GIT_WORKERS = 4
 RENDER_WORKERS = 2

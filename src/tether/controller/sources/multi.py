@@ -21,7 +21,7 @@ from tether.engine.application import ApplicationSpec, Source
 from tether.engine.objects import Obj, key_of
 
 if TYPE_CHECKING:
-    from tether.controller.source import RenderResult, Sources
+    from tether.controller.sources.step import RenderResult, Sources
 
 MULTI_SEPARATOR = ","
 
@@ -63,7 +63,7 @@ class MultiSources:
     async def render(
         self, app_key: str, spec: ApplicationSpec, revision: str, *, app_name: str
     ) -> RenderResult:
-        from tether.controller.source import RenderResult
+        from tether.controller.sources.step import RenderResult
 
         revisions = revision.split(MULTI_SEPARATOR)
         if len(revisions) != len(spec.sources):

@@ -19,8 +19,8 @@ from tether.adapters.render import describe
 from tether.controller import ref_values
 from tether.controller.charts import ChartSources
 from tether.controller.charts import missing_dependencies as charts_missing
-from tether.controller.source_memo import RenderMemos, RenderResult, SourceStats
-from tether.controller.source_pools import WorkPools
+from tether.controller.sources.memo import RenderMemos, RenderResult, SourceStats
+from tether.controller.sources.pools import WorkPools
 from tether.engine.application import ApplicationSpec
 
 T = TypeVar("T")
