@@ -32,8 +32,8 @@ from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
 from tether.controller.postdelete import PostDelete
 from tether.controller.projects import ProjectSource, admit_app, admit_objects
-from tether.controller.source import Sources
-from tether.controller.source_gate import RepositoryBusy
+from tether.controller.sources.gate import RepositoryBusy
+from tether.controller.sources.step import Sources
 from tether.controller.sync_step import Syncer
 from tether.engine import application as appmodel
 from tether.engine import children, objects, plan, sync_options
@@ -100,7 +100,7 @@ class Reconciler:
         uid = str(app["metadata"].get("uid", ""))
         unwritten = memory.unwritten if memory.unwritten and memory.unwritten[0] == uid else None
         p = Pass(
-            app=copy.deepcopy(app),
+            app=_own_copy(app),
             status=copy.deepcopy(unwritten[1] if unwritten else app.get("status") or {}),
             operation=app.get("operation"),
         )
@@ -164,7 +164,7 @@ class Reconciler:
 
     async def preview(self, app: Obj) -> Pass:
         """Render and compare without syncing or writing (diff, explain); raises Stop."""
-        p = Pass(app=copy.deepcopy(app), status=copy.deepcopy(app.get("status") or {}))
+        p = Pass(app=_own_copy(app), status=copy.deepcopy(app.get("status") or {}))
         self._parse(p)
         await self.clusters.route(p)
         await admit_app(p, self.projects, self._kube(p))
@@ -182,7 +182,7 @@ class Reconciler:
         revision = (status.get("sync") or {}).get("revision")
         if not revision:
             return []
-        p = Pass(app=copy.deepcopy(app), status=copy.deepcopy(status))
+        p = Pass(app=_own_copy(app), status=copy.deepcopy(status))
         p.operation = {"sync": {"revision": revision}}
         self._parse(p)
         await self.clusters.route(p)
@@ -455,6 +455,15 @@ class Reconciler:
                     # run would record the same sync twice).
                     op = p.app.get("operation")
                     memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), op)
+
+
+def _own_copy(app: Obj) -> Obj:
+    """The app for a pass to change, sharing its old status: a pass writes ``p.status``
+    and only compares against the old one, so copying it as well would be wasted."""
+    own = copy.deepcopy({k: v for k, v in app.items() if k != "status"})
+    if "status" in app:
+        own["status"] = app["status"]
+    return own
 
 
 def _stub(obj: Obj) -> Obj:
