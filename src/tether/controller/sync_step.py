@@ -17,10 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tether.adapters.kube import ApiError, Conflict, KubeClient, UnknownKind
-from tether.controller import events, exactly_once, operation, step_runner
+from tether.adapters.kube import ApiError, KubeClient, UnknownKind
+from tether.controller import destinations, events, exactly_once, operation, step_runner
 from tether.controller import status as st
-from tether.controller.compare import Comparison, validate
+from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
 from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
@@ -120,9 +120,11 @@ class Syncer:
         if initiated_by == "automated" and st.deployed_revision(p.status) == p.sha:
             await self._with_field_owners(p)
         if policy.option("CreateNamespace") and not dry_run:
-            await self._ensure_namespace(p.spec.destination.namespace, p.name)
+            await destinations.ensure_namespace(
+                self.kube, self.live, p.spec.destination.namespace, p.name
+            )
         if not dry_run:
-            await self._validate_unvalidated(p)
+            await destinations.validate_unvalidated(p, p.writer or self.kube, self.live)
         live = {
             k: o
             for k in (plan.key_from_inventory(e) for e in p.status.get("inventory") or [])
@@ -448,42 +450,6 @@ class Syncer:
         if st.deployed_revision(p.status) != p.sha:
             return ""
         return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
-
-    async def _validate_unvalidated(self, p: Pass) -> None:
-        """Dry-run what the comparison could not (its namespace did not exist), now that
-        the sync may have created the namespace: a commit the API server refuses in part
-        is applied not at all (Argo CD also creates the namespace before its dry run).
-        What the dry run finds existing is read before it is applied, as any object is
-        (the live cache may not have seen a namespace created a moment ago)."""
-        assert p.spec is not None and p.comparison is not None
-        pending = [o for o in p.desired if key_of(o) in p.comparison.unvalidated]
-        if not pending:
-            return
-        found = await validate(p.writer or self.kube, pending, sync_options.for_spec(p.spec))
-        p.comparison.errors.update(found.refused)
-        p.comparison.absent -= found.existing
-        p.comparison.unvalidated = found.unanswered
-
-    async def _ensure_namespace(self, name: str, app_name: str) -> None:
-        """Create the destination (CreateNamespace). It carries no app label, so it is
-        never pruned, but it names the app that may adopt it if Git renders it later."""
-        if self.live.get(ObjectKey("", "Namespace", "", name)) is not None:
-            return
-        try:
-            await self.kube.create(  # not apply: one that exists already is left as it is
-                {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {
-                        "name": name,
-                        "annotations": {adoption.ADOPT_ANNOTATION: app_name},
-                    },
-                }
-            )
-        except Conflict:
-            return
-        except ApiError as exc:
-            log.warning("could not create namespace %s: %s", name, exc)
 
     def finish_operation(self, p: Pass, phase: str, message: str) -> None:
         operation.put(

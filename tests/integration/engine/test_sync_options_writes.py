@@ -142,6 +142,51 @@ async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_create
         await kube.delete("v1", "Namespace", fresh)
 
 
+def _with_namespace(files: dict[str, str], name: str) -> dict[str, str]:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    return files | {"apps/finance/namespace.yaml": yaml.safe_dump(namespace)}
+
+
+async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_git_renders(
+    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
+) -> None:
+    """The Namespace comes in the same commit as the objects in it: the sync creates
+    it first, dry-runs them, and applies none of them when one is refused."""
+    fresh = f"{dest_namespace}-git"
+    files = example_files()
+    files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o.update(bogusField="x"))
+    git_repo.commit(_with_namespace(files, fresh))
+    try:
+        name = await apps.create(git_repo.git_url, dest=fresh, options=[])
+
+        state = await service.sync(name, SyncRequest(), initiated_by="t")
+
+        assert state["phase"] == "Failed", state
+        assert "bogusField" in state["message"] and "nothing was applied" in state["message"]
+        assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", fresh) is None
+        assert await kube.get_or_none("v1", "Service", "finance-api", fresh) is None
+    finally:
+        await kube.delete("v1", "Namespace", fresh)
+
+
+async def test_a_namespace_git_renders_is_synced_with_what_it_holds(
+    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
+) -> None:
+    fresh = f"{dest_namespace}-git-ok"
+    git_repo.commit(_with_namespace(example_files(), fresh))
+    try:
+        name = await apps.create(git_repo.git_url, dest=fresh, options=[])
+
+        state = await service.sync(name, SyncRequest(), initiated_by="t")
+
+        assert state["phase"] == "Succeeded", state
+        assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", fresh) is not None
+        st = await apps.wait_synced(name)
+        assert {r["kind"] for r in st["resources"]} >= {"Namespace", "ConfigMap", "Deployment"}
+    finally:
+        await kube.delete("v1", "Namespace", fresh)
+
+
 async def test_validate_false_lets_an_unknown_field_through(
     git_repo: Any, apps: Apps, service: AppService, dest_namespace: str
 ) -> None:
