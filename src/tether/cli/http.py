@@ -32,7 +32,7 @@ from tether.adapters.kube import ApiError
 from tether.api.app import create_app
 from tether.api.auth import Auth, TokenTable, tokens_from_secret
 from tether.controller import sharding
-from tether.controller.imageautomation import ImageAutomationCollector
+from tether.controller.images.automation import ImageAutomationCollector
 from tether.controller.notifications import NotifierCollector
 from tether.controller.registry.service import RegistryApi
 from tether.controller.runtime import Controller

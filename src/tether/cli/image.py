@@ -17,7 +17,7 @@ from rich.table import Table
 
 from tether.adapters.kube import KubeClient
 from tether.cli.context import EXIT_NOT_FOUND, coroutine, emit, err, kube_options, out
-from tether.controller.imageautomation import SCAN_ANNOTATION
+from tether.controller.images.automation import SCAN_ANNOTATION
 from tether.engine.images import spec as model
 
 

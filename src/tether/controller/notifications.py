@@ -37,7 +37,7 @@ from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.notify import commit_status as status_sink
 from tether.adapters.notify import webhook
 from tether.controller import events
-from tether.controller.imageautomation import ImageUpdate
+from tether.controller.images.automation import ImageUpdate
 from tether.controller.loops import STOP_TIMEOUT
 from tether.engine import commit_status, forge
 from tether.engine import notification_templates as templates

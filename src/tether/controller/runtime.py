@@ -21,7 +21,7 @@ from tether.adapters import git
 from tether.adapters.kube import KubeClient
 from tether.controller import loops
 from tether.controller.appsets import ApplicationSetReconciler
-from tether.controller.imageautomation import ImageAutomationReconciler
+from tether.controller.images.automation import ImageAutomationReconciler
 from tether.controller.live_cache import LiveCache
 from tether.controller.notifications import Notifier
 from tether.controller.reconciler import Reconciler, Settings

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tether.adapters.git.writeback import WriteResult
-from tether.controller.image_pullrequests import PullRequests
+from tether.controller.images.pullrequests import PullRequests
 from tether.engine import forge
 from tether.engine.images import pullrequest as pr
 from tether.engine.images import spec as model

@@ -38,8 +38,8 @@ from tether.adapters.git.signing import SigningKey
 from tether.adapters.git.writeback import GitWriter, WriteResult
 from tether.adapters.kube import ApiError, KubeClient
 from tether.adapters.kube import events as kube_events
-from tether.controller.image_pullrequests import PullRequests
-from tether.controller.imagetags import PolicyRegistry, ScanError
+from tether.controller.images.pullrequests import PullRequests
+from tether.controller.images.tags import PolicyRegistry, ScanError
 from tether.controller.loops import PeriodicLoop, ServedKind, api_error
 from tether.controller.projects import ProjectSource
 from tether.engine import projects

@@ -17,7 +17,7 @@ from typing import Any
 
 from tether.adapters.forge import pulls
 from tether.adapters.git.writeback import WriteResult
-from tether.controller.imagetags import ScanError
+from tether.controller.images.tags import ScanError
 from tether.engine import forge
 from tether.engine.images import pullrequest as model
 from tether.engine.images import spec as specmodel
