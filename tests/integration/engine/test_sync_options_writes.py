@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 
 from fixtures.tether import Apps, example_files
@@ -118,46 +119,31 @@ async def test_strict_validation_refuses_an_unknown_field_and_applies_nothing(
     assert await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace) is None
 
 
-async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_creates(
-    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
-) -> None:
-    """The comparison cannot dry-run in a namespace that does not exist yet (the API
-    server refuses there before it validates): the sync creates the namespace, then
-    dry-runs, then applies, so the bad Deployment (applied last) stops the ConfigMap
-    and the Service too."""
-    files = example_files()
-    files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o.update(bogusField="x"))
-    git_repo.commit(files)
-    fresh = f"{dest_namespace}-new"
-    try:
-        name = await apps.create(git_repo.git_url, dest=fresh)  # CreateNamespace=true
-
-        state = await service.sync(name, SyncRequest(), initiated_by="t")
-
-        assert state["phase"] == "Failed", state
-        assert "bogusField" in state["message"] and "nothing was applied" in state["message"]
-        assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", fresh) is None
-        assert await kube.get_or_none("v1", "Service", "finance-api", fresh) is None
-    finally:
-        await kube.delete("v1", "Namespace", fresh)
-
-
 def _with_namespace(files: dict[str, str], name: str) -> dict[str, str]:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     return files | {"apps/finance/namespace.yaml": yaml.safe_dump(namespace)}
 
 
-async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_git_renders(
-    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
+@pytest.mark.parametrize("made_by", ["CreateNamespace", "Git"])
+async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_creates(
+    git_repo: Any,
+    apps: Apps,
+    service: AppService,
+    kube: KubeClient,
+    dest_namespace: str,
+    made_by: str,
 ) -> None:
-    """The Namespace comes in the same commit as the objects in it: the sync creates
-    it first, dry-runs them, and applies none of them when one is refused."""
-    fresh = f"{dest_namespace}-git"
+    """The comparison cannot dry-run in a namespace that does not exist yet (the API
+    server refuses there before it validates): the sync creates the namespace (from
+    the option, or the Namespace in the same commit), then dry-runs, then applies, so
+    the bad Deployment (applied last) stops the ConfigMap and the Service too."""
+    fresh = f"{dest_namespace}-{made_by.lower()}"
     files = example_files()
     files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o.update(bogusField="x"))
-    git_repo.commit(_with_namespace(files, fresh))
+    git_repo.commit(_with_namespace(files, fresh) if made_by == "Git" else files)
     try:
-        name = await apps.create(git_repo.git_url, dest=fresh, options=[])
+        options = None if made_by == "CreateNamespace" else []
+        name = await apps.create(git_repo.git_url, dest=fresh, options=options)
 
         state = await service.sync(name, SyncRequest(), initiated_by="t")
 
