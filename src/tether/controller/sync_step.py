@@ -12,19 +12,26 @@ there is one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient, UnknownKind
-from tether.controller import destinations, events, exactly_once, operation, step_runner
+from tether.controller import (
+    destinations,
+    drift_report,
+    events,
+    exactly_once,
+    operation,
+    step_runner,
+    takeover,
+)
 from tether.controller import status as st
 from tether.controller.compare import Comparison
 from tether.controller.live_cache import LiveCache
 from tether.controller.passes import AppMemory, Pass, Stop
 from tether.controller.sync import SyncOutcome, TakeoverRefused, execute
-from tether.engine import adoption, ownership, phases, plan, sync_options
+from tether.engine import adoption, phases, plan, sync_options
 from tether.engine import application as appmodel
 from tether.engine import diff as diffing
 from tether.engine.health import HealthRules
@@ -118,7 +125,7 @@ class Syncer:
         policy = p.spec.sync_policy
         started = events.now_iso()
         if initiated_by == "automated" and st.deployed_revision(p.status) == p.sha:
-            await self._with_field_owners(p)
+            await drift_report.read_field_owners(self.kube, p)
         if policy.option("CreateNamespace") and not dry_run:
             await destinations.ensure_namespace(
                 self.kube, self.live, p.spec.destination.namespace, p.name
@@ -147,7 +154,7 @@ class Syncer:
             )
         except plan.PlanError as exc:
             raise Stop("ComparisonError", str(exc)) from None
-        refused = await self._refused(p, sync_plan, inventory_keys)
+        refused = await takeover.refused(self.kube, self.live, p, sync_plan, inventory_keys)
         if fail_shared:
             refused |= {
                 c.key: TakeoverRefused(f"{c.message} (FailOnSharedResource=true)")
@@ -311,7 +318,7 @@ class Syncer:
             k: e.message for k, e in outcome.errors.items() if k != operation.OPERATION_KEY
         }
         previous = p.status.get("inventory") or []
-        drift = self._drift_message(p, this_pass) if initiated_by == "automated" else ""
+        drift = drift_report.message(p, this_pass) if initiated_by == "automated" else ""
         _settle(p, this_pass)
         if outcome.ok:
             memory.failed_sha, memory.attempts = "", 0
@@ -358,98 +365,6 @@ class Syncer:
             retry = p.spec.sync_policy.retry
             if retry and memory.attempts <= retry.limit:
                 p.requeue_after = retry.delay(memory.attempts)
-
-    async def _refused(
-        self, p: Pass, sync_plan: plan.SyncPlan, inventory: set[ObjectKey]
-    ) -> dict[ObjectKey, ApiError]:
-        """The objects this sync would apply that exist and are not ours to take.
-
-        The live cache holds only labelled objects of most kinds, so an object it
-        does not know is read from the cluster (it may exist without any label),
-        unless this pass's dry run just found it missing.
-        """
-        assert p.spec is not None
-        live: dict[ObjectKey, Obj] = {}
-        unknown: dict[ObjectKey, ApiError] = {}
-        gate = asyncio.Semaphore(8)
-        absent = p.comparison.absent if p.comparison is not None else set()
-
-        async def read(obj: Obj) -> None:
-            key = key_of(obj)
-            found = self.live.get(key)
-            if found is None and key not in absent:
-                try:
-                    async with gate:
-                        found = await self.kube.get_or_none(
-                            str(obj["apiVersion"]), key.kind, key.name, key.namespace
-                        )
-                except UnknownKind:
-                    found = None  # its CRD comes in this sync: nothing of it exists yet
-                except ApiError as exc:
-                    unknown[key] = TakeoverRefused(
-                        f"{adoption.describe(key)}: cannot tell whether it exists and whose it "
-                        f"is: {exc.message}"
-                    )
-            if found is not None:
-                live[key] = found
-
-        await asyncio.gather(*(read(o) for o in sync_plan.apply))
-        claims = adoption.judge(
-            sync_plan.apply,
-            live,
-            app_name=p.name,
-            inventory=inventory,
-            adopt_existing=p.spec.sync_policy.option("AdoptExisting"),
-        )
-        for c in claims:
-            if c.verdict == adoption.ADOPT:
-                log.info("%s: %s", p.name, c.message)
-        return unknown | {c.key: TakeoverRefused(c.message) for c in claims if c.refused}
-
-    async def _with_field_owners(self, p: Pass) -> None:
-        """Read the drifted objects with their managedFields (the cache keeps none),
-        before our apply takes ownership back, so the event can say who changed what."""
-        assert p.comparison is not None
-        for key in p.comparison.out_of_sync:
-            cached = p.live_of.get(key)
-            if cached is None:
-                continue
-            full = await self.kube.get_or_none(
-                str(cached["apiVersion"]), key.kind, key.name, key.namespace
-            )
-            if full is not None and full["metadata"].get("uid") == cached["metadata"].get("uid"):
-                p.live_of[key] = full
-
-    def _drift_message(self, p: Pass, outcome: SyncOutcome) -> str:
-        """What self-heal reverted: each object, the paths and who changed them.
-
-        Judged on the live objects as compared; an object deleted after the
-        comparison (and so recreated by this sync's apply) is found by its new uid.
-        """
-        assert p.comparison is not None
-        parts = []
-        recreated = {
-            k
-            for k in outcome.applied
-            if k not in p.comparison.out_of_sync
-            and (before := p.live_of.get(k)) is not None
-            and (outcome.results.get(k) or {}).get("metadata", {}).get("uid")
-            not in (None, before["metadata"].get("uid"))
-        }
-        for key in sorted(p.comparison.out_of_sync | recreated):
-            d = p.comparison.diffs.get(key)
-            live = None if key in recreated else p.live_of.get(key)
-            if d is None or live is None:
-                if live is None and key in p.comparison.diffs and key in outcome.applied:
-                    parts.append(f"{key.kind} {key.name} was deleted; recreated")
-                continue
-            paths = d.changed_paths[:4]
-            managers = ownership.field_managers(live, paths, ignore=appmodel.FIELD_MANAGER)
-            who = f" by {', '.join(managers)}" if managers else ""
-            parts.append(f"{key.kind} {key.name}: {', '.join(paths)} changed{who}")
-        if st.deployed_revision(p.status) != p.sha:
-            return ""
-        return "self-heal reverted drift: " + "; ".join(parts) if parts else ""
 
     def finish_operation(self, p: Pass, phase: str, message: str) -> None:
         operation.put(
