@@ -42,12 +42,17 @@ FAULTS = (
     "registry-down",
     "disk-full",
     "cache-deleted",
+    "registry-down-kill",
+    "disk-full-kill",
     "replica-kill",
     "kill-rollback",
     "kill-hook",
 )
 # Faults of the controller's surroundings, judged by invariants_registry as well.
 OWN_CHECKS = ("registry-down", "disk-full", "cache-deleted")
+# The same faults with the controller killed halfway through and started again inside them:
+# a restart must find its surroundings still broken, say so, and recover once they are not.
+WITH_KILL = {f"{fault}-kill": fault for fault in ("registry-down", "disk-full")}
 # Kills aimed at a user's operation in a given state (chaos.opstate).
 AIMED = {"kill-rollback": rollback.inject, "kill-hook": hooks.inject}
 KILLS = ("kill", "replica-kill", *AIMED)
@@ -198,8 +203,8 @@ def _one(
         during = _git_episode(fault, cfg, world)
     elif fault == "force-push":
         driver.force_push()
-    elif fault in OWN_CHECKS:
-        during = _surroundings(fault, cfg, world)
+    elif fault in OWN_CHECKS or fault in WITH_KILL:
+        during = _surroundings(WITH_KILL.get(fault, fault), cfg, world, record, fault in WITH_KILL)
     else:
         raise ValueError(f"unknown fault {fault}")
     ended = restarted if restarted is not None else time.monotonic()
@@ -223,11 +228,11 @@ def _one(
         if time.monotonic() >= deadline:
             break
         time.sleep(0.5)
-    if fault == "registry-down":
+    if WITH_KILL.get(fault, fault) == "registry-down":
         during += _registry_back(record, world, deadline, ended)
     violations = crashes + invariants.check(world.env, driver.ledger, observer, cfg.apps)
     violations += during + (world.guard.take() if world.guard is not None else [])
-    if fault in OWN_CHECKS:
+    if WITH_KILL.get(fault, fault) in OWN_CHECKS:
         violations += extra.new_tracebacks(world.controller.log_since(log_from))
     if owners is not None:
         violations += owners.scan(time.time())
@@ -333,18 +338,35 @@ def _git_episode(fault: str, cfg: Config, world: World) -> list[str]:
         proxy.heal()
 
 
-def _surroundings(fault: str, cfg: Config, world: World) -> list[str]:
-    """Inject a registry or cache-disk fault for an episode; what was wrong meanwhile."""
+def _surroundings(
+    fault: str, cfg: Config, world: World, record: dict[str, Any], kill: bool = False
+) -> list[str]:
+    """Inject a registry or cache-disk fault for an episode; what was wrong meanwhile.
+
+    With ``kill`` the controller is killed halfway through the episode and started
+    again while the fault lasts (``record`` says what the kill interrupted)."""
+
+    def episode() -> None:
+        if not kill:
+            time.sleep(cfg.episode_seconds)
+            return
+        time.sleep(cfg.episode_seconds / 2)
+        world.controller.kill()
+        record["interrupted"] = "killed and restarted inside the fault"
+        time.sleep(0.5)
+        world.controller.start()
+        time.sleep(cfg.episode_seconds / 2)
+
     if fault == "cache-deleted":
         world.disk.delete()  # commits keep coming: they must be fetched into a new cache
-        time.sleep(cfg.episode_seconds)
+        episode()
         return []
     if fault == "disk-full":
         assert world.witness is not None
         world.witness.start()
         world.disk.fill()
         try:
-            time.sleep(cfg.episode_seconds)
+            episode()
         finally:
             found = world.witness.stop()
             world.disk.free()
@@ -353,7 +375,7 @@ def _surroundings(fault: str, cfg: Config, world: World) -> list[str]:
     assert side is not None
     side.down()
     try:
-        time.sleep(cfg.episode_seconds)
+        episode()
         # A refresh is due every few seconds: by now each credential must say why it fails.
         found = extra.outage_explained(side)
         give_up = time.monotonic() + 6.0
