@@ -24,7 +24,7 @@ async def revert_to(svc: AppService, name: str, history_id: int, user: str) -> s
     branch = spec.source.target_revision
     if branch in ("HEAD", ""):
         branch = "main"
-    creds = await svc.reconciler.credentials(spec.source.repo_url, spec.project)
+    creds = await svc.reconciler.repo_secrets.credentials(spec.source.repo_url, spec.project)
     repos = svc.reconciler.sources.repos
     author = git.GitIdentity(name=f"{getpass.getuser()} via tether", email="tether@localhost")
     return await asyncio.to_thread(

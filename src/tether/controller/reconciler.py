@@ -8,7 +8,6 @@ commit leaves the cluster in its last good state.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import random
@@ -32,6 +31,7 @@ from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
 from tether.controller.postdelete import PostDelete
 from tether.controller.projects import ProjectSource, admit_app, admit_objects
+from tether.controller.repo_secrets import RepositorySecrets
 from tether.controller.sources.gate import RepositoryBusy
 from tether.controller.sources.step import Sources
 from tether.controller.sync_step import Syncer
@@ -44,8 +44,6 @@ from tether.engine.objects import Obj, ObjectKey, key_of, version_of
 from tether.engine.tree import build_tree
 
 log = logging.getLogger(__name__)
-REPO_SECRET_LABEL = "tether.dev/secret-type"
-REPO_SECRETS_TTL = 10.0
 NAMESPACE_KIND = ("v1", "Namespace")
 
 __all__ = ["AppMemory", "Pass", "Reconciler", "Settings", "Stop"]
@@ -61,10 +59,9 @@ class Reconciler:
         self.settings = settings
         self.dry_runs = DryRunCache()
         self.memory: dict[str, AppMemory] = {}
-        self._repo_secrets: tuple[float, list[Obj]] = (-1e9, [])
-        self._listing_secrets = asyncio.Lock()
+        self.repo_secrets = RepositorySecrets(kube, settings.app_namespace)
         # Chart repositories read TLS and OCI options from the same Secrets.
-        sources.charts.attach(kube, lambda: self._repo_secrets[1])
+        sources.charts.attach(kube, self.repo_secrets.current)
         self.health_rules = HealthRuleSource(kube, settings.app_namespace)
         self.syncer = Syncer(kube=kube, live=live, rules=self.health_rules.rules)
         # Other clusters' clients, live caches and syncers, made on first use.
@@ -231,25 +228,6 @@ class Reconciler:
         except appmodel.SpecError as exc:
             raise Stop("InvalidSpec", f"Application {p.name}: {exc}") from None
 
-    async def credentials(self, url: str, project: str = "default") -> git.GitCredentials | None:
-        """Repository credentials of ``project`` from labelled Secrets, listed at most
-        every few seconds."""
-        if time.monotonic() - self._repo_secrets[0] > REPO_SECRETS_TTL:
-            async with self._listing_secrets:  # workers finding it stale at once list once
-                now = time.monotonic()
-                if now - self._repo_secrets[0] > REPO_SECRETS_TTL:
-                    try:
-                        api = await self.kube.resource_for("v1", "Secret")
-                        secrets, _ = await self.kube.list(
-                            api,
-                            self.settings.app_namespace,
-                            label_selector=f"{REPO_SECRET_LABEL}=repository",
-                        )
-                    except ApiError:
-                        return None
-                    self._repo_secrets = (now, secrets)
-        return git.credentials_for(url, self._repo_secrets[1], project)
-
     async def _source(
         self, p: Pass, *, since: float | None, requeue_when_busy: bool = False
     ) -> None:
@@ -257,7 +235,7 @@ class Reconciler:
         revision = ((p.operation or {}).get("sync") or {}).get("revision") or None
         # A running operation finishes at the revision it started with.
         revision = operation.running_revision(p.status) or revision
-        creds = await self.credentials(p.spec.source.repo_url, p.spec.project)
+        creds = await self.repo_secrets.credentials(p.spec.source.repo_url, p.spec.project)
         try:
             p.sha = await self.sources.resolve(p.spec, revision, creds, since=since)
             result = await self.sources.render(p.name, p.spec, p.sha, creds, app_name=p.name)

@@ -102,7 +102,7 @@ class Controller:
         self.appsets = ApplicationSetReconciler(
             kube,
             sources=self.sources,
-            credentials=self.reconciler.credentials,
+            credentials=self.reconciler.repo_secrets.credentials,
             projects=self.reconciler.projects,
             app_namespace=self.settings.app_namespace,
             poll_interval=min(5.0, self.settings.poll_interval),
@@ -111,7 +111,7 @@ class Controller:
         self.images = ImageAutomationReconciler(
             kube,
             workdir=cache_dir / "writeback",
-            credentials=self.reconciler.credentials,
+            credentials=self.reconciler.repo_secrets.credentials,
             projects=self.reconciler.projects,
             app_namespace=self.settings.app_namespace,
             poll_interval=min(5.0, self.settings.poll_interval),
