@@ -27,10 +27,12 @@ two would wait for a hook that no longer exists.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from tether.adapters.kube import ApiError, KubeClient
+from tether.controller import status as st
 from tether.controller.passes import AppMemory, Pass
 from tether.engine import application as appmodel
 from tether.engine import objects
@@ -98,3 +100,48 @@ async def store_state(
         log.warning(refused, p.name, exc)
         return False
     return True
+
+
+async def record(home: KubeClient, p: Pass, memory: AppMemory, poll_interval: float) -> None:
+    """Write the pass's status when it changed (or has not been written for a poll
+    interval), then clear a request whose result it holds; what the API server
+    refused for a while is kept in ``memory`` for the next pass to write first."""
+    meta = p.app["metadata"]
+    old = p.app.get("status") or {}
+    changed = st.without_time(old) != st.without_time(p.status)
+    recorded = True
+    if changed or st.stale(old, poll_interval):
+        try:
+            memory.latest = await home.merge_patch(
+                appmodel.API_VERSION,
+                appmodel.KIND,
+                meta["name"],
+                {"status": p.status},
+                meta["namespace"],
+                subresource="status",
+            )
+            memory.unwritten = None
+        except ApiError as exc:
+            log.warning("status of %s not written: %s", p.name, exc)
+            recorded = exc.status != 429 and exc.status < 500
+            if not recorded:
+                done = p.app.get("operation") if p.app.get("_clear_operation") else None
+                memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), done)
+    # A requested operation stays until its result is recorded: cleared after a status
+    # write the API server failed for a while, it would vanish (applied, never recorded).
+    if p.app.pop("_clear_operation", False) and recorded:
+        try:
+            memory.latest = await home.merge_patch(
+                appmodel.API_VERSION,
+                appmodel.KIND,
+                meta["name"],
+                {"operation": None},
+                meta["namespace"],
+            )
+        except ApiError as exc:
+            log.warning("operation of %s not cleared: %s", p.name, exc)
+            if exc.status == 429 or exc.status >= 500:
+                # Recorded but still requested: the next pass only clears it (a second
+                # run would record the same sync twice).
+                op = p.app.get("operation")
+                memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), op)

@@ -16,7 +16,7 @@ import time
 import httpx
 
 from tether.adapters import git
-from tether.adapters.kube import ApiError, KubeClient, UnknownKind
+from tether.adapters.kube import KubeClient, UnknownKind
 from tether.adapters.render import RenderError
 from tether.controller import cascade, clusters, events, exactly_once, operation
 from tether.controller import children as children_step
@@ -108,7 +108,7 @@ class Reconciler:
             # killed before it cleared the request): this pass only stores it and clears
             # the operation, before any later sync could replace its result unseen.
             p.app["_clear_operation"] = True
-            await self._write(p, memory)
+            await exactly_once.record(self.kube, p, memory, self.settings.poll_interval)
             return 1.0
         try:
             self._parse(p)
@@ -154,7 +154,7 @@ class Reconciler:
         self._pause_condition(p)
         p.status["reconciledAt"] = events.now_iso()
         p.status["observedGeneration"] = app["metadata"].get("generation", 0)
-        await self._write(p, memory)
+        await exactly_once.record(self.kube, p, memory, self.settings.poll_interval)
         if p.requeue_after is None:
             p.requeue_after = self.poll_delay()
         return p.requeue_after
@@ -392,47 +392,6 @@ class Reconciler:
             if reason
             else None,
         )
-
-    async def _write(self, p: Pass, memory: AppMemory) -> None:
-        meta = p.app["metadata"]
-        old = p.app.get("status") or {}
-        changed = st.without_time(old) != st.without_time(p.status)
-        recorded = True
-        if changed or st.stale(old, self.settings.poll_interval):
-            try:
-                memory.latest = await self.kube.merge_patch(
-                    appmodel.API_VERSION,
-                    appmodel.KIND,
-                    meta["name"],
-                    {"status": p.status},
-                    meta["namespace"],
-                    subresource="status",
-                )
-                memory.unwritten = None
-            except ApiError as exc:
-                log.warning("status of %s not written: %s", p.name, exc)
-                recorded = exc.status != 429 and exc.status < 500
-                if not recorded:
-                    done = p.app.get("operation") if p.app.get("_clear_operation") else None
-                    memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), done)
-        # A requested operation stays until its result is recorded: cleared after a status
-        # write the API server failed for a while, it would vanish (applied, never recorded).
-        if p.app.pop("_clear_operation", False) and recorded:
-            try:
-                memory.latest = await self.kube.merge_patch(
-                    appmodel.API_VERSION,
-                    appmodel.KIND,
-                    meta["name"],
-                    {"operation": None},
-                    meta["namespace"],
-                )
-            except ApiError as exc:
-                log.warning("operation of %s not cleared: %s", p.name, exc)
-                if exc.status == 429 or exc.status >= 500:
-                    # Recorded but still requested: the next pass only clears it (a second
-                    # run would record the same sync twice).
-                    op = p.app.get("operation")
-                    memory.unwritten = (str(meta.get("uid", "")), copy.deepcopy(p.status), op)
 
 
 def _own_copy(app: Obj) -> Obj:
