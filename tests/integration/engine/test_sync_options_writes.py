@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fixtures.tether import Apps, example_files
+from fixtures.tether import Apps, Projects, example_files
 from tether.adapters.kube import KubeClient
 from tether.controller.service import AppService, SyncRequest
 from tether.engine import last_applied, sync_options
@@ -119,6 +119,9 @@ async def test_strict_validation_refuses_an_unknown_field_and_applies_nothing(
     assert await kube.get_or_none("apps/v1", "Deployment", "finance-api", dest_namespace) is None
 
 
+NAMESPACES_ALLOWED = [{"group": "", "kind": "Namespace"}]
+
+
 def _with_namespace(files: dict[str, str], name: str) -> dict[str, str]:
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     return files | {"apps/finance/namespace.yaml": yaml.safe_dump(namespace)}
@@ -131,24 +134,33 @@ async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_create
     service: AppService,
     kube: KubeClient,
     dest_namespace: str,
+    make_project: Projects,
     made_by: str,
 ) -> None:
     """The comparison cannot dry-run in a namespace that does not exist yet (the API
     server refuses there before it validates): the sync creates the namespace (from
     the option, or the Namespace in the same commit), then dry-runs, then applies, so
-    the bad Deployment (applied last) stops the ConfigMap and the Service too."""
+    the bad Deployment (applied last) stops the ConfigMap and the Service too. A
+    negative replica count is refused by validation, after the namespace check (an
+    unknown field would be refused before it, by the apply's schema check)."""
     fresh = f"{dest_namespace}-{made_by.lower()}"
     files = example_files()
-    files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o.update(bogusField="x"))
+    files[DEPLOYMENT] = _edit(files[DEPLOYMENT], lambda o: o["spec"].update(replicas=-1))
     git_repo.commit(_with_namespace(files, fresh) if made_by == "Git" else files)
     try:
-        options = None if made_by == "CreateNamespace" else []
-        name = await apps.create(git_repo.git_url, dest=fresh, options=options)
+        if made_by == "CreateNamespace":
+            name = await apps.create(git_repo.git_url, dest=fresh)
+        else:  # a Namespace is cluster-scoped: only a project that lists it may deploy it
+            project = await make_project.create(clusterResourceWhitelist=NAMESPACES_ALLOWED)
+            name = await apps.create(
+                git_repo.git_url, dest=fresh, options=[], extra={"project": project}
+            )
 
         state = await service.sync(name, SyncRequest(), initiated_by="t")
 
         assert state["phase"] == "Failed", state
-        assert "bogusField" in state["message"] and "nothing was applied" in state["message"]
+        assert "spec.replicas" in state["message"], state
+        assert "nothing was applied" in state["message"], state
         assert await kube.get_or_none("v1", "ConfigMap", "finance-api-config", fresh) is None
         assert await kube.get_or_none("v1", "Service", "finance-api", fresh) is None
     finally:
@@ -156,12 +168,20 @@ async def test_a_commit_refused_in_part_applies_nothing_in_a_namespace_it_create
 
 
 async def test_a_namespace_git_renders_is_synced_with_what_it_holds(
-    git_repo: Any, apps: Apps, service: AppService, kube: KubeClient, dest_namespace: str
+    git_repo: Any,
+    apps: Apps,
+    service: AppService,
+    kube: KubeClient,
+    dest_namespace: str,
+    make_project: Projects,
 ) -> None:
     fresh = f"{dest_namespace}-git-ok"
     git_repo.commit(_with_namespace(example_files(), fresh))
+    project = await make_project.create(clusterResourceWhitelist=NAMESPACES_ALLOWED)
     try:
-        name = await apps.create(git_repo.git_url, dest=fresh, options=[])
+        name = await apps.create(
+            git_repo.git_url, dest=fresh, options=[], extra={"project": project}
+        )
 
         state = await service.sync(name, SyncRequest(), initiated_by="t")
 
