@@ -5,8 +5,10 @@ The controller under test talks to the API server only through this proxy
 token), so an episode of throttling, server errors or hung requests reaches
 every request it makes, as an overloaded API server or a load balancer in
 front of it would. Responses stream, so watches pass through unchanged.
-Outside an episode the proxy only forwards (HTTP/1.1: the controller's
-HTTP/2 pool falls back to HTTP/1.1 through it).
+Outside an episode the proxy only forwards. It speaks HTTP/2 (and HTTP/1.1),
+as kube-apiserver does, so the controller multiplexes its requests over one
+connection through it as it does in production, and an episode's hung
+requests share that connection with every other one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import json
+import logging
 import random
 import ssl
 import threading
@@ -23,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from bench.harness import free_port, log, wait_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as ServerConfig
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -72,7 +76,11 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 class FaultProxy:
     """Forwards to ``upstream``; ``episode(mode, seconds, ratio)`` makes it misbehave."""
 
-    def __init__(self, directory: Path, upstream: str, ca_file: str) -> None:
+    def __init__(
+        self, directory: Path, upstream: str, ca_file: str, *, max_requests: int = 1000
+    ) -> None:
+        """``max_requests``: a connection is closed (GOAWAY) after that many, as
+        nginx's ``keepalive_requests`` (default 1,000) does in front of an API server."""
         self.upstream = upstream
         self.cert, self.key = self_signed(directory)
         self.port = free_port()
@@ -86,19 +94,25 @@ class FaultProxy:
         self._rng = random.Random(7)
         self._ca_file = ca_file
         self._client: httpx.AsyncClient | None = None
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=self.port,
-            ssl_certfile=str(self.cert),
-            ssl_keyfile=str(self.key),
-            log_level="warning",
-            lifespan="off",
-            interface="asgi3",
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="fault-proxy")
+        config = ServerConfig()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.certfile, config.keyfile = str(self.cert), str(self.key)
+        config.alpn_protocols = ["h2", "http/1.1"]
+        config.keep_alive_timeout = 30
+        config.keep_alive_max_requests = max_requests
+        config.h2_max_concurrent_streams = 250  # kube-apiserver's default
+        config.loglevel = "WARNING"
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_when_clients_vanish)
+        self._stop = asyncio.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(
+                serve(self._app, config, shutdown_trigger=self._stop.wait, mode="asgi")
+            )
+
+        self._thread = threading.Thread(target=run, daemon=True, name="fault-proxy")
         self._thread.start()
         wait_port(self.port)
 
@@ -118,7 +132,7 @@ class FaultProxy:
         return bool(self.mode) and time.monotonic() < self.until
 
     def close(self) -> None:
-        self._server.should_exit = True
+        self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
 
     # -- the ASGI app ------------------------------------------------------------
@@ -190,6 +204,22 @@ class FaultProxy:
                 await resp.aclose()
 
         return StreamingResponse(body_iter(), status_code=resp.status_code, headers=out_headers)
+
+
+def _quiet_when_clients_vanish(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A killed controller drops its TLS connections mid-stream, many times a run: that is
+    the test, not a proxy failure worth a traceback."""
+    if isinstance(context.get("exception"), ssl.SSLError | ConnectionError):
+        return
+    loop.default_exception_handler(context)
+
+
+class _ClosedByClient(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "SSL connection is closed"
+
+
+logging.getLogger("asyncio").addFilter(_ClosedByClient())
 
 
 def _status(

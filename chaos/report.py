@@ -23,6 +23,9 @@ WHAT = {
     "registry-down": "registry and ECR API down, refreshes due",
     "disk-full": "controller cache disk full",
     "cache-deleted": "controller cache deleted while running",
+    "registry-down-kill": "registry and ECR API down, the controller killed and restarted inside",
+    "disk-full-kill": "cache disk full, the controller killed and restarted inside",
+    "replica-kill": "one sharded replica SIGKILLed, restarted",
     "kill-rollback": "controller SIGKILL during a user's rollback, restarted",
     "kill-hook": "controller SIGKILL while a sync runs its PreSync hook Job, restarted",
 }

@@ -123,9 +123,10 @@ def run(cfg: Config) -> dict[str, Any]:
             first_sync = time.monotonic() - t0
             log(f"chaos: {cfg.apps} apps Synced and Healthy in {first_sync:.1f}s")
             driver.bystanders()
-            if "registry-down" in cfg.plan:
+            kinds = {WITH_KILL.get(f, f) for f in cfg.plan}
+            if "registry-down" in kinds:
                 world.start_registry(cfg.apps)
-            if "disk-full" in cfg.plan:
+            if "disk-full" in kinds:
                 world.watch_disk()
             observer = invariants.Observer(env, driver.ledger, hooks=bool(hooked))
             driver.start()

@@ -9,6 +9,15 @@ forever; no httpx timeout covers that wait. Tether cancels requests all the time
 fenced shard, a bounded stop, a superseded reconcile), so such a connection is not
 left to wedge the controller: a request that fails that way, or outlives every
 timeout it was given, retires the client and is sent once more on a new one.
+
+A server or a load balancer in front of it closes an HTTP/2 connection now and then
+with GOAWAY (nginx after 1,000 requests by default, kube-apiserver's
+``--goaway-chance``, any graceful restart). httpcore fails the requests still in
+flight on it, even those the server would have answered, so a request cut off that
+way is sent once more: the pool opens a new connection for it. Every request Tether
+makes may be sent twice (apply and patch are idempotent, a replace carries its
+resourceVersion, a repeated create or delete answers 409 or 404, which callers
+expect from any race).
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ log = logging.getLogger(__name__)
 DEADLINE_TIMEOUTS = 3
 # A retired client's requests in flight get this long to end before it is closed.
 RETIRE_AFTER = 30.0
+# A request cut off by GOAWAY again and again: the server keeps closing connections
+# before it gets to it (each new connection fills up with the requests waiting).
+GOAWAY_RETRIES = 5
 
 
 class WedgedConnection(Exception):
@@ -45,10 +57,21 @@ class MultiplexedConnection:
         self.client = factory()
         self.deadline = DEADLINE_TIMEOUTS * timeout
         self.renewals = 0
+        self.goaways = 0  # requests sent again after their connection went away
         self._retired: list[httpx.AsyncClient] = []
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(GOAWAY_RETRIES + 1):
+            try:
+                return await self._send(method, path, **kwargs)
+            except httpx.RemoteProtocolError as exc:
+                if not went_away(exc) or attempt == GOAWAY_RETRIES:
+                    raise
+                self.goaways += 1
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._once(method, path, **kwargs)
         except WedgedConnection:
@@ -103,6 +126,11 @@ class MultiplexedConnection:
         for client in [*self._retired, self.client]:
             await _close(client)
         self._retired.clear()
+
+
+def went_away(exc: httpx.RemoteProtocolError) -> bool:
+    """Whether the connection ended under the request (a GOAWAY), not the request itself."""
+    return "ConnectionTerminated" in str(exc)
 
 
 async def _close(client: httpx.AsyncClient) -> None:
