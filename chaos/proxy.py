@@ -215,8 +215,10 @@ def _quiet_when_clients_vanish(loop: asyncio.AbstractEventLoop, context: dict[st
 
 
 class _ClosedByClient(logging.Filter):
+    QUIET = frozenset({"SSL connection is closed", "socket.send() raised exception."})
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "SSL connection is closed"
+        return record.getMessage() not in self.QUIET
 
 
 logging.getLogger("asyncio").addFilter(_ClosedByClient())

@@ -129,8 +129,9 @@ class MultiplexedConnection:
 
 
 def went_away(exc: httpx.RemoteProtocolError) -> bool:
-    """Whether the connection ended under the request (a GOAWAY), not the request itself."""
-    return "ConnectionTerminated" in str(exc)
+    """Whether the connection ended under the request (a GOAWAY, or closed right after
+    one), not the request itself."""
+    return any(sign in str(exc) for sign in ("ConnectionTerminated", "Server disconnected"))
 
 
 async def _close(client: httpx.AsyncClient) -> None:
