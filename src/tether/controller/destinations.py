@@ -24,14 +24,14 @@ from tether.engine.objects import Obj, ObjectKey, key_of
 log = logging.getLogger(__name__)
 
 
-def _namespace_key(name: str) -> ObjectKey:
+def namespace_key(name: str) -> ObjectKey:
     return ObjectKey("", "Namespace", "", name)
 
 
 async def ensure_namespace(kube: KubeClient, live: LiveCache, name: str, app_name: str) -> None:
     """Create the destination (CreateNamespace). It carries no app label, so it is
     never pruned, but it names the app that may adopt it if Git renders it later."""
-    if live.get(_namespace_key(name)) is not None:
+    if live.get(namespace_key(name)) is not None:
         return
     try:
         await kube.create(  # not apply: one that exists already is left as it is
@@ -52,15 +52,8 @@ async def ensure_namespace(kube: KubeClient, live: LiveCache, name: str, app_nam
 
 def _rendered_namespaces(p: Pass, pending: list[Obj], live: LiveCache) -> list[Obj]:
     """The Namespaces Git renders that hold ``pending`` objects and do not exist yet."""
-    wanted = {key_of(o).namespace for o in pending}
-    return [
-        o
-        for o in p.desired
-        if key_of(o).kind == "Namespace"
-        and not key_of(o).group
-        and key_of(o).name in wanted
-        and live.get(key_of(o)) is None
-    ]
+    wanted = {namespace_key(key_of(o).namespace) for o in pending}
+    return [o for o in p.desired if key_of(o) in wanted and live.get(key_of(o)) is None]
 
 
 async def validate_unvalidated(p: Pass, kube: KubeClient, live: LiveCache) -> None:

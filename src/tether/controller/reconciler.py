@@ -26,6 +26,7 @@ from tether.controller import projects as project_step
 from tether.controller import status as st
 from tether.controller.clusters import ClusterPool
 from tether.controller.compare import DryRunCache, compare
+from tether.controller.destinations import namespace_key
 from tether.controller.health_rules import HealthRuleSource
 from tether.controller.live_cache import CHILD_KINDS, LiveCache
 from tether.controller.passes import AppMemory, Pass, Settings, Stop
@@ -40,7 +41,7 @@ from tether.engine import children, objects, plan, sync_options
 from tether.engine import diff as diffing
 from tether.engine import hooks as hookmodel
 from tether.engine.health import HealthRules, HealthStatus
-from tether.engine.objects import Obj, ObjectKey, key_of, version_of
+from tether.engine.objects import Obj, key_of, version_of
 from tether.engine.tree import build_tree
 
 log = logging.getLogger(__name__)
@@ -309,9 +310,7 @@ class Reconciler:
             options=sync_options.for_spec(p.spec),
             owner=p.name,
             absent_namespaces={
-                n
-                for n in namespaces
-                if cache.absent(NAMESPACE_KIND[0], ObjectKey("", NAMESPACE_KIND[1], "", n))
+                n for n in namespaces if cache.absent(NAMESPACE_KIND[0], namespace_key(n))
             },
         )
         desired_keys = {key_of(o) for o in p.desired}

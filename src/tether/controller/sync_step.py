@@ -182,7 +182,7 @@ class Syncer:
             creating = (
                 {dest}
                 if policy.option("CreateNamespace")
-                and self.live.get(ObjectKey("", "Namespace", "", dest)) is None
+                and self.live.get(destinations.namespace_key(dest)) is None
                 else set()
             )
             outcome = await execute(

@@ -44,13 +44,14 @@ class _Script:
             yield event
 
     def reflector(self, stopping: bool = False) -> Reflector:
+        """``stopping``: the owner starts closing once the first watch has failed."""
         return Reflector(
             what="things",
             relist=self.relist,
             watch=self.watch,
             on_event=lambda e: self.seen.append(f"{e.type} {e.object['metadata']['name']}"),
             on_failure=self.failures.append,
-            stopping=lambda: stopping,
+            stopping=lambda: stopping and bool(self.watched_from),
         )
 
 
@@ -96,4 +97,4 @@ async def test_other_failures_wait_and_watch_again_from_the_same_version() -> No
 async def test_an_owner_that_is_closing_ends_the_loop_without_a_retry() -> None:
     script = _Script([RuntimeError("closed under it")])
     await asyncio.wait_for(script.reflector(stopping=True).run(), 5)
-    assert script.watched_from == [] and script.failures == []
+    assert script.watched_from == ["list-1"] and script.failures == []

@@ -62,14 +62,14 @@ class MultiplexedConnection:
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(GOAWAY_RETRIES + 1):
+        for _ in range(GOAWAY_RETRIES):
             try:
                 return await self._send(method, path, **kwargs)
             except httpx.RemoteProtocolError as exc:
-                if not went_away(exc) or attempt == GOAWAY_RETRIES:
+                if not went_away(exc):
                     raise
                 self.goaways += 1
-        raise AssertionError("unreachable")
+        return await self._send(method, path, **kwargs)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
