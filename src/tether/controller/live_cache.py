@@ -72,6 +72,10 @@ class LiveCache:
         packed = self._objects.get(key)
         return unpack(packed) if packed is not None else None
 
+    def has(self, key: ObjectKey) -> bool:
+        """Whether ``key`` is cached, without decoding it."""
+        return key in self._objects
+
     def absent(self, api_version: str, key: ObjectKey) -> bool:
         """Whether the cache knows of no ``key``: its kind was listed and it is not cached
         (it may exist, created a moment ago). A kind the API server refuses to list

@@ -125,7 +125,6 @@ class Controller:
             poll_interval=min(5.0, self.settings.poll_interval),
         )
         self.images.listeners.append(self.notifier.image_updated)
-        self.add_listener(lambda name: self.notifier.observe(self.app(name)))
 
     # -- lifecycle ----------------------------------------------------------
     async def start(self, *, lead: bool = True) -> None:
@@ -260,9 +259,13 @@ class Controller:
                 yield o
 
     def app(self, name: str) -> Obj | None:
-        return self.live.get(
-            ObjectKey(appmodel.GROUP, appmodel.KIND, self.settings.app_namespace, name)
-        )
+        return self.live.get(self._app_key(name))
+
+    def has_app(self, name: str) -> bool:
+        return self.live.has(self._app_key(name))
+
+    def _app_key(self, name: str) -> ObjectKey:
+        return ObjectKey(appmodel.GROUP, appmodel.KIND, self.settings.app_namespace, name)
 
     def enqueue(
         self,
@@ -317,12 +320,12 @@ class Controller:
                 return
             self._on_app(event_type, obj)
             parent = labels(obj).get(appmodel.INSTANCE_LABEL)
-            if parent and parent != meta.get("name") and self.app(parent) is not None:
+            if parent and parent != meta.get("name") and self.has_app(parent):
                 # A child app's status is part of its root's health.
                 self.enqueue(parent, priority=Priority.ROUTINE)
             return
         owner = labels(obj).get(appmodel.INSTANCE_LABEL)
-        if owner and self.app(owner) is not None:
+        if owner and self.has_app(owner):
             self.enqueue(owner)
             self._notify(owner)
             return
@@ -353,6 +356,8 @@ class Controller:
         if dest:
             self._by_namespace.setdefault(dest, set()).add(name)
             self._destination[name] = dest
+        # Only the Application's own changes can be a transition worth a notification.
+        self.notifier.observe(app)
         signature = (
             meta.get("generation"),
             repr(meta.get("annotations")),
