@@ -1,6 +1,7 @@
 """The Kubernetes adapter: a JSON client, discovery, and a watch-based live cache."""
 
-from tether.adapters.kube.client import ApiResource, KubeClient, WatchEvent
+from tether.adapters.kube.client import KubeClient, WatchEvent
+from tether.adapters.kube.discovery import ApiResource
 from tether.adapters.kube.errors import (
     ApiError,
     Conflict,

@@ -15,13 +15,13 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import h2.connection
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
 from tether.adapters.kube import connection, errors, exec_credentials, request_counts, token
+from tether.adapters.kube.discovery import ApiResource, Discovery
 from tether.engine.objects import Obj, group_of, version_of
 
 # As client-go: an answer asking to come back later (429, or 5xx with Retry-After)
@@ -55,29 +55,6 @@ def retry_after(resp: httpx.Response) -> float | None:
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
-
-
-@dataclass(frozen=True)
-class ApiResource:
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    verbs: frozenset[str]
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str | None = None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace)}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{quote(name)}"
-        return base
 
 
 @dataclass(frozen=True)
@@ -137,9 +114,7 @@ class KubeClient:
             event_hooks=hooks,
         )
         self._auth = auth
-        self._resources: dict[tuple[str, str], ApiResource] = {}
-        self._discovered = False
-        self._discovery_lock = asyncio.Lock()
+        self.discovery = Discovery(lambda path: self.request("GET", path))
         self._extra_headers: dict[str, str] = {}
         self.impersonated: str | None = None
         self.requests = request_counts.RequestCounts()
@@ -217,59 +192,14 @@ class KubeClient:
 
     # -- discovery --------------------------------------------------------
     async def discover(self, *, refresh: bool = False) -> dict[tuple[str, str], ApiResource]:
-        async with self._discovery_lock:
-            if self._discovered and not refresh:
-                return self._resources
-            found: dict[tuple[str, str], ApiResource] = {}
-            core = await self.request("GET", "/api")
-            group_versions = [("", v) for v in core.get("versions", [])]
-            groups = await self.request("GET", "/apis")
-            for group in groups.get("groups", []):
-                preferred = group.get("preferredVersion", {}).get("version")
-                for ver in group.get("versions", []):
-                    group_versions.append((group["name"], ver["version"]))
-                    _ = preferred
-
-            async def fetch(group: str, version: str) -> None:
-                path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-                try:
-                    doc = await self.request("GET", path)
-                except errors.ApiError:
-                    return
-                for res in doc.get("resources", []):
-                    if "/" in res["name"]:
-                        continue
-                    api = ApiResource(
-                        group=group,
-                        version=version,
-                        kind=res["kind"],
-                        plural=res["name"],
-                        namespaced=bool(res.get("namespaced")),
-                        verbs=frozenset(res.get("verbs", [])),
-                    )
-                    found[(api.api_version, api.kind)] = api
-
-            await asyncio.gather(*(fetch(g, v) for g, v in group_versions))
-            self._resources = found
-            self._discovered = True
-            return found
+        return await self.discovery.resources(refresh=refresh)
 
     async def resource_for(self, api_version: str, kind: str) -> ApiResource:
-        resources = await self.discover()
-        found = resources.get((api_version, kind))
-        if found is None:
-            resources = await self.discover(refresh=True)
-            found = resources.get((api_version, kind))
-        if found is None:
-            raise errors.UnknownKind(api_version, kind)
-        return found
+        return await self.discovery.resource_for(api_version, kind)
 
     async def preferred_resources(self) -> list[ApiResource]:
         """One resource per group/kind (the first served version), for listing live state."""
-        seen: dict[tuple[str, str], ApiResource] = {}
-        for api in (await self.discover()).values():
-            seen.setdefault((api.group, api.kind), api)
-        return list(seen.values())
+        return await self.discovery.preferred()
 
     # -- objects ----------------------------------------------------------
     async def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj:
