@@ -166,7 +166,12 @@ class KubeClient:
             self.requests.add(method, path, params, content_type if content else "")
             try:
                 resp = await self.mux.send(
-                    method, path, params=params, content=content, headers=headers
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    goaway_retries=0 if self._auth is not None else connection.GOAWAY_RETRIES,
                 )
             except httpx.RemoteProtocolError:
                 if self._auth is None:
@@ -174,7 +179,9 @@ class KubeClient:
                 # The API server answers a rejected credential over HTTP/2 with
                 # GOAWAY ahead of its 401, which httpcore reports as a closed
                 # connection: over HTTP/1.1 the 401 arrives, so the credential
-                # is refreshed and the request sent again.
+                # is refreshed and the request sent again. Sent there at once: a
+                # new HTTP/2 connection would only be told the same (a GOAWAY that
+                # merely closed a connection is answered over HTTP/1.1 just as well).
                 resp = await self.watch_http.request(
                     method, path, params=params, content=content, headers=headers
                 )

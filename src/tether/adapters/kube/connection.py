@@ -61,8 +61,12 @@ class MultiplexedConnection:
         self._retired: list[httpx.AsyncClient] = []
         self._retiring: set[asyncio.Task[None]] = set()
 
-    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for _ in range(GOAWAY_RETRIES):
+    async def send(
+        self, method: str, path: str, *, goaway_retries: int = GOAWAY_RETRIES, **kwargs: Any
+    ) -> httpx.Response:
+        """Send on the current client; a request cut off by GOAWAY is sent again up to
+        ``goaway_retries`` times, then the cut-off error is raised."""
+        for _ in range(goaway_retries):
             try:
                 return await self._send(method, path, **kwargs)
             except httpx.RemoteProtocolError as exc:
