@@ -31,7 +31,7 @@ def namespace_key(name: str) -> ObjectKey:
 async def ensure_namespace(kube: KubeClient, live: LiveCache, name: str, app_name: str) -> None:
     """Create the destination (CreateNamespace). It carries no app label, so it is
     never pruned, but it names the app that may adopt it if Git renders it later."""
-    if live.get(namespace_key(name)) is not None:
+    if live.has(namespace_key(name)):
         return
     try:
         await kube.create(  # not apply: one that exists already is left as it is
@@ -53,7 +53,7 @@ async def ensure_namespace(kube: KubeClient, live: LiveCache, name: str, app_nam
 def _rendered_namespaces(p: Pass, pending: list[Obj], live: LiveCache) -> list[Obj]:
     """The Namespaces Git renders that hold ``pending`` objects and do not exist yet."""
     wanted = {namespace_key(key_of(o).namespace) for o in pending}
-    return [o for o in p.desired if key_of(o) in wanted and live.get(key_of(o)) is None]
+    return [o for o in p.desired if key_of(o) in wanted and not live.has(key_of(o))]
 
 
 async def validate_unvalidated(p: Pass, kube: KubeClient, live: LiveCache) -> None:

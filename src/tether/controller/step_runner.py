@@ -238,7 +238,7 @@ class Runner:
     ) -> Verdict:
         if step.action != phases.APPLY:
             for pr in phases.prunes_of(step, work.prunes):
-                if self.live.get(pr.key) is not None:
+                if self.live.has(pr.key):
                     return Verdict("waiting", f"{pr.key.kind} {pr.key.name} is being deleted")
             return Verdict("done")
         verdict = self._resources_done(p, state, phases.members(step, work.resources), work)

@@ -182,7 +182,7 @@ class Syncer:
             creating = (
                 {dest}
                 if policy.option("CreateNamespace")
-                and self.live.get(destinations.namespace_key(dest)) is None
+                and not self.live.has(destinations.namespace_key(dest))
                 else set()
             )
             outcome = await execute(
