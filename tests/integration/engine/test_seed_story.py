@@ -38,15 +38,18 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
 ) -> None:
     kube = apps.kube
     files = example_files()
-    git_repo.commit(files, message="finance app, 1 replica")
+    head = git_repo.commit(files, message="finance app, 1 replica")
     name = await apps.create(
         git_repo.git_url, dest=dest_namespace, automated={"prune": True, "selfHeal": True}
     )
 
     async def synced_healthy() -> dict[str, Any] | None:
+        # Tied to the commit: kwok Pods can turn Ready before the sync's status
+        # write lands, while the status still tells of the previous commit.
         st = await apps.status(name)
         ok = (
             st.get("sync", {}).get("status") == "Synced"
+            and st.get("sync", {}).get("revision") == head
             and st.get("health", {}).get("status") == "Healthy"
         )
         return st if ok else None
@@ -56,7 +59,7 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
     assert [h["id"] for h in st["history"]] == [1]
 
     deployment = "apps/finance/deployment.yaml"
-    git_repo.commit(
+    head = git_repo.commit(
         {deployment: files[deployment].replace("replicas: 1", "replicas: 3")},
         message="scale finance-api to 3",
     )
@@ -69,7 +72,7 @@ async def test_seed_story_scale_out_image_change_rollback_and_resume(
         .replace("replicas: 1", "replicas: 3")
         .replace("finance-api:1.4", "finance-api:1.5")
     )
-    git_repo.commit({deployment: new_image}, message="finance-api 1.5")
+    head = git_repo.commit({deployment: new_image}, message="finance-api 1.5")
 
     async def rolled_out() -> bool:
         api = await kube.resource_for("apps/v1", "ReplicaSet")
