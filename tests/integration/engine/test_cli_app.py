@@ -255,19 +255,21 @@ async def test_rollback_resume_and_delete_resource_guard(
         {DEPLOYMENT: files[DEPLOYMENT].replace("finance-api:1.4", "finance-api:1.5")}, message="1.5"
     )
 
+    api = await kube.resource_for("apps/v1", "ReplicaSet")
+
     async def two_deploys() -> bool:
+        # The history entry is written with the sync's result, while the health may still
+        # be 1.4's: the 1.5 ReplicaSet must exist before 1.4's counts as rollout history.
         st = await apps.status(name)
-        return len(st.get("history") or []) == 2 and st["health"]["status"] == "Healthy"
+        if len(st.get("history") or []) != 2 or st["health"]["status"] != "Healthy":
+            return False
+        rss, _ = await kube.list(api, dest_namespace)
+        return any(_image(rs).endswith(":1.5") for rs in rss)
 
     await await_for(two_deploys, what="the 1.5 rollout")
 
-    api = await kube.resource_for("apps/v1", "ReplicaSet")
     rss, _ = await kube.list(api, dest_namespace)
-    old = next(
-        rs
-        for rs in rss
-        if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4")
-    )
+    old = next(rs for rs in rss if _image(rs).endswith(":1.4"))
     old_name = old["metadata"]["name"]
     refused = await cli("delete-resource", name, f"ReplicaSet/{old_name}", code=EXIT_REFUSED)
     assert "kept as revision 1 for rollback" in refused.err, refused
@@ -288,11 +290,7 @@ async def test_rollback_resume_and_delete_resource_guard(
     await _synced_healthy(apps, name)
 
     rss, _ = await kube.list(api, dest_namespace)
-    old = next(
-        rs
-        for rs in rss
-        if rs["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4")
-    )
+    old = next(rs for rs in rss if _image(rs).endswith(":1.4"))
     forced = await cli("delete-resource", name, f"ReplicaSet/{old['metadata']['name']}", "--force")
     assert "deleted ReplicaSet" in forced.out
     await cli("delete-resource", name, "ReplicaSet", code=2)  # usage error: no NAME
@@ -333,3 +331,7 @@ async def test_delete_with_cascade_removes_the_app_and_its_objects(
 
     await await_for(gone, what="the app and its objects deleted")
     await cli("delete", name, code=EXIT_NOT_FOUND)
+
+
+def _image(replica_set: dict[str, Any]) -> str:
+    return str(replica_set["spec"]["template"]["spec"]["containers"][0]["image"])
