@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import threading
 import time
 from collections import Counter
@@ -318,14 +319,17 @@ def _operations(
 
 
 def stable(env: Env, seconds: float) -> list[str]:
-    """No object flips once converged: every managed object keeps its resourceVersion."""
+    """No object flips once converged: every managed object keeps what a writer of it
+    sets (spec, data, labels, annotations). Its status is left out: after an API server
+    restart the controller-manager rewrites a Deployment's conditions, which changes
+    the resourceVersion with nobody fighting over the object."""
 
     def versions() -> dict[tuple[str, str, str], str]:
         out = {}
         for kind, path in PATHS.items():
             for o in env.api.get(path, params=SELECTOR).json()["items"]:
                 m = o["metadata"]
-                out[(kind, m["namespace"], m["name"])] = m["resourceVersion"]
+                out[(kind, m["namespace"], m["name"])] = _written_content(o)
         return out
 
     before = versions()
@@ -341,3 +345,11 @@ def stable(env: Env, seconds: float) -> list[str]:
         if changed
         else []
     )
+
+
+def _written_content(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    content = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    content["labels"] = meta.get("labels") or {}
+    content["annotations"] = meta.get("annotations") or {}
+    return json.dumps(content, sort_keys=True)
