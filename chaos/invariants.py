@@ -24,6 +24,7 @@ from bench.harness import APP_NS, APPS_PATH, Env, Watcher
 
 from chaos.load import Ledger, app_name, expected_objects
 from tether.controller.hooks import OPERATION_LABEL, SOURCE_ANNOTATION
+from tether.engine import diff
 from tether.engine.application import INSTANCE_LABEL
 
 SELECTOR = {"labelSelector": INSTANCE_LABEL}
@@ -319,37 +320,31 @@ def _operations(
 
 
 def stable(env: Env, seconds: float) -> list[str]:
-    """No object flips once converged: every managed object keeps what a writer of it
-    sets (spec, data, labels, annotations). Its status is left out: after an API server
+    """No object flips once converged: every managed object keeps what a comparison
+    looks at (``diff.comparable``: no status, no server bookkeeping). After an API server
     restart the controller-manager rewrites a Deployment's conditions, which changes
     the resourceVersion with nobody fighting over the object."""
 
-    def versions() -> dict[tuple[str, str, str], str]:
+    def contents() -> dict[tuple[str, str, str], str]:
         out = {}
         for kind, path in PATHS.items():
             for o in env.api.get(path, params=SELECTOR).json()["items"]:
                 m = o["metadata"]
-                out[(kind, m["namespace"], m["name"])] = _written_content(o)
+                out[(kind, m["namespace"], m["name"])] = json.dumps(
+                    diff.comparable(o), sort_keys=True
+                )
         return out
 
-    before = versions()
+    before = contents()
     time.sleep(seconds)
-    after = versions()
+    after = contents()
     changed = [
         f"{k} {ns}/{n}"
-        for (k, ns, n), rv in after.items()
-        if before.get((k, ns, n)) not in (None, rv)
+        for (k, ns, n), content in after.items()
+        if before.get((k, ns, n)) not in (None, content)
     ]
     return (
         [f"objects changed with no commit and no drift (a fight?): {', '.join(changed[:5])}"]
         if changed
         else []
     )
-
-
-def _written_content(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    content = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-    content["labels"] = meta.get("labels") or {}
-    content["annotations"] = meta.get("annotations") or {}
-    return json.dumps(content, sort_keys=True)
