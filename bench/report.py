@@ -516,9 +516,10 @@ def render(latest: dict[str, Any], current: str = "") -> str:
         "",
         "## Machine and versions",
         "",
-        f"- {env.get('cores')} cores ({env.get('cpu_model')}), {env.get('memory_gib')} GiB memory, "
-        f"Linux {env.get('kernel')}; shared by Tether, the whole control plane, git daemon and the "
-        "benchmark harness",
+        f"- the newest run's machine: {env.get('cores')} cores ({env.get('cpu_model')}), "
+        f"{env.get('memory_gib')} GiB memory, Linux {env.get('kernel')}; shared by Tether, the "
+        "whole control plane, git daemon and the benchmark harness. Older rows may come from "
+        "other 2-core machines: ratios are only taken within one run",
         f"- Tether {env.get('tether')}, Kubernetes {env.get('kubernetes')}, etcd {env.get('etcd')}, "
         f"kwok {env.get('kwok')}, Python {env.get('python')}, {env.get('git')}",
         f"- results from run(s) {', '.join(s for s in stamps if s)} (mode: {', '.join(m for m in modes if m)})",
