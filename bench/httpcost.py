@@ -2,7 +2,8 @@
 
 N merge patches of one ConfigMap (20 at a time) on a fresh local control plane, sent by
 Tether's KubeClient (httpx over HTTP/2), plain httpx over HTTP/2 and HTTP/1.1, and aiohttp over
-HTTP/1.1 (not a dependency: `.venv/bin/pip install aiohttp` first). Each variant's CPU is
+HTTP/1.1 and niquests over HTTP/2 when installed (neither is a dependency:
+`.venv/bin/pip install aiohttp niquests` first). Each variant's CPU is
 this process's, the control plane's is kube-apiserver's and etcd's, per request."""
 import asyncio, json, ssl, sys, tempfile, time
 from pathlib import Path
@@ -56,26 +57,47 @@ async def main(state):
     async def raw_h1(i):
         r = await h1.patch(PATH, content=body(i), headers=ct); r.raise_for_status(); r.json()
 
-    import aiohttp
-    sess = aiohttp.ClientSession(base_url=state.server, headers=headers,
-                                 connector=aiohttp.TCPConnector(limit=C, ssl=ctx))
-    async def aio(i):
-        async with sess.patch(PATH, data=body(i), headers=ct) as r:
-            r.raise_for_status(); json.loads(await r.read())
-
-    variants = [("tether KubeClient (h2)", tether), ("httpx http2", raw_h2), ("httpx http1.1", raw_h1), ("aiohttp http1.1", aio)]
+    variants = [("tether KubeClient (h2)", tether), ("httpx http2", raw_h2), ("httpx http1.1", raw_h1)]
+    closers = [h1.aclose, h2.aclose, kube.close]
+    try:
+        import aiohttp
+    except ImportError:
+        print("aiohttp not installed: left out", flush=True)
+    else:
+        sess = aiohttp.ClientSession(base_url=state.server, headers=headers,
+                                     connector=aiohttp.TCPConnector(limit=C, ssl=ctx))
+        async def aio(i):
+            async with sess.patch(PATH, data=body(i), headers=ct) as r:
+                r.raise_for_status(); json.loads(await r.read())
+        variants.append(("aiohttp http1.1", aio))
+        closers.append(sess.close)
+    try:
+        import niquests
+    except ImportError:
+        print("niquests not installed: left out", flush=True)
+    else:
+        nq = niquests.AsyncSession(pool_maxsize=C)
+        nq.headers.update(headers)
+        nq.verify = state.ca_file
+        async def niq(i):
+            r = await nq.patch(state.server + PATH, data=body(i), headers=ct)
+            r.raise_for_status(); r.json()
+        variants.append(("niquests (h2)", niq))
+        closers.append(nq.close)
     for label, f in variants:  # warm up connections
         for i in range(C):
             await f(i)
     for _ in range(2):
         for label, f in variants:
             await run(label, f)
-    await sess.close(); await h1.aclose(); await h2.aclose(); await kube.close()
+    for close in closers:
+        await close()
 
 
-d = Path(tempfile.mkdtemp(prefix="httpbench-"))
-state = cluster.up(d, nodes=0)
-try:
-    asyncio.run(main(state))
-finally:
-    cluster.down(d)
+if __name__ == "__main__":
+    d = Path(tempfile.mkdtemp(prefix="httpbench-"))
+    state = cluster.up(d, nodes=0)
+    try:
+        asyncio.run(main(state))
+    finally:
+        cluster.down(d)
