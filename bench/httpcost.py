@@ -2,8 +2,7 @@
 
 N merge patches of one ConfigMap (20 at a time) on a fresh local control plane, sent by
 Tether's KubeClient (httpx over HTTP/2), plain httpx over HTTP/2 and HTTP/1.1, and aiohttp over
-HTTP/1.1 and niquests over HTTP/2 when installed (neither is a dependency:
-`.venv/bin/pip install aiohttp niquests` first). Each variant's CPU is
+HTTP/1.1 when installed (not a dependency: `.venv/bin/pip install aiohttp` first). Each variant's CPU is
 this process's, the control plane's is kube-apiserver's and etcd's, per request."""
 import asyncio, json, ssl, sys, tempfile, time
 from pathlib import Path
@@ -71,19 +70,6 @@ async def main(state):
                 r.raise_for_status(); json.loads(await r.read())
         variants.append(("aiohttp http1.1", aio))
         closers.append(sess.close)
-    try:
-        import niquests
-    except ImportError:
-        print("niquests not installed: left out", flush=True)
-    else:
-        nq = niquests.AsyncSession(pool_maxsize=C)
-        nq.headers.update(headers)
-        nq.verify = state.ca_file
-        async def niq(i):
-            r = await nq.patch(state.server + PATH, data=body(i), headers=ct)
-            r.raise_for_status(); r.json()
-        variants.append(("niquests (h2)", niq))
-        closers.append(nq.close)
     for label, f in variants:  # warm up connections
         for i in range(C):
             await f(i)
