@@ -41,7 +41,9 @@ MODES = ("429", "500", "timeout")
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 (its own CA) and its key."""
+    """A self-signed server certificate for 127.0.0.1, and its key. Not a CA: rustls (under
+    the native HTTP/2 transport) refuses a CA certificate as a server's own, as kube-apiserver
+    certificates never are."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chaos-fault-proxy")])
     now = dt.datetime.now(dt.UTC)
@@ -53,7 +55,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,

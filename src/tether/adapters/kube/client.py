@@ -20,7 +20,14 @@ import h2.connection
 import httpx
 
 from tether.adapters.kube import config as kubeconfig
-from tether.adapters.kube import connection, errors, exec_credentials, request_counts, token
+from tether.adapters.kube import (
+    connection,
+    errors,
+    exec_credentials,
+    native,
+    request_counts,
+    token,
+)
 from tether.adapters.kube.discovery import ApiResource, Discovery
 from tether.engine.objects import Obj, group_of, version_of
 
@@ -75,7 +82,9 @@ class KubeClient:
     """Connections to one API server (HTTP/2 for requests, HTTP/1.1 for watches), plus a
     discovery cache."""
 
-    def __init__(self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0, native_http2: bool = True
+    ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "tether"}
         auth: httpx.Auth | None = None
         if conn.token_file:
@@ -98,6 +107,7 @@ class KubeClient:
                 http2=True,  # requests multiplex on a few connections: no pool scans per request
                 proxy=conn.proxy_url,
                 event_hooks=hooks,
+                transport=native.transport(conn) if native_http2 else None,
             ),
             timeout,
         )
