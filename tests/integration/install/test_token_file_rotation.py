@@ -118,6 +118,8 @@ async def test_a_refused_token_is_read_again_and_the_watch_retried(
         # The file is looked at only on demand here: the 401 is what makes it read again.
         source = TokenFile(str(tmp_path / "token"), check_every=3600, max_age=3600)
         client.mux.client.auth = client.watch_http.auth = TokenFileAuth(source)
+        if client.native is not None:
+            client.native.tokens = source
         assert await whoami(client) == f"system:serviceaccount:{namespace}:doomed"
         rotate(tmp_path / "token", fresh)
         await kube.delete("v1", "ServiceAccount", "doomed", namespace)

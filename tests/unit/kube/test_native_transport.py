@@ -1,4 +1,4 @@
-"""Which connections get the native HTTP/2 transport, and how its errors read in httpx's
+"""Which connections go over the native HTTP/2 client, and how its errors read in httpx's
 terms (a request its connection ended under is "Server disconnected", which the client
 sends again)."""
 
@@ -23,15 +23,14 @@ PLAIN = ConnectionConfig(
     insecure=True,
     namespace="default",
 )
-REQUEST = httpx.Request("GET", "https://127.0.0.1:6443/api")
 
 
-def cut_off(message: str, *causes: str) -> exceptions.ReadError:
-    return exceptions.ReadError(message, {"causes": [{"message": c} for c in causes]})
+def connect(conn: ConnectionConfig) -> native.Connection | None:
+    return native.connect(conn, {}, None, 30.0)
 
 
-def test_a_plain_connection_gets_the_native_transport() -> None:
-    assert isinstance(native.transport(PLAIN), native.NativeTransport)
+def test_a_plain_connection_goes_native() -> None:
+    assert isinstance(connect(PLAIN), native.Connection)
 
 
 @pytest.mark.parametrize(
@@ -43,28 +42,34 @@ def test_a_plain_connection_gets_the_native_transport() -> None:
     ],
     ids=["tls-server-name", "proxy", "exec plugin"],
 )
-def test_what_the_native_transport_cannot_carry_keeps_httpcore(change: dict[str, object]) -> None:
-    assert native.transport(dataclasses.replace(PLAIN, **change)) is None  # type: ignore[arg-type]
+def test_what_the_native_client_cannot_carry_keeps_httpcore(change: dict[str, object]) -> None:
+    assert connect(dataclasses.replace(PLAIN, **change)) is None  # type: ignore[arg-type]
 
 
 def test_the_environment_can_ask_for_httpcore(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(native.TRANSPORT_VARIABLE, "httpcore")
-    assert native.transport(PLAIN) is None
+    assert connect(PLAIN) is None
 
 
 def test_a_request_its_connection_ended_under_reads_as_server_disconnected() -> None:
-    error = native._httpx_error(
-        cut_off("response body connection error", "stream closed because of a broken pipe"),
-        REQUEST,
+    cut_off = exceptions.ReadError(
+        "response body connection error",
+        {"causes": [{"message": "stream closed because of a broken pipe"}]},
     )
+    error = native.httpx_error(cut_off)
     assert isinstance(error, httpx.RemoteProtocolError)
     assert connection.went_away(error)
 
 
 def test_other_errors_keep_their_kind_and_every_cause() -> None:
     refused = exceptions.ConnectError("connection error", {"causes": [{"message": "refused"}]})
-    error = native._httpx_error(refused, REQUEST)
+    error = native.httpx_error(refused)
     assert isinstance(error, httpx.ConnectError)
     assert str(error) == "connection error; refused"
     timeout = exceptions.ReadTimeoutError("timed out", {"causes": None})
-    assert isinstance(native._httpx_error(timeout, REQUEST), httpx.ReadTimeout)
+    assert isinstance(native.httpx_error(timeout), httpx.ReadTimeout)
+
+
+def test_an_answer_reads_like_an_httpx_response() -> None:
+    answer = native.Answer(429, {"retry-after": "2"}, b'{"kind": "Status"}')
+    assert answer.json() == {"kind": "Status"} and answer.text == '{"kind": "Status"}'

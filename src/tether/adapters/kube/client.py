@@ -47,11 +47,11 @@ MAX_RETRY_AFTER = 10.0
 h2.connection.H2Connection.MAX_CLOSED_STREAMS = 4096
 
 
-def retry_after(resp: httpx.Response) -> float | None:
+def retry_after(resp: httpx.Response | native.Answer) -> float | None:
     """Seconds to wait before sending again, or None when the answer is final."""
     if resp.status_code != 429 and resp.status_code < 500:
         return None
-    value = resp.headers.get("Retry-After")
+    value = resp.headers.get("retry-after")
     if value is None:
         return 1.0 if resp.status_code == 429 else None
     try:
@@ -79,8 +79,8 @@ class Page:
 
 
 class KubeClient:
-    """Connections to one API server (HTTP/2 for requests, HTTP/1.1 for watches), plus a
-    discovery cache."""
+    """Connections to one API server (HTTP/2 for requests, native where it can be:
+    ``native.py``; HTTP/1.1 for watches), plus a discovery cache."""
 
     def __init__(
         self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0, native_http2: bool = True
@@ -107,7 +107,6 @@ class KubeClient:
                 http2=True,  # requests multiplex on a few connections: no pool scans per request
                 proxy=conn.proxy_url,
                 event_hooks=hooks,
-                transport=native.transport(conn) if native_http2 else None,
             ),
             timeout,
         )
@@ -124,10 +123,17 @@ class KubeClient:
             event_hooks=hooks,
         )
         self._auth = auth
+        tokens = auth.source if isinstance(auth, token.TokenFileAuth) else None
+        self.native = native.connect(conn, headers, tokens, timeout) if native_http2 else None
         self.discovery = Discovery(lambda path: self.request("GET", path))
         self._extra_headers: dict[str, str] = {}
         self.impersonated: str | None = None
         self.requests = request_counts.RequestCounts()
+
+    @property
+    def goaways(self) -> int:
+        """Requests sent again because their HTTP/2 connection went away under them."""
+        return self.mux.goaways + (self.native.goaways if self.native is not None else 0)
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubeClient:
@@ -151,6 +157,8 @@ class KubeClient:
             return  # the connections belong to the client this one was made from
         await self.mux.aclose()
         await self.watch_http.aclose()
+        if self.native is not None:
+            await self.native.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -172,17 +180,29 @@ class KubeClient:
         headers = dict(self._extra_headers)
         if content is not None:
             headers["Content-Type"] = content_type
+        goaway_retries = 0 if self._auth is not None else connection.GOAWAY_RETRIES
+        resp: httpx.Response | native.Answer
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
-                resp = await self.mux.send(
-                    method,
-                    path,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    goaway_retries=0 if self._auth is not None else connection.GOAWAY_RETRIES,
-                )
+                if self.native is not None:
+                    resp = await self.native.send(
+                        method,
+                        path,
+                        params=params,
+                        content=content,
+                        headers=headers,
+                        goaway_retries=goaway_retries,
+                    )
+                else:
+                    resp = await self.mux.send(
+                        method,
+                        path,
+                        params=params,
+                        content=content,
+                        headers=headers,
+                        goaway_retries=goaway_retries,
+                    )
             except httpx.RemoteProtocolError:
                 if self._auth is None:
                     raise

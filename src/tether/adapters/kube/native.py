@@ -1,35 +1,42 @@
-"""HTTP/2 to the API server in native code: httpx on top, hyper (through pyreqwest) below.
+"""Short requests to the API server over HTTP/2 in native code (hyper and rustls, through
+pyreqwest).
 
-Measured with ``python -m bench.httpcost``, httpcore's HTTP/2 (h2: framing and HPACK in
-Python) costs the controller about 4 ms of CPU per request; this transport under the
-same httpx client, about 1.8 ms. httpx stays the interface, so authentication flows
-(token files, exec plugins), timeouts and error handling work as they did.
+Half of the controller's CPU at 1,000 apps went to its HTTP client. Measured with
+``python -m bench.httpcost`` (merge patches, 20 at a time): httpx over httpcore's HTTP/2
+(h2's framing and HPACK in Python) costs about 4 ms of CPU per request, httpx over a
+pyreqwest transport about 1.7 ms, and pyreqwest alone about 0.5 ms; so requests skip
+httpx, and this module keeps the little of it they used: the bearer token (re-read from
+its file, and once more after a 401), errors in httpx's terms, and a request cut off by
+a GOAWAY sent again.
 
-Short requests only: a whole answer is read before it is handed on, and watches keep
-their own HTTP/1.1 client. A connection that needs what this transport does not carry
-(a TLS server name other than the URL's host, a proxy, a client certificate an exec
-plugin renews) keeps httpcore's transport, as does every connection when
-``TETHER_KUBE_TRANSPORT=httpcore`` is set: rustls, under hyper, refuses some certificates
-OpenSSL takes (a CA certificate serving as the server's own, a certificate without a
-subject alternative name), and an API server with one of those stays reachable.
+Watches keep their HTTP/1.1 httpx client. A connection that needs what this one does not
+carry (a TLS server name other than the URL's host, a proxy, an exec plugin's credential)
+keeps httpx over httpcore, as does every connection when ``TETHER_KUBE_TRANSPORT=httpcore``
+is set: rustls refuses some certificates OpenSSL takes (a CA certificate serving as the
+server's own), and an API server with one of those stays reachable.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from pyreqwest import exceptions
 from pyreqwest.client import Client, ClientBuilder
 
 from tether.adapters.kube.config import ConnectionConfig
+from tether.adapters.kube.token import TokenFile
 
 TRANSPORT_VARIABLE = "TETHER_KUBE_TRANSPORT"
 
-# How hyper describes a request its connection ended under (a GOAWAY, a close): the
-# same case httpcore reports as "Server disconnected", and answered the same way.
+# How hyper describes a request its connection ended under (a GOAWAY, a close): what
+# httpcore calls "Server disconnected", answered the same way.
 _WENT_AWAY = ("broken pipe", "closed before message completed", "go away", "goaway")
 
 _ERRORS: tuple[tuple[type[exceptions.PyreqwestError], type[httpx.TransportError]], ...] = (
@@ -43,48 +50,118 @@ _ERRORS: tuple[tuple[type[exceptions.PyreqwestError], type[httpx.TransportError]
 )
 
 
-class NativeTransport(httpx.AsyncBaseTransport):
-    def __init__(self, client: Client) -> None:
-        self._client = client
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer: what the client reads of an ``httpx.Response``."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        builder = self._client.request(request.method, str(request.url)).headers(
-            request.headers.multi_items()
-        )
-        if request.content:
-            builder = builder.body_bytes(request.content)
-        timeouts = request.extensions.get("timeout") or {}
-        if limit := sum(t for t in (timeouts.get("connect"), timeouts.get("read")) if t):
-            builder = builder.timeout(timedelta(seconds=limit))
+    status_code: int
+    headers: dict[str, str]  # names in lower case, as HTTP/2 sends them
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+class Connection:
+    """Requests to one API server, multiplexed on hyper's HTTP/2 connection."""
+
+    def __init__(
+        self, client: Client, server: str, tokens: TokenFile | None, timeout: float
+    ) -> None:
+        self._client = client
+        self._server = server.rstrip("/")
+        self.tokens = tokens
+        self._timeout = timedelta(seconds=timeout)
+        self.goaways = 0  # requests sent again after their connection went away
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+        goaway_retries: int,
+    ) -> Answer:
+        """Send, with the current token and once more after a 401 when the token file
+        holds a newer one; a request cut off by GOAWAY is sent again up to
+        ``goaway_retries`` times, then raised as ``httpx.RemoteProtocolError``."""
+        url = self._server + path + (f"?{urlencode(params)}" if params else "")
+        for attempt in range(goaway_retries + 1):
+            try:
+                return await self._authorized(method, url, content, headers)
+            except httpx.RemoteProtocolError:
+                if attempt == goaway_retries:
+                    raise
+                self.goaways += 1
+        raise AssertionError("unreachable")
+
+    async def _authorized(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        if self.tokens is None:
+            return await self._once(method, url, content, headers)
+        token = self.tokens.token()
+        answer = await self._once(method, url, content, headers | _bearer(token))
+        if answer.status_code == 401:
+            fresh = self.tokens.token(force=True)
+            if fresh != token:
+                answer = await self._once(method, url, content, headers | _bearer(fresh))
+        return answer
+
+    async def _once(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> Answer:
+        builder = self._client.request(method, url).headers(headers).timeout(self._timeout)
+        if content:
+            builder = builder.body_bytes(content)
         try:
             response = await builder.build().send()
             body = bytes(await response.bytes())
         except exceptions.PyreqwestError as exc:
-            raise _httpx_error(exc, request) from exc
-        return httpx.Response(response.status, headers=list(response.headers.items()), content=body)
+            raise httpx_error(exc) from exc
+        return Answer(response.status, dict(response.headers.items()), body)
 
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         await self._client.close()
 
 
-def _httpx_error(exc: exceptions.PyreqwestError, request: httpx.Request) -> httpx.TransportError:
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def httpx_error(exc: exceptions.PyreqwestError) -> httpx.TransportError:
+    """The httpx error for what pyreqwest raised, its message naming every cause."""
     details = getattr(exc, "details", None) or {}
     why = "; ".join([exc.message, *(c["message"] for c in details.get("causes") or [])])
     if any(sign in why for sign in _WENT_AWAY):
-        return httpx.RemoteProtocolError(f"Server disconnected: {why}", request=request)
+        return httpx.RemoteProtocolError(f"Server disconnected: {why}")
     for native, mapped in _ERRORS:
         if isinstance(exc, native):
-            return mapped(why, request=request)
-    return httpx.TransportError(why, request=request)
+            return mapped(why)
+    return httpx.TransportError(why)
 
 
-def transport(conn: ConnectionConfig) -> httpx.AsyncBaseTransport | None:
-    """A native HTTP/2 transport for ``conn``, or None when it needs httpcore's."""
+def connect(
+    conn: ConnectionConfig, headers: dict[str, str], tokens: TokenFile | None, timeout: float
+) -> Connection | None:
+    """A native connection for ``conn``, or None when it needs httpx over httpcore."""
     if os.environ.get(TRANSPORT_VARIABLE) == "httpcore":
         return None
     if conn.server_name or conn.proxy_url or conn.exec_credentials is not None:
         return None
-    builder = ClientBuilder().http2(True).tcp_nodelay(True)
+    builder = (
+        ClientBuilder()
+        .http2(True)
+        .tcp_nodelay(True)
+        .default_headers(headers)
+        .connect_timeout(timedelta(seconds=10))
+    )
     if conn.insecure:
         builder = builder.danger_accept_invalid_certs(True)
     if conn.ca_file:
@@ -92,4 +169,4 @@ def transport(conn: ConnectionConfig) -> httpx.AsyncBaseTransport | None:
     if conn.cert_file and conn.key_file:
         identity = Path(conn.cert_file).read_bytes() + b"\n" + Path(conn.key_file).read_bytes()
         builder = builder.identity_pem(identity)
-    return NativeTransport(builder.build())
+    return Connection(builder.build(), conn.server, tokens, timeout)
