@@ -182,27 +182,18 @@ class KubeClient:
             headers["Content-Type"] = content_type
         goaway_retries = 0 if self._auth is not None else connection.GOAWAY_RETRIES
         resp: httpx.Response | native.Answer
+        send = self.native.send if self.native is not None else self.mux.send
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
-                if self.native is not None:
-                    resp = await self.native.send(
-                        method,
-                        path,
-                        params=params,
-                        content=content,
-                        headers=headers,
-                        goaway_retries=goaway_retries,
-                    )
-                else:
-                    resp = await self.mux.send(
-                        method,
-                        path,
-                        params=params,
-                        content=content,
-                        headers=headers,
-                        goaway_retries=goaway_retries,
-                    )
+                resp = await send(
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    goaway_retries=goaway_retries,
+                )
             except httpx.RemoteProtocolError:
                 if self._auth is None:
                     raise
