@@ -72,8 +72,8 @@ async def main(state: cluster.ClusterState, n: int) -> None:
     control_plane = [
         psutil.Process(c.pid) for c in state.components if c.name in ("kube-apiserver", "etcd")
     ]
-    kube = KubeClient.from_kubeconfig(state.kubeconfig)
-    kube_httpcore = KubeClient(kubeconfig.load(state.kubeconfig), native_http2=False)
+    kube = KubeClient(kubeconfig.load(state.kubeconfig), transport="native")
+    kube_httpcore = KubeClient(kubeconfig.load(state.kubeconfig), transport="httpcore")
     for i in range(CONFIGMAPS):
         await kube.create(
             {

@@ -32,13 +32,13 @@ def configmap(name: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("native_http2", [True, False], ids=["native", "httpcore"])
+@pytest.mark.parametrize("transport", ["native", "httpcore"])
 async def test_thousands_of_cancelled_requests_leave_the_connection_usable(
-    cluster: localcluster.ClusterState, native_http2: bool
+    cluster: localcluster.ClusterState, transport: str
 ) -> None:
     rng = random.Random(7)
     conn = kubeconfigs.load(cluster.kubeconfig)
-    async with KubeClient(conn, native_http2=native_http2) as kube:
+    async with KubeClient(conn, transport=transport) as kube:
         await kube.request("GET", "/api/v1/namespaces/default/configmaps")
         for round in range(40):
             calls = [
@@ -76,7 +76,7 @@ async def test_a_connection_whose_stream_count_breaks_is_replaced_and_the_reques
     cluster: localcluster.ClusterState,
 ) -> None:
     conn = kubeconfigs.load(cluster.kubeconfig)
-    async with KubeClient(conn, native_http2=False) as kube:
+    async with KubeClient(conn, transport="httpcore") as kube:
         await kube.request("GET", "/api")
         first = kube.mux.client
         watching = asyncio.ensure_future(
@@ -96,7 +96,7 @@ async def test_a_request_waiting_forever_for_a_stream_is_sent_again_on_a_new_con
     cluster: localcluster.ClusterState,
 ) -> None:
     conn = kubeconfigs.load(cluster.kubeconfig)
-    async with KubeClient(conn, timeout=2.0, native_http2=False) as kube:
+    async with KubeClient(conn, timeout=2.0, transport="httpcore") as kube:
         await kube.request("GET", "/api")
         first = kube.mux.client
         # What releases lost to cancellations leave behind: no stream is ever free again,

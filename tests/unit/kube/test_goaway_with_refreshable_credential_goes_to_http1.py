@@ -41,7 +41,7 @@ def client_for(server: Server, *, token_file: str | None) -> KubeClient:
         namespace="default",
         token_file=token_file,
     )
-    kube = KubeClient(conn, native_http2=False)  # the HTTP/2 side is httpx's mock here
+    kube = KubeClient(conn, transport="httpcore")  # the HTTP/2 side is httpx's mock here
     kube.mux = connection.MultiplexedConnection(
         lambda: httpx.AsyncClient(
             base_url=conn.server, transport=httpx.MockTransport(server.http2)

@@ -26,11 +26,13 @@ PLAIN = ConnectionConfig(
 
 
 def connect(conn: ConnectionConfig) -> native.Connection | None:
-    return native.connect(conn, {}, None, 30.0)
+    return native.connect(conn, {}, None, 30.0, "native")
 
 
-def test_a_plain_connection_goes_native() -> None:
+def test_a_plain_connection_goes_native_when_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(connect(PLAIN), native.Connection)
+    monkeypatch.setenv(native.TRANSPORT_VARIABLE, "native")
+    assert isinstance(native.connect(PLAIN, {}, None, 30.0), native.Connection)
 
 
 @pytest.mark.parametrize(
@@ -46,9 +48,11 @@ def test_what_the_native_client_cannot_carry_keeps_httpcore(change: dict[str, ob
     assert connect(dataclasses.replace(PLAIN, **change)) is None  # type: ignore[arg-type]
 
 
-def test_the_environment_can_ask_for_httpcore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_httpcore_unless_native_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(native.TRANSPORT_VARIABLE, raising=False)
+    assert native.connect(PLAIN, {}, None, 30.0) is None
     monkeypatch.setenv(native.TRANSPORT_VARIABLE, "httpcore")
-    assert connect(PLAIN) is None
+    assert native.connect(PLAIN, {}, None, 30.0) is None
 
 
 def test_a_request_its_connection_ended_under_reads_as_server_disconnected() -> None:

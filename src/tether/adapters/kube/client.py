@@ -83,8 +83,14 @@ class KubeClient:
     ``native.py``; HTTP/1.1 for watches), plus a discovery cache."""
 
     def __init__(
-        self, conn: kubeconfig.ConnectionConfig, *, timeout: float = 30.0, native_http2: bool = True
+        self,
+        conn: kubeconfig.ConnectionConfig,
+        *,
+        timeout: float = 30.0,
+        transport: str | None = None,
     ) -> None:
+        """``transport``: "native" or "httpcore" for short requests; by default what
+        ``TETHER_KUBE_TRANSPORT`` says, else httpcore (see ``native.py``)."""
         headers = {"Accept": "application/json", "User-Agent": "tether"}
         auth: httpx.Auth | None = None
         if conn.token_file:
@@ -124,7 +130,7 @@ class KubeClient:
         )
         self._auth = auth
         tokens = auth.source if isinstance(auth, token.TokenFileAuth) else None
-        self.native = native.connect(conn, headers, tokens, timeout) if native_http2 else None
+        self.native = native.connect(conn, headers, tokens, timeout, transport)
         self.discovery = Discovery(lambda path: self.request("GET", path))
         self._extra_headers: dict[str, str] = {}
         self.impersonated: str | None = None

@@ -9,11 +9,13 @@ httpx, and this module keeps the little of it they used: the bearer token (re-re
 its file, and once more after a 401), errors in httpx's terms, and a request cut off by
 a GOAWAY sent again.
 
-Watches keep their HTTP/1.1 httpx client. A connection that needs what this one does not
-carry (a TLS server name other than the URL's host, a proxy, an exec plugin's credential)
-keeps httpx over httpcore, as does every connection when ``TETHER_KUBE_TRANSPORT=httpcore``
-is set: rustls refuses some certificates OpenSSL takes (a CA certificate serving as the
-server's own), and an API server with one of those stays reachable.
+Opt-in, with ``TETHER_KUBE_TRANSPORT=native``: against the chaos suite's HTTP/2 proxy, which
+closes a connection with GOAWAY after so many requests as nginx does, hyper left the
+requests that followed waiting for a connection until their timeout (30 s), where httpcore
+answers them at once on a new one. Watches keep their HTTP/1.1 httpx client. A connection
+that needs what this one does not carry (a TLS server name other than the URL's host, a
+proxy, an exec plugin's credential) keeps httpx over httpcore; so does an API server whose
+certificate rustls refuses and OpenSSL takes (a CA certificate serving as the server's own).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from tether.adapters.kube.config import ConnectionConfig
 from tether.adapters.kube.token import TokenFile
 
 TRANSPORT_VARIABLE = "TETHER_KUBE_TRANSPORT"
+# Not the default yet: after a GOAWAY from an HTTP/2 proxy in front of the API server
+# (hypercorn here, nginx in seanmonstar/reqwest#1323), hyper left the next requests
+# waiting for a connection until they timed out.
+DEFAULT = "httpcore"
 
 # How hyper describes a request its connection ended under (a GOAWAY, a close): what
 # httpcore calls "Server disconnected", answered the same way.
@@ -148,10 +154,15 @@ def httpx_error(exc: exceptions.PyreqwestError) -> httpx.TransportError:
 
 
 def connect(
-    conn: ConnectionConfig, headers: dict[str, str], tokens: TokenFile | None, timeout: float
+    conn: ConnectionConfig,
+    headers: dict[str, str],
+    tokens: TokenFile | None,
+    timeout: float,
+    choice: str | None = None,
 ) -> Connection | None:
-    """A native connection for ``conn``, or None when it needs httpx over httpcore."""
-    if os.environ.get(TRANSPORT_VARIABLE) == "httpcore":
+    """A native connection for ``conn`` when chosen (``choice``, else the environment) and
+    possible, or None for httpx over httpcore."""
+    if (choice or os.environ.get(TRANSPORT_VARIABLE, DEFAULT)) != "native":
         return None
     if conn.server_name or conn.proxy_url or conn.exec_credentials is not None:
         return None
