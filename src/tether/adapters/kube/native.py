@@ -10,9 +10,10 @@ its file, and once more after a 401), errors in httpx's terms, and a request cut
 a GOAWAY sent again.
 
 Opt-in, with ``TETHER_KUBE_TRANSPORT=native``: against the chaos suite's HTTP/2 proxy, which
-closes a connection with GOAWAY after so many requests as nginx does, hyper left the
-requests that followed waiting for a connection until their timeout (30 s), where httpcore
-answers them at once on a new one. Watches keep their HTTP/1.1 httpx client. A connection
+closes a connection with GOAWAY after so many requests as nginx does, hyper leaves the
+requests that follow waiting until it next wakes for the connection: their timeout (30 s),
+or with the keep-alive ping set here about a second, where httpcore answers them at once on
+a new connection. Watches keep their HTTP/1.1 httpx client. A connection
 that needs what this one does not carry (a TLS server name other than the URL's host, a
 proxy, an exec plugin's credential) keeps httpx over httpcore; so does an API server whose
 certificate rustls refuses and OpenSSL takes (a CA certificate serving as the server's own).
@@ -37,9 +38,12 @@ from tether.adapters.kube.token import TokenFile
 
 TRANSPORT_VARIABLE = "TETHER_KUBE_TRANSPORT"
 # Not the default yet: after a GOAWAY from an HTTP/2 proxy in front of the API server
-# (hypercorn here, nginx in seanmonstar/reqwest#1323), hyper left the next requests
-# waiting for a connection until they timed out.
+# (hypercorn here, nginx in seanmonstar/reqwest#1323), hyper leaves the next requests
+# waiting until its next keep-alive ping (below).
 DEFAULT = "httpcore"
+# With a ping this often, requests after a GOAWAY wait about this long (measured against
+# the chaos proxy: about 10 s with a 10 s interval, about 1 s with this one).
+KEEPALIVE = timedelta(seconds=1)
 
 # How hyper describes a request its connection ended under (a GOAWAY, a close): what
 # httpcore calls "Server disconnected", answered the same way.
@@ -172,6 +176,11 @@ def connect(
         .tcp_nodelay(True)
         .default_headers(headers)
         .connect_timeout(timedelta(seconds=10))
+        # hyper notices a connection its server closed with GOAWAY when it next
+        # wakes for a ping: without pings, the requests after it waited out their timeout.
+        .http2_keep_alive_interval(KEEPALIVE)
+        .http2_keep_alive_timeout(timedelta(seconds=10))
+        .http2_keep_alive_while_idle(True)
     )
     if conn.insecure:
         builder = builder.danger_accept_invalid_certs(True)
