@@ -94,8 +94,14 @@ async def main(state: cluster.ClusterState, n: int) -> None:
         return send
 
     pem = Path(state.ca_file).read_bytes()
-    reqwest = ClientBuilder().base_url(state.server).add_root_certificate_pem(pem)
-    native = reqwest.default_headers(headers).http2(True).build()
+    native = (
+        ClientBuilder()
+        .base_url(state.server)
+        .add_root_certificate_pem(pem)
+        .default_headers(headers)
+        .http2(True)
+        .build()
+    )
 
     async def over_pyreqwest(i: int) -> None:
         body = json.dumps(_patch(i)).encode()
