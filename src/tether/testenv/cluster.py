@@ -103,7 +103,9 @@ def up(
     _write_kubeconfig(state)
     try:
         if node_bins is not None:
-            realnode.take_host_lock(directory)
+            dead = realnode.take_host_lock(directory)
+            if dead is not None:
+                _clear_after(dead)
             realnode.prepare_network(directory, real_nodes)
         startup.start_all(state, bins, node_bins, keys, port, progress, timeout, apiserver_flags)
         if node_bins is not None:
@@ -129,18 +131,10 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
     state = ClusterState.load(directory)
     stopped: list[str] = []
     if state is not None:
-        marker = _marker(directory)
-        running = {c.name for c in state.components if processes.is_running(c.pid, marker)}
         # Host-wide cleanup (iptables, bridges, sysctls) only when no other
         # cluster holds the host's real nodes: a refused `up` must not undo it.
-        if state.real_nodes and realnode.other_holder(directory) is None:
-            pids = {c.name: c.pid for c in state.components}
-            nodecleanup.teardown(directory, state.real_nodes, pids)
-        for comp in reversed(state.components):
-            if not processes.stop(comp.pid, marker):
-                raise ClusterError(f"could not stop {comp.name} (pid {comp.pid})")
-            if comp.name in running:
-                stopped.append(comp.name)
+        host = bool(state.real_nodes) and realnode.other_holder(directory) is None
+        stopped = _stop(directory, state, host_cleanup=host)
     if remove and directory.exists():
         # A Pod's hostPath bind mount left under the directory would let rmtree
         # delete host files through it: refuse rather than follow it.
@@ -151,6 +145,31 @@ def down(directory: Path | None = None, *, remove: bool = True) -> list[str]:
             )
         shutil.rmtree(directory, ignore_errors=True)
     return stopped
+
+
+def _stop(directory: Path, state: ClusterState, *, host_cleanup: bool) -> list[str]:
+    marker = _marker(directory)
+    running = {c.name for c in state.components if processes.is_running(c.pid, marker)}
+    if host_cleanup:
+        pids = {c.name: c.pid for c in state.components}
+        nodecleanup.teardown(directory, state.real_nodes, pids)
+    stopped: list[str] = []
+    for comp in reversed(state.components):
+        if not processes.stop(comp.pid, marker):
+            raise ClusterError(f"could not stop {comp.name} (pid {comp.pid})")
+        if comp.name in running:
+            stopped.append(comp.name)
+    return stopped
+
+
+def _clear_after(dead: Path) -> None:
+    """What a real-node cluster killed without ``down`` left: processes, mounts, rules.
+
+    Its host lock has just been taken over, so the host-wide cleanup is ours to do.
+    """
+    state = ClusterState.load(dead)
+    if state is not None and state.real_nodes:
+        _stop(dead, state, host_cleanup=True)
 
 
 @dataclass(frozen=True)

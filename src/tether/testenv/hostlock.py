@@ -72,8 +72,12 @@ def holder(exclude: Path | None = None) -> str | None:
     return directory if _alive(held) else None
 
 
-def take(cluster_dir: Path) -> None:
-    """Hold the host for ``cluster_dir``, or raise ``HostHeld`` naming the holder."""
+def take(cluster_dir: Path) -> Path | None:
+    """Hold the host for ``cluster_dir``, or raise ``HostHeld`` naming the holder.
+
+    Returns the directory of a dead holder whose lock was taken over: what it
+    left on the host (node processes, mounts, iptables rules) is still there.
+    """
     with _guard():
         other = holder(exclude=cluster_dir)
         if other:
@@ -82,9 +86,11 @@ def take(cluster_dir: Path) -> None:
                 f"the host's iptables and Pod network, so stop it first with "
                 f"`tether cluster down --dir {other}`"
             )
+        dead = str(_read().get("directory", ""))
         pid = os.getpid()
         record = {"directory": str(cluster_dir), "owner": pid, "owner_start": _start_time(pid)}
         LOCK_FILE.write_text(json.dumps({**record, "pids": []}))
+    return Path(dead) if dead and dead != str(cluster_dir) else None
 
 
 def record_pid(cluster_dir: Path, pid: int) -> None:

@@ -59,15 +59,18 @@ def other_holder(cluster_dir: Path) -> str | None:
     return hostlock.holder(exclude=cluster_dir)
 
 
-def take_host_lock(cluster_dir: Path) -> None:
-    """Refuse a second real-node cluster on this host; a stale lock is taken over."""
+def take_host_lock(cluster_dir: Path) -> Path | None:
+    """Refuse a second real-node cluster on this host; a stale lock is taken over.
+
+    Returns the directory of the dead cluster whose lock was taken, if any.
+    """
     if len(str(nodeconfig.NodeLayout(cluster_dir, 0).socket)) + len(".ttrpc") > 100:
         raise RealNodeError(
             f"{cluster_dir} is too long a path for containerd's unix sockets; "
             "choose a shorter --dir"
         )
     try:
-        hostlock.take(cluster_dir)
+        return hostlock.take(cluster_dir)
     except hostlock.HostHeld as exc:
         raise RealNodeError(str(exc)) from None
 
@@ -113,9 +116,12 @@ def guard_apiserver(port: int) -> None:
     """Only loopback and the nodes' bridges may reach the apiserver's port.
 
     The chain is ``TETHER-APISERVER`` in IPv4 and IPv6 filter tables;
-    ``nodecleanup`` removes it with the rest of the cluster's rules.
+    ``nodecleanup`` removes it with the rest of the cluster's rules. A chain
+    already there was left by a cluster that died without ``down`` (the host
+    lock says no live cluster holds it), so it is replaced, not refused.
     """
     for tool in ("iptables", "ip6tables"):
+        _drop_stale_guard(tool)
         for rule in (
             ["-N", GUARD_CHAIN],
             ["-A", GUARD_CHAIN, "-i", "lo", "-j", "RETURN"],
@@ -124,6 +130,20 @@ def guard_apiserver(port: int) -> None:
             ["-I", "INPUT", "-p", "tcp", "--dport", str(port), "-j", GUARD_CHAIN],
         ):
             _run([tool, "-w", "-t", "filter", *rule])
+
+
+def _drop_stale_guard(tool: str) -> None:
+    listing = subprocess.run(
+        [tool, "-w", "-t", "filter", "-S"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    if f"-N {GUARD_CHAIN}" not in listing:
+        return
+    for rule in listing:
+        fields = rule.split()
+        if fields[:2] == ["-A", "INPUT"] and fields[-2:] == ["-j", GUARD_CHAIN]:
+            _run([tool, "-w", "-t", "filter", "-D", *fields[1:]])
+    _run([tool, "-w", "-t", "filter", "-F", GUARD_CHAIN])
+    _run([tool, "-w", "-t", "filter", "-X", GUARD_CHAIN])
 
 
 KUBE_PROXY_USER = "system:kube-proxy"  # bound to system:node-proxier by the default RBAC

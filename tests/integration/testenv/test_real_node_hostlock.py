@@ -23,7 +23,7 @@ def test_a_cluster_still_starting_holds_the_host_before_any_node_process_runs(
     lock_file: Path, tmp_path: Path
 ) -> None:
     """Attack: a second `up` while the first has recorded no node process yet."""
-    hostlock.take(tmp_path / "first")
+    assert hostlock.take(tmp_path / "first") is None
     assert json.loads(lock_file.read_text())["pids"] == []
     with pytest.raises(hostlock.HostHeld) as err:
         hostlock.take(tmp_path / "second")
@@ -50,7 +50,7 @@ def test_after_up_the_node_processes_hold_the_host_and_their_exit_frees_it(
         node.kill()
         node.wait()
     assert hostlock.holder() is None
-    hostlock.take(tmp_path / "second")
+    assert hostlock.take(tmp_path / "second") == first  # its leftovers are the taker's to clear
     assert hostlock.holder() == str(tmp_path / "second")
 
 
@@ -59,6 +59,6 @@ def test_a_reused_pid_does_not_hold_the_host(lock_file: Path, tmp_path: Path) ->
     stale = {"directory": str(tmp_path / "gone"), "owner": 1, "owner_start": "0", "pids": [1]}
     lock_file.write_text(json.dumps(stale))
     assert hostlock.holder() is None
-    hostlock.take(tmp_path / "new")
+    assert hostlock.take(tmp_path / "new") == tmp_path / "gone"
     hostlock.release(tmp_path / "new")
     assert not lock_file.exists()

@@ -167,6 +167,66 @@ def test_two_real_nodes_each_run_pods_that_reach_each_other_through_a_service(
             localcluster.down(directory)
 
 
+@pytest.mark.whole_host
+def test_up_after_a_cluster_killed_without_down_clears_what_it_left(tmp_path: Path) -> None:
+    """A run killed mid-way leaves nodes, mounts and iptables rules; the next up clears them."""
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    killed, fresh = tmp_path / "killed", tmp_path / "fresh"
+    with reserved_real_node_host():
+        before = host_snapshot(tmp_path)
+        try:
+            localcluster.up(killed, nodes=0, real_nodes=1)
+            subprocess.run(["pkill", "-9", "-f", str(killed)], check=False)
+            wait(lambda: not host_snapshot(killed)["processes"], "the killed cluster to die")
+            assert host_snapshot(killed)["iptables"] != before["iptables"]
+            localcluster.up(fresh, nodes=0, real_nodes=1)
+            assert not host_snapshot(killed)["mounts"]
+            assert hostlock.holder() == str(fresh)
+        finally:
+            localcluster.down(fresh)
+            localcluster.down(killed)
+        assert host_snapshot(tmp_path) == before
+
+
+@pytest.mark.whole_host
+def test_a_guard_chain_left_by_a_cluster_that_died_is_replaced_at_up() -> None:
+    """A killed run leaves TETHER-APISERVER behind; the next up must not fail on it."""
+    reason = hostcheck.unsupported_reason()
+    if reason:
+        pytest.skip(f"this machine cannot run real nodes: {reason}")
+    chain, port = realnode.GUARD_CHAIN, "64999"
+
+    def filter_rules(tool: str) -> list[str]:
+        listing = subprocess.run([tool, "-w", "-t", "filter", "-S"], capture_output=True, text=True)
+        return [ln for ln in listing.stdout.splitlines() if chain in ln]
+
+    with reserved_real_node_host():
+        try:
+            for tool in ("iptables", "ip6tables"):
+                for rule in (
+                    ["-N", chain],
+                    ["-A", chain, "-j", "ACCEPT"],
+                    ["-I", "INPUT", "-p", "tcp", "--dport", "1234", "-j", chain],
+                ):
+                    subprocess.run([tool, "-w", "-t", "filter", *rule], check=True)
+            realnode.guard_apiserver(int(port))
+            for tool in ("iptables", "ip6tables"):
+                rules = filter_rules(tool)
+                jumps = [ln for ln in rules if ln.startswith("-A INPUT")]
+                assert len(jumps) == 1 and f"--dport {port}" in jumps[0], rules
+                assert not any("ACCEPT" in ln for ln in rules), rules
+                assert rules[-1] == f"-A {chain} -j DROP"
+        finally:
+            for tool in ("iptables", "ip6tables"):
+                for rule in filter_rules(tool):
+                    if rule.startswith("-A INPUT"):
+                        subprocess.run([tool, "-w", "-t", "filter", "-D", *rule.split()[1:]])
+                for op in ("-F", "-X"):
+                    subprocess.run([tool, "-w", "-t", "filter", op, chain], capture_output=True)
+
+
 def test_down_refuses_to_remove_a_directory_that_still_has_a_mount(tmp_path: Path) -> None:
     """Attack: a mount left under the state directory leads rmtree into host files."""
     if hostcheck.unsupported_reason():
