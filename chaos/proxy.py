@@ -40,10 +40,10 @@ HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "kee
 MODES = ("429", "500", "timeout")
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A self-signed server certificate for 127.0.0.1, and its key. Not a CA: rustls (under
-    the native HTTP/2 transport) refuses a CA certificate as a server's own, as kube-apiserver
-    certificates never are."""
+def self_signed(directory: Path, *, ca: bool = False) -> tuple[Path, Path]:
+    """A self-signed server certificate for 127.0.0.1, and its key. Not a CA unless asked:
+    rustls (under the native HTTP/2 transport) refuses a CA certificate as a server's own,
+    which OpenSSL takes; kube-apiserver's certificates are never CAs."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chaos-fault-proxy")])
     now = dt.datetime.now(dt.UTC)
@@ -55,7 +55,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
@@ -79,12 +79,19 @@ class FaultProxy:
     """Forwards to ``upstream``; ``episode(mode, seconds, ratio)`` makes it misbehave."""
 
     def __init__(
-        self, directory: Path, upstream: str, ca_file: str, *, max_requests: int = 1000
+        self,
+        directory: Path,
+        upstream: str,
+        ca_file: str,
+        *,
+        max_requests: int = 1000,
+        cert_is_ca: bool = False,
     ) -> None:
         """``max_requests``: a connection is closed (GOAWAY) after that many, as
-        nginx's ``keepalive_requests`` (default 1,000) does in front of an API server."""
+        nginx's ``keepalive_requests`` (default 1,000) does in front of an API server.
+        ``cert_is_ca``: serve a certificate that is its own CA, as some hand-made ones are."""
         self.upstream = upstream
-        self.cert, self.key = self_signed(directory)
+        self.cert, self.key = self_signed(directory, ca=cert_is_ca)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.mode = ""

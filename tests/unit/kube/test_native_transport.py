@@ -74,6 +74,16 @@ def test_other_errors_keep_their_kind_and_every_cause() -> None:
     assert isinstance(native.httpx_error(timeout), httpx.ReadTimeout)
 
 
+def test_a_certificate_rustls_refuses_reads_as_refused_for_httpx_to_try() -> None:
+    refused = exceptions.ConnectError(
+        "connection error",
+        {"causes": [{"message": "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))"}]},
+    )
+    error = native.httpx_error(refused)
+    assert isinstance(error, native.CertificateRefused)
+    assert isinstance(error, httpx.ConnectError)  # as httpx would raise it to other callers
+
+
 def test_an_answer_reads_like_an_httpx_response() -> None:
     answer = native.Answer(429, {"retry-after": "2"}, b'{"kind": "Status"}')
     assert answer.json() == {"kind": "Status"} and answer.text == '{"kind": "Status"}'

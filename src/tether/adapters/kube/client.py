@@ -188,10 +188,21 @@ class KubeClient:
             headers["Content-Type"] = content_type
         goaway_retries = 0 if self._auth is not None else connection.GOAWAY_RETRIES
         resp: httpx.Response | native.Answer
-        send = self.native.send if self.native is not None else self.mux.send
+        fast = self.native if self.native is not None and self.native.refused is None else None
+        send = fast.send if fast is not None else self.mux.send
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
+                resp = await send(
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    goaway_retries=goaway_retries,
+                )
+            except native.CertificateRefused:
+                send = self.mux.send  # the reason is logged once, by native
                 resp = await send(
                     method,
                     path,

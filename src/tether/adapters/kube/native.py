@@ -16,12 +16,14 @@ or with the keep-alive ping set here about a second, where httpcore answers them
 a new connection. Watches keep their HTTP/1.1 httpx client. A connection
 that needs what this one does not carry (a TLS server name other than the URL's host, a
 proxy, an exec plugin's credential) keeps httpx over httpcore; so does an API server whose
-certificate rustls refuses and OpenSSL takes (a CA certificate serving as the server's own).
+certificate rustls refuses, from the first refusal on (OpenSSL takes some that rustls does
+not, such as a CA certificate serving as the server's own).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +37,8 @@ from pyreqwest.client import Client, ClientBuilder
 
 from tether.adapters.kube.config import ConnectionConfig
 from tether.adapters.kube.token import TokenFile
+
+log = logging.getLogger(__name__)
 
 TRANSPORT_VARIABLE = "TETHER_KUBE_TRANSPORT"
 # Not the default yet: after a GOAWAY from an HTTP/2 proxy in front of the API server
@@ -87,6 +91,9 @@ class Connection:
         self.tokens = tokens
         self._timeout = timedelta(seconds=timeout)
         self.goaways = 0  # requests sent again after their connection went away
+        # Why rustls refused the server's certificate, once it has: KubeClient then
+        # sends over httpx, whose OpenSSL takes some certificates rustls does not.
+        self.refused: str | None = None
 
     async def send(
         self,
@@ -132,7 +139,16 @@ class Connection:
             response = await builder.build().send()
             body = bytes(await response.bytes())
         except exceptions.PyreqwestError as exc:
-            raise httpx_error(exc) from exc
+            error = httpx_error(exc)
+            if isinstance(error, CertificateRefused) and self.refused is None:
+                self.refused = str(error)
+                log.warning(
+                    "%s: the native HTTP/2 client refused the server's certificate, so "
+                    "requests go over httpx (OpenSSL) from now on: %s",
+                    self._server,
+                    error,
+                )
+            raise error from exc
         return Answer(response.status, dict(response.headers.items()), body)
 
     async def close(self) -> None:
@@ -143,12 +159,18 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+class CertificateRefused(httpx.ConnectError):
+    """rustls refused the server's certificate (OpenSSL may take it)."""
+
+
 def httpx_error(exc: exceptions.PyreqwestError) -> httpx.TransportError:
     """The httpx error for what pyreqwest raised, its message naming every cause."""
     details = getattr(exc, "details", None) or {}
     why = "; ".join([exc.message, *(c["message"] for c in details.get("causes") or [])])
     if any(sign in why for sign in _WENT_AWAY):
         return httpx.RemoteProtocolError(f"Server disconnected: {why}")
+    if "invalid peer certificate" in why:
+        return CertificateRefused(why)
     for native, mapped in _ERRORS:
         if isinstance(exc, native):
             return mapped(why)
