@@ -48,11 +48,12 @@ def test_what_the_native_client_cannot_carry_keeps_httpcore(change: dict[str, ob
     assert connect(dataclasses.replace(PLAIN, **change)) is None  # type: ignore[arg-type]
 
 
-def test_httpcore_unless_native_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_native_unless_httpcore_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(native.TRANSPORT_VARIABLE, raising=False)
-    assert native.connect(PLAIN, {}, None, 30.0) is None
+    assert isinstance(native.connect(PLAIN, {}, None, 30.0), native.Connection)
     monkeypatch.setenv(native.TRANSPORT_VARIABLE, "httpcore")
     assert native.connect(PLAIN, {}, None, 30.0) is None
+    assert native.connect(PLAIN, {}, None, 30.0, "httpcore") is None
 
 
 def test_a_request_its_connection_ended_under_reads_as_server_disconnected() -> None:

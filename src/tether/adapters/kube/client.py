@@ -90,7 +90,7 @@ class KubeClient:
         transport: str | None = None,
     ) -> None:
         """``transport``: "native" or "httpcore" for short requests; by default what
-        ``TETHER_KUBE_TRANSPORT`` says, else httpcore (see ``native.py``)."""
+        ``TETHER_KUBE_TRANSPORT`` says, else native (see ``native.py``)."""
         headers = {"Accept": "application/json", "User-Agent": "tether"}
         auth: httpx.Auth | None = None
         if conn.token_file:
@@ -190,27 +190,20 @@ class KubeClient:
         resp: httpx.Response | native.Answer
         fast = self.native if self.native is not None and self.native.refused is None else None
         send = fast.send if fast is not None else self.mux.send
+        how: dict[str, Any] = {
+            "params": params,
+            "content": content,
+            "headers": headers,
+            "goaway_retries": goaway_retries,
+        }
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
-                resp = await send(
-                    method,
-                    path,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    goaway_retries=goaway_retries,
-                )
-            except native.CertificateRefused:
-                send = self.mux.send  # the reason is logged once, by native
-                resp = await send(
-                    method,
-                    path,
-                    params=params,
-                    content=content,
-                    headers=headers,
-                    goaway_retries=goaway_retries,
-                )
+                try:
+                    resp = await send(method, path, **how)
+                except native.CertificateRefused:
+                    send = self.mux.send  # the reason is logged once, by native
+                    resp = await send(method, path, **how)
             except httpx.RemoteProtocolError:
                 if self._auth is None:
                     raise
