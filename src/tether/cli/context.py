@@ -9,12 +9,11 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import httpx
 import yaml
-from rich.console import Console
 
 from tether.adapters import git
 from tether.adapters.kube import ApiError, KubeClient
@@ -26,8 +25,29 @@ from tether.controller.sources.step import Sources
 from tether.testenv.binaries import cache_dir, helm_path
 
 T = TypeVar("T")
-out = Console()
-err = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class LazyConsole:
+    """rich's Console, made on first print: the controller prints through it only when
+    something fails, and rich costs it about 3 MiB."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        self._console.print(*objects, **options)
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 EXIT_ERROR = 1
 EXIT_NOT_FOUND = 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 import sys
@@ -11,33 +12,43 @@ from pathlib import Path
 import click
 import yaml
 
-from tether.cli import app as app_commands
-from tether.cli import appset as appset_commands
-from tether.cli import cluster, clusters, image, registry
-from tether.cli import install as install_commands
-from tether.cli import project as project_commands
-from tether.cli import token as token_commands
-from tether.cli import uninstall as uninstall_commands
 from tether.cli.context import EXIT_REFUSED, err, helm_binary, kube_options
 
+# Each command group is imported when it runs (or for --help): a long-running
+# `tether controller` would otherwise carry every other command's imports.
+LAZY_COMMANDS = {
+    "cluster": "tether.cli.cluster:cluster",
+    "clusters": "tether.cli.clusters:clusters",
+    "app": "tether.cli.app:app",
+    "registry": "tether.cli.registry:registry",
+    "image": "tether.cli.image:image",
+    "token": "tether.cli.token:token",
+    "project": "tether.cli.project:project",
+    "install": "tether.cli.install:install",
+    "upgrade": "tether.cli.install:upgrade",
+    "uninstall": "tether.cli.uninstall:uninstall",
+    "appset": "tether.cli.appset:appset",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = LAZY_COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, name = where.split(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tether")
 def cli() -> None:
     """Tether: GitOps continuous delivery. Git is the only control plane."""
-
-
-cli.add_command(cluster.cluster)
-cli.add_command(clusters.clusters)
-cli.add_command(app_commands.app)
-cli.add_command(registry.registry)
-cli.add_command(image.image)
-cli.add_command(token_commands.token)
-cli.add_command(project_commands.project)
-cli.add_command(install_commands.install)
-cli.add_command(install_commands.upgrade)
-cli.add_command(uninstall_commands.uninstall)
-cli.add_command(appset_commands.appset)
 
 
 @cli.command()

@@ -25,8 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from tether.engine.images.yamledit import (
     Change,
     EditError,
@@ -135,6 +133,8 @@ def _last_line(node: Any, fallback: int) -> int:
 
 
 def _kustomize(editor: Editor, target: Target, name: str) -> None:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq  # see yamledit
+
     docs = load(editor.path, editor.text)
     by_path = {(d, s.path): s for d, s in scalars(editor.path, editor.text)}
     want = {"newTag": target.tag}

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+
+# ruamel.yaml (about 2 MiB) is imported when a write-back edits a file, not by every
+# controller that never automates an image.
 
 Path = tuple[str | int, ...]
 
@@ -93,6 +93,8 @@ def _token_end(text: str, col: int) -> int:
 
 
 def walk(node: Any, path: Path) -> Iterator[tuple[Path, Any, tuple[int, int] | None]]:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             pos = node.lc.value(key) if not isinstance(value, CommentedMap | CommentedSeq) else None
@@ -108,6 +110,9 @@ def walk(node: Any, path: Path) -> Iterator[tuple[Path, Any, tuple[int, int] | N
 
 
 def load(path: str, text: str) -> list[Any]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         return list(YAML(typ="rt").load_all(text))
     except YAMLError as exc:
