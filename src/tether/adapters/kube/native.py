@@ -14,11 +14,10 @@ the chaos suite's HTTP/2 proxy, which closes a connection with GOAWAY after so m
 as nginx does, hyper leaves the requests that follow waiting until it next wakes for the
 connection: their timeout (30 s) without pings, about a second with the keep-alive ping set
 here, where httpcore answers them at once on a new connection. Watches keep their HTTP/1.1
-httpx client. A connection
-that needs what this one does not carry (a TLS server name other than the URL's host, a
-proxy, an exec plugin's credential) keeps httpx over httpcore; so does an API server whose
-certificate rustls refuses, from the first refusal on (OpenSSL takes some that rustls does
-not, such as a CA certificate serving as the server's own).
+httpx client. A connection that needs what this one does not carry (a TLS server name other
+than the URL's host, a proxy, an exec plugin's credential) keeps httpx over httpcore; so
+does an API server whose certificate rustls refuses, from the first refusal on (OpenSSL
+takes some that rustls does not, such as a CA certificate serving as the server's own).
 """
 
 from __future__ import annotations
