@@ -100,6 +100,17 @@ class LiveCache:
             if packed is not None and (kind is None or (k.group, k.kind) == kind):
                 yield unpack(packed)
 
+    def versions_in_namespace(
+        self, namespace: str, *, kind: tuple[str, str]
+    ) -> Iterator[tuple[ObjectKey, object]]:
+        """Each cached key of ``kind`` ((group, kind)) in ``namespace``, with its version:
+        the same object (``is``) until the cached object is stored again, so what a
+        caller derived from it can be kept until then without decoding it."""
+        for k in list(self._by_namespace.get(namespace, ())):
+            packed = self._objects.get(k)
+            if packed is not None and (k.group, k.kind) == kind:
+                yield k, packed
+
     def by_uid(self, uid: str) -> Obj | None:
         key = self._by_uid.get(uid)
         return self.get(key) if key else None

@@ -28,6 +28,7 @@ from tether.controller.reconciler import Reconciler, Settings
 from tether.controller.refreshes import Refreshes
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.sharding import ShardMember
+from tether.controller.sharding.labels import ShardLabels
 from tether.controller.sources.step import Sources
 from tether.controller.workqueue import Priority, WorkQueue
 from tether.engine import application as appmodel
@@ -59,6 +60,7 @@ class Controller:
         self.kube = kube
         self.settings = settings or Settings()
         self.live = LiveCache(kube, self._on_change)
+        self._shard_labels = ShardLabels(self.live, self.settings.app_namespace)
         repos = git.RepoCache(cache_dir / "repos")
         self.sources = Sources(
             repos,
@@ -228,7 +230,7 @@ class Controller:
 
     def shard_apps(self) -> list[tuple[str, str | None]]:
         """Every app's name and ``tether.dev/shard`` label, for the ring."""
-        return [(str(app["metadata"]["name"]), shard_of(labels(app))) for app in self.apps()]
+        return self._shard_labels()
 
     def gained(self, names: list[str]) -> None:
         """Apps the ring handed to this replica: reconcile them with a fresh look at Git."""
