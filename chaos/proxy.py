@@ -177,6 +177,10 @@ class FaultProxy:
             return None
         mode = self.mode
         self.counts[mode] += 1
+        # Read the request to its end first: hypercorn drops the whole connection (a
+        # KeyError in its HTTP/2 protocol) when a stream it has answered and closed still
+        # receives DATA, such as the empty END_STREAM frame after a streamed GET's headers.
+        await request.body()
         if mode == "429":
             return _status(429, "TooManyRequests", "chaos: too many requests", {"Retry-After": "1"})
         if mode == "500":

@@ -100,9 +100,7 @@ async def test_a_rotated_token_file_is_used_on_the_next_request(
 async def test_a_refused_token_is_read_again_and_the_watch_retried(
     cluster: localcluster.ClusterState, kube: KubeClient, namespace: str, tmp_path: Path
 ) -> None:
-    """A watch (HTTP/1.1) that meets 401 reads the file again and starts with the new token.
-    (Over HTTP/2 the API server answers an unauthenticated request by closing the
-    connection, so there the client relies on noticing the rotated file.)"""
+    """A watch that meets 401 reads the file again and starts with the new token."""
     doomed = await service_account_token(kube, namespace, "doomed")
     fresh = await service_account_token(kube, namespace, "fresh")
     config = token_kubeconfig(cluster, tmp_path)

@@ -10,6 +10,7 @@ hot path (decoding thousands of objects per relist).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from tether.adapters.kube import (
     exec_credentials,
     native,
     request_counts,
+    streams,
     token,
 )
 from tether.adapters.kube.discovery import ApiResource, Discovery
@@ -79,8 +81,8 @@ class Page:
 
 
 class KubeClient:
-    """Connections to one API server (HTTP/2 for requests, native where it can be:
-    ``native.py``; HTTP/1.1 for watches), plus a discovery cache."""
+    """Connections to one API server (HTTP/2 for requests and watches, native where it can
+    be: ``native.py``; else watches over HTTP/1.1), plus a discovery cache."""
 
     def __init__(
         self,
@@ -321,21 +323,16 @@ class KubeClient:
             params["labelSelector"] = label_selector
         if field_selector:
             params["fieldSelector"] = field_selector
-        timeout = httpx.Timeout(timeout_seconds + 30, connect=10.0)
         self.requests.add("GET", api.path(namespace), params)
-        async with self.watch_http.stream(
-            "GET", api.path(namespace), params=params, timeout=timeout
-        ) as resp:
+        async with self._stream(api.path(namespace), params, timeout_seconds + 30) as resp:
             if resp.status_code >= 400:
-                body = await resp.aread()
+                body = await resp.read()
                 try:
                     payload: Any = json.loads(body)
                 except ValueError:
                     payload = body.decode(errors="replace")
                 raise errors.from_status(resp.status_code, payload)
-            async for line in resp.aiter_lines():
-                if not line:
-                    continue
+            async for line in resp.lines():
                 event = json.loads(line)
                 if event.get("type") == "ERROR":
                     status = event.get("object", {})
@@ -344,6 +341,28 @@ class KubeClient:
                 obj.setdefault("apiVersion", api.api_version)
                 obj.setdefault("kind", api.kind)
                 yield WatchEvent(type=str(event.get("type")), object=obj)
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, path: str, params: dict[str, Any], timeout: float
+    ) -> AsyncIterator[streams.Streamed]:
+        """A GET read as it arrives: over the native connection's HTTP/2 when requests go
+        there, else on a connection of its own (HTTP/1.1)."""
+        headers = dict(self._extra_headers)
+        if self.native is not None and self.native.refused is None:
+            async with self.native.stream(
+                path, params=params, headers=headers, timeout=timeout
+            ) as streamed:
+                yield streamed
+            return
+        async with self.watch_http.stream(
+            "GET",
+            path,
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+        ) as resp:
+            yield streams.HttpxStreamed(resp)
 
     async def apply(
         self,
