@@ -188,13 +188,20 @@ class LiveCache:
     async def _relist(self, api: ApiResource) -> str:
         seen = set()
         resource_version = ""
+        ident = (api.api_version, api.kind)
+        # The first list is read by the controller at start; a list after 410 Gone tells
+        # what changed while no watch ran (an app created then would wait for ever).
+        again = ident in self._listed
         # Page by page: thousands of Applications decoded at once would set the peak.
         async for page in self.kube.pages(api, label_selector=selector_for(api)):
             for obj in page.items:
-                seen.add(key_of(obj))
+                key = _shared(key_of(obj))
+                seen.add(key)
+                before = self._objects.get(key) if again else None
                 self._store("ADDED", obj, notify=False)
+                if again and self._objects.get(key) != before:
+                    self._tell("ADDED" if before is None else "MODIFIED", obj)
             resource_version = page.resource_version
-        ident = (api.api_version, api.kind)
         for key in [k for k in self._by_type.get(ident, ()) if k not in seen]:
             packed = self._objects.get(key)
             if packed is not None:
@@ -222,7 +229,10 @@ class LiveCache:
             self._by_namespace[key.namespace].add(key)
             self._by_type[ident].add(key)
         if notify:
-            try:
-                self.on_change(event_type, obj)
-            except Exception:  # a handler bug must not stop the watch
-                log.exception("live cache change handler failed")
+            self._tell(event_type, obj)
+
+    def _tell(self, event_type: str, obj: Obj) -> None:
+        try:
+            self.on_change(event_type, obj)
+        except Exception:  # a handler bug must not stop the watch
+            log.exception("live cache change handler failed")
