@@ -95,20 +95,18 @@ class LiveCache:
     ) -> Iterator[Obj]:
         """As ``in_namespace``, decoded one at a time: a caller that looks at each once
         (every Application, for a count) never holds them all decoded."""
-        for k in list(self._by_namespace.get(namespace, ())):
-            packed = self._objects.get(k)
-            if packed is not None and (kind is None or (k.group, k.kind) == kind):
-                yield unpack(packed)
+        for _, packed in self.versions_in_namespace(namespace, kind=kind):
+            yield unpack(packed)
 
     def versions_in_namespace(
-        self, namespace: str, *, kind: tuple[str, str]
-    ) -> Iterator[tuple[ObjectKey, object]]:
-        """Each cached key of ``kind`` ((group, kind)) in ``namespace``, with its version:
+        self, namespace: str, *, kind: tuple[str, str] | None = None
+    ) -> Iterator[tuple[ObjectKey, bytes]]:
+        """Each cached key in ``namespace`` (of ``kind`` when given), with its version:
         the same object (``is``) until the cached object is stored again, so what a
         caller derived from it can be kept until then without decoding it."""
         for k in list(self._by_namespace.get(namespace, ())):
             packed = self._objects.get(k)
-            if packed is not None and (k.group, k.kind) == kind:
+            if packed is not None and (kind is None or (k.group, k.kind) == kind):
                 yield k, packed
 
     def by_uid(self, uid: str) -> Obj | None:

@@ -114,7 +114,7 @@ class Connection:
         """Send, with the current token and once more after a 401 when the token file
         holds a newer one; a request cut off by GOAWAY is sent again up to
         ``goaway_retries`` times, then raised as ``httpx.RemoteProtocolError``."""
-        url = self._server + path + (f"?{urlencode(params)}" if params else "")
+        url = self._url(path, params)
         for _ in range(goaway_retries):
             try:
                 return await self._authorized(method, url, content, headers)
@@ -154,7 +154,7 @@ class Connection:
     ) -> AsyncIterator[Streamed]:
         """A GET whose answer is read as it arrives (a watch), within ``timeout`` seconds;
         after a 401, once more when the token file holds a newer token."""
-        url = self._server + path + (f"?{urlencode(params)}" if params else "")
+        url = self._url(path, params)
         token = self.tokens.token() if self.tokens is not None else None
         for retry in (False, True):
             sent = headers | _bearer(token) if token is not None else headers
@@ -173,6 +173,9 @@ class Connection:
                     return
             except exceptions.PyreqwestError as exc:
                 raise self._failed(exc) from exc
+
+    def _url(self, path: str, params: dict[str, Any] | None) -> str:
+        return self._server + path + (f"?{urlencode(params)}" if params else "")
 
     def _failed(self, exc: exceptions.PyreqwestError) -> httpx.TransportError:
         """The error to raise for ``exc``; the first certificate refusal is logged."""

@@ -37,7 +37,7 @@ class HttpxStreamed:
         return await self.response.aread()
 
     def lines(self) -> AsyncIterator[bytes]:
-        return split_lines(self.response.aiter_raw())
+        return split_lines(self.response.aiter_bytes())  # decoded, as a gzip body needs
 
 
 async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
