@@ -4,7 +4,10 @@ The controller under test talks to the API server only through this proxy
 (its kubeconfig names the proxy, with a CA of the proxy's own and the cluster's
 token), so an episode of throttling, server errors or hung requests reaches
 every request it makes, as an overloaded API server or a load balancer in
-front of it would. Responses stream, so watches pass through unchanged.
+front of it would. ``lost`` forwards a write and then answers 504, as a load
+balancer whose read timeout ran out after the API server acted does: the
+write happened, and its writer was told it did not. Responses stream, so
+watches pass through unchanged.
 Outside an episode the proxy only forwards. It speaks HTTP/2 (and HTTP/1.1),
 as kube-apiserver does, so the controller multiplexes its requests over one
 connection through it as it does in production, and an episode's hung
@@ -37,7 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
-MODES = ("429", "500", "timeout")
+MODES = ("429", "500", "timeout", "lost")
 
 
 def self_signed(directory: Path, *, ca: bool = False) -> tuple[Path, Path]:
@@ -176,6 +179,8 @@ class FaultProxy:
         if self.method and request.method != self.method:
             return None
         mode = self.mode
+        if mode == "lost" and request.method == "GET":
+            return None  # a lost read is only a failed read: the other modes cover it
         self.counts[mode] += 1
         # Read the request to its end first: hypercorn drops the whole connection (a
         # KeyError in its HTTP/2 protocol) when a stream it has answered and closed still
@@ -185,11 +190,34 @@ class FaultProxy:
             return _status(429, "TooManyRequests", "chaos: too many requests", {"Retry-After": "1"})
         if mode == "500":
             return _status(500, "InternalError", "chaos: internal error")
+        if mode == "lost":
+            done = await self._send(request)
+            if isinstance(done, httpx.Response):
+                await done.aclose()
+            return _status(504, "Timeout", "chaos: the answer was lost after the write")
         # A hung request: held until the episode ends (at most 15 s), then a gateway timeout.
         await asyncio.sleep(max(0.0, min(self.until - time.monotonic(), 15.0)))
         return _status(504, "Timeout", "chaos: gateway timeout")
 
     async def _forward(self, request: Request) -> Response:
+        resp = await self._send(request)
+        if isinstance(resp, Response):
+            return resp
+        out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
+
+        async def body_iter() -> Any:
+            try:
+                async for chunk in resp.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError:
+                return
+            finally:
+                await resp.aclose()
+
+        return StreamingResponse(body_iter(), status_code=resp.status_code, headers=out_headers)
+
+    async def _send(self, request: Request) -> httpx.Response | Response:
+        """The API server's streamed answer, or a 502 when it cannot be reached."""
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         body = await request.body()
         upstream = self._http().build_request(
@@ -205,18 +233,7 @@ class FaultProxy:
             self.counts["upstream_down"] += 1
             return _status(502, "ServiceUnavailable", "chaos proxy: API server unreachable")
         self.counts["forwarded"] += 1
-        out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in HOP_HEADERS}
-
-        async def body_iter() -> Any:
-            try:
-                async for chunk in resp.aiter_raw():
-                    yield chunk
-            except httpx.HTTPError:
-                return
-            finally:
-                await resp.aclose()
-
-        return StreamingResponse(body_iter(), status_code=resp.status_code, headers=out_headers)
+        return resp
 
 
 def _quiet_when_clients_vanish(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ WHAT = {
     "api-429": "API answers 429 (70% of requests)",
     "api-500": "API answers 500 (70% of requests)",
     "api-timeout": "API requests hang, then 504",
+    "api-lost": "API writes done, their answers lost (504, 70% of writes)",
     "git-down": "git server down",
     "git-slow": "git server a tarpit (replies held past the idle timeout)",
     "git-errors": "git server resets or answers garbage",

@@ -35,6 +35,7 @@ FAULTS = (
     "api-429",
     "api-500",
     "api-timeout",
+    "api-lost",
     "git-down",
     "git-slow",
     "git-errors",

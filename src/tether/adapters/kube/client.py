@@ -38,6 +38,15 @@ from tether.engine.objects import Obj, group_of, version_of
 # down instead of failing it.
 THROTTLE_RETRIES = 10
 MAX_RETRY_AFTER = 10.0
+# A gateway's error (502, 503, 504 without Retry-After) may come after the API
+# server acted: a load balancer's read timeout ran out, or it lost the upstream
+# connection. A server-side apply sends the whole intent, and a delete of one
+# object by its uid ends in NotFound, so sending either again cannot do more
+# than the first did: they are sent again over about 15 s (1, 2, 4, 8 s apart),
+# so a lost answer does not fail a sync whose writes landed (the next pass would
+# find nothing to sync, and the deploy would never reach the history).
+GATEWAY_ERRORS = frozenset({502, 503, 504})
+IDEMPOTENT_RETRY_WAITS = (1.0, 2.0, 4.0, 8.0)
 
 # h2 remembers how each closed stream of a connection ended, for up to 65,536
 # streams (about 7.5 MiB per connection), to tell a late frame on a stream it
@@ -183,7 +192,10 @@ class KubeClient:
         params: dict[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        idempotent: bool = False,
     ) -> Any:
+        """``idempotent``: sending it twice does no more than once, so a gateway's
+        error is no reason to fail it (``GATEWAY_ERRORS``)."""
         content = None if body is None else json.dumps(body).encode()
         headers = dict(self._extra_headers)
         if content is not None:
@@ -198,6 +210,7 @@ class KubeClient:
             "headers": headers,
             "goaway_retries": goaway_retries,
         }
+        gateway_waits = iter(IDEMPOTENT_RETRY_WAITS if idempotent else ())
         for attempt in range(THROTTLE_RETRIES + 1):
             self.requests.add(method, path, params, content_type if content else "")
             try:
@@ -219,6 +232,8 @@ class KubeClient:
                     method, path, params=params, content=content, headers=headers
                 )
             wait = retry_after(resp)
+            if wait is None and resp.status_code in GATEWAY_ERRORS:
+                wait = next(gateway_waits, None)
             if wait is None or attempt == THROTTLE_RETRIES:
                 break
             await asyncio.sleep(wait)
@@ -384,7 +399,7 @@ class KubeClient:
         params: dict[str, Any] = {"fieldManager": field_manager, "force": str(force).lower()}
         params |= _write_params(dry_run, field_validation)
         result: Obj = await self.request(
-            "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
+            "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE, idempotent=True
         )
         return result
 
@@ -468,7 +483,9 @@ class KubeClient:
         if dry_run:
             body["dryRun"] = ["All"]
         try:
-            await self.request("DELETE", api.path(namespace or None, name), body=body)
+            await self.request(
+                "DELETE", api.path(namespace or None, name), body=body, idempotent=bool(uid)
+            )
         except errors.NotFound:
             return
 

@@ -1,4 +1,4 @@
-"""A sync whose result cannot be written for a while is recorded once it can be, once.
+"""A sync whose writes fail, or land and lose their answers, is recorded once.
 
 Found by the chaos suite: when the API server failed the status write for a
 while (500s), a sync that had been applied was never recorded. A requested
@@ -7,6 +7,10 @@ an automated one left the history and the inventory behind (the next pass
 found the app Synced and had nothing to do), so an object it created would
 never be pruned. Now the status the API server refused is where the next
 pass starts from, and ``operation`` stays until that status is written.
+
+A write can also land and lose its answer: a load balancer between the
+controller and the API server answers 504 once its read timeout runs out.
+The fault proxy's ``lost`` mode forwards each write and then answers so.
 """
 
 from __future__ import annotations
@@ -154,5 +158,71 @@ async def test_a_sync_recorded_but_not_cleared_is_not_run_a_second_time(
     await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
 
 
+async def test_a_requested_sync_whose_writes_lose_their_answers_is_recorded_once(
+    proxied_controller: tuple[FaultProxy, Controller],
+    git_repo: Any,
+    kube: KubeClient,
+    dest_namespace: str,
+) -> None:
+    """Every write to the Application reaches the API server and its answer is lost (a
+    504 from a load balancer in between): the intent, the result and the clearing of
+    ``operation`` are done but look refused. The sync is still recorded once."""
+    proxy, _ctl = proxied_controller
+    apps = Apps(kube)
+    git_repo.commit({"apps/l/settings.yaml": CONFIGMAP})
+    name = await apps.create(git_repo.git_url, path="apps/l", dest=dest_namespace)
+    await apps.wait(name, lambda st: (st.get("sync") or {}).get("status") == "OutOfSync", "seen")
+    user = f"op-{secrets.token_hex(3)}"
+    proxy.episode("lost", seconds=6, ratio=1.0, only=f"/applications/{name}", method="PATCH")
+    await kube.merge_patch(
+        appmodel.API_VERSION,
+        appmodel.KIND,
+        name,
+        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
+        APP_NS,
+    )
+    await await_for(lambda: _cleared_after(apps, name, proxy), timeout=90, what="operation cleared")
+    assert proxy.counts["lost"] >= 2, "no answer was lost: the test proved nothing"
+    status = await apps.status(name)
+    history = status.get("history") or []
+    assert [h.get("initiatedBy") for h in history].count(user) == 1, history
+    assert (status.get("operationState") or {}).get("phase") == "Succeeded", status
+    cm = await kube.get("v1", "ConfigMap", "settings", dest_namespace)
+    assert cm["data"] == {"a": "1"}
+    await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
 async def _cleared_after(apps: Apps, name: str, proxy: FaultProxy) -> bool:
     return not proxy.active() and not (await apps.get(name)).get("operation")
+
+
+async def test_an_apply_whose_answer_is_lost_is_sent_again_and_its_deploy_recorded(
+    proxied_controller: tuple[FaultProxy, Controller],
+    git_repo: Any,
+    kube: KubeClient,
+    dest_namespace: str,
+) -> None:
+    """The new object's applies (its dry run and its write) land and their answers are
+    lost for 2 s: a server-side apply is sent again, so the sync succeeds and the
+    deploy is in the history. Failed, the next pass would find the app Synced and
+    nothing to sync, and the deploy would never be recorded."""
+    proxy, _ctl = proxied_controller
+    apps = Apps(kube)
+    git_repo.commit({"apps/g/settings.yaml": CONFIGMAP})
+    name = await apps.create(
+        git_repo.git_url, path="apps/g", dest=dest_namespace, automated={"prune": True}
+    )
+    await apps.wait_synced(name)
+    proxy.episode("lost", seconds=2, ratio=1.0, only="/configmaps/extra", method="PATCH")
+    sha = git_repo.commit({"apps/g/extra.yaml": CONFIGMAP.replace("name: settings", "name: extra")})
+
+    async def recorded() -> dict[str, Any] | None:
+        st = await apps.status(name)
+        history = st.get("history") or []
+        return st if history and history[-1]["revision"] == sha else None
+
+    st = await await_for(recorded, timeout=90, what="the deploy in the history")
+    assert proxy.counts["lost"] >= 1, "no answer was lost: the test proved nothing"
+    assert st["operationState"]["phase"] == "Succeeded", st["operationState"]
+    assert [h["revision"] for h in st["history"]].count(sha) == 1
+    await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
