@@ -29,6 +29,7 @@ from tether.controller.refreshes import Refreshes
 from tether.controller.registry.reconciler import RegistryCredentialReconciler
 from tether.controller.sharding import ShardMember
 from tether.controller.sharding.labels import ShardLabels
+from tether.controller.sharding.member import AppShards
 from tether.controller.sources.step import Sources
 from tether.controller.workqueue import Priority, WorkQueue
 from tether.engine import application as appmodel
@@ -228,8 +229,8 @@ class Controller:
         shard = shard_of(labels(app))
         return self.shard.take(name, shard) if starting else self.shard.owns(name, shard)
 
-    def shard_apps(self) -> list[tuple[str, str | None]]:
-        """Every app's name and ``tether.dev/shard`` label, for the ring."""
+    def shard_apps(self) -> AppShards:
+        """Every app's ``tether.dev/shard`` label by name, and which changed, for the ring."""
         return self._shard_labels()
 
     def gained(self, names: list[str]) -> None:

@@ -46,7 +46,12 @@ async def test_a_dead_replicas_lease_is_deleted_and_a_new_replica_never_counts_i
 
     def member(name: str) -> sharding.ShardMember:
         return sharding.ShardMember(
-            kube, APP_NS, apps=lambda: [], identity=name, group=group, timing=FAST
+            kube,
+            APP_NS,
+            apps=lambda: sharding.AppShards({}),
+            identity=name,
+            group=group,
+            timing=FAST,
         )
 
     first = member(f"first-{secrets.token_hex(3)}")

@@ -1,4 +1,5 @@
-"""The ring reads every app's shard label every second: only apps stored again are decoded."""
+"""The ring reads every app's shard label every second: only apps the cache stored again
+since the last reading are decoded, and only a label that moved counts as a change."""
 
 from __future__ import annotations
 
@@ -34,38 +35,51 @@ def _counting_cache() -> tuple[LiveCache, list[str]]:
     return cache, decoded
 
 
-def test_an_unchanged_app_is_not_decoded_again() -> None:
+def test_the_first_reading_has_every_app_and_later_ones_decode_nothing_unchanged() -> None:
     cache, decoded = _counting_cache()
     for i in range(5):
         cache._store("ADDED", _app(f"app-{i}", "replica-a" if i == 0 else None))
     labels = ShardLabels(cache, NS)
-    assert sorted(labels()) == [("app-0", "replica-a")] + [(f"app-{i}", None) for i in range(1, 5)]
+    first = labels()
+    assert first.changed is None, "the first reading cannot know what changed"
+    assert dict(first.labels) == {"app-0": "replica-a"} | {f"app-{i}": None for i in range(1, 5)}
     assert len(decoded) == 5
     decoded.clear()
-    assert len(labels()) == 5
+    again = labels()
+    assert again.changed == frozenset()
+    assert len(again.labels) == 5
     assert decoded == []
 
 
-def test_a_stored_app_is_read_again_and_a_deleted_one_is_gone() -> None:
+def test_a_stored_app_is_read_again_and_only_a_moved_label_or_a_gone_app_is_a_change() -> None:
     cache, decoded = _counting_cache()
-    for i in range(3):
+    for i in range(4):
         cache._store("ADDED", _app(f"app-{i}"))
     labels = ShardLabels(cache, NS)
     labels()
     decoded.clear()
+    cache._store("MODIFIED", _app("app-0", generation=2))  # stored again, same label
     cache._store("MODIFIED", _app("app-1", "2", generation=2))
     cache._store("DELETED", _app("app-2"))
-    assert sorted(labels()) == [("app-0", None), ("app-1", "2")]
-    assert decoded == ["app-1"]
+    cache._store("ADDED", _app("app-9"))
+    reading = labels()
+    assert reading.changed == {"app-1", "app-2", "app-9"}
+    assert dict(reading.labels) == {"app-0": None, "app-1": "2", "app-3": None, "app-9": None}
+    assert sorted(decoded) == ["app-0", "app-1", "app-2", "app-9"]
+    assert labels().changed == frozenset()
 
 
 def test_other_kinds_and_namespaces_are_not_apps() -> None:
     cache, _ = _counting_cache()
     cache._store("ADDED", _app("app-0"))
+    labels = ShardLabels(cache, NS)
+    labels()
     other_ns = _app("elsewhere")
     other_ns["metadata"]["namespace"] = "team-a"
     cache._store("ADDED", other_ns)
     config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
     config_map["metadata"]["namespace"] = NS
     cache._store("ADDED", config_map)
-    assert ShardLabels(cache, NS)() == [("app-0", None)]
+    reading = labels()
+    assert reading.changed == frozenset()
+    assert dict(reading.labels) == {"app-0": None}

@@ -19,7 +19,7 @@ from tether.controller.sharding.leases import (
     MEMBERS_ANNOTATION,
     lease_name,
 )
-from tether.controller.sharding.member import SHARD_TIMING, ShardMember
+from tether.controller.sharding.member import SHARD_TIMING, AppShards, ShardMember
 from tether.controller.sharding.metrics import ShardCollector
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "LEASE_PREFIX",
     "MEMBERS_ANNOTATION",
     "SHARD_TIMING",
+    "AppShards",
     "ShardCollector",
     "ShardMember",
     "lease_name",

@@ -29,7 +29,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tether.adapters.kube import KubeClient
@@ -46,7 +47,19 @@ SHARD_TIMING = leader.LeaseTiming(
     duration=10.0, renew_interval=2.0, renew_deadline=7.0, retry_period=1.0
 )
 
-Apps = Callable[[], list[tuple[str, str | None]]]  # (name, tether.dev/shard label)
+
+@dataclass(frozen=True)
+class AppShards:
+    """Every app's ``tether.dev/shard`` label (None without one) by name, and the names
+    whose label came, went or changed since the last reading (None: not known, so
+    every name is looked at again). With 10,000 apps, looking at every app on every
+    sighting of the Leases (each second) was the largest cost of a replica."""
+
+    labels: Mapping[str, str | None]
+    changed: frozenset[str] | None = None
+
+
+Apps = Callable[[], AppShards]
 Gained = Callable[[list[str]], None]
 Lost = Callable[[float], Awaitable[None]]
 
@@ -104,6 +117,7 @@ class ShardMember:
         self._listed_at = NEVER
         self._absorbed = 0  # the keeper's last sighting read
         self._labels: dict[str, str | None] = {}
+        self._read = False  # whether ``apps`` was read before: its changes are since then
         self._relabelled: dict[str, tuple[str | None, float]] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
         # Each app's answer (label, owned) while the members and claims stay the same.
@@ -240,20 +254,28 @@ class ShardMember:
 
     async def _reassign(self) -> None:
         now = self.clock()
-        apps = self.apps()
-        names = set()
-        for name, shard in apps:
-            names.add(name)
+        shards = self.apps()
+        current = shards.labels
+        full = shards.changed is None or not self._read  # changes since a reading we never saw
+        self._read = True
+        changed = set(current) | set(self._labels) if full else shards.changed or frozenset()
+        for name in changed:
+            if name not in current:
+                self._labels.pop(name, None)
+                self._relabelled.pop(name, None)
+                self._decided.pop(name, None)
+                continue
+            shard = current[name]
             before = self._labels.get(name, shard)
             if before != shard:
                 self._relabelled[name] = (before, now)
             self._labels[name] = shard
-        if len(self._labels) > len(names):
-            self._labels = {n: shard for n, shard in self._labels.items() if n in names}
+        expired = set()
         for name, (_, at) in list(self._relabelled.items()):
-            if now >= at + self.timing.duration or name not in names:
+            if now >= at + self.timing.duration:
                 del self._relabelled[name]
                 self._decided.pop(name, None)  # the grace is over: decide again
+                expired.add(name)
         state = (
             now < self._trusted_until(),
             self._published.members,
@@ -263,16 +285,15 @@ class ShardMember:
         if state != self._decided_for:
             self._decided_for = state
             self._decided.clear()
-        owned = set()
-        for name, shard in apps:
-            known = self._decided.get(name)
-            if known is None or known[0] != shard or name in self._relabelled:
-                known = (shard, self.owns(name, shard))
-                self._decided[name] = known
-            if known[1]:
-                owned.add(name)
-        if len(self._decided) > len(names):
-            self._decided = {n: d for n, d in self._decided.items() if n in names}
+        if full or not self._decided:
+            owned = {name for name in current if self._decide(name, current[name])}
+        else:  # only what may have moved: a label, an app come or gone, a grace
+            owned = set(self.owned)
+            for name in set(changed) | expired | set(self._relabelled):
+                if name in current and self._decide(name, current[name]):
+                    owned.add(name)
+                else:
+                    owned.discard(name)
         # Newly ours, unless a reconcile already started (an app created since the last pass).
         gained = sorted(owned - self.owned - self._taken)
         self._taken.clear()
@@ -285,6 +306,14 @@ class ShardMember:
         _log_owners(self.identity, "owns", added)
         if gained:
             self.on_gained(gained)
+
+    def _decide(self, name: str, shard: str | None) -> bool:
+        """Whether this replica owns the app, remembered while the members, the claims
+        and its label stay the same (one that moved is asked again on every pass)."""
+        known = self._decided.get(name)
+        if known is None or known[0] != shard or name in self._relabelled:
+            known = self._decided[name] = (shard, self.owns(name, shard))
+        return known[1]
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))
