@@ -100,6 +100,8 @@ class FaultProxy:
         self.mode = ""
         self.only = ""
         self.method = ""
+        self.body = ""
+        self.times: int | None = None
         self.ratio = 1.0
         self.until = 0.0
         self.counts: dict[str, int] = {"forwarded": 0, **{m: 0 for m in MODES}, "upstream_down": 0}
@@ -130,14 +132,23 @@ class FaultProxy:
 
     # -- control -----------------------------------------------------------------
     def episode(
-        self, mode: str, seconds: float, ratio: float = 0.7, only: str = "", method: str = ""
+        self,
+        mode: str,
+        seconds: float,
+        ratio: float = 0.7,
+        only: str = "",
+        method: str = "",
+        *,
+        body: str = "",
+        times: int | None = None,
     ) -> None:
         """From now on for ``seconds``, answer ``ratio`` of requests with the fault
         (``only``: of the requests whose path contains it, or ends with it when it ends
-        with ``$``; ``method``: of that method)."""
+        with ``$``; ``method``: of that method; ``body``: whose body contains it), at
+        most ``times`` times."""
         assert mode in MODES, mode
         self.mode, self.ratio, self.until = mode, ratio, time.monotonic() + seconds
-        self.only, self.method = only, method
+        self.only, self.method, self.body, self.times = only, method, body, times
         log(f"fault proxy: {mode} on {ratio:.0%} of requests for {seconds:.0f}s")
 
     def active(self) -> bool:
@@ -181,11 +192,15 @@ class FaultProxy:
         mode = self.mode
         if mode == "lost" and request.method == "GET":
             return None  # a lost read is only a failed read: the other modes cover it
-        self.counts[mode] += 1
         # Read the request to its end first: hypercorn drops the whole connection (a
         # KeyError in its HTTP/2 protocol) when a stream it has answered and closed still
         # receives DATA, such as the empty END_STREAM frame after a streamed GET's headers.
-        await request.body()
+        body = await request.body()
+        if (self.body and self.body.encode() not in body) or self.times == 0:
+            return None
+        if self.times is not None:
+            self.times -= 1
+        self.counts[mode] += 1
         if mode == "429":
             return _status(429, "TooManyRequests", "chaos: too many requests", {"Retry-After": "1"})
         if mode == "500":

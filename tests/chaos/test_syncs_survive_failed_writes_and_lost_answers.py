@@ -196,6 +196,53 @@ async def _cleared_after(apps: Apps, name: str, proxy: FaultProxy) -> bool:
     return not proxy.active() and not (await apps.get(name)).get("operation")
 
 
+async def test_a_lost_intent_written_over_does_not_pass_for_the_request_s_result(
+    proxied_controller: tuple[FaultProxy, Controller],
+    git_repo: Any,
+    kube: KubeClient,
+    dest_namespace: str,
+) -> None:
+    """A requested sync's intent lands and its answer is lost, so the pass writes the
+    earlier (automated) result back. Merged into the intent, that result kept the
+    intent's id and request number and read as the request's result: the request
+    was cleared and never run (found by the chaos suite's api-lost fault)."""
+    proxy, _ctl = proxied_controller
+    apps = Apps(kube)
+    git_repo.commit({"apps/i/settings.yaml": CONFIGMAP})
+    name = await apps.create(
+        git_repo.git_url, path="apps/i", dest=dest_namespace, automated={"prune": True}
+    )
+    await apps.wait_synced(name)
+    user = f"op-{secrets.token_hex(3)}"
+    proxy.episode(
+        "lost",
+        seconds=30,
+        ratio=1.0,
+        only=f"/applications/{name}/status",
+        method="PATCH",
+        body=user,
+        times=1,
+    )
+    await kube.merge_patch(
+        appmodel.API_VERSION,
+        appmodel.KIND,
+        name,
+        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
+        APP_NS,
+    )
+
+    async def cleared() -> bool:
+        return not (await apps.get(name)).get("operation")
+
+    await await_for(cleared, timeout=90, what="operation cleared")
+    assert proxy.counts["lost"] == 1, "the intent's answer was not lost: the test proved nothing"
+    status = await apps.status(name)
+    history = status.get("history") or []
+    assert [h.get("initiatedBy") for h in history].count(user) == 1, history
+    assert status["operationState"]["initiatedBy"] == user, status["operationState"]
+    await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
 async def test_an_apply_whose_answer_is_lost_is_sent_again_and_its_deploy_recorded(
     proxied_controller: tuple[FaultProxy, Controller],
     git_repo: Any,

@@ -23,6 +23,13 @@ close the windows that leaves, as Argo CD's controller does
 The same holds for a hook its policy deletes once it finished: its outcome is
 stored before the delete (``store_state``), or a controller killed between the
 two would wait for a hook that no longer exists.
+
+Every write replaces what it writes whole (a JSON patch's ``add``), never merges
+into it: a write can land and lose its answer (a load balancer's timeout), and
+the next write, made from the state before it, must undo it entirely. Merged,
+an intent the controller thought refused left its ``id`` and
+``requestGeneration`` inside the older result written over it, which then read
+as the requested sync's result: the request was cleared and never run.
 """
 
 from __future__ import annotations
@@ -87,12 +94,20 @@ async def store_state(
     """Write the pass's ``operationState`` alone, now; False (and ``refused`` logged)
     when the API server refused it."""
     meta = p.app["metadata"]
+    # The state alone where the Application has a status; else the whole status,
+    # since a JSON patch cannot add below a path that does not exist.
+    known = bool(p.app.get("status")) and memory.unwritten is None
+    write = (
+        {"op": "add", "path": "/status/operationState", "value": p.status["operationState"]}
+        if known
+        else {"op": "add", "path": "/status", "value": p.status}
+    )
     try:
-        memory.latest = await home.merge_patch(
+        memory.latest = await home.json_patch(
             appmodel.API_VERSION,
             appmodel.KIND,
             str(meta["name"]),
-            {"status": {"operationState": p.status["operationState"]}},
+            [write],
             str(meta.get("namespace") or ""),
             subresource="status",
         )
@@ -112,11 +127,11 @@ async def record(home: KubeClient, p: Pass, memory: AppMemory, poll_interval: fl
     recorded = True
     if changed or st.stale(old, poll_interval):
         try:
-            memory.latest = await home.merge_patch(
+            memory.latest = await home.json_patch(
                 appmodel.API_VERSION,
                 appmodel.KIND,
                 meta["name"],
-                {"status": p.status},
+                [{"op": "add", "path": "/status", "value": p.status}],
                 meta["namespace"],
                 subresource="status",
             )

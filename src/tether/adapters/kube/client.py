@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import copy
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,7 @@ def retry_after(resp: httpx.Response | native.Answer) -> float | None:
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
+JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
 
 
 @dataclass(frozen=True)
@@ -456,6 +457,25 @@ class KubeClient:
             params=_write_params(dry_run, field_validation, field_manager) or None,
             body=patch,
             content_type=MERGE_CONTENT_TYPE,
+        )
+        return result
+
+    async def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        operations: Sequence[dict[str, Any]],
+        namespace: str = "",
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        """An RFC 6902 JSON patch: unlike a merge patch, ``add`` of an object replaces
+        it whole, so no key of the object on the server outlives the write."""
+        api = await self.resource_for(api_version, kind)
+        path = api.path(namespace or None, name) + (f"/{subresource}" if subresource else "")
+        result: Obj = await self.request(
+            "PATCH", path, body=operations, content_type=JSON_PATCH_CONTENT_TYPE
         )
         return result
 
