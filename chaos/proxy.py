@@ -101,6 +101,7 @@ class FaultProxy:
         self.only = ""
         self.method = ""
         self.body = ""
+        self.exclude = ""
         self.times: int | None = None
         self.ratio = 1.0
         self.until = 0.0
@@ -140,15 +141,17 @@ class FaultProxy:
         method: str = "",
         *,
         body: str = "",
+        exclude: str = "",
         times: int | None = None,
     ) -> None:
         """From now on for ``seconds``, answer ``ratio`` of requests with the fault
         (``only``: of the requests whose path contains it, or ends with it when it ends
-        with ``$``; ``method``: of that method; ``body``: whose body contains it), at
-        most ``times`` times."""
+        with ``$``; ``method``: of that method; ``body``: whose body contains it;
+        ``exclude``: but not those whose query contains it), at most ``times`` times."""
         assert mode in MODES, mode
         self.mode, self.ratio, self.until = mode, ratio, time.monotonic() + seconds
         self.only, self.method, self.body, self.times = only, method, body, times
+        self.exclude = exclude
         log(f"fault proxy: {mode} on {ratio:.0%} of requests for {seconds:.0f}s")
 
     def active(self) -> bool:
@@ -188,6 +191,8 @@ class FaultProxy:
         if self.only and not self.only.endswith("$") and self.only not in path:
             return None
         if self.method and request.method != self.method:
+            return None
+        if self.exclude and self.exclude in request.url.query:
             return None
         mode = self.mode
         if mode == "lost" and request.method == "GET":

@@ -73,13 +73,7 @@ async def test_a_sync_whose_status_write_fails_is_recorded_once_afterwards(
     await apps.wait(name, lambda st: (st.get("sync") or {}).get("status") == "OutOfSync", "seen")
     user = f"op-{secrets.token_hex(3)}"
     proxy.episode("500", seconds=6, ratio=1.0, only=f"/applications/{name}/status")
-    await kube.merge_patch(
-        appmodel.API_VERSION,
-        appmodel.KIND,
-        name,
-        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
-        APP_NS,
-    )
+    await _request_sync(kube, name, user)
 
     async def recorded() -> dict[str, Any] | None:
         app = await apps.get(name)
@@ -144,13 +138,7 @@ async def test_a_sync_recorded_but_not_cleared_is_not_run_a_second_time(
     await apps.wait(name, lambda st: (st.get("sync") or {}).get("status") == "OutOfSync", "seen")
     user = f"op-{secrets.token_hex(3)}"
     proxy.episode("500", seconds=6, ratio=1.0, only=f"/applications/{name}$", method="PATCH")
-    await kube.merge_patch(
-        appmodel.API_VERSION,
-        appmodel.KIND,
-        name,
-        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
-        APP_NS,
-    )
+    await _request_sync(kube, name, user)
     await await_for(lambda: _cleared_after(apps, name, proxy), timeout=90, what="operation cleared")
     assert proxy.counts["500"] >= 1, "clearing never failed: the test proved nothing"
     history = (await apps.status(name)).get("history") or []
@@ -174,13 +162,7 @@ async def test_a_requested_sync_whose_writes_lose_their_answers_is_recorded_once
     await apps.wait(name, lambda st: (st.get("sync") or {}).get("status") == "OutOfSync", "seen")
     user = f"op-{secrets.token_hex(3)}"
     proxy.episode("lost", seconds=6, ratio=1.0, only=f"/applications/{name}", method="PATCH")
-    await kube.merge_patch(
-        appmodel.API_VERSION,
-        appmodel.KIND,
-        name,
-        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
-        APP_NS,
-    )
+    await _request_sync(kube, name, user)
     await await_for(lambda: _cleared_after(apps, name, proxy), timeout=90, what="operation cleared")
     assert proxy.counts["lost"] >= 2, "no answer was lost: the test proved nothing"
     status = await apps.status(name)
@@ -190,6 +172,17 @@ async def test_a_requested_sync_whose_writes_lose_their_answers_is_recorded_once
     cm = await kube.get("v1", "ConfigMap", "settings", dest_namespace)
     assert cm["data"] == {"a": "1"}
     await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
+
+
+async def _request_sync(kube: KubeClient, name: str, user: str) -> None:
+    """A sync requested as ``tether app sync`` requests it."""
+    await kube.merge_patch(
+        appmodel.API_VERSION,
+        appmodel.KIND,
+        name,
+        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
+        APP_NS,
+    )
 
 
 async def _cleared_after(apps: Apps, name: str, proxy: FaultProxy) -> bool:
@@ -223,13 +216,7 @@ async def test_a_lost_intent_written_over_does_not_pass_for_the_request_s_result
         body=user,
         times=1,
     )
-    await kube.merge_patch(
-        appmodel.API_VERSION,
-        appmodel.KIND,
-        name,
-        {"operation": {"sync": {}, "initiatedBy": {"username": user}}},
-        APP_NS,
-    )
+    await _request_sync(kube, name, user)
 
     async def cleared() -> bool:
         return not (await apps.get(name)).get("operation")
@@ -249,10 +236,10 @@ async def test_an_apply_whose_answer_is_lost_is_sent_again_and_its_deploy_record
     kube: KubeClient,
     dest_namespace: str,
 ) -> None:
-    """The new object's applies (its dry run and its write) land and their answers are
-    lost for 2 s: a server-side apply is sent again, so the sync succeeds and the
-    deploy is in the history. Failed, the next pass would find the app Synced and
-    nothing to sync, and the deploy would never be recorded."""
+    """The new object's apply lands and its answer is lost, twice: a server-side apply
+    is sent again, so the sync succeeds and the deploy is in the history. Failed, the
+    next pass would find the app Synced and nothing to sync, and the deploy would never
+    be recorded."""
     proxy, _ctl = proxied_controller
     apps = Apps(kube)
     git_repo.commit({"apps/g/settings.yaml": CONFIGMAP})
@@ -260,7 +247,15 @@ async def test_an_apply_whose_answer_is_lost_is_sent_again_and_its_deploy_record
         git_repo.git_url, path="apps/g", dest=dest_namespace, automated={"prune": True}
     )
     await apps.wait_synced(name)
-    proxy.episode("lost", seconds=2, ratio=1.0, only="/configmaps/extra", method="PATCH")
+    proxy.episode(
+        "lost",
+        seconds=60,
+        ratio=1.0,
+        only="/configmaps/extra",
+        method="PATCH",
+        exclude="dryRun",  # the apply itself, not the comparison's dry run
+        times=2,
+    )
     sha = git_repo.commit({"apps/g/extra.yaml": CONFIGMAP.replace("name: settings", "name: extra")})
 
     async def recorded() -> dict[str, Any] | None:
@@ -269,7 +264,7 @@ async def test_an_apply_whose_answer_is_lost_is_sent_again_and_its_deploy_record
         return st if history and history[-1]["revision"] == sha else None
 
     st = await await_for(recorded, timeout=90, what="the deploy in the history")
-    assert proxy.counts["lost"] >= 1, "no answer was lost: the test proved nothing"
+    assert proxy.counts["lost"] == 2, "no answer was lost: the test proved nothing"
     assert st["operationState"]["phase"] == "Succeeded", st["operationState"]
     assert [h["revision"] for h in st["history"]].count(sha) == 1
     await kube.delete(appmodel.API_VERSION, appmodel.KIND, name, APP_NS)
