@@ -37,16 +37,16 @@ class ShardLabels:
             return AppShards(self._labels)
         noted = list(self._journal)
         self._journal.clear()
-        changed = frozenset(name for name in (self._read(key) for key in noted) if name)
+        changed = frozenset(key.name for key in noted if self._read(key))
         return AppShards(self._labels, changed)
 
-    def _read(self, key: ObjectKey) -> str:
-        """Read the app's label again; its name when the label came, went or changed."""
+    def _read(self, key: ObjectKey) -> bool:
+        """Read the app's label again; whether it came, went or changed."""
         app = self.live.get(key)
         if app is None or app.get("apiVersion") != appmodel.API_VERSION:
-            return key.name if self._labels.pop(key.name, _NONE) is not _NONE else ""
+            return self._labels.pop(key.name, _NONE) is not _NONE
         label = shard_of(labels(app))
         if key.name in self._labels and self._labels[key.name] == label:
-            return ""
+            return False
         self._labels[key.name] = label
-        return key.name
+        return True

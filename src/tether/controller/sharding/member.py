@@ -117,11 +117,9 @@ class ShardMember:
         self._listed_at = NEVER
         self._absorbed = 0  # the keeper's last sighting read
         self._labels: dict[str, str | None] = {}
-        self._read = False  # whether ``apps`` was read before: its changes are since then
         self._relabelled: dict[str, tuple[str | None, float]] = {}
         self._taken: set[str] = set()  # reconciles started since the last pass
-        # Each app's answer (label, owned) while the members and claims stay the same.
-        self._decided: dict[str, tuple[str | None, bool]] = {}
+        # What ``owned`` was decided under (trust, members, claims); () before the first pass.
         self._decided_for: tuple[Any, ...] = ()
 
     # -- what the controller asks -------------------------------------------
@@ -256,14 +254,13 @@ class ShardMember:
         now = self.clock()
         shards = self.apps()
         current = shards.labels
-        full = shards.changed is None or not self._read  # changes since a reading we never saw
-        self._read = True
+        # Changes are since the last reading, so the first pass looks at every app.
+        full = shards.changed is None or not self._decided_for
         changed = set(current) | set(self._labels) if full else shards.changed or frozenset()
         for name in changed:
             if name not in current:
                 self._labels.pop(name, None)
                 self._relabelled.pop(name, None)
-                self._decided.pop(name, None)
                 continue
             shard = current[name]
             before = self._labels.get(name, shard)
@@ -274,26 +271,24 @@ class ShardMember:
         for name, (_, at) in list(self._relabelled.items()):
             if now >= at + self.timing.duration:
                 del self._relabelled[name]
-                self._decided.pop(name, None)  # the grace is over: decide again
-                expired.add(name)
+                expired.add(name)  # the grace is over: decide again
         state = (
             now < self._trusted_until(),
             self._published.members,
             self._live.members,
             sorted((o, s.ring.members) for o, s in self.roster.live(now)),
         )
-        if state != self._decided_for:
-            self._decided_for = state
-            self._decided.clear()
-        if full or not self._decided:
-            owned = {name for name in current if self._decide(name, current[name])}
+        if full or state != self._decided_for:
+            owned = {name for name, shard in current.items() if self.owns(name, shard)}
         else:  # only what may have moved: a label, an app come or gone, a grace
             owned = set(self.owned)
+            # An app whose label moved is asked on every pass while its grace lasts.
             for name in set(changed) | expired | set(self._relabelled):
-                if name in current and self._decide(name, current[name]):
+                if name in current and self.owns(name, current[name]):
                     owned.add(name)
                 else:
                     owned.discard(name)
+        self._decided_for = state
         # Newly ours, unless a reconcile already started (an app created since the last pass).
         gained = sorted(owned - self.owned - self._taken)
         self._taken.clear()
@@ -306,14 +301,6 @@ class ShardMember:
         _log_owners(self.identity, "owns", added)
         if gained:
             self.on_gained(gained)
-
-    def _decide(self, name: str, shard: str | None) -> bool:
-        """Whether this replica owns the app, remembered while the members, the claims
-        and its label stay the same (one that moved is asked again on every pass)."""
-        known = self._decided.get(name)
-        if known is None or known[0] != shard or name in self._relabelled:
-            known = self._decided[name] = (shard, self.owns(name, shard))
-        return known[1]
 
     def _ring(self, members: tuple[str, ...] | list[str]) -> sharding.Ring:
         key = tuple(sorted(members))
